@@ -1,0 +1,1 @@
+//! Criterion benchmarks of loam kernels live in `benches/benches/`.

@@ -1,0 +1,1 @@
+//! `loam-text`: cleaning, sentence splitting, tokenizers and training datasets.
