@@ -1,1 +1,38 @@
-//! `loam-tensor`
+//! `loam-tensor`: n-dimensional `f32` tensors on the CPU with reverse-mode autograd.
+//!
+//! A [`Tensor`] is a cheap-to-clone handle on ndarray storage. When an input tracks gradients
+//! (a variable, made with [`Tensor::to_var`], or a result computed from one), each op records
+//! itself on its output; [`Tensor::backward`] on a scalar walks that graph once, frees it, and
+//! returns a [`GradStore`] keyed by tensor id. Fallible ops return [`Result`] with a
+//! [`TensorError`] that names the op and the shapes.
+//!
+//! ```
+//! use loam_tensor::{Rng, Tensor};
+//!
+//! # fn main() -> loam_tensor::Result<()> {
+//! let mut rng = Rng::new(1337);
+//! let w = Tensor::randn(&[4, 3], 0.0, 0.02, &mut rng).to_var(); // trainable
+//! let x = Tensor::randn(&[2, 4], 0.0, 1.0, &mut rng);
+//! let logits = x.matmul(&w)?;                                  // [2, 3]
+//! let loss = logits.cross_entropy(&[0, 2], None)?;             // scalar
+//! let grads = loss.backward()?;
+//! assert_eq!(grads.get(&w).unwrap().shape(), &[4, 3]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod backprop;
+mod device;
+mod error;
+mod kernel;
+mod ops;
+mod rng;
+mod shape;
+mod tensor;
+
+pub use backprop::{GradStore, NoGradGuard, no_grad};
+pub use device::{DType, Device};
+pub use error::{Result, TensorError};
+pub use ops::mask::Mask;
+pub use rng::{Rng, RngState};
+pub use tensor::{Tensor, TensorId};

@@ -1,0 +1,101 @@
+//! Fused softmax + cross-entropy over logits with integer targets, an optional ignore index
+//! and mean reduction over the targets that count.
+
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use crate::backprop::BackwardOp;
+use crate::error::{Result, TensorError};
+use crate::kernel::{PAR_MIN, standard};
+use crate::tensor::{Array, Tensor};
+
+struct CrossEntropy {
+    /// (…, V) logits
+    logits: Array,
+    /// one log-sum-exp per row
+    lse: Vec<f32>,
+    /// one target per row; `None` when ignored
+    targets: Vec<Option<usize>>,
+    /// number of rows that count
+    count: usize,
+}
+
+// x: one row of V logits → log Σ exp(x)
+fn logsumexp(x: &[f32]) -> f32 {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m + x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
+}
+
+impl BackwardOp for CrossEntropy {
+    // d logits = g/count · (softmax(x) − onehot(t)) on counted rows, 0 on ignored rows
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let shape = self.logits.shape().to_vec();
+        let v = shape[shape.len() - 1];
+        let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;
+        let x = standard(self.logits.view());
+        let mut dx = vec![0.0f32; x.len()];
+        let row = |((d, x), (lse, t)): ((&mut [f32], &[f32]), (&f32, &Option<usize>))| {
+            if let Some(t) = *t {
+                for (d, &x) in d.iter_mut().zip(x) {
+                    *d = scale * (x - lse).exp();
+                }
+                d[t] -= scale;
+            }
+        };
+        if x.len() >= PAR_MIN {
+            dx.par_chunks_mut(v).zip(x.par_chunks(v)).zip(self.lse.par_iter().zip(self.targets.par_iter())).for_each(row);
+        } else {
+            dx.chunks_mut(v).zip(x.chunks(v)).zip(self.lse.iter().zip(self.targets.iter())).for_each(row);
+        }
+        Ok(vec![Some(ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("same length"))])
+    }
+}
+
+impl Tensor {
+    /// Mean cross-entropy of logits `(…, V)` against one target class per row (`targets` in
+    /// row-major order of the leading axes). Rows whose target equals `ignore_index` do not
+    /// count; when none counts the loss is 0. A target outside `0..V` is an error.
+    pub fn cross_entropy(&self, targets: &[i64], ignore_index: Option<i64>) -> Result<Tensor> {
+        let r = self.rank();
+        if r == 0 || self.shape()[r - 1] == 0 {
+            return Err(TensorError::invalid("cross_entropy", format!("needs logits (…, V) with V > 0, got {:?}", self.shape())));
+        }
+        let v = self.shape()[r - 1];
+        let rows = self.elem_count() / v;
+        if targets.len() != rows {
+            return Err(TensorError::ShapeMismatch {
+                op: "cross_entropy",
+                lhs: self.shape().to_vec(),
+                rhs: vec![targets.len()],
+                detail: format!("{rows} rows of logits need {rows} targets"),
+            });
+        }
+        let targets = targets
+            .iter()
+            .map(|&t| match t {
+                t if Some(t) == ignore_index => Ok(None),
+                t if t >= 0 && (t as usize) < v => Ok(Some(t as usize)),
+                t => Err(TensorError::IndexOutOfRange { op: "cross_entropy", index: t, size: v }),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let logits = self.arr();
+        let x = standard(logits.view());
+        let lse: Vec<f32> = if x.len() >= PAR_MIN {
+            x.par_chunks(v).map(logsumexp).collect()
+        } else {
+            x.chunks(v).map(logsumexp).collect()
+        };
+        let mut total = 0.0f64;
+        let mut count = 0;
+        for (i, t) in targets.iter().enumerate() {
+            if let Some(t) = *t {
+                total += (lse[i] - x[i * v + t]) as f64;
+                count += 1;
+            }
+        }
+        drop(x);
+        let loss = if count == 0 { 0.0 } else { (total / count as f64) as f32 };
+        let out = ArrayD::from_elem(IxDyn(&[]), loss);
+        Ok(Tensor::from_op(out, &[self], || Box::new(CrossEntropy { logits, lse, targets, count })))
+    }
+}

@@ -1,0 +1,146 @@
+//! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
+//! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
+//! the kernel as they are: no copies.
+
+use gemm::Parallelism;
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use rayon::prelude::*;
+
+use crate::backprop::BackwardOp;
+use crate::error::{Result, TensorError};
+use crate::shape::{broadcast_shapes, sum_to_shape};
+use crate::tensor::{Array, Tensor};
+
+/// Below this many multiply-adds a product runs on one thread (threads cost more than they give).
+const PAR_MIN_MACS: usize = 1 << 18;
+
+/// A raw pointer that may cross to rayon workers; each worker writes a disjoint output matrix.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Offset (in elements) of batch element `b` of a view whose leading `batch.len()` axes have
+/// the given strides.
+fn batch_offset(mut b: usize, batch: &[usize], strides: &[isize]) -> isize {
+    let mut off = 0;
+    for (d, s) in batch.iter().zip(strides).rev() {
+        off += (b % d) as isize * s;
+        b /= d;
+    }
+    off
+}
+
+/// `a @ b` where a: (…, m, k) and b: (…, k, n) already broadcast to the same batch shape;
+/// returns (…, m, n), row-major.
+fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let r = a.ndim();
+    let (m, k, n) = (a.shape()[r - 2], a.shape()[r - 1], b.shape()[r - 1]);
+    let batch = a.shape()[..r - 2].to_vec();
+    let nb: usize = batch.iter().product();
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    let mut out = ArrayD::<f32>::zeros(IxDyn(&out_shape));
+    if m == 0 || n == 0 || k == 0 || nb == 0 {
+        return out;
+    }
+    let (sa, sb) = (a.strides(), b.strides());
+    let (a_rs, a_cs, b_rs, b_cs) = (sa[r - 2], sa[r - 1], sb[r - 2], sb[r - 1]);
+    let (pa, pb) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32));
+    let po = SendPtr(out.as_mut_ptr());
+    let one = |i: usize, par: Parallelism| {
+        let (pa, pb, po) = (pa, pb, po);
+        // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
+        // the views outlive this call, and batch element `i` writes only its own m×n block.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                po.0.add(i * m * n),
+                1,
+                n as isize,
+                false,
+                pa.0.offset(batch_offset(i, &batch, sa)),
+                a_cs,
+                a_rs,
+                pb.0.offset(batch_offset(i, &batch, sb)),
+                b_cs,
+                b_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    let macs = m * n * k;
+    if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
+        (0..nb).for_each(|i| one(i, Parallelism::Rayon(0)));
+    } else if nb > 1 && nb * macs >= PAR_MIN_MACS {
+        (0..nb).into_par_iter().for_each(|i| one(i, Parallelism::None));
+    } else {
+        (0..nb).for_each(|i| one(i, Parallelism::None));
+    }
+    out
+}
+
+/// Broadcasts a (…, r, c) view to the batch shape `batch`.
+fn to_batch<'a>(x: &'a Array, batch: &[usize]) -> ArrayViewD<'a, f32> {
+    let r = x.ndim();
+    let mut shape = batch.to_vec();
+    shape.extend_from_slice(&x.shape()[r - 2..]);
+    x.broadcast(shape.as_slice()).expect("batch shape is a broadcast of the input's")
+}
+
+/// The last two axes swapped (a view).
+fn t<'a>(x: ArrayViewD<'a, f32>) -> ArrayViewD<'a, f32> {
+    let mut v = x;
+    let r = v.ndim();
+    v.swap_axes(r - 2, r - 1);
+    v
+}
+
+struct Matmul {
+    a: Array,
+    b: Array,
+}
+
+impl BackwardOp for Matmul {
+    // g: (…, m, n); dA = g @ Bᵀ: (…, m, k); dB = Aᵀ @ g: (…, k, n); summed over broadcast batches
+    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let r = g.ndim();
+        let batch = &g.shape()[..r - 2];
+        let ga = needs[0].then(|| {
+            let b = to_batch(&self.b, batch);
+            sum_to_shape(batched_gemm(g.view(), t(b)), self.a.shape())
+        });
+        let gb = needs[1].then(|| {
+            let a = to_batch(&self.a, batch);
+            sum_to_shape(batched_gemm(t(a), g.view()), self.b.shape())
+        });
+        Ok(vec![ga, gb])
+    }
+}
+
+impl Tensor {
+    /// Matrix product over the last two axes, `(…, m, k) @ (…, k, n) → (…, m, n)`, with the
+    /// leading (batch) axes broadcast as in NumPy. Both operands need rank ≥ 2.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        let (sa, sb) = (self.shape(), rhs.shape());
+        let mismatch = |detail: String| TensorError::ShapeMismatch { op: "matmul", lhs: sa.to_vec(), rhs: sb.to_vec(), detail };
+        if sa.len() < 2 || sb.len() < 2 {
+            return Err(mismatch("both operands need at least two axes".into()));
+        }
+        let (ra, rb) = (sa.len(), sb.len());
+        if sa[ra - 1] != sb[rb - 2] {
+            return Err(mismatch(format!("inner dimensions {} and {} differ", sa[ra - 1], sb[rb - 2])));
+        }
+        let batch = broadcast_shapes("matmul", &sa[..ra - 2], &sb[..rb - 2])?;
+        let (a, b) = (self.arr(), rhs.arr());
+        let out = batched_gemm(to_batch(&a, &batch), to_batch(&b, &batch));
+        Ok(Tensor::from_op(out, &[self, rhs], || Box::new(Matmul { a, b })))
+    }
+}

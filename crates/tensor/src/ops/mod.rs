@@ -1,0 +1,14 @@
+//! The differentiable operations, one concept per file, each with its backward beside it.
+
+mod binary;
+mod concat;
+mod cross_entropy;
+mod dropout;
+mod indexing;
+mod layer_norm;
+mod layout;
+pub mod mask;
+mod matmul;
+mod reduce;
+mod softmax;
+mod unary;

@@ -1,0 +1,78 @@
+//! Softmax and log-softmax over one axis, computed from the maximum for stability.
+
+use ndarray::ArrayD;
+
+use crate::backprop::BackwardOp;
+use crate::error::Result;
+use crate::kernel::lanes;
+use crate::shape::norm_axis;
+use crate::tensor::{Array, Tensor};
+
+// x: lane of n logits → y: softmax(x)
+fn softmax_lane(x: &[f32], y: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = (v - m).exp();
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    y.iter_mut().for_each(|o| *o *= inv);
+}
+
+// x: lane of n logits → y: x − logsumexp(x)
+fn log_softmax_lane(x: &[f32], y: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = m + x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = v - lse;
+    }
+}
+
+struct Softmax {
+    y: Array,
+    axis: usize,
+    log: bool,
+}
+
+impl BackwardOp for Softmax {
+    // softmax: dx = y ⊙ (g − Σ g⊙y);  log_softmax: dx = g − exp(y) Σ g
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let log = self.log;
+        let dx = lanes([self.y.view(), g.view()], self.axis, move |[y, g], dx| {
+            if log {
+                let s: f32 = g.iter().sum();
+                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                    *d = g - y.exp() * s;
+                }
+            } else {
+                let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+                    *d = y * (g - dot);
+                }
+            }
+        });
+        Ok(vec![Some(dx)])
+    }
+}
+
+fn forward(t: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
+    let op = if log { "log_softmax" } else { "softmax" };
+    let a = norm_axis(op, axis, t.shape())?;
+    let x = t.arr();
+    let lane_fn = if log { log_softmax_lane } else { softmax_lane };
+    let y: Array = lanes([x.view()], a, |[x], y| lane_fn(x, y)).into();
+    Ok(Tensor::from_op(y.clone(), &[t], || Box::new(Softmax { y, axis: a, log })))
+}
+
+impl Tensor {
+    /// Softmax along `axis` (negative counts from the end).
+    pub fn softmax(&self, axis: isize) -> Result<Tensor> {
+        forward(self, axis, false)
+    }
+
+    /// Log-softmax along `axis`, finite even for logits of ±1e4.
+    pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
+        forward(self, axis, true)
+    }
+}

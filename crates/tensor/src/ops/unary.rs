@@ -1,0 +1,193 @@
+//! Elementwise functions and scalar arithmetic. Each kind's value and derivative are written
+//! side by side; the derivative may use the input `x` and the output `y`.
+
+use std::f32::consts::{FRAC_2_SQRT_PI, FRAC_1_SQRT_2};
+
+use ndarray::ArrayD;
+
+use crate::backprop::BackwardOp;
+use crate::error::Result;
+use crate::kernel::{map, map3};
+use crate::tensor::{Array, Tensor};
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Neg,
+    AddScalar(f32),
+    MulScalar(f32),
+    Powf(f32),
+    Sqrt,
+    Exp,
+    Log,
+    Tanh,
+    Relu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Sigmoid,
+}
+
+/// sqrt(2/π), the scale inside the tanh approximation of GELU.
+const SQRT_2_OVER_PI: f32 = FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
+/// The cubic coefficient of the tanh approximation of GELU.
+const GELU_C: f32 = 0.044_715;
+
+fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Kind {
+    fn value(self, x: f32) -> f32 {
+        match self {
+            Kind::Neg => -x,
+            Kind::AddScalar(c) => x + c,
+            Kind::MulScalar(c) => x * c,
+            Kind::Powf(e) => x.powf(e),
+            Kind::Sqrt => x.sqrt(),
+            Kind::Exp => x.exp(),
+            Kind::Log => x.ln(),
+            Kind::Tanh => x.tanh(),
+            Kind::Relu => x.max(0.0),
+            Kind::Gelu => 0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2)),
+            Kind::GeluTanh => 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh()),
+            Kind::Silu => x * sigmoid(x),
+            Kind::Sigmoid => sigmoid(x),
+        }
+    }
+
+    /// dy/dx at input `x` with output `y`.
+    fn derivative(self, x: f32, y: f32) -> f32 {
+        match self {
+            Kind::Neg => -1.0,
+            Kind::AddScalar(_) => 1.0,
+            Kind::MulScalar(c) => c,
+            Kind::Powf(e) => e * x.powf(e - 1.0),
+            Kind::Sqrt => 0.5 / y,
+            Kind::Exp => y,
+            Kind::Log => 1.0 / x,
+            Kind::Tanh => 1.0 - y * y,
+            Kind::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Kind::Gelu => {
+                let cdf = 0.5 * (1.0 + libm::erff(x * FRAC_1_SQRT_2));
+                let pdf = (-0.5 * x * x).exp() * (0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2);
+                cdf + x * pdf
+            }
+            Kind::GeluTanh => {
+                let t = (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh();
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
+            }
+            Kind::Silu => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            Kind::Sigmoid => y * (1.0 - y),
+        }
+    }
+}
+
+struct Unary {
+    kind: Kind,
+    x: Array,
+    y: Array,
+}
+
+fn forward(kind: Kind, t: &Tensor) -> Tensor {
+    let x = t.arr();
+    let y: Array = map(x.view(), move |v| kind.value(v)).into();
+    Tensor::from_op(y.clone(), &[t], || Box::new(Unary { kind, x, y }))
+}
+
+impl BackwardOp for Unary {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let kind = self.kind;
+        Ok(vec![Some(map3(g.view(), self.x.view(), self.y.view(), move |g, x, y| g * kind.derivative(x, y)))])
+    }
+}
+
+impl Tensor {
+    /// `-self`.
+    pub fn neg(&self) -> Tensor {
+        forward(Kind::Neg, self)
+    }
+
+    /// `self + c`.
+    pub fn add_scalar(&self, c: f32) -> Tensor {
+        forward(Kind::AddScalar(c), self)
+    }
+
+    /// `self - c`.
+    pub fn sub_scalar(&self, c: f32) -> Tensor {
+        forward(Kind::AddScalar(-c), self)
+    }
+
+    /// `self * c`.
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
+        forward(Kind::MulScalar(c), self)
+    }
+
+    /// `self / c`.
+    pub fn div_scalar(&self, c: f32) -> Tensor {
+        forward(Kind::MulScalar(1.0 / c), self)
+    }
+
+    /// `self` raised to the power `e`, elementwise.
+    pub fn powf(&self, e: f32) -> Tensor {
+        forward(Kind::Powf(e), self)
+    }
+
+    /// Square root.
+    pub fn sqrt(&self) -> Tensor {
+        forward(Kind::Sqrt, self)
+    }
+
+    /// Natural exponential.
+    pub fn exp(&self) -> Tensor {
+        forward(Kind::Exp, self)
+    }
+
+    /// Natural logarithm.
+    pub fn log(&self) -> Tensor {
+        forward(Kind::Log, self)
+    }
+
+    /// Hyperbolic tangent.
+    pub fn tanh(&self) -> Tensor {
+        forward(Kind::Tanh, self)
+    }
+
+    /// `max(x, 0)`.
+    pub fn relu(&self) -> Tensor {
+        forward(Kind::Relu, self)
+    }
+
+    /// GELU, exact form `x·Φ(x)` with the error function (BERT, PyTorch's default).
+    pub fn gelu(&self) -> Tensor {
+        forward(Kind::Gelu, self)
+    }
+
+    /// GELU, tanh approximation (GPT-2's `gelu_new`).
+    pub fn gelu_tanh(&self) -> Tensor {
+        forward(Kind::GeluTanh, self)
+    }
+
+    /// SiLU (swish), `x·σ(x)`.
+    pub fn silu(&self) -> Tensor {
+        forward(Kind::Silu, self)
+    }
+
+    /// Logistic sigmoid.
+    pub fn sigmoid(&self) -> Tensor {
+        forward(Kind::Sigmoid, self)
+    }
+}

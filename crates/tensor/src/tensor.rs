@@ -1,0 +1,270 @@
+//! The `Tensor` handle: shape, CPU storage (ndarray) and, when it tracks gradients, the op that
+//! made it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ndarray::{ArcArray, ArrayD, ArrayViewMutD, IxDyn};
+
+use crate::backprop::{self, BackwardOp};
+use crate::device::{DType, Device};
+use crate::error::{Result, TensorError};
+use crate::rng::Rng;
+
+/// CPU storage: a reference-counted, possibly strided ndarray (views share it).
+pub(crate) type Array = ArcArray<f32, IxDyn>;
+
+/// A unique tensor identity, the key of a [`crate::GradStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The op that produced a tensor and the tensors it read; taken (and freed) by backward.
+pub(crate) struct Node {
+    pub(crate) op: Box<dyn BackwardOp>,
+    pub(crate) inputs: Vec<Tensor>,
+}
+
+struct Inner {
+    id: TensorId,
+    shape: Vec<usize>,
+    data: RwLock<Array>,
+    node: Mutex<Option<Node>>,
+    tracks: bool,
+    is_var: bool,
+}
+
+/// An n-dimensional `f32` tensor. Cloning is cheap (a reference count); views such as
+/// [`Tensor::transpose`] share storage and carry strides.
+#[derive(Clone)]
+pub struct Tensor(Arc<Inner>);
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor[{:?}, id {}{}]", self.shape(), self.0.id.0, if self.0.is_var { ", var" } else { "" })
+    }
+}
+
+fn element_count(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+impl Tensor {
+    fn build(data: Array, node: Option<Node>, is_var: bool) -> Tensor {
+        let tracks = is_var || node.is_some();
+        Tensor(Arc::new(Inner {
+            id: TensorId::fresh(),
+            shape: data.shape().to_vec(),
+            data: RwLock::new(data),
+            node: Mutex::new(node),
+            tracks,
+            is_var,
+        }))
+    }
+
+    /// Wraps an ndarray (any layout) as a constant tensor.
+    pub fn from_array(data: impl Into<ArcArray<f32, IxDyn>>) -> Tensor {
+        Tensor::build(data.into(), None, false)
+    }
+
+    /// The result of an op: records `make_op` and the inputs when gradients are enabled and
+    /// some input tracks them; otherwise a constant.
+    pub(crate) fn from_op<F>(data: impl Into<Array>, inputs: &[&Tensor], make_op: F) -> Tensor
+    where
+        F: FnOnce() -> Box<dyn BackwardOp>,
+    {
+        let data = data.into();
+        if backprop::grad_enabled() && inputs.iter().any(|t| t.0.tracks) {
+            let node = Node { op: make_op(), inputs: inputs.iter().map(|t| (*t).clone()).collect() };
+            Tensor::build(data, Some(node), false)
+        } else {
+            Tensor::build(data, None, false)
+        }
+    }
+
+    /// A tensor from a row-major buffer; errors when the length does not fill the shape.
+    pub fn from_vec(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+        let expected = element_count(shape);
+        if data.len() != expected {
+            return Err(TensorError::ElementCount { op: "from_vec", len: data.len(), shape: shape.to_vec(), expected });
+        }
+        let arr = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .map_err(|e| TensorError::invalid("from_vec", e.to_string()))?;
+        Ok(Tensor::from_array(arr))
+    }
+
+    /// A tensor copied from a row-major slice.
+    pub fn from_slice(data: &[f32], shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_vec(data.to_vec(), shape)
+    }
+
+    /// A rank-0 tensor holding one value.
+    pub fn scalar(value: f32) -> Tensor {
+        Tensor::from_array(ArrayD::from_elem(IxDyn(&[]), value))
+    }
+
+    /// All zeros.
+    pub fn zeros(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 0.0)
+    }
+
+    /// All ones.
+    pub fn ones(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 1.0)
+    }
+
+    /// Every element equal to `value`.
+    pub fn full(shape: &[usize], value: f32) -> Tensor {
+        Tensor::from_array(ArrayD::from_elem(IxDyn(shape), value))
+    }
+
+    /// `start, start + step, …` up to but excluding `end`, as a 1-D tensor.
+    pub fn arange(start: f32, end: f32, step: f32) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(TensorError::invalid("arange", format!("start {start}, end {end}, step {step}")));
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        let v: Vec<f32> = (0..n).map(|i| start + i as f32 * step).collect();
+        Tensor::from_vec(v, &[n])
+    }
+
+    /// The `n × n` identity matrix.
+    pub fn eye(n: usize) -> Tensor {
+        Tensor::from_array(ArrayD::from_shape_fn(IxDyn(&[n, n]), |ix| if ix[0] == ix[1] { 1.0 } else { 0.0 }))
+    }
+
+    /// Uniform samples in `[lo, hi)` from a seeded generator.
+    pub fn uniform(shape: &[usize], lo: f32, hi: f32, rng: &mut Rng) -> Tensor {
+        let v = (0..element_count(shape)).map(|_| lo + (hi - lo) * rng.uniform()).collect();
+        Tensor::from_array(ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape"))
+    }
+
+    /// Uniform samples in `[0, 1)`.
+    pub fn rand(shape: &[usize], rng: &mut Rng) -> Tensor {
+        Tensor::uniform(shape, 0.0, 1.0, rng)
+    }
+
+    /// Normal samples with the given mean and standard deviation.
+    pub fn randn(shape: &[usize], mean: f32, std: f32, rng: &mut Rng) -> Tensor {
+        let v = (0..element_count(shape)).map(|_| mean + std * rng.normal()).collect();
+        Tensor::from_array(ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape"))
+    }
+
+    /// A trainable variable holding a copy of `self`'s values: gradients flow to it and an
+    /// optimizer may update it in place.
+    pub fn to_var(&self) -> Tensor {
+        Tensor::build(self.arr().as_standard_layout().to_shared(), None, true)
+    }
+
+    /// The same values, cut from the graph: no gradient flows through the result.
+    pub fn detach(&self) -> Tensor {
+        Tensor::build(self.arr(), None, false)
+    }
+
+    /// This tensor's identity.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+
+    /// The dimensions.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    /// The number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn elem_count(&self) -> usize {
+        element_count(&self.0.shape)
+    }
+
+    /// Always [`Device::Cpu`] today.
+    pub fn device(&self) -> Device {
+        Device::Cpu
+    }
+
+    /// Always [`DType::F32`] today.
+    pub fn dtype(&self) -> DType {
+        DType::F32
+    }
+
+    /// Whether this is a trainable variable.
+    pub fn is_var(&self) -> bool {
+        self.0.is_var
+    }
+
+    /// Whether gradients flow to or through this tensor.
+    pub fn tracks_grad(&self) -> bool {
+        self.0.tracks
+    }
+
+    /// Whether the storage is laid out row-major without gaps.
+    pub fn is_contiguous(&self) -> bool {
+        self.arr().is_standard_layout()
+    }
+
+    /// A shared handle on the storage (cheap).
+    pub(crate) fn arr(&self) -> Array {
+        self.0.data.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The values as an owned ndarray.
+    pub fn to_array(&self) -> ArrayD<f32> {
+        self.arr().into_owned()
+    }
+
+    /// The values in row-major order.
+    pub fn to_vec(&self) -> Vec<f32> {
+        self.arr().iter().copied().collect()
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn to_scalar(&self) -> Result<f32> {
+        if self.elem_count() != 1 {
+            return Err(TensorError::invalid("to_scalar", format!("tensor of shape {:?} is not a scalar", self.shape())));
+        }
+        Ok(self.to_vec()[0])
+    }
+
+    /// Updates a variable in place (the optimizer's step). Errors on non-variables.
+    pub fn update<R>(&self, f: impl FnOnce(ArrayViewMutD<'_, f32>) -> R) -> Result<R> {
+        if !self.0.is_var {
+            return Err(TensorError::invalid("update", "only variables can be updated in place"));
+        }
+        let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
+        Ok(f(guard.view_mut()))
+    }
+
+    /// Replaces a variable's values with those of `src` (same shape).
+    pub fn assign(&self, src: &Tensor) -> Result<()> {
+        if src.shape() != self.shape() {
+            return Err(TensorError::ShapeMismatch {
+                op: "assign",
+                lhs: self.shape().to_vec(),
+                rhs: src.shape().to_vec(),
+                detail: "a variable keeps its shape".into(),
+            });
+        }
+        let values = src.arr();
+        self.update(|mut v| v.assign(&values))
+    }
+
+    pub(crate) fn take_node(&self) -> Option<Node> {
+        self.0.node.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub(crate) fn node_inputs(&self) -> Vec<Tensor> {
+        let guard = self.0.node.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref().map(|n| n.inputs.clone()).unwrap_or_default()
+    }
+}
