@@ -1,1 +1,66 @@
-//! `loam-text`: cleaning, sentence splitting, tokenizers and training datasets.
+//! `loam-text`: cleaning, sentence splitting, stop words, tokenizers and token datasets.
+//!
+//! ```
+//! use loam_text::{CharTokenizer, CleanConfig, Cleaner, Tokenizer, TokenSplit, split_sentences};
+//!
+//! // Clean: strip HTML, normalize white space, mask e-mail addresses.
+//! let mut cleaner = Cleaner::new("html,whitespace,emails".parse()?);
+//! let text = cleaner.clean_document("<p>Write to  ann@example.org. Dr. Lee  replies!</p>").unwrap();
+//! assert_eq!(text, "Write to <email>. Dr. Lee replies!\n");
+//! assert_eq!(cleaner.report().emails_masked, 1);
+//!
+//! // Split sentences; "Dr." does not end one.
+//! assert_eq!(split_sentences(&text), ["Write to <email>.", "Dr. Lee replies!"]);
+//!
+//! // Tokenize at character level and read training windows (y is x shifted by one).
+//! let tokenizer = CharTokenizer::from_text(&text);
+//! let ids = tokenizer.encode(&text, false)?;
+//! assert_eq!(tokenizer.decode(&ids, false)?, text);
+//! let split = TokenSplit::from_tokens(ids.clone());
+//! let batch = split.random_windows(8, 1337)?.next_batch(4);
+//! assert_eq!(batch.x[1..8], batch.y[..7]);
+//! # Ok::<(), loam_text::TextError>(())
+//! ```
+//!
+//! Building a dataset from a corpus directory is [`build_dataset`] (the `cargo xtask data`
+//! command); reading it back is [`TokenDataset`]. See `docs/text.md` for the options, the
+//! tokenizer specs and the shard format.
+
+mod char_tokenizer;
+mod clean;
+mod corpus;
+mod dataset;
+mod error;
+mod fsutil;
+mod hf_tokenizer;
+mod html;
+mod mask;
+mod meta;
+mod mlm;
+mod reader;
+mod report;
+mod sentences;
+mod shard;
+mod spec;
+mod stopwords;
+mod tokenizer;
+mod train;
+
+pub use char_tokenizer::CharTokenizer;
+pub use clean::{CleanConfig, Cleaner, MaskConfig, Normalization, clean};
+pub use corpus::{Chunk, Chunks, Corpus, CorpusOptions, SourceFile, TEXT_EXTENSIONS, sha256_file};
+pub use dataset::{DatasetConfig, SplitMode, TOKENIZER_FILE, build_dataset};
+pub use error::{Result, TextError};
+pub use hf_tokenizer::HfTokenizer;
+pub use html::{HtmlStats, decode_entities, strip_html};
+pub use mask::{EMAIL_PLACEHOLDER, MaskCounts, MaskKinds, PHONE_PLACEHOLDER, URL_PLACEHOLDER, mask};
+pub use meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
+pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
+pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};
+pub use report::CleanReport;
+pub use sentences::split_sentences;
+pub use shard::{Dtype, ShardInfo, ShardWriter};
+pub use spec::{AnyTokenizer, TokenizerSpec, load_tokenizer};
+pub use stopwords::{Language, StopWords};
+pub use tokenizer::{BatchEncoding, BatchOptions, Padding, Tokenizer, pad_batch};
+pub use train::{TrainKind, TrainOptions, train_tokenizer};
