@@ -12,18 +12,18 @@ use crate::tensor::{Array, Tensor};
 struct CrossEntropy {
     /// (…, V) logits
     logits: Array,
-    /// one log-sum-exp per row
-    lse: Vec<f32>,
+    /// (max, log Σ exp(x − max)) per row
+    lse: Vec<(f32, f32)>,
     /// one target per row; `None` when ignored
     targets: Vec<Option<usize>>,
     /// number of rows that count
     count: usize,
 }
 
-// x: one row of V logits → log Σ exp(x)
-fn logsumexp(x: &[f32]) -> f32 {
+// x: one row of V logits → (max, log Σ exp(x − max)); log Σ exp(x) is their sum
+fn logsumexp(x: &[f32]) -> (f32, f32) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    m + x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln()
+    (m, x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln())
 }
 
 impl BackwardOp for CrossEntropy {
@@ -34,10 +34,10 @@ impl BackwardOp for CrossEntropy {
         let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;
         let x = standard(self.logits.view());
         let mut dx = vec![0.0f32; x.len()];
-        let row = |((d, x), (lse, t)): ((&mut [f32], &[f32]), (&f32, &Option<usize>))| {
+        let row = |((d, x), (&(m, log_sum), t)): ((&mut [f32], &[f32]), (&(f32, f32), &Option<usize>))| {
             if let Some(t) = *t {
                 for (d, &x) in d.iter_mut().zip(x) {
-                    *d = scale * (x - lse).exp();
+                    *d = scale * ((x - m) - log_sum).exp();
                 }
                 d[t] -= scale;
             }
@@ -80,7 +80,7 @@ impl Tensor {
             .collect::<Result<Vec<_>>>()?;
         let logits = self.arr();
         let x = standard(logits.view());
-        let lse: Vec<f32> = if x.len() >= PAR_MIN {
+        let lse: Vec<(f32, f32)> = if x.len() >= PAR_MIN {
             x.par_chunks(v).map(logsumexp).collect()
         } else {
             x.chunks(v).map(logsumexp).collect()
@@ -89,7 +89,8 @@ impl Tensor {
         let mut count = 0;
         for (i, t) in targets.iter().enumerate() {
             if let Some(t) = *t {
-                total += (lse[i] - x[i * v + t]) as f64;
+                let (m, log_sum) = lse[i];
+                total += (log_sum - (x[i * v + t] - m)) as f64;
                 count += 1;
             }
         }

@@ -44,6 +44,11 @@ impl Mask {
         self.data.shape()
     }
 
+    /// The same values in a new shape (row-major order).
+    pub fn reshape(&self, shape: &[usize]) -> Result<Mask> {
+        Mask::from_vec(self.to_vec(), shape)
+    }
+
     /// Elementwise or, broadcasting: combines masks (e.g. causal and padding).
     pub fn or(&self, other: &Mask) -> Result<Mask> {
         let shape = broadcast_shapes("Mask::or", self.shape(), other.shape())?;

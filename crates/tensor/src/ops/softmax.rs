@@ -20,12 +20,12 @@ fn softmax_lane(x: &[f32], y: &mut [f32]) {
     y.iter_mut().for_each(|o| *o *= inv);
 }
 
-// x: lane of n logits → y: x − logsumexp(x)
+// x: lane of n logits → y: (x − max) − log Σ exp(x − max), exact for logits of any size
 fn log_softmax_lane(x: &[f32], y: &mut [f32]) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = m + x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+    let log_sum = x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = v - lse;
+        *o = (v - m) - log_sum;
     }
 }
 

@@ -1,0 +1,86 @@
+//! Finite-difference gradient checking shared by the tensor tests.
+
+#![allow(dead_code)]
+
+use loam_tensor::{Result, Rng, Tensor, no_grad};
+
+/// Step of the central difference. With f32 arithmetic, 1e-2 balances truncation error
+/// (O(h⁴) after Richardson extrapolation) against rounding error (O(ε/h)).
+pub const H: f64 = 1e-2;
+
+/// Tolerance: |numeric − analytic| ≤ ATOL + RTOL·|numeric|. A wrong backward formula is off
+/// by O(1); f32 central differences with H = 1e-2 agree to about 1e-3.
+pub const ATOL: f64 = 1e-2;
+pub const RTOL: f64 = 1e-2;
+
+/// At most this many elements of each input are perturbed (chosen evenly), to bound run time.
+const MAX_PROBES: usize = 48;
+
+/// Normal values of the given shape from a seed.
+pub fn randn(shape: &[usize], seed: u64) -> Tensor {
+    Tensor::randn(shape, 0.0, 1.0, &mut Rng::new(seed))
+}
+
+/// Uniform values in [lo, hi).
+pub fn uniform(shape: &[usize], lo: f32, hi: f32, seed: u64) -> Tensor {
+    Tensor::uniform(shape, lo, hi, &mut Rng::new(seed))
+}
+
+/// Σ out ⊙ r in f64, the scalar whose gradient is checked.
+fn project(out: &Tensor, r: &[f32]) -> f64 {
+    out.to_vec().iter().zip(r).map(|(&o, &w)| o as f64 * w as f64).sum()
+}
+
+/// Checks the gradients of `f` with respect to every input against central differences of
+/// the scalar Σ f(inputs) ⊙ R, R a fixed random tensor. Panics with the op name, input,
+/// element and both values when they disagree.
+pub fn check(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tensor>) {
+    let vars: Vec<Tensor> = inputs.iter().map(|t| t.to_var()).collect();
+    let out = f(&vars).unwrap_or_else(|e| panic!("{name}: forward failed: {e}"));
+    let r = Tensor::uniform(out.shape(), -1.0, 1.0, &mut Rng::new(99)).to_vec();
+    let loss = out.mul(&Tensor::from_vec(r.clone(), out.shape()).unwrap()).unwrap().sum_all();
+    let grads = loss.backward().unwrap();
+    let _g = no_grad();
+    for (i, var) in vars.iter().enumerate() {
+        let n = var.elem_count();
+        let analytic = grads.get(var).map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; n]);
+        assert_eq!(analytic.len(), n, "{name}: gradient of input {i} has the wrong size");
+        let base = inputs[i].to_vec();
+        let step = n.div_ceil(MAX_PROBES).max(1);
+        for j in (0..n).step_by(step) {
+            let eval = |delta: f64| {
+                let mut v = base.clone();
+                v[j] = (v[j] as f64 + delta) as f32;
+                let mut args: Vec<Tensor> = inputs.to_vec();
+                args[i] = Tensor::from_vec(v, inputs[i].shape()).unwrap();
+                project(&f(&args).unwrap(), &r)
+            };
+            // Richardson: (4·D(h/2) − D(h)) / 3 cancels the h² term of the central difference.
+            let central = |h: f64| (eval(h) - eval(-h)) / (2.0 * h);
+            let numeric = (4.0 * central(H / 2.0) - central(H)) / 3.0;
+            let a = analytic[j] as f64;
+            assert!(
+                (numeric - a).abs() <= ATOL + RTOL * numeric.abs(),
+                "{name}: d/d input{i}[{j}] (shape {:?}): numeric {numeric}, analytic {a}",
+                inputs[i].shape()
+            );
+        }
+    }
+}
+
+/// Values pushed at least `gap` away from zero (for kinks such as relu).
+pub fn away_from_zero(t: &Tensor, gap: f32) -> Tensor {
+    let v = t.to_vec().into_iter().map(|x| if x >= 0.0 { x + gap } else { x - gap }).collect();
+    Tensor::from_vec(v, t.shape()).unwrap()
+}
+
+/// Distinct values spaced 0.1 apart in a seeded random order (no ties for max).
+pub fn distinct(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut rng = Rng::new(seed);
+    let mut v: Vec<f32> = (0..n).map(|i| (i as f32 - n as f32 / 2.0) * 0.1).collect();
+    for i in (1..n).rev() {
+        v.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    Tensor::from_vec(v, shape).unwrap()
+}
