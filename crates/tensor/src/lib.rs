@@ -22,6 +22,7 @@
 //! ```
 
 mod backprop;
+pub mod gradcheck;
 mod device;
 mod error;
 mod kernel;

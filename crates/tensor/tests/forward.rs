@@ -1,8 +1,6 @@
 //! Forward values against known results.
 
-mod common;
-
-use common::randn;
+use loam_tensor::gradcheck::randn;
 use loam_tensor::{Mask, Rng, Tensor, no_grad};
 
 fn close(a: f32, b: f32, tol: f32) -> bool {

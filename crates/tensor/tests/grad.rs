@@ -1,9 +1,7 @@
 //! Every differentiable op against central finite differences, on shapes and values drawn by
-//! proptest (fixed seed, so CI is reproducible). Tolerances: see `common::ATOL`/`RTOL`.
+//! proptest (fixed seed, so CI is reproducible). Tolerances: `loam_tensor::gradcheck::{ATOL, RTOL}`.
 
-mod common;
-
-use common::{away_from_zero, check, distinct, randn, uniform};
+use loam_tensor::gradcheck::{away_from_zero, check, distinct, randn, uniform};
 use loam_tensor::{Mask, Rng, Tensor};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};

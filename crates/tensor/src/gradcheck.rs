@@ -1,16 +1,17 @@
-//! Finite-difference gradient checking shared by the tensor tests.
+//! Numerical gradient checking (like `torch.autograd.gradcheck`): the analytic gradients of a
+//! function of tensors against central finite differences. Used by the tests of every crate
+//! that defines a differentiable op or layer.
 
-#![allow(dead_code)]
-
-use loam_tensor::{Result, Rng, Tensor, no_grad};
+use crate::{Result, Rng, Tensor, no_grad};
 
 /// Step of the central difference. With f32 arithmetic, 1e-2 balances truncation error
 /// (O(h⁴) after Richardson extrapolation) against rounding error (O(ε/h)).
 pub const H: f64 = 1e-2;
 
-/// Tolerance: |numeric − analytic| ≤ ATOL + RTOL·|numeric|. A wrong backward formula is off
-/// by O(1); f32 central differences with H = 1e-2 agree to about 1e-3.
+/// Absolute tolerance: |numeric − analytic| ≤ ATOL + RTOL·|numeric|. A wrong backward formula
+/// is off by O(1); f32 central differences with H = 1e-2 agree to about 1e-3.
 pub const ATOL: f64 = 1e-2;
+/// Relative tolerance (see [`ATOL`]).
 pub const RTOL: f64 = 1e-2;
 
 /// At most this many elements of each input are perturbed (chosen evenly), to bound run time.
