@@ -11,7 +11,7 @@ import argparse, json, os, time
 import torch
 import torch.nn.functional as F
 
-BUDGET_S = 1.5  # timed-repeat budget of one case
+BUDGET_S = 1.0  # timed-repeat budget of one case
 MIN_REPEATS, MAX_REPEATS = 5, 1000
 WARM_UP_S = 0.1
 ROWS, COLS = 4096, 1024  # softmax, layer norm and add inputs

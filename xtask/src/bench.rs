@@ -58,6 +58,12 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let threads = rayon::current_num_threads();
     let name = args.name.name();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "note: this build has debug assertions and overflow checks on (the workspace's \
+             release profile), which slow loam's kernels; see docs/perf.md"
+        );
+    }
     eprintln!("bench {name}: loam, {threads} threads");
     let mut records = loam_records(args.name)?;
     if args.compare_pytorch {

@@ -12,7 +12,7 @@ use crate::measure::median_secs;
 use crate::record::Record;
 
 /// Timed-repeat budget of one case; the whole benchmark stays well under a minute.
-const BUDGET: Duration = Duration::from_millis(1500);
+const BUDGET: Duration = Duration::from_millis(1000);
 /// Rows and columns of the softmax, layer norm and add inputs.
 const ROWS_COLS: [usize; 2] = [4096, 1024];
 /// Rows (tokens) and vocabulary of the cross-entropy logits.
