@@ -69,6 +69,42 @@ pub fn check(name: &str, inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Result<Tens
     }
 }
 
+/// Checks the gradients of a closure's output with respect to variables it reads (a layer's
+/// parameters, say), perturbing each variable in place and restoring it afterwards.
+pub fn check_vars(name: &str, vars: &[(&str, &Tensor)], f: impl Fn() -> Result<Tensor>) {
+    let out = f().unwrap_or_else(|e| panic!("{name}: forward failed: {e}"));
+    let r = Tensor::uniform(out.shape(), -1.0, 1.0, &mut Rng::new(99)).to_vec();
+    let loss = out.mul(&Tensor::from_vec(r.clone(), out.shape()).unwrap()).unwrap().sum_all();
+    let grads = loss.backward().unwrap();
+    let _g = no_grad();
+    for (var_name, var) in vars {
+        let n = var.elem_count();
+        let analytic = grads.get(var).map(|g| g.to_vec()).unwrap_or_else(|| vec![0.0; n]);
+        let step = n.div_ceil(MAX_PROBES).max(1);
+        for j in (0..n).step_by(step) {
+            let eval = |delta: f64| {
+                let nudge = |d: f64| var.update(|mut v| {
+                    let x = v.iter_mut().nth(j).expect("probe inside the variable");
+                    *x = (*x as f64 + d) as f32;
+                });
+                let saved = var.to_array();
+                nudge(delta).unwrap();
+                let value = project(&f().unwrap(), &r);
+                var.update(|mut v| v.assign(&saved)).unwrap();
+                value
+            };
+            let central = |h: f64| (eval(h) - eval(-h)) / (2.0 * h);
+            let numeric = (4.0 * central(H / 2.0) - central(H)) / 3.0;
+            let a = analytic[j] as f64;
+            assert!(
+                (numeric - a).abs() <= ATOL + RTOL * numeric.abs(),
+                "{name}: d/d {var_name}[{j}] (shape {:?}): numeric {numeric}, analytic {a}",
+                var.shape()
+            );
+        }
+    }
+}
+
 /// Values pushed at least `gap` away from zero (for kinks such as relu).
 pub fn away_from_zero(t: &Tensor, gap: f32) -> Tensor {
     let v = t.to_vec().into_iter().map(|x| if x >= 0.0 { x + gap } else { x - gap }).collect();

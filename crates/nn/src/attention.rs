@@ -1,0 +1,166 @@
+//! Multi-head attention: scaled dot products over heads with fused or separate Q/K/V
+//! projections, masks, attention dropout, self- and cross-attention and a KV cache.
+
+use loam_tensor::{Mask, Tensor};
+
+use crate::attention_mask::AttentionMask;
+use crate::ctx::Ctx;
+use crate::dropout::Dropout;
+use crate::error::{NnError, Result};
+use crate::kv_cache::KvCache;
+use crate::linear::Linear;
+use crate::module::Module;
+use crate::store::Builder;
+
+/// Softmax-normalized attention weights: q `[B, H, Tq, D]`, k `[B, H, Tk, D]` → `[B, H, Tq, Tk]`.
+/// Hidden keys (mask true) get weight exactly 0; a query that sees no key at all gets uniform
+/// weights rather than NaN.
+pub fn attention_weights(q: &Tensor, k: &Tensor, mask: Option<&Mask>) -> Result<Tensor> {
+    let d = *q.shape().last().unwrap_or(&1);
+    let scores = q.matmul(&k.transpose(-2, -1)?)?.mul_scalar(1.0 / (d as f32).sqrt());
+    let scores = match mask {
+        Some(m) => scores.masked_fill(m, f32::MIN)?,
+        None => scores,
+    };
+    Ok(scores.softmax(-1)?)
+}
+
+/// softmax(q·kᵀ/√D + mask)·v with dropout on the weights: → `[B, H, Tq, D]`.
+pub fn scaled_dot_product_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Mask>,
+    dropout: Dropout,
+    ctx: &mut Ctx,
+) -> Result<Tensor> {
+    let w = dropout.forward_t(&attention_weights(q, k, mask)?, ctx)?;
+    Ok(w.matmul(v)?)
+}
+
+/// How queries, keys and values are projected from the input.
+#[derive(Debug, Clone)]
+pub enum Projections {
+    /// One `d → 3d` layer whose output splits into q, k, v (GPT-2's `c_attn`).
+    Fused(Linear),
+    /// Three `d → d` layers (BERT's `query`/`key`/`value`); needed for cross-attention.
+    Separate {
+        /// Query projection.
+        q: Linear,
+        /// Key projection.
+        k: Linear,
+        /// Value projection.
+        v: Linear,
+    },
+}
+
+/// Multi-head attention with an output projection.
+#[derive(Debug, Clone)]
+pub struct MultiHeadAttention {
+    /// The input projections.
+    pub proj: Projections,
+    /// The output projection `d → d`.
+    pub out: Linear,
+    /// The number of heads; `d` is a multiple of it.
+    pub n_heads: usize,
+    /// Dropout on the attention weights.
+    pub dropout: Dropout,
+}
+
+/// `[B, T, H·D] → [B, H, T, D]`.
+fn split_heads(x: &Tensor, h: usize) -> Result<Tensor> {
+    let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    Ok(x.reshape(&[b, t, h, c / h])?.permute(&[0, 2, 1, 3])?)
+}
+
+/// `[B, H, T, D] → [B, T, H·D]`.
+fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    let (b, h, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    Ok(x.permute(&[0, 2, 1, 3])?.reshape(&[b, t, h * d])?)
+}
+
+impl MultiHeadAttention {
+    /// Attention of width `d` with `n_heads` heads; parameters `qkv` (fused) or `q`/`k`/`v`,
+    /// and `out`.
+    pub fn new(d: usize, n_heads: usize, bias: bool, fused: bool, dropout: f32, vb: Builder) -> Result<Self> {
+        if n_heads == 0 || d % n_heads != 0 {
+            return Err(NnError::Config(format!("attention width {d} is not a multiple of {n_heads} heads")));
+        }
+        let proj = if fused {
+            Projections::Fused(Linear::new(d, 3 * d, bias, vb.pp("qkv"))?)
+        } else {
+            Projections::Separate {
+                q: Linear::new(d, d, bias, vb.pp("q"))?,
+                k: Linear::new(d, d, bias, vb.pp("k"))?,
+                v: Linear::new(d, d, bias, vb.pp("v"))?,
+            }
+        };
+        let out = Linear::new(d, d, bias, vb.pp("out"))?;
+        Ok(MultiHeadAttention { proj, out, n_heads, dropout: Dropout::new(dropout) })
+    }
+
+    /// Projects to heads: q from `x` `[B, Tq, d]`, k and v from `memory` (cross-attention) or
+    /// from `x` (self-attention).
+    fn project(&self, x: &Tensor, memory: Option<&Tensor>) -> Result<(Tensor, Tensor, Tensor)> {
+        let h = self.n_heads;
+        match (&self.proj, memory) {
+            (Projections::Fused(qkv), None) => {
+                let y = qkv.forward(x)?;
+                let d = y.shape()[2] / 3;
+                let part = |i: usize| -> Result<Tensor> { split_heads(&y.narrow(2, i * d, d)?, h) };
+                Ok((part(0)?, part(1)?, part(2)?))
+            }
+            (Projections::Fused(_), Some(_)) => {
+                Err(NnError::Config("cross-attention needs separate q/k/v projections".into()))
+            }
+            (Projections::Separate { q, k, v }, memory) => {
+                let kv_in = memory.unwrap_or(x);
+                Ok((split_heads(&q.forward(x)?, h)?, split_heads(&k.forward(kv_in)?, h)?, split_heads(&v.forward(kv_in)?, h)?))
+            }
+        }
+    }
+
+    /// Attention of `x` `[B, Tq, d]` over itself, or over `memory` `[B, Tk, d]` when given.
+    /// With a cache, self-attention appends this step's keys and values and its queries sit
+    /// after the cached positions; cross-attention projects the memory once and reuses it.
+    pub fn forward_t(
+        &self,
+        x: &Tensor,
+        memory: Option<&Tensor>,
+        mask: &AttentionMask,
+        cache: Option<&mut KvCache>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        if x.rank() != 3 {
+            return Err(NnError::Config(format!("attention input must be [B, T, d], got {:?}", x.shape())));
+        }
+        let (b, tq) = (x.shape()[0], x.shape()[1]);
+        let (q, k, v, offset) = match (cache, memory) {
+            (Some(cache), Some(_)) if !cache.is_empty() => {
+                let Projections::Separate { q, .. } = &self.proj else {
+                    return Err(NnError::Config("cross-attention needs separate q/k/v projections".into()));
+                };
+                let (k, v) = cache.get().expect("non-empty cache");
+                (split_heads(&q.forward(x)?, self.n_heads)?, k, v, 0)
+            }
+            (Some(cache), mem) => {
+                let (q, k, v) = self.project(x, mem)?;
+                let offset = if mem.is_some() { 0 } else { cache.len() };
+                let (k, v) = if mem.is_some() {
+                    cache.set(k.clone(), v.clone());
+                    (k, v)
+                } else {
+                    cache.append(&k, &v)?
+                };
+                (q, k, v, offset)
+            }
+            (None, mem) => {
+                let (q, k, v) = self.project(x, mem)?;
+                (q, k, v, 0)
+            }
+        };
+        let m = mask.build(b, tq, k.shape()[2], offset)?;
+        let y = scaled_dot_product_attention(&q, &k, &v, m.as_ref(), self.dropout, ctx)?;
+        self.out.forward(&merge_heads(&y)?)
+    }
+}
