@@ -12,10 +12,10 @@ use crate::{bench_matmul, pytorch};
 
 /// The named benchmarks.
 ///
-/// Slot for `tokenize`: the text crate's benchmark lives in `bench_tokenize.rs` with
-/// `pub fn run(corpus: Option<PathBuf>, json: bool) -> anyhow::Result<()>`; it prints its own
-/// figures, so it gets a variant here, a `--corpus` option in [`Args`] and an arm in [`run`]
-/// that calls it before the records of [`loam_records`] are gathered.
+/// Slot for `tokenize` (to be wired): the text crate's benchmark is `bench_tokenize.rs` with
+/// `pub fn run(corpus: Option<PathBuf>, json: bool) -> anyhow::Result<()>`. It prints its own
+/// figures, so it takes a variant here, a `--corpus` option in [`Args`], and an arm at the top
+/// of [`run`] that returns `bench_tokenize::run(args.corpus.clone(), args.json)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchName {
     /// Matrix products (GFLOP/s), softmax, layer norm, cross-entropy and add (GB/s).
@@ -60,15 +60,15 @@ pub fn run(args: &Args) -> Result<()> {
     let name = args.name.name();
     if cfg!(debug_assertions) {
         eprintln!(
-            "note: this build has debug assertions and overflow checks on (the workspace's \
-             release profile), which slow loam's kernels; see docs/perf.md"
+            "note: this build has debug assertions on, which slow loam's kernels 2-4x; \
+             `cargo xtask` (the release profile) builds without them"
         );
     }
     eprintln!("bench {name}: loam, {threads} threads");
     let mut records = loam_records(args.name)?;
     if args.compare_pytorch {
         eprintln!("bench {name}: pytorch, {threads} threads");
-        records.extend(pytorch::run(name, threads, &[])?);
+        records.extend(pytorch::run(name, threads)?);
     }
     if !args.json {
         println!("{name}, {threads} threads (loam/pytorch: loam's figure divided by PyTorch's)");

@@ -32,12 +32,11 @@ pub fn ensure_available() -> Result<()> {
 }
 
 /// Runs the PyTorch script of `bench` on `threads` threads and parses its records.
-pub fn run(bench: &str, threads: usize, extra_args: &[String]) -> Result<Vec<Record>> {
+pub fn run(bench: &str, threads: usize) -> Result<Vec<Record>> {
     let path = script(bench);
     let output = Command::new("python3")
         .arg(&path)
         .args(["--threads", &threads.to_string()])
-        .args(extra_args)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("could not start python3 {}", path.display()))?;
