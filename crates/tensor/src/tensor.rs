@@ -225,7 +225,17 @@ impl Tensor {
 
     /// The values in row-major order.
     pub fn to_vec(&self) -> Vec<f32> {
-        self.arr().iter().copied().collect()
+        self.with_slice(<[f32]>::to_vec)
+    }
+
+    /// Calls `f` with the values in row-major order, borrowed without a copy when the storage
+    /// is contiguous.
+    pub fn with_slice<R>(&self, f: impl FnOnce(&[f32]) -> R) -> R {
+        let a = self.arr();
+        match a.as_slice() {
+            Some(s) => f(s),
+            None => f(&a.iter().copied().collect::<Vec<f32>>()),
+        }
     }
 
     /// The single value of a one-element tensor.
