@@ -17,7 +17,7 @@ const FILE_KIND: &str = "loam-char";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CharTokenizer {
     chars: Vec<char>,
-    ascii: [u32; 128],
+    ascii: Box<[u32; 128]>,
     other: HashMap<char, u32>,
 }
 
@@ -41,7 +41,7 @@ impl CharTokenizer {
     pub fn from_chars(chars: impl IntoIterator<Item = char>) -> Self {
         let set: BTreeSet<char> = chars.into_iter().collect();
         let chars: Vec<char> = set.into_iter().collect();
-        let mut ascii = [u32::MAX; 128];
+        let mut ascii = Box::new([u32::MAX; 128]);
         let mut other = HashMap::new();
         for (id, &c) in chars.iter().enumerate() {
             let id = id as u32;

@@ -107,20 +107,17 @@ impl Corpus {
                 corpus.skipped.push(format!("{name}: binary (NUL byte at offset {offset})"));
                 continue;
             }
-            if let Some(offset) = scan.first_invalid {
-                if !corpus.options.lossy_utf8 {
-                    return Err(TextError::InvalidUtf8 { path: p, offset });
-                }
+            if let Some(offset) = scan.first_invalid.filter(|_| !corpus.options.lossy_utf8) {
+                return Err(TextError::InvalidUtf8 { path: p, offset });
             }
             if scan.bytes == 0 {
                 corpus.skipped.push(format!("{name}: empty"));
                 continue;
             }
-            if corpus.options.skip_duplicate_files {
-                if let Some(twin) = corpus.files.iter().find(|f| f.sha256 == scan.sha256) {
-                    corpus.skipped.push(format!("{name}: same bytes as {}", twin.name));
-                    continue;
-                }
+            let twin = corpus.files.iter().find(|f| f.sha256 == scan.sha256);
+            if let Some(twin) = twin.filter(|_| corpus.options.skip_duplicate_files) {
+                corpus.skipped.push(format!("{name}: same bytes as {}", twin.name));
+                continue;
             }
             let html = has_extension(&p, &["html", "htm"]);
             corpus.files.push(SourceFile {
@@ -242,8 +239,9 @@ fn cut_point(buf: &[u8], limit: usize) -> usize {
     boundary.unwrap_or(window.len())
 }
 
-/// Cuts `text` into pieces of at most about `max` bytes at line starts (see [`cut_point`]).
-pub(crate) fn split_lines(text: &str, max: usize) -> Vec<&str> {
+/// Cuts `text` into pieces of at most `max` bytes at line starts where it can (a line longer
+/// than `max` is cut at a character boundary), as the dataset builder feeds `tokenizers` models.
+pub fn split_lines(text: &str, max: usize) -> Vec<&str> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while rest.len() > max {

@@ -217,7 +217,7 @@ fn make_tokenizer(config: &DatasetConfig, corpus: &Corpus) -> Result<AnyTokenize
             if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 return Err(e);
             }
-            trained.map(AnyTokenizer::Hf)
+            trained.map(|t| AnyTokenizer::Hf(Box::new(t)))
         }
     }
 }

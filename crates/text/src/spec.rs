@@ -72,8 +72,8 @@ impl fmt::Display for TokenizerSpec {
 pub enum AnyTokenizer {
     /// Character level.
     Char(CharTokenizer),
-    /// Hugging Face `tokenizer.json`.
-    Hf(HfTokenizer),
+    /// Hugging Face `tokenizer.json` (boxed: it is much larger than the character vocabulary).
+    Hf(Box<HfTokenizer>),
 }
 
 impl AnyTokenizer {
@@ -88,7 +88,7 @@ impl AnyTokenizer {
     fn as_dyn(&self) -> &dyn Tokenizer {
         match self {
             AnyTokenizer::Char(t) => t,
-            AnyTokenizer::Hf(t) => t,
+            AnyTokenizer::Hf(t) => t.as_ref(),
         }
     }
 }
@@ -101,7 +101,7 @@ pub fn load_tokenizer(path: &Path) -> Result<AnyTokenizer> {
     if tag.get("type").and_then(|t| t.as_str()) == Some("loam-char") {
         return CharTokenizer::load(path).map(AnyTokenizer::Char);
     }
-    HfTokenizer::load(path).map(AnyTokenizer::Hf)
+    HfTokenizer::load(path).map(|t| AnyTokenizer::Hf(Box::new(t)))
 }
 
 impl Tokenizer for AnyTokenizer {

@@ -94,7 +94,7 @@ fn works_with_a_trained_wordpiece_tokenizer() {
     let tok = train_tokenizer(&TrainOptions::new(TrainKind::WordPiece, 120), std::iter::once(text.as_str())).unwrap();
     let mut c = MlmCollator::for_tokenizer(&tok, MlmConfig { mask_prob: 1.0, mask_token_prob: 1.0, random_token_prob: 0.0 }, 3).unwrap();
     let ids = tok.encode("the quick brown fox", true).unwrap();
-    let batch = c.collate(&[ids.clone()]).unwrap();
+    let batch = c.collate(std::slice::from_ref(&ids)).unwrap();
     let mask = tok.token_to_id("[MASK]").unwrap();
     assert_eq!(batch.input_ids[0], ids[0], "[CLS] kept");
     assert_eq!(*batch.input_ids.last().unwrap(), *ids.last().unwrap(), "[SEP] kept");

@@ -72,9 +72,9 @@ fn save_and_load_every_kind() {
     let dir = TempDir::new("tok-save");
     let tokenizers: Vec<AnyTokenizer> = vec![
         AnyTokenizer::Char(CharTokenizer::from_text(MULTILINGUAL)),
-        AnyTokenizer::Hf(train(TrainKind::Bpe, 300)),
-        AnyTokenizer::Hf(train(TrainKind::WordPiece, 300)),
-        AnyTokenizer::Hf(train(TrainKind::Unigram, 200)),
+        AnyTokenizer::Hf(Box::new(train(TrainKind::Bpe, 300))),
+        AnyTokenizer::Hf(Box::new(train(TrainKind::WordPiece, 300))),
+        AnyTokenizer::Hf(Box::new(train(TrainKind::Unigram, 200))),
     ];
     for (i, tok) in tokenizers.iter().enumerate() {
         let path = dir.join(&format!("t{i}.json"));
