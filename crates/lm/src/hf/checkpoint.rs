@@ -1,0 +1,152 @@
+//! The weights of a Hugging Face model folder: `model.safetensors`, or the shards listed by
+//! `model.safetensors.index.json`. Every file is validated when opened; a model is then built
+//! from the tensors it asks for, and a tensor it needs but the files lack is an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use loam_nn::{NnError, ParamStore};
+use loam_tensor::Tensor;
+use serde::Deserialize;
+
+use crate::error::{LmError, Result};
+use crate::hf::tensor_file::{TensorEntry, TensorFile};
+
+/// The single-file weights name.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The index of sharded weights.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// `model.safetensors.index.json`: which shard holds each tensor.
+#[derive(Deserialize)]
+struct ShardIndex {
+    weight_map: BTreeMap<String, String>,
+}
+
+/// All the tensors of a model folder, by name, each with the file that holds it.
+#[derive(Debug)]
+pub struct Checkpoint {
+    files: Vec<TensorFile>,
+    /// Tensor name → index into `files`.
+    names: BTreeMap<String, usize>,
+}
+
+impl Checkpoint {
+    /// Opens the weights of the model folder `dir` (single file or sharded).
+    pub fn open(dir: &Path) -> Result<Checkpoint> {
+        let single = dir.join(WEIGHTS_FILE);
+        let index = dir.join(INDEX_FILE);
+        if single.is_file() {
+            Checkpoint::from_files(vec![TensorFile::open(&single)?])
+        } else if index.is_file() {
+            Checkpoint::open_sharded(&index)
+        } else if dir.join("pytorch_model.bin").is_file() {
+            Err(LmError::file(dir, "holds only pytorch_model.bin: loam reads safetensors weights (convert with `transformers`' save_pretrained(safe_serialization=True))"))
+        } else {
+            Err(LmError::file(dir, format!("no {WEIGHTS_FILE} or {INDEX_FILE} in this folder")))
+        }
+    }
+
+    /// Opens the shards an index lists and checks that each holds the tensors assigned to it.
+    fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
+        let text = std::fs::read_to_string(index_path).map_err(|e| LmError::file(index_path, format!("cannot read: {e}")))?;
+        let index: ShardIndex =
+            serde_json::from_str(&text).map_err(|e| LmError::file(index_path, format!("not a valid shard index: {e}")))?;
+        let dir = index_path.parent().unwrap_or(Path::new("."));
+        let shard_names: BTreeSet<&String> = index.weight_map.values().collect();
+        let mut files = Vec::new();
+        for shard in shard_names {
+            let plain = Path::new(shard).components().count() == 1 && !shard.starts_with('.');
+            if !plain {
+                return Err(LmError::file(index_path, format!("shard name `{shard}` is not a plain file name in this folder")));
+            }
+            files.push(TensorFile::open(&dir.join(shard))?);
+        }
+        for (name, shard) in &index.weight_map {
+            let file = files.iter().find(|f| f.path().file_name().is_some_and(|n| n == shard.as_str()));
+            if !file.is_some_and(|f| f.entries().contains_key(name)) {
+                return Err(LmError::file(dir.join(shard), format!("tensor `{name}`: listed in {INDEX_FILE} but missing from this shard")));
+            }
+        }
+        Checkpoint::from_files(files)
+    }
+
+    /// A checkpoint over already opened files; a tensor name in two files is an error.
+    pub fn from_files(files: Vec<TensorFile>) -> Result<Checkpoint> {
+        let mut names = BTreeMap::new();
+        for (i, file) in files.iter().enumerate() {
+            for name in file.entries().keys() {
+                if let Some(prev) = names.insert(name.clone(), i) {
+                    return Err(LmError::file(
+                        file.path(),
+                        format!("tensor `{name}`: also in {}", files[prev].path().display()),
+                    ));
+                }
+            }
+        }
+        Ok(Checkpoint { files, names })
+    }
+
+    /// The tensor names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().map(String::as_str)
+    }
+
+    /// Whether a tensor `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// The header entry of `name` and the file holding it.
+    pub fn entry(&self, name: &str) -> Option<(&TensorEntry, &Path)> {
+        let file = &self.files[*self.names.get(name)?];
+        Some((file.entries().get(name)?, file.path()))
+    }
+
+    /// The file that holds `name`, or the first file when none does (for error messages).
+    pub fn file_of(&self, name: &str) -> PathBuf {
+        let i = self.names.get(name).copied().unwrap_or(0);
+        self.files.get(i).map(|f| f.path().to_path_buf()).unwrap_or_default()
+    }
+
+    /// The tensor `name` converted to f32.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        match self.names.get(name) {
+            Some(&i) => self.files[i].tensor(name),
+            None => Err(LmError::file(self.file_of(name), format!("tensor `{name}`: missing"))),
+        }
+    }
+
+    /// Builds a model from this checkpoint: every float tensor is put in a fresh store under
+    /// its own name, `build` fetches the parameters it needs by name, and then each parameter
+    /// of the store must have come from the file. A shape that disagrees with the model's
+    /// configuration, a missing tensor and a non-float tensor are errors naming the file and
+    /// the tensor.
+    pub fn build<M>(&self, build: impl FnOnce(&ParamStore) -> Result<M>) -> Result<(M, ParamStore)> {
+        let store = ParamStore::new(0);
+        for name in self.names.keys() {
+            if self.entry(name).is_some_and(|(e, _)| e.dtype.is_float()) {
+                store.insert(name, &self.tensor(name)?);
+            }
+        }
+        let model = build(&store).map_err(|e| match e {
+            LmError::Nn(NnError::ParamShape { name, expected, found }) => LmError::file(
+                self.file_of(&name),
+                format!("tensor `{name}` has shape {found:?} but the model's config needs {expected:?}"),
+            ),
+            other => other,
+        })?;
+        for (name, _) in store.params() {
+            match self.entry(&name) {
+                None => {
+                    return Err(LmError::file(self.file_of(&name), format!("tensor `{name}`: missing, and the model needs it")));
+                }
+                Some((e, path)) if !e.dtype.is_float() => {
+                    return Err(LmError::file(path, format!("tensor `{name}`: unsupported dtype {} (F32, F16 and BF16 load)", e.dtype)));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok((model, store))
+    }
+}

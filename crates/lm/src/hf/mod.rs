@@ -1,0 +1,21 @@
+//! Pretrained Hugging Face models: BERT encoders (all-MiniLM-L6-v2 and kin) with sentence
+//! embeddings, GPT-2 import and export, all read from the model folders `transformers` writes
+//! (`config.json`, `model.safetensors` or sharded weights, `tokenizer.json`).
+//!
+//! Weights are validated as they are read: a truncated file, a forged header, overlapping or
+//! out-of-bounds offsets, an unsupported dtype, a shape that disagrees with the config or a
+//! missing tensor is an error naming the file and the tensor. See `docs/pretrained.md`.
+
+mod bert;
+mod checkpoint;
+mod config;
+mod embed;
+mod fetch;
+mod tensor_file;
+
+pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
+pub use checkpoint::{Checkpoint, INDEX_FILE, WEIGHTS_FILE};
+pub use config::{BertConfig, Gpt2Config, read_json};
+pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
+pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
+pub use tensor_file::{Dtype, TensorEntry, TensorFile};
