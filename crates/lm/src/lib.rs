@@ -1,3 +1,40 @@
 //! `loam-lm`: language models (GPT, BERT), the training loop, perplexity and generation.
 //!
-//! The models land with the lm issue; this crate holds only its place in the layering today.
+//! ```
+//! use loam_lm::{Gpt, GptConfig};
+//! use loam_nn::{Ctx, ParamStore};
+//!
+//! # fn main() -> loam_lm::Result<()> {
+//! let config = GptConfig { n_layer: 2, n_head: 2, n_embd: 16, block_size: 8, vocab_size: 10, ..GptConfig::default() };
+//! let store = ParamStore::new(1337);
+//! let gpt = Gpt::new(&config, &store)?;
+//! let logits = gpt.forward(&[1, 2, 3], 1, 3, None, &mut Ctx::eval())?;
+//! assert_eq!(logits.shape(), &[1, 3, 10]);
+//! # Ok(())
+//! # }
+//! ```
+
+mod checkpoint;
+mod default_corpus;
+mod error;
+mod generate;
+mod gpt;
+mod metrics;
+mod perplexity;
+mod plot;
+mod sampling;
+mod train_config;
+mod trainer;
+pub mod hf;
+
+pub use checkpoint::{LoadedModel, TrainState, load_model};
+pub use default_corpus::default_corpus;
+pub use error::{LmError, Result};
+pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
+pub use gpt::{Gpt, GptCache, GptConfig};
+pub use metrics::{Metric, MetricsLog};
+pub use perplexity::{Perplexity, perplexity};
+pub use plot::plot_losses;
+pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
+pub use train_config::{DataConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
+pub use trainer::{TrainOptions, TrainSummary, peak_rss_mb, train};

@@ -1,0 +1,197 @@
+//! Text generation with a GPT: greedy or sampled, with a KV cache, streaming, stop tokens and
+//! stop strings, and batches of prompts of different lengths (left padding).
+
+use loam_nn::Ctx;
+use loam_tensor::{Rng, no_grad};
+use loam_text::Tokenizer;
+use serde::Serialize;
+
+use crate::error::{LmError, Result};
+use crate::gpt::Gpt;
+use crate::sampling::{GenerationConfig, choose};
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// `max_new_tokens` were produced.
+    Length,
+    /// An end-of-sequence token or a stop string came.
+    Stop,
+}
+
+/// The result of generating from one prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generated {
+    /// The new text (cut before a stop string).
+    pub text: String,
+    /// The new token ids (without the end-of-sequence token).
+    pub ids: Vec<u32>,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+}
+
+/// The last row of logits `[B, T, V]` for each sequence, as `B` vectors.
+fn last_rows(logits: &loam_tensor::Tensor) -> Vec<Vec<f32>> {
+    let (b, t, v) = (logits.shape()[0], logits.shape()[1], logits.shape()[2]);
+    let all = logits.narrow(1, t - 1, 1).map(|l| l.to_vec()).unwrap_or_default();
+    (0..b).map(|r| all[r * v..(r + 1) * v].to_vec()).collect()
+}
+
+/// Generates token ids after `prompt`. `on_token` sees each new id and may stop generation by
+/// returning false. With `use_cache` each step feeds only the new token; past the block size
+/// the context is cropped to the last `block_size` tokens and recomputed, so the tokens are the
+/// same with and without the cache.
+pub fn generate_ids(
+    model: &Gpt,
+    prompt: &[usize],
+    cfg: &GenerationConfig,
+    use_cache: bool,
+    on_token: &mut dyn FnMut(usize) -> bool,
+) -> Result<(Vec<usize>, FinishReason)> {
+    if prompt.is_empty() {
+        return Err(LmError::Config("generation needs a prompt of at least one token".into()));
+    }
+    if let Some(&bad) = prompt.iter().find(|&&t| t >= model.config.vocab_size) {
+        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.config.vocab_size)));
+    }
+    let _g = no_grad();
+    let block = model.config.block_size;
+    let mut rng = Rng::new(cfg.seed);
+    let mut ctx = Ctx::eval();
+    let mut seq = prompt.to_vec();
+    let mut cache = model.new_cache();
+    let mut fed = 0; // tokens of `seq` already in the cache
+    let mut out = Vec::new();
+    while out.len() < cfg.max_new_tokens {
+        let logits = if use_cache && seq.len() <= block {
+            let new = &seq[fed..];
+            let l = model.forward(new, 1, new.len(), Some(&mut cache), &mut ctx)?;
+            fed = seq.len();
+            l
+        } else {
+            let window = &seq[seq.len().saturating_sub(block)..];
+            cache = model.new_cache();
+            let l = model.forward(window, 1, window.len(), use_cache.then_some(&mut cache), &mut ctx)?;
+            fed = seq.len();
+            l
+        };
+        let next = choose(&last_rows(&logits)[0], &seq, cfg, &mut rng);
+        if cfg.eos_ids.contains(&(next as u32)) {
+            return Ok((out, FinishReason::Stop));
+        }
+        seq.push(next);
+        out.push(next);
+        if !on_token(next) {
+            return Ok((out, FinishReason::Stop));
+        }
+    }
+    Ok((out, FinishReason::Length))
+}
+
+/// Generates text after `prompt`, streaming each new piece of text to `on_text` as soon as it
+/// decodes to whole characters, and stopping at a stop string (which is not emitted).
+pub fn generate(
+    model: &Gpt,
+    tokenizer: &dyn Tokenizer,
+    prompt: &str,
+    cfg: &GenerationConfig,
+    on_text: &mut dyn FnMut(&str),
+) -> Result<Generated> {
+    let prompt_ids: Vec<usize> = tokenizer.encode(prompt, false)?.into_iter().map(|i| i as usize).collect();
+    let mut ids: Vec<u32> = Vec::new();
+    let mut emitted = 0; // bytes of `text` already streamed
+    let mut text = String::new();
+    let mut stopped = false;
+    let mut error = None;
+    let longest_stop = cfg.stop_strings.iter().map(String::len).max().unwrap_or(0);
+    let (_, mut reason) = generate_ids(model, &prompt_ids, cfg, true, &mut |id| {
+        ids.push(id as u32);
+        match tokenizer.decode(&ids, true) {
+            Ok(t) => text = t,
+            Err(e) => {
+                error = Some(e);
+                return false;
+            }
+        }
+        if let Some(cut) = cfg.stop_strings.iter().filter_map(|s| text.find(s.as_str())).min() {
+            text.truncate(cut);
+            stopped = true;
+        }
+        // hold back an incomplete character and a tail that could still become a stop string
+        let mut safe = text.len();
+        if !stopped {
+            safe = text.trim_end_matches('\u{FFFD}').len().saturating_sub(longest_stop.saturating_sub(1));
+        }
+        while !text.is_char_boundary(safe) {
+            safe -= 1;
+        }
+        if safe > emitted {
+            on_text(&text[emitted..safe]);
+            emitted = safe;
+        }
+        !stopped
+    })?;
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    if emitted < text.len() {
+        on_text(&text[emitted..]);
+    }
+    if stopped {
+        reason = FinishReason::Stop;
+    }
+    Ok(Generated { text, ids, finish_reason: reason, prompt_tokens: prompt_ids.len() })
+}
+
+/// Generates for several prompts at once: prompts are left-padded to one length, padding is
+/// hidden from attention and does not count as positions, and each row stops on its own.
+/// Greedy rows give the same tokens as [`generate_ids`] on each prompt alone.
+pub fn generate_batch(model: &Gpt, prompts: &[Vec<usize>], cfg: &GenerationConfig) -> Result<Vec<(Vec<usize>, FinishReason)>> {
+    if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
+        return Err(LmError::Config("batch generation needs non-empty prompts".into()));
+    }
+    let _g = no_grad();
+    let b = prompts.len();
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    if longest + cfg.max_new_tokens > model.config.block_size {
+        return Err(LmError::Config(format!(
+            "batch generation keeps every row in one window: {longest} prompt + {} new tokens exceed block size {}",
+            cfg.max_new_tokens, model.config.block_size
+        )));
+    }
+    let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut ids: Vec<usize> = prompts.iter().flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().copied())).collect();
+    let mut histories: Vec<Vec<usize>> = prompts.to_vec();
+    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); b];
+    let mut done: Vec<Option<FinishReason>> = vec![None; b];
+    let mut rngs: Vec<Rng> = (0..b).map(|i| Rng::new(cfg.seed.wrapping_add(i as u64))).collect();
+    let mut cache = model.new_cache();
+    let mut ctx = Ctx::eval();
+    let mut t = longest;
+    for _ in 0..cfg.max_new_tokens {
+        let logits = model.forward_padded(&ids, b, t, Some(&pad), Some(&mut cache), &mut ctx)?;
+        let rows = last_rows(&logits);
+        ids.clear();
+        for r in 0..b {
+            let next = choose(&rows[r], &histories[r], cfg, &mut rngs[r]);
+            ids.push(next);
+            if done[r].is_some() {
+                continue;
+            }
+            if cfg.eos_ids.contains(&(next as u32)) {
+                done[r] = Some(FinishReason::Stop);
+            } else {
+                histories[r].push(next);
+                outs[r].push(next);
+            }
+        }
+        t = 1;
+        if done.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    Ok(outs.into_iter().zip(done).map(|(o, d)| (o, d.unwrap_or(FinishReason::Length))).collect())
+}

@@ -1,0 +1,220 @@
+//! A decoder-only GPT (GPT-2's architecture) with Hugging Face parameter names, so GPT-2
+//! checkpoints map one to one: `transformer.wte.weight`, `transformer.h.{i}.attn.c_attn.weight`…
+
+use loam_nn::{
+    Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, FeedForward, Init, KvCache, LayerNorm, Linear, Module,
+    MultiHeadAttention, ParamStore, Projections, WeightLayout,
+};
+use loam_tensor::{Mask, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LmError, Result};
+
+/// The shape and options of a GPT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GptConfig {
+    /// Number of transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads per block.
+    pub n_head: usize,
+    /// Embedding width.
+    pub n_embd: usize,
+    /// Longest context (positions).
+    pub block_size: usize,
+    /// Vocabulary size; 0 means "take it from the tokenizer".
+    pub vocab_size: usize,
+    /// Dropout on embeddings, attention weights and residual branches.
+    pub dropout: f32,
+    /// Biases in linear layers and layer norms.
+    pub bias: bool,
+    /// The output head shares the token embedding.
+    pub tie_embeddings: bool,
+    /// `gelu` (exact) or `gelu_new` (tanh approximation, GPT-2).
+    pub activation: String,
+    /// Layer norm epsilon.
+    pub layer_norm_eps: f32,
+}
+
+impl Default for GptConfig {
+    /// GPT-2 small (124M): 12 layers, 12 heads, 768 wide, 1024 positions, 50257 tokens.
+    fn default() -> Self {
+        GptConfig {
+            n_layer: 12,
+            n_head: 12,
+            n_embd: 768,
+            block_size: 1024,
+            vocab_size: 50257,
+            dropout: 0.0,
+            bias: true,
+            tie_embeddings: true,
+            activation: "gelu_new".into(),
+            layer_norm_eps: 1e-5,
+        }
+    }
+}
+
+impl GptConfig {
+    /// Checks that the numbers fit together.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(LmError::Config(format!("model config: {m}")));
+        if self.n_layer == 0 || self.n_head == 0 || self.n_embd == 0 || self.block_size == 0 || self.vocab_size == 0 {
+            return bad(format!("n_layer, n_head, n_embd, block_size and vocab_size must be positive: {self:?}"));
+        }
+        if self.n_embd % self.n_head != 0 {
+            return bad(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        Activation::from_hf_name(&self.activation).map_err(|e| LmError::Config(format!("model config: {e}")))?;
+        Ok(())
+    }
+}
+
+/// One pre-LN block: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+#[derive(Debug, Clone)]
+struct Block {
+    ln_1: LayerNorm,
+    attn: MultiHeadAttention,
+    ln_2: LayerNorm,
+    mlp: FeedForward,
+    resid_dropout: Dropout,
+}
+
+/// A GPT language model whose parameters live in a [`ParamStore`].
+#[derive(Debug, Clone)]
+pub struct Gpt {
+    /// The configuration it was built from.
+    pub config: GptConfig,
+    wte: Embedding,
+    wpe: Embedding,
+    drop: Dropout,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Option<Linear>,
+}
+
+/// Per-layer caches for incremental decoding.
+pub type GptCache = Vec<KvCache>;
+
+impl Gpt {
+    /// Builds the model in `store` (creating parameters with GPT-2's init, or fetching those
+    /// already there): normal(0, 0.02) weights, residual output projections at
+    /// 0.02/√(2·n_layer), zero biases, unit layer-norm scales.
+    pub fn new(config: &GptConfig, store: &ParamStore) -> Result<Gpt> {
+        config.validate()?;
+        let c = config.clone();
+        let vb = store.builder().pp("transformer");
+        let normal = Init::Normal { mean: 0.0, std: 0.02 };
+        let proj = Init::Normal { mean: 0.0, std: 0.02 / (2.0 * c.n_layer as f32).sqrt() };
+        let bias = c.bias.then_some(Init::Zeros);
+        let act = Activation::from_hf_name(&c.activation)?;
+        let conv = |d_in, d_out, init, vb: Builder| Linear::with_init(d_in, d_out, bias, WeightLayout::InOut, init, vb);
+        let mut blocks = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let vb = vb.pp("h").pp(i);
+            let attn = MultiHeadAttention {
+                proj: Projections::Fused(conv(c.n_embd, 3 * c.n_embd, normal, vb.pp("attn").pp("c_attn"))?),
+                out: conv(c.n_embd, c.n_embd, proj, vb.pp("attn").pp("c_proj"))?,
+                n_heads: c.n_head,
+                dropout: Dropout::new(c.dropout),
+            };
+            let mlp = FeedForward {
+                up: conv(c.n_embd, 4 * c.n_embd, normal, vb.pp("mlp").pp("c_fc"))?,
+                down: conv(4 * c.n_embd, c.n_embd, proj, vb.pp("mlp").pp("c_proj"))?,
+                act,
+            };
+            blocks.push(Block {
+                ln_1: LayerNorm::new(c.n_embd, c.bias, c.layer_norm_eps, vb.pp("ln_1"))?,
+                attn,
+                ln_2: LayerNorm::new(c.n_embd, c.bias, c.layer_norm_eps, vb.pp("ln_2"))?,
+                mlp,
+                resid_dropout: Dropout::new(c.dropout),
+            });
+        }
+        let lm_head = if c.tie_embeddings {
+            None
+        } else {
+            Some(Linear::with_init(c.n_embd, c.vocab_size, None, WeightLayout::OutIn, normal, store.builder().pp("lm_head"))?)
+        };
+        Ok(Gpt {
+            wte: Embedding::new(c.vocab_size, c.n_embd, normal, vb.pp("wte"))?,
+            wpe: Embedding::new(c.block_size, c.n_embd, normal, vb.pp("wpe"))?,
+            drop: Dropout::new(c.dropout),
+            ln_f: LayerNorm::new(c.n_embd, c.bias, c.layer_norm_eps, vb.pp("ln_f"))?,
+            blocks,
+            lm_head,
+            config: c,
+        })
+    }
+
+    /// Empty caches, one per block.
+    pub fn new_cache(&self) -> GptCache {
+        vec![KvCache::new(); self.blocks.len()]
+    }
+
+    /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major). Row `r` may start with
+    /// `left_pad[r]` padding tokens, which no position attends to and which do not count as
+    /// positions. With caches, `ids` holds only the new positions.
+    pub fn forward_padded(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        mut cache: Option<&mut GptCache>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        let past = cache.as_ref().map_or(0, |c| c.first().map_or(0, KvCache::len));
+        if past + t > self.config.block_size {
+            return Err(LmError::Config(format!(
+                "{} positions exceed the model's block size {}",
+                past + t,
+                self.config.block_size
+            )));
+        }
+        if ids.len() != b * t {
+            return Err(LmError::Config(format!("{} ids do not form a {b} × {t} batch", ids.len())));
+        }
+        let mut mask = AttentionMask::causal();
+        let pos_emb = match left_pad {
+            None => self.wpe.forward_ids(&(past..past + t).collect::<Vec<_>>(), &[1, t])?,
+            Some(pad) => {
+                let pos: Vec<usize> =
+                    (0..b).flat_map(|r| (past..past + t).map(move |p| p.saturating_sub(pad[r]))).collect();
+                let tk = past + t;
+                mask = mask.with_custom(Mask::from_fn(&[b, 1, 1, tk], |ix| ix[3] < pad[ix[0]]));
+                self.wpe.forward_ids(&pos, &[b, t])?
+            }
+        };
+        // x: [B, T, C]
+        let x = self.wte.forward_ids(ids, &[b, t])?.add(&pos_emb)?;
+        let mut x = self.drop.forward_t(&x, ctx)?;
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let c = cache.as_deref_mut().map(|c| &mut c[i]);
+            let a = blk.attn.forward_t(&blk.ln_1.forward(&x)?, None, &mask, c, ctx)?;
+            x = x.add(&blk.resid_dropout.forward_t(&a, ctx)?)?;
+            let m = blk.mlp.forward(&blk.ln_2.forward(&x)?)?;
+            x = x.add(&blk.resid_dropout.forward_t(&m, ctx)?)?;
+        }
+        let x = self.ln_f.forward(&x)?;
+        Ok(match &self.lm_head {
+            Some(head) => head.forward(&x)?,
+            None => x.matmul(&self.wte.weight.transpose(0, 1)?)?,
+        })
+    }
+
+    /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major), continuing the cache when given.
+    pub fn forward(&self, ids: &[usize], b: usize, t: usize, cache: Option<&mut GptCache>, ctx: &mut Ctx) -> Result<Tensor> {
+        self.forward_padded(ids, b, t, None, cache, ctx)
+    }
+
+    /// Mean cross-entropy of next-token prediction: `x`, `y` are `B × T` ids, `y` shifted by one.
+    pub fn loss(&self, x: &[usize], y: &[usize], b: usize, t: usize, ctx: &mut Ctx) -> Result<Tensor> {
+        let logits = self.forward(x, b, t, None, ctx)?;
+        let v = self.config.vocab_size;
+        let targets: Vec<i64> = y.iter().map(|&t| t as i64).collect();
+        Ok(logits.reshape(&[b * t, v])?.cross_entropy(&targets, None)?)
+    }
+}
