@@ -123,21 +123,36 @@ impl Checkpoint {
     /// configuration, a missing tensor and a non-float tensor are errors naming the file and
     /// the tensor.
     pub fn build<M>(&self, build: impl FnOnce(&ParamStore) -> Result<M>) -> Result<(M, ParamStore)> {
+        self.build_renamed(&|name| Some(name.to_string()), build)
+    }
+
+    /// As [`Checkpoint::build`], with the store's name of each tensor given by `rename`
+    /// (`None` leaves the tensor out: buffers, tied copies).
+    pub fn build_renamed<M>(
+        &self,
+        rename: &dyn Fn(&str) -> Option<String>,
+        build: impl FnOnce(&ParamStore) -> Result<M>,
+    ) -> Result<(M, ParamStore)> {
         let store = ParamStore::new(0);
+        let mut origin: BTreeMap<String, String> = BTreeMap::new();
         for name in self.names.keys() {
+            let Some(param) = rename(name) else { continue };
             if self.entry(name).is_some_and(|(e, _)| e.dtype.is_float()) {
-                store.insert(name, &self.tensor(name)?);
+                store.insert(&param, &self.tensor(name)?);
             }
+            origin.insert(param, name.clone());
         }
+        let file_name = |param: &str| origin.get(param).map_or_else(|| param.to_string(), Clone::clone);
         let model = build(&store).map_err(|e| match e {
             LmError::Nn(NnError::ParamShape { name, expected, found }) => LmError::file(
-                self.file_of(&name),
-                format!("tensor `{name}` has shape {found:?} but the model's config needs {expected:?}"),
+                self.file_of(&file_name(&name)),
+                format!("tensor `{}` has shape {found:?} but the model's config needs {expected:?}", file_name(&name)),
             ),
             other => other,
         })?;
-        for (name, _) in store.params() {
-            match self.entry(&name) {
+        for (param, _) in store.params() {
+            let name = file_name(&param);
+            match self.entry(&name).filter(|_| origin.contains_key(&param)) {
                 None => {
                     return Err(LmError::file(self.file_of(&name), format!("tensor `{name}`: missing, and the model needs it")));
                 }

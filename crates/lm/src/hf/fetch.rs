@@ -121,6 +121,11 @@ pub fn fetch_model(source: &ModelSource, to: Option<&Path>, log: &mut dyn FnMut(
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
+    if verify(&dest, source).is_ok() {
+        // Another process fetched it meanwhile: keep its copy, which readers may be using.
+        let _ = fs::remove_dir_all(&staging);
+        return Ok(dest);
+    }
     let _ = fs::remove_dir_all(&dest);
     fs::rename(&staging, &dest).map_err(|e| LmError::file(&dest, format!("cannot move the fetched model here: {e}")))?;
     log(&format!("{}: verified and stored at {}", source.name, dest.display()));

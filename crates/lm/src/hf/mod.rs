@@ -11,6 +11,7 @@ mod checkpoint;
 mod config;
 mod embed;
 mod fetch;
+mod gpt2;
 mod tensor_file;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
@@ -18,4 +19,5 @@ pub use checkpoint::{Checkpoint, INDEX_FILE, WEIGHTS_FILE};
 pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
+pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
 pub use tensor_file::{Dtype, TensorEntry, TensorFile};
