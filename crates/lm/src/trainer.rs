@@ -275,7 +275,14 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
             };
             metrics.log(Metric::Eval { step: state.step, val_loss: val, val_ppl: val.exp() })?;
             let sample = samples(&gpt, &tokenizer, &config, 80, &fallback)?;
-            bar.println(format!("step {:>6}  train {last_loss:.4}  val {val:.4}  sample: {:?}", state.step, sample.first().map(String::as_str).unwrap_or("")));
+            let line = format!("step {:>6}  train {last_loss:.4}  val {val:.4}  sample: {:?}", state.step, sample.first().map(String::as_str).unwrap_or(""));
+            if bar.is_hidden() {
+                if opts.progress {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
             if state.best_val_loss.is_none_or(|b| val < b) {
                 state.best_val_loss = Some(val);
                 let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);

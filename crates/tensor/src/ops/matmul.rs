@@ -40,14 +40,15 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     let nb: usize = batch.iter().product();
     let mut out_shape = batch.clone();
     out_shape.extend([m, n]);
-    let mut out = ArrayD::<f32>::zeros(IxDyn(&out_shape));
     if m == 0 || n == 0 || k == 0 || nb == 0 {
-        return out;
+        return ArrayD::<f32>::zeros(IxDyn(&out_shape));
     }
+    // every element is written by the kernel (read_dst = false), so no zero fill
+    let mut out = ArrayD::<f32>::uninit(IxDyn(&out_shape));
     let (sa, sb) = (a.strides(), b.strides());
     let (a_rs, a_cs, b_rs, b_cs) = (sa[r - 2], sa[r - 1], sb[r - 2], sb[r - 1]);
     let (pa, pb) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32));
-    let po = SendPtr(out.as_mut_ptr());
+    let po = SendPtr(out.as_mut_ptr().cast::<f32>());
     let one = |i: usize, par: Parallelism| {
         let (pa, pb, po) = (pa, pb, po);
         // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
@@ -84,7 +85,8 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     } else {
         (0..nb).for_each(|i| one(i, Parallelism::None));
     }
-    out
+    // SAFETY: the kernel wrote all nb·m·n elements above.
+    unsafe { out.assume_init() }
 }
 
 /// Broadcasts a (…, r, c) view to the batch shape `batch`.
