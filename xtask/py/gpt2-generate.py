@@ -1,0 +1,45 @@
+"""PyTorch side of `cargo xtask bench gpt2-generate` (run by `--compare-pytorch`).
+
+  python3 xtask/py/gpt2-generate.py [--threads N]
+
+A GPT-2 124M-shaped model with random weights (Hugging Face transformers), greedy decoding
+with the KV cache, batch 1, a 16-token prompt, 128 new tokens, float32 on the CPU. Prints one
+JSON line `{"bench":"gpt2-generate","impl":"pytorch","case":…,"tokens_per_s":…}` with the same
+prompt, case name and timing rule as the loam side (xtask/src/bench_gpt2_generate.rs): one
+warm-up, then the median of 3 timed runs. Needs: pip install torch transformers
+"""
+import argparse, json, os, time
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+PROMPT, NEW_TOKENS, RUNS = 16, 128, 3
+CASE = "gpt2-124M greedy, cache, 16+128"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config()).eval()
+    vocab = model.config.vocab_size
+    ids = torch.tensor([[(i * 3001 + 17) % vocab for i in range(PROMPT)]])
+
+    def run(n):
+        t = time.perf_counter()
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
+                             do_sample=False, num_beams=1, use_cache=True, pad_token_id=0)
+        assert out.shape[1] == PROMPT + n
+        return time.perf_counter() - t
+
+    with torch.inference_mode():
+        run(8)
+        secs = sorted(run(NEW_TOKENS) for _ in range(RUNS))[RUNS // 2]
+    print(json.dumps({"bench": "gpt2-generate", "impl": "pytorch", "case": CASE,
+                      "tokens_per_s": NEW_TOKENS / secs, "ms_per_iter": secs * 1e3 / NEW_TOKENS}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

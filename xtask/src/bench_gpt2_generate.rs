@@ -1,0 +1,50 @@
+//! The loam side of `cargo xtask bench gpt2-generate`: a GPT-2 124M-shaped model with random
+//! weights, greedy decoding with the KV cache, batch 1, a 16-token prompt and 128 new tokens,
+//! in tokens per second.
+//!
+//! The shape, prompt and timing rule match `xtask/py/gpt2-generate.py` (Hugging Face
+//! transformers), so the two sides line up by case.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use loam_lm::{GenerationConfig, Gpt, GptConfig, generate_ids};
+use loam_nn::ParamStore;
+
+use crate::record::Record;
+
+/// Prompt length.
+const PROMPT: usize = 16;
+/// New tokens per timed run.
+const NEW_TOKENS: usize = 128;
+/// Timed runs; the median counts.
+const RUNS: usize = 3;
+
+/// The prompt both sides use: 16 ids spread over the vocabulary.
+pub fn prompt(vocab: usize) -> Vec<usize> {
+    (0..PROMPT).map(|i| (i * 3001 + 17) % vocab).collect()
+}
+
+/// Seconds to generate `n` tokens greedily after the prompt.
+fn generate_secs(gpt: &Gpt, n: usize) -> Result<f64> {
+    let cfg = GenerationConfig { max_new_tokens: n, ..GenerationConfig::default() };
+    let start = Instant::now();
+    let (out, _) = generate_ids(gpt, &prompt(gpt.config.vocab_size), &cfg, true, &mut |_| true)?;
+    anyhow::ensure!(out.len() == n, "generated {} tokens, expected {n}", out.len());
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// One warm-up run, then the median of [`RUNS`] timed runs.
+pub fn run() -> Result<Vec<Record>> {
+    let store = ParamStore::new(0);
+    let gpt = Gpt::new(&GptConfig::default(), &store)?;
+    generate_secs(&gpt, 8)?;
+    let mut times = (0..RUNS).map(|_| generate_secs(&gpt, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
+    times.sort_by(f64::total_cmp);
+    let secs = times[RUNS / 2];
+    Ok(vec![Record::loam(
+        "gpt2-generate",
+        "gpt2-124M greedy, cache, 16+128",
+        &[("tokens_per_s", NEW_TOKENS as f64 / secs), ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64)],
+    )])
+}
