@@ -88,7 +88,7 @@ impl BertConfig {
         check(path, sizes.iter().all(|&s| s > 0) && self.max_position_embeddings > 0, || {
             "vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size and max_position_embeddings must be positive".into()
         })?;
-        check(path, self.hidden_size % self.num_attention_heads == 0, || {
+        check(path, self.hidden_size.is_multiple_of(self.num_attention_heads), || {
             format!("hidden_size {} is not a multiple of num_attention_heads {}", self.hidden_size, self.num_attention_heads)
         })?;
         let pos = self.position_embedding_type.as_deref().unwrap_or("absolute");
