@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::ValueEnum;
 
 use crate::record::{self, Record};
-use crate::{bench_embed, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
+use crate::{bench_embed, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
 
 /// The named benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -21,6 +21,8 @@ pub enum BenchName {
     TrainShakespeare,
     /// all-MiniLM-L6-v2 sentence embeddings (sentences/s).
     Embed,
+    /// GPT-2 124M-shaped greedy generation with the KV cache (tokens/s).
+    Gpt2Generate,
 }
 
 impl BenchName {
@@ -31,6 +33,7 @@ impl BenchName {
             BenchName::Tokenize => "tokenize",
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
+            BenchName::Gpt2Generate => "gpt2-generate",
         }
     }
 }
@@ -63,6 +66,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
         BenchName::Embed => bench_embed::run(),
+        BenchName::Gpt2Generate => bench_gpt2_generate::run(),
     }
 }
 

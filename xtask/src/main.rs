@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_embed;
+mod bench_gpt2_generate;
 mod bench_matmul;
 mod bench_tokenize;
 mod bench_train_shakespeare;
@@ -22,6 +23,11 @@ mod train;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc keeps freed blocks for reuse; the system allocator returns every large tensor
+/// buffer to the kernel and pays page faults for it again on the next op.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Tasks of the loam workspace, run as `cargo xtask <task>`.
 #[derive(Parser)]

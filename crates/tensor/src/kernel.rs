@@ -37,11 +37,28 @@ pub(crate) fn map3(
     }
 }
 
-/// A row-major copy of `a` (no copy when it already is one).
+/// A row-major copy of any view (transposed, sliced or broadcast). Zip walks both in the
+/// order that suits them, which is far faster than an element iterator over a strided view.
+pub(crate) fn to_standard(a: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let mut out = ArrayD::<f32>::uninit(a.raw_dim());
+    let z = Zip::from(&mut out).and(a);
+    let write = |o: &mut std::mem::MaybeUninit<f32>, &x: &f32| {
+        o.write(x);
+    };
+    if z.size() >= PAR_MIN {
+        z.par_for_each(write);
+    } else {
+        z.for_each(write);
+    }
+    // SAFETY: Zip visited every element of `out` once.
+    unsafe { out.assume_init() }
+}
+
+/// The values of `a` in row-major order, borrowed when `a` already is row-major.
 pub(crate) fn standard(a: ArrayViewD<'_, f32>) -> std::borrow::Cow<'_, [f32]> {
     match a.to_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+        None => std::borrow::Cow::Owned(to_standard(a).into_raw_vec_and_offset().0),
     }
 }
 
@@ -79,4 +96,99 @@ pub(crate) fn lanes<const N: usize>(
         inverse[a] = i;
     }
     ArrayD::from_shape_vec(moved_shape, out).expect("length matches shape").permuted_axes(inverse)
+}
+
+/// Σ x, with eight independent partial sums so the adds pipeline and vectorize (a single
+/// running sum is bound by the add latency). The order is fixed: same input, same bits.
+#[inline]
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Σ f(x) over the elements, with the same eight partial sums as [`sum`].
+#[inline]
+pub(crate) fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += f(c[i]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Σ a·b, with the same eight partial sums as [`sum`].
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// e^x for x ≤ 0 (softmax's x − max, GELU's −x²/2), vectorizable: Cody–Waite range reduction
+/// x = n·ln2 + r and Cephes' degree-5 polynomial for e^r, about 1 ulp from libm's expf. Below
+/// −87.3 (where e^x leaves the normal floats) the result is exactly 0, so masked scores get
+/// weight 0.
+#[inline(always)]
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer
+    let xc = x.max(-87.3);
+    let t = xc * LOG2_E + ROUND;
+    let n = t - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((t.to_bits() as i32 - 0x4B40_0000 + 127) as u32) << 23);
+    if x < -87.3 { 0.0 } else { y * scale }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_within_two_ulps_of_expf_and_exactly_zero_far_below() {
+        let mut worst = 0.0f64;
+        for i in 0..=873_000 {
+            let x = -(i as f32) * 1e-4;
+            let (got, want) = (exp_nonpositive(x) as f64, (x as f64).exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 2.5e-7, "max relative error {worst}");
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
+        assert_eq!(exp_nonpositive(f32::MIN), 0.0);
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+    }
+
+    #[test]
+    fn partial_sums_match_a_plain_sum() {
+        let x: Vec<f32> = (0..1003).map(|i| (i as f32 * 0.37).sin()).collect();
+        let plain: f64 = x.iter().map(|&v| v as f64).sum();
+        assert!((sum(&x) as f64 - plain).abs() < 1e-4);
+        assert!((dot(&x, &x) as f64 - x.iter().map(|&v| (v * v) as f64).sum::<f64>()).abs() < 1e-3);
+    }
 }

@@ -160,7 +160,7 @@ impl Tensor {
     /// A trainable variable holding a copy of `self`'s values: gradients flow to it and an
     /// optimizer may update it in place.
     pub fn to_var(&self) -> Tensor {
-        Tensor::build(self.arr().as_standard_layout().to_shared(), None, true)
+        Tensor::build(crate::kernel::to_standard(self.arr().view()).into_shared(), None, true)
     }
 
     /// The same values, cut from the graph: no gradient flows through the result.
@@ -234,7 +234,7 @@ impl Tensor {
         let a = self.arr();
         match a.as_slice() {
             Some(s) => f(s),
-            None => f(&a.iter().copied().collect::<Vec<f32>>()),
+            None => f(&crate::kernel::standard(a.view())),
         }
     }
 

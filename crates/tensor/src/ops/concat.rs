@@ -5,6 +5,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
+use crate::kernel::to_standard;
 use crate::shape::norm_axis;
 use crate::tensor::Tensor;
 
@@ -21,7 +22,7 @@ impl BackwardOp for Cat {
             .iter()
             .zip(needs)
             .map(|(&len, &need)| {
-                let piece = need.then(|| g.slice_axis(Axis(self.axis), Slice::from(start..start + len)).to_owned());
+                let piece = need.then(|| to_standard(g.slice_axis(Axis(self.axis), Slice::from(start..start + len))));
                 start += len;
                 piece
             })

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, standard};
+use crate::kernel::{PAR_MIN, exp_nonpositive, standard, sum_map};
 use crate::tensor::{Array, Tensor};
 
 struct CrossEntropy {
@@ -23,7 +23,7 @@ struct CrossEntropy {
 // x: one row of V logits → (max, log Σ exp(x − max)); log Σ exp(x) is their sum
 fn logsumexp(x: &[f32]) -> (f32, f32) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    (m, x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln())
+    (m, sum_map(x, |v| exp_nonpositive(v - m)).ln())
 }
 
 impl BackwardOp for CrossEntropy {
@@ -37,7 +37,7 @@ impl BackwardOp for CrossEntropy {
         let row = |((d, x), (&(m, log_sum), t)): ((&mut [f32], &[f32]), (&(f32, f32), &Option<usize>))| {
             if let Some(t) = *t {
                 for (d, &x) in d.iter_mut().zip(x) {
-                    *d = scale * ((x - m) - log_sum).exp();
+                    *d = scale * exp_nonpositive((x - m) - log_sum);
                 }
                 d[t] -= scale;
             }

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, lanes, standard};
+use crate::kernel::{PAR_MIN, dot, lanes, standard, sum, sum_map, to_standard};
 use crate::tensor::{Array, Tensor};
 
 struct LayerNorm {
@@ -20,8 +20,8 @@ struct LayerNorm {
 // x: one lane of C values → x̂ (same lane), returns rstd
 fn normalize_lane(x: &[f32], xhat: &mut [f32], eps: f32) -> f32 {
     let c = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / c;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c;
+    let mean = sum(x) / c;
+    let var = sum_map(x, |v| (v - mean) * (v - mean)) / c;
     let rstd = 1.0 / (var + eps).sqrt();
     for (o, v) in xhat.iter_mut().zip(x) {
         *o = (v - mean) * rstd;
@@ -41,8 +41,8 @@ impl BackwardOp for LayerNorm {
         let rstd = self.rstd.broadcast(g.shape()).expect("rstd is (…, 1)");
         let dx = needs[0].then(|| {
             lanes([dxhat.view(), self.xhat.view(), rstd], r - 1, move |[d, xh, rs], dx| {
-                let mean_d: f32 = d.iter().sum::<f32>() / c as f32;
-                let mean_dx: f32 = d.iter().zip(xh).map(|(a, b)| a * b).sum::<f32>() / c as f32;
+                let mean_d = sum(d) / c as f32;
+                let mean_dx = dot(d, xh) / c as f32;
                 for i in 0..c {
                     dx[i] = rs[i] * (d[i] - mean_d - xh[i] * mean_dx);
                 }
@@ -50,7 +50,7 @@ impl BackwardOp for LayerNorm {
         });
         let rows = g.len() / c.max(1);
         let column_sum = |a: ArrayD<f32>| {
-            a.as_standard_layout().into_owned().into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
+            to_standard(a.view()).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
         };
         let mut out = vec![dx];
         if let Some(&need_w) = needs.get(1) {
@@ -105,7 +105,7 @@ impl Tensor {
         let y = match (&w, &b) {
             (Some(w), Some(b)) => crate::kernel::map3(xhat.view(), w.broadcast(self.shape()).expect("(C)"), b.broadcast(self.shape()).expect("(C)"), |x, w, b| x * w + b),
             (Some(w), None) => &xhat * w,
-            _ => xhat.to_owned(),
+            _ => xhat.clone().into_owned(),
         };
         let mut inputs = vec![self];
         inputs.extend(weight);

@@ -5,6 +5,7 @@ use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
+use crate::kernel::to_standard;
 use crate::shape::{norm_axis, sum_to_shape};
 use crate::tensor::Tensor;
 
@@ -15,7 +16,7 @@ struct Reshape {
 
 impl BackwardOp for Reshape {
     fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let g = g.as_standard_layout().into_owned();
+        let g = if g.is_standard_layout() { g.clone() } else { to_standard(g.view()) };
         Ok(vec![Some(g.into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
     }
 }
@@ -64,7 +65,7 @@ impl Tensor {
             return Err(TensorError::ElementCount { op: "reshape", len: self.elem_count(), shape: shape.to_vec(), expected });
         }
         let x = self.arr();
-        let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_shared() };
+        let x = if x.is_standard_layout() { x } else { to_standard(x.view()).into_shared() };
         let out = x.into_shape_with_order(IxDyn(shape)).expect("contiguous with the same element count");
         Ok(Tensor::from_op(out, &[self], || Box::new(Reshape { in_shape: self.shape().to_vec() })))
     }
@@ -134,14 +135,14 @@ impl Tensor {
             rhs: shape.to_vec(),
             detail: "the first does not broadcast to the second".into(),
         })?;
-        let out = out.to_shared();
+        let out = to_standard(out).into_shared();
         Ok(Tensor::from_op(out, &[self], || Box::new(Broadcast { in_shape: self.shape().to_vec() })))
     }
 
     /// A row-major copy (or the same storage when it already is one).
     pub fn contiguous(&self) -> Tensor {
         let x = self.arr();
-        let out = if x.is_standard_layout() { x } else { x.as_standard_layout().to_shared() };
+        let out = if x.is_standard_layout() { x } else { to_standard(x.view()).into_shared() };
         Tensor::from_op(out, &[self], || Box::new(Reshape { in_shape: self.shape().to_vec() }))
     }
 }

@@ -4,7 +4,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::backprop::BackwardOp;
 use crate::error::Result;
-use crate::kernel::map2;
+use crate::kernel::{map2, to_standard};
 use crate::shape::norm_axes;
 use crate::tensor::{Array, Tensor};
 
@@ -23,8 +23,9 @@ fn out_shape(shape: &[usize], axes: &[usize], keepdim: bool) -> Vec<usize> {
 
 /// Folds `x` over `axes` (kept as size 1) with `f`, starting from `init`.
 fn fold_axes(x: &Array, axes: &[usize], init: f32, f: impl Fn(f32, f32) -> f32 + Copy) -> ArrayD<f32> {
-    let mut acc = x.to_owned();
-    for &ax in axes {
+    let Some((&first, rest)) = axes.split_first() else { return x.to_owned() };
+    let mut acc = x.fold_axis(Axis(first), init, |&a, &b| f(a, b)).insert_axis(Axis(first));
+    for &ax in rest {
         acc = acc.fold_axis(Axis(ax), init, |&a, &b| f(a, b)).insert_axis(Axis(ax));
     }
     acc
@@ -48,7 +49,7 @@ fn sum_forward(t: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
 impl BackwardOp for Sum {
     fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let g = g.view().into_shape_with_order(IxDyn(&self.kept)).expect("gradient has the output's size");
-        Ok(vec![Some(g.broadcast(self.in_shape.as_slice()).expect("kept axes broadcast").to_owned())])
+        Ok(vec![Some(to_standard(g.broadcast(self.in_shape.as_slice()).expect("kept axes broadcast")))])
     }
 }
 

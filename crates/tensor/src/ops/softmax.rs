@@ -4,26 +4,24 @@ use ndarray::ArrayD;
 
 use crate::backprop::BackwardOp;
 use crate::error::Result;
-use crate::kernel::lanes;
+use crate::kernel::{dot, exp_nonpositive, lanes, sum, sum_map};
 use crate::shape::norm_axis;
 use crate::tensor::{Array, Tensor};
 
 // x: lane of n logits → y: softmax(x)
 fn softmax_lane(x: &[f32], y: &mut [f32]) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v - m).exp();
-        sum += *o;
+        *o = exp_nonpositive(v - m);
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / sum(y);
     y.iter_mut().for_each(|o| *o *= inv);
 }
 
 // x: lane of n logits → y: (x − max) − log Σ exp(x − max), exact for logits of any size
 fn log_softmax_lane(x: &[f32], y: &mut [f32]) {
     let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_sum = x.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+    let log_sum = sum_map(x, |v| exp_nonpositive(v - m)).ln();
     for (o, &v) in y.iter_mut().zip(x) {
         *o = (v - m) - log_sum;
     }
@@ -41,12 +39,12 @@ impl BackwardOp for Softmax {
         let log = self.log;
         let dx = lanes([self.y.view(), g.view()], self.axis, move |[y, g], dx| {
             if log {
-                let s: f32 = g.iter().sum();
+                let s = sum(g);
                 for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
                     *d = g - y.exp() * s;
                 }
             } else {
-                let dot: f32 = g.iter().zip(y).map(|(g, y)| g * y).sum();
+                let dot = dot(g, y);
                 for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
                     *d = y * (g - dot);
                 }

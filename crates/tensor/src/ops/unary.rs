@@ -3,11 +3,11 @@
 
 use std::f32::consts::{FRAC_2_SQRT_PI, FRAC_1_SQRT_2};
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 
 use crate::backprop::BackwardOp;
 use crate::error::Result;
-use crate::kernel::{map, map3};
+use crate::kernel::{exp_nonpositive, map, map2};
 use crate::tensor::{Array, Tensor};
 
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +53,7 @@ fn erf(x: f32) -> f32 {
     x * p / q
 }
 
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
@@ -62,60 +63,72 @@ fn sigmoid(x: f32) -> f32 {
     }
 }
 
-impl Kind {
-    #[inline(always)]
-    fn value(self, x: f32) -> f32 {
-        match self {
-            Kind::Neg => -x,
-            Kind::AddScalar(c) => x + c,
-            Kind::MulScalar(c) => x * c,
-            Kind::Powf(e) => x.powf(e),
-            Kind::Sqrt => x.sqrt(),
-            Kind::Exp => x.exp(),
-            Kind::Log => x.ln(),
-            Kind::Tanh => x.tanh(),
-            Kind::Relu => x.max(0.0),
-            Kind::Gelu => 0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2)),
-            Kind::GeluTanh => 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh()),
-            Kind::Silu => x * sigmoid(x),
-            Kind::Sigmoid => sigmoid(x),
-        }
-    }
+/// GELU's exact form, x·Φ(x).
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * FRAC_1_SQRT_2))
+}
 
-    /// dy/dx at input `x` with output `y`.
-    #[inline(always)]
-    fn derivative(self, x: f32, y: f32) -> f32 {
-        match self {
-            Kind::Neg => -1.0,
-            Kind::AddScalar(_) => 1.0,
-            Kind::MulScalar(c) => c,
-            Kind::Powf(e) => e * x.powf(e - 1.0),
-            Kind::Sqrt => 0.5 / y,
-            Kind::Exp => y,
-            Kind::Log => 1.0 / x,
-            Kind::Tanh => 1.0 - y * y,
-            Kind::Relu => {
-                if x > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Kind::Gelu => {
-                let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
-                let pdf = (-0.5 * x * x).exp() * (0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2);
-                cdf + x * pdf
-            }
-            Kind::GeluTanh => {
-                let t = (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh();
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
-            }
-            Kind::Silu => {
-                let s = sigmoid(x);
-                s * (1.0 + x * (1.0 - s))
-            }
-            Kind::Sigmoid => y * (1.0 - y),
-        }
+/// d/dx x·Φ(x) = Φ(x) + x·φ(x).
+#[inline(always)]
+fn gelu_grad(x: f32) -> f32 {
+    let cdf = 0.5 * (1.0 + erf(x * FRAC_1_SQRT_2));
+    let pdf = exp_nonpositive(-0.5 * x * x) * (0.5 * FRAC_2_SQRT_PI * FRAC_1_SQRT_2);
+    cdf + x * pdf
+}
+
+/// GELU's tanh approximation, 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
+#[inline(always)]
+fn gelu_tanh(x: f32) -> f32 {
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh())
+}
+
+/// Derivative of [`gelu_tanh`].
+#[inline(always)]
+fn gelu_tanh_grad(x: f32) -> f32 {
+    let t = (SQRT_2_OVER_PI * (x + GELU_C * x * x * x)).tanh();
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * x * x)
+}
+
+/// y = f(x) for every element. One loop per kind (no per-element dispatch), so each
+/// vectorizes where its function allows.
+fn values(kind: Kind, x: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    match kind {
+        Kind::Neg => map(x, |x| -x),
+        Kind::AddScalar(c) => map(x, move |x| x + c),
+        Kind::MulScalar(c) => map(x, move |x| x * c),
+        Kind::Powf(e) => map(x, move |x| x.powf(e)),
+        Kind::Sqrt => map(x, f32::sqrt),
+        Kind::Exp => map(x, f32::exp),
+        Kind::Log => map(x, f32::ln),
+        Kind::Tanh => map(x, f32::tanh),
+        Kind::Relu => map(x, |x| x.max(0.0)),
+        Kind::Gelu => map(x, gelu),
+        Kind::GeluTanh => map(x, gelu_tanh),
+        Kind::Silu => map(x, |x| x * sigmoid(x)),
+        Kind::Sigmoid => map(x, sigmoid),
+    }
+}
+
+/// dx = g · f'(x) for every element, f' written with the input `x` or the output `y`.
+fn gradients(kind: Kind, g: ArrayViewD<'_, f32>, x: ArrayViewD<'_, f32>, y: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    match kind {
+        Kind::Neg => map(g, |g| -g),
+        Kind::AddScalar(_) => g.to_owned(),
+        Kind::MulScalar(c) => map(g, move |g| g * c),
+        Kind::Powf(e) => map2(g, x, move |g, x| g * e * x.powf(e - 1.0)),
+        Kind::Sqrt => map2(g, y, |g, y| g * 0.5 / y),
+        Kind::Exp => map2(g, y, |g, y| g * y),
+        Kind::Log => map2(g, x, |g, x| g / x),
+        Kind::Tanh => map2(g, y, |g, y| g * (1.0 - y * y)),
+        Kind::Relu => map2(g, x, |g, x| if x > 0.0 { g } else { 0.0 }),
+        Kind::Gelu => map2(g, x, |g, x| g * gelu_grad(x)),
+        Kind::GeluTanh => map2(g, x, |g, x| g * gelu_tanh_grad(x)),
+        Kind::Silu => map2(g, x, |g, x| {
+            let s = sigmoid(x);
+            g * s * (1.0 + x * (1.0 - s))
+        }),
+        Kind::Sigmoid => map2(g, y, |g, y| g * y * (1.0 - y)),
     }
 }
 
@@ -125,38 +138,15 @@ struct Unary {
     y: Array,
 }
 
-/// Expands to `$body` with `$k` bound to `kind` as a constant of each variant, so that the
-/// elementwise loop is compiled once per kind (and vectorized) instead of matching per element.
-macro_rules! per_kind {
-    ($kind:expr, |$k:ident| $body:expr) => {
-        match $kind {
-            Kind::Neg => { let $k = Kind::Neg; $body }
-            Kind::AddScalar(c) => { let $k = Kind::AddScalar(c); $body }
-            Kind::MulScalar(c) => { let $k = Kind::MulScalar(c); $body }
-            Kind::Powf(e) => { let $k = Kind::Powf(e); $body }
-            Kind::Sqrt => { let $k = Kind::Sqrt; $body }
-            Kind::Exp => { let $k = Kind::Exp; $body }
-            Kind::Log => { let $k = Kind::Log; $body }
-            Kind::Tanh => { let $k = Kind::Tanh; $body }
-            Kind::Relu => { let $k = Kind::Relu; $body }
-            Kind::Gelu => { let $k = Kind::Gelu; $body }
-            Kind::GeluTanh => { let $k = Kind::GeluTanh; $body }
-            Kind::Silu => { let $k = Kind::Silu; $body }
-            Kind::Sigmoid => { let $k = Kind::Sigmoid; $body }
-        }
-    };
-}
-
 fn forward(kind: Kind, t: &Tensor) -> Tensor {
     let x = t.arr();
-    let y: Array = per_kind!(kind, |k| map(x.view(), move |v| k.value(v))).into();
+    let y: Array = values(kind, x.view()).into();
     Tensor::from_op(y.clone(), &[t], || Box::new(Unary { kind, x, y }))
 }
 
 impl BackwardOp for Unary {
     fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let (x, y) = (self.x.view(), self.y.view());
-        Ok(vec![Some(per_kind!(self.kind, |k| map3(g.view(), x, y, move |g, x, y| g * k.derivative(x, y))))])
+        Ok(vec![Some(gradients(self.kind, g.view(), self.x.view(), self.y.view()))])
     }
 }
 
