@@ -8,13 +8,15 @@ use anyhow::Result;
 use clap::ValueEnum;
 
 use crate::record::{self, Record};
-use crate::{bench_embed, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
+use crate::{bench_block, bench_embed, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
 
 /// The named benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchName {
     /// Matrix products (GFLOP/s), softmax, layer norm, cross-entropy and add (GB/s).
     Matmul,
+    /// One pre-LN decoder block, forward + backward (ms/iter, tokens/s).
+    Block,
     /// Tokenization throughput (MB/s) and dataset build time (loam only).
     Tokenize,
     /// The shakespeare-char training recipe: ms/iter, tokens/s, val_loss_full, memory.
@@ -30,6 +32,7 @@ impl BenchName {
     fn name(self) -> &'static str {
         match self {
             BenchName::Matmul => "matmul",
+            BenchName::Block => "block",
             BenchName::Tokenize => "tokenize",
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
@@ -61,6 +64,7 @@ pub struct Args {
 fn loam_records(args: &Args) -> Result<Vec<Record>> {
     match args.name {
         BenchName::Matmul => bench_matmul::run(),
+        BenchName::Block => bench_block::run(),
         BenchName::Tokenize => Ok(Vec::new()),
         BenchName::TrainShakespeare => {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)

@@ -2,6 +2,7 @@
 //! evaluation, generation, pretrained models, benchmarks).
 
 mod bench;
+mod bench_block;
 mod bench_embed;
 mod bench_gpt2_generate;
 mod bench_matmul;
