@@ -7,14 +7,15 @@ One pre-LN GPT decoder block (causal self-attention + GELU MLP, no biases, the b
 sum(block(x)), median of timed repeats after warm-up, the rule of the loam side
 (xtask/src/bench_block.rs). Prints one JSON line. Needs: pip install torch numpy
 """
-import argparse, json, time
+import argparse, json
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timing import median_secs
 
 B, T, C, H = 12, 64, 128, 4
-BUDGET_S, WARM_UP_S, MIN_REPEATS, MAX_REPEATS = 2.0, 0.2, 5, 1000
+BUDGET_S = 2.0
 
 
 class Block(nn.Module):
@@ -46,14 +47,7 @@ def main():
         x.grad = None
         blk(x).sum().backward()
 
-    start, calls = time.perf_counter(), 0
-    while calls < 2 or time.perf_counter() - start < WARM_UP_S:
-        step(); calls += 1
-    repeats = min(MAX_REPEATS, max(MIN_REPEATS, int(BUDGET_S / ((time.perf_counter() - start) / calls))))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
-    secs = sorted(times)[repeats // 2]
+    secs = median_secs(step, BUDGET_S)
     print(json.dumps({"bench": "block", "impl": "pytorch", "case": "pre-LN block B12 T64 C128 H4 fwd+bwd",
                       "ms_per_iter": secs * 1e3, "tokens_per_s": B * T / secs}), flush=True)
 

@@ -8,15 +8,14 @@ with the same sentences, case name and timing rule as the loam side (xtask/src/b
 The model folder is $LOAM_MINILM_DIR, else loam's cache (`cargo xtask fetch-model
 all-MiniLM-L6-v2`). Needs: pip install torch sentence-transformers
 """
-import argparse, json, os, time
+import argparse, json, os
 from pathlib import Path
 
 import torch
+from timing import median_secs
 from sentence_transformers import SentenceTransformer
 
 BUDGET_S = 4.0
-MIN_REPEATS, MAX_REPEATS = 5, 1000
-WARM_UP_S = 0.1
 SENTENCES, BATCH = 512, 32
 CASE = "all-MiniLM-L6-v2 512 short, batch 32"
 
@@ -43,22 +42,6 @@ def model_dir():
     return base / "all-MiniLM-L6-v2"
 
 
-def median_secs(f):
-    """Median seconds per call of f: warm-up (at least twice), then repeats filling the budget."""
-    start, calls = time.perf_counter(), 0
-    while calls < 2 or time.perf_counter() - start < WARM_UP_S:
-        f()
-        calls += 1
-    estimate = (time.perf_counter() - start) / calls
-    repeats = min(MAX_REPEATS, max(MIN_REPEATS, int(BUDGET_S / estimate)))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[repeats // 2]
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -69,7 +52,7 @@ def main():
     sentences = short_sentences(SENTENCES)
     with torch.inference_mode():
         secs = median_secs(lambda: model.encode(sentences, batch_size=BATCH, normalize_embeddings=True,
-                                                convert_to_numpy=True, show_progress_bar=False))
+                                                convert_to_numpy=True, show_progress_bar=False), BUDGET_S)
     print(json.dumps({"bench": "embed", "impl": "pytorch", "case": CASE,
                       "sentences_per_s": SENTENCES / secs, "ms_per_iter": secs * 1e3}), flush=True)
 

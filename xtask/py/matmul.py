@@ -6,33 +6,16 @@ Prints one JSON object per line, `{"bench":"matmul","impl":"pytorch","case":…,
 with the same cases, figures and timing rule as the loam side (xtask/src/bench_matmul.rs):
 float32, inference mode, median of timed repeats after warm-up. Needs: pip install torch numpy
 """
-import argparse, json, os, time
+import argparse, json, os
 
 import torch
+from timing import median_secs
 import torch.nn.functional as F
 
 BUDGET_S = 1.0  # timed-repeat budget of one case
-MIN_REPEATS, MAX_REPEATS = 5, 1000
-WARM_UP_S = 0.1
 ROWS, COLS = 4096, 1024  # softmax, layer norm and add inputs
 TOKENS, VOCAB = 512, 8192  # cross-entropy logits
 F32 = 4
-
-
-def median_secs(f):
-    """Median seconds per call of f: warm-up (at least twice), then repeats filling the budget."""
-    start, calls = time.perf_counter(), 0
-    while calls < 2 or time.perf_counter() - start < WARM_UP_S:
-        f()
-        calls += 1
-    estimate = (time.perf_counter() - start) / calls
-    repeats = min(MAX_REPEATS, max(MIN_REPEATS, int(BUDGET_S / estimate)))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return sorted(times)[repeats // 2]  # the middle one (the upper of two), as on the loam side
 
 
 def emit(case, secs, **figures):
@@ -46,12 +29,12 @@ def matmul(case, a_shape, b_shape):
     for d in a_shape[:-2]:
         batch *= d
     flops = 2.0 * batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
-    secs = median_secs(lambda: a @ b)
+    secs = median_secs(lambda: a @ b, BUDGET_S)
     emit(case, secs, gflops=flops / secs / 1e9)
 
 
 def bandwidth(case, nbytes, f):
-    secs = median_secs(f)
+    secs = median_secs(f, BUDGET_S)
     emit(case, secs, gb_per_s=nbytes / secs / 1e9)
 
 
