@@ -199,7 +199,8 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
     let gpt = Gpt::new(&config.model, &store)?;
     let adam = AdamWConfig { lr: o.lr, beta1: o.beta1, beta2: o.beta2, ..AdamWConfig::default() };
     let mut opt = AdamW::no_decay_1d(store.trainable(), o.weight_decay, adam)?;
-    let mut state = TrainState::new(0, Rng::new(r.seed).state(), None, 0);
+    // the data order has its own stream, apart from the init drawn from the same seed
+    let mut state = TrainState::new(0, Rng::new(r.seed ^ 0xda7a).state(), None, 0);
     if let Some(dir) = &resume_from {
         store.load(&dir.join(checkpoint::MODEL_FILE))?;
         opt = AdamW::load_state(&dir.join(checkpoint::OPTIMIZER_FILE), &store.trainable())?;
@@ -220,10 +221,15 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
     let mut step_times = Vec::new();
     let (mut last_loss, mut window_tokens, mut window_start) = (f32::NAN, 0usize, Instant::now());
     let mut last_ckpt = resume_from.clone().unwrap_or_default();
+    let mut saved_step = resume_from.as_ref().map(|_| state.step);
     let mut interrupted = false;
-    let save = |state: &TrainState, opt: &AdamW| {
+    // a checkpoint of the current step, then only the newest `keep_last` are kept
+    let save = |state: &TrainState, data_rng: &Rng, opt: &AdamW| -> Result<PathBuf> {
+        let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);
         let name = format!("step-{:06}", state.step);
-        checkpoint::save_checkpoint(&ckpt_dir, &name, &store, opt, state, &config, &tokenizer_file)
+        let dir = checkpoint::save_checkpoint(&ckpt_dir, &name, &store, opt, &s, &config, &tokenizer_file)?;
+        checkpoint::prune_checkpoints(&ckpt_dir, r.keep_last.max(1))?;
+        Ok(dir)
     };
     while state.step < o.iters {
         if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
@@ -267,8 +273,8 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
             (window_tokens, window_start) = (0, Instant::now());
         }
         bar.set_position(state.step as u64);
-        let eval_now = state.step % r.eval_interval == 0 || done;
-        if eval_now {
+        let mut is_best = false;
+        if state.step % r.eval_interval == 0 || done {
             let val = match r.eval_batches {
                 0 => perplexity(&gpt, &val_tokens, None, 64, &|t| t.len())?.mean_nll as f32,
                 n => eval_loss(&gpt, &val_split, n, o.batch_size, r.seed)?,
@@ -283,24 +289,22 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
             } else {
                 bar.println(line);
             }
-            if state.best_val_loss.is_none_or(|b| val < b) {
+            is_best = state.best_val_loss.is_none_or(|b| val < b);
+            if is_best {
                 state.best_val_loss = Some(val);
-                let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);
-                last_ckpt = save(&s, &opt)?;
-                checkpoint::copy_checkpoint(&last_ckpt, &best_dir)?;
-                checkpoint::prune_checkpoints(&ckpt_dir, r.keep_last.max(1))?;
             }
         }
-        if state.step % r.checkpoint_interval == 0 || done {
-            let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);
-            last_ckpt = save(&s, &opt)?;
-            checkpoint::prune_checkpoints(&ckpt_dir, r.keep_last.max(1))?;
+        if is_best || state.step % r.checkpoint_interval == 0 || done {
+            last_ckpt = save(&state, &data_rng, &opt)?;
+            saved_step = Some(state.step);
+            if is_best {
+                checkpoint::copy_checkpoint(&last_ckpt, &best_dir)?;
+            }
         }
     }
     bar.finish_and_clear();
-    if interrupted && last_ckpt.file_name().is_none_or(|n| n != format!("step-{:06}", state.step).as_str()) {
-        let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);
-        last_ckpt = save(&s, &opt)?;
+    if interrupted && saved_step != Some(state.step) {
+        last_ckpt = save(&state, &data_rng, &opt)?;
     }
     let _ = plot_losses(&metrics.history, &opts.out.join("loss.png"), &opts.out.join("loss.svg"));
     let full = perplexity(&gpt, &val_tokens, None, 64, &|t| t.len())?;

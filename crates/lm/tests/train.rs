@@ -138,3 +138,20 @@ fn missing_and_corrupt_checkpoints_are_clear_errors() {
     assert!(err.to_string().contains("config.toml") && err.to_string().contains("n_layers"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_stop_request_saves_a_checkpoint_that_resumes() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let dir = tmp("stop");
+    let c = tiny(None, 4);
+    let stop = Arc::new(AtomicBool::new(true)); // as if Ctrl-C came before the first step
+    let s = train(&c, &TrainOptions { stop: Some(stop), ..opts(&dir) }).unwrap();
+    assert!(s.interrupted);
+    assert_eq!(s.steps, 0);
+    assert!(s.checkpoint.ends_with("step-000000"), "{}", s.checkpoint.display());
+    let done = train(&c, &TrainOptions { resume: true, ..opts(&dir) }).unwrap();
+    assert!(!done.interrupted);
+    assert_eq!(done.steps, 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
