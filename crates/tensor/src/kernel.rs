@@ -6,8 +6,41 @@ use ndarray::{ArrayD, ArrayViewD, Zip};
 /// Below this many elements, the work is done on the calling thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
 
+/// Elements per parallel task of the contiguous fast path.
+const CHUNK: usize = 1 << 14;
+
+/// Runs `body(output chunk, start index)` over a new buffer of `n` elements, in parallel
+/// chunks for large `n`.
+fn fill(n: usize, body: impl Fn(&mut [f32], usize) + Sync + Send) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut out = vec![0.0f32; n];
+    if n >= PAR_MIN {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| body(o, c * CHUNK));
+    } else {
+        body(&mut out, 0);
+    }
+    out
+}
+
+/// The row-major slices of views that all have `shape`, when every one is row-major.
+fn slices<'a, const N: usize>(views: &[ArrayViewD<'a, f32>; N]) -> Option<[&'a [f32]; N]> {
+    let shape = views[0].shape();
+    let mut out = [&[][..]; N];
+    for (o, v) in out.iter_mut().zip(views) {
+        if v.shape() != shape {
+            return None;
+        }
+        *o = v.to_slice()?;
+    }
+    Some(out)
+}
+
 /// `f` applied to every element.
 pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
+    if let Some([x]) = slices(&[a.view()]) {
+        let out = fill(x.len(), |o, s| o.iter_mut().zip(&x[s..]).for_each(|(o, &x)| *o = f(x)));
+        return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
+    }
     let z = Zip::from(a);
     if z.size() >= PAR_MIN { z.par_map_collect(|&x| f(x)) } else { z.map_collect(|&x| f(x)) }
 }
@@ -18,6 +51,10 @@ pub(crate) fn map2(
     b: ArrayViewD<'_, f32>,
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
+    if let Some([x, y]) = slices(&[a.view(), b.view()]) {
+        let out = fill(x.len(), |o, s| o.iter_mut().zip(&x[s..]).zip(&y[s..]).for_each(|((o, &x), &y)| *o = f(x, y)));
+        return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
+    }
     let z = Zip::from(a).and(b);
     if z.size() >= PAR_MIN { z.par_map_collect(|&x, &y| f(x, y)) } else { z.map_collect(|&x, &y| f(x, y)) }
 }
@@ -29,6 +66,12 @@ pub(crate) fn map3(
     c: ArrayViewD<'_, f32>,
     f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
+    if let Some([x, y, w]) = slices(&[a.view(), b.view(), c.view()]) {
+        let out = fill(x.len(), |o, s| {
+            o.iter_mut().zip(&x[s..]).zip(&y[s..]).zip(&w[s..]).for_each(|(((o, &x), &y), &w)| *o = f(x, y, w))
+        });
+        return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
+    }
     let z = Zip::from(a).and(b).and(c);
     if z.size() >= PAR_MIN {
         z.par_map_collect(|&x, &y, &w| f(x, y, w))
