@@ -102,10 +102,11 @@ impl Tensor {
         kept[r - 1] = 1;
         let rstd = ArrayD::from_shape_vec(IxDyn(&kept), rstd).expect("one per lane");
         let (w, b) = (weight.map(|t| t.arr()), bias.map(|t| t.arr()));
-        let y = match (&w, &b) {
-            (Some(w), Some(b)) => crate::kernel::map3(xhat.view(), w.broadcast(self.shape()).expect("(C)"), b.broadcast(self.shape()).expect("(C)"), |x, w, b| x * w + b),
-            (Some(w), None) => &xhat * w,
-            _ => xhat.clone().into_owned(),
+        // without a weight the output is x̂ itself: shared with the saved copy, not copied
+        let y: Array = match (&w, &b) {
+            (Some(w), Some(b)) => crate::kernel::map3(xhat.view(), w.broadcast(self.shape()).expect("(C)"), b.broadcast(self.shape()).expect("(C)"), |x, w, b| x * w + b).into(),
+            (Some(w), None) => (&xhat * w).into(),
+            _ => xhat.clone(),
         };
         let mut inputs = vec![self];
         inputs.extend(weight);
