@@ -201,7 +201,11 @@ impl Gpt {
         let x = self.ln_f.forward(&x)?;
         Ok(match &self.lm_head {
             Some(head) => head.forward(&x)?,
-            None => x.matmul(&self.wte.weight.transpose(0, 1)?)?,
+            // one [B·T, C] × [C, vocab] product: the embedding is read once, not once per row
+            None => {
+                let c = self.config.n_embd;
+                x.reshape(&[b * t, c])?.matmul(&self.wte.weight.transpose(0, 1)?)?.reshape(&[b, t, self.config.vocab_size])?
+            }
         })
     }
 

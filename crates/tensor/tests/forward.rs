@@ -175,6 +175,35 @@ fn variables_update_in_place() {
     assert!(Tensor::zeros(&[2]).update(|_| ()).is_err(), "constants are not updatable");
 }
 
+/// Vector × matrix (the decoding shape, served by the streaming kernels) against a naive f64
+/// product, for a row-major matrix and a transposed view, with tails of every width; and the
+/// same bits on one thread as on several.
+#[test]
+fn vector_matrix_products_match_naive_product_for_both_layouts() {
+    for (k, n) in [(1, 5), (37, 29), (300, 1001), (17, 4099), (768, 131)] {
+        let x = randn(&[1, k], 21);
+        let rowmajor = randn(&[k, n], 22);
+        let colmajor = randn(&[n, k], 23);
+        let xv = x.to_vec();
+        for (b, at) in [(rowmajor.clone(), 0), (colmajor.transpose(0, 1).unwrap(), 1)] {
+            let bv = if at == 0 { rowmajor.to_vec() } else { colmajor.to_vec() };
+            let y = x.matmul(&b).unwrap();
+            assert_eq!(y.shape(), &[1, n]);
+            let y = y.to_vec();
+            // f32 sums of k products of N(0,1) values: error well under 1e-5·k
+            let tol = 1e-5 * k as f64 + 1e-6;
+            for j in 0..n {
+                let want: f64 = (0..k)
+                    .map(|p| xv[p] as f64 * if at == 0 { bv[p * n + j] } else { bv[j * k + p] } as f64)
+                    .sum();
+                assert!((y[j] as f64 - want).abs() < tol, "k={k} n={n} layout {at} column {j}: {} vs {want}", y[j]);
+            }
+            let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            assert!(one.install(|| x.matmul(&b).unwrap().to_vec()) == y, "k={k} n={n}: thread count changed bits");
+        }
+    }
+}
+
 #[test]
 fn results_are_bit_identical_across_runs() {
     let a = randn(&[300, 200], 11);

@@ -1,11 +1,13 @@
 //! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
-//! the kernel as they are: no copies.
+//! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
+//! bandwidth-bound kernels of `gemv`.
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
+use super::gemv::gemv;
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
 use crate::shape::{broadcast_shapes, sum_to_shape};
@@ -54,18 +56,22 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
         // the views outlive this call, and batch element `i` writes only its own m×n block.
         unsafe {
+            let (x, w, y) = (pa.0.offset(batch_offset(i, &batch, sa)), pb.0.offset(batch_offset(i, &batch, sb)), po.0.add(i * m * n));
+            if m == 1 && (a_cs == 1 || k == 1) && gemv(k, n, x, w, b_rs, b_cs, y) {
+                return;
+            }
             gemm::gemm(
                 m,
                 n,
                 k,
-                po.0.add(i * m * n),
+                y,
                 1,
                 n as isize,
                 false,
-                pa.0.offset(batch_offset(i, &batch, sa)),
+                x,
                 a_cs,
                 a_rs,
-                pb.0.offset(batch_offset(i, &batch, sb)),
+                w,
                 b_cs,
                 b_rs,
                 0.0,
