@@ -30,6 +30,7 @@ mod ops;
 mod rng;
 mod shape;
 mod tensor;
+mod workers;
 
 pub use backprop::{GradStore, NoGradGuard, no_grad};
 pub use device::{DType, Device};
@@ -37,3 +38,4 @@ pub use error::{Result, TensorError};
 pub use ops::mask::Mask;
 pub use rng::{Rng, RngState};
 pub use tensor::{Tensor, TensorId};
+pub use workers::map_on_workers;

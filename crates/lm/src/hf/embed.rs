@@ -68,18 +68,22 @@ impl SentenceEncoder {
     }
 
     /// One unit vector per text, in the order given. Texts are batched by length (longest
-    /// first, as sentence-transformers does) so that little padding is computed.
+    /// first, as sentence-transformers does) so that little padding is computed, and the
+    /// batches are shared out whole among the threads.
     pub fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let _inference = loam_tensor::no_grad();
         let rows = texts.iter().map(|t| self.tokenize(t)).collect::<Result<Vec<_>>>()?;
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
         let pad = self.tokenizer.pad_id().unwrap_or(0);
+        let chunks: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
+        // whole batches per thread (see loam_tensor::map_on_workers)
+        let embedded = loam_tensor::map_on_workers(chunks.len(), |c| {
+            let batch_rows: Vec<Vec<u32>> = chunks[c].iter().map(|&i| rows[i].clone()).collect();
+            self.encode_batch(&BertBatch::from_rows(&batch_rows, pad))
+        });
         let mut out = vec![Vec::new(); rows.len()];
-        for chunk in order.chunks(self.batch_size.max(1)) {
-            let batch_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
-            let embeddings = self.encode_batch(&BertBatch::from_rows(&batch_rows, pad))?;
-            for (&i, e) in chunk.iter().zip(embeddings) {
+        for (chunk, embeddings) in chunks.iter().zip(embedded) {
+            for (&i, e) in chunk.iter().zip(embeddings?) {
                 out[i] = e;
             }
         }

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, exp_nonpositive, standard, sum_map};
+use crate::kernel::{PAR_MIN, exp_nonpositive, max, standard, sum_map, wide};
 use crate::tensor::{Array, Tensor};
 
 struct CrossEntropy {
@@ -21,8 +21,9 @@ struct CrossEntropy {
 }
 
 // x: one row of V logits → (max, log Σ exp(x − max)); log Σ exp(x) is their sum
+#[inline(always)]
 fn logsumexp(x: &[f32]) -> (f32, f32) {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m = max(x);
     (m, sum_map(x, |v| exp_nonpositive(v - m)).ln())
 }
 
@@ -36,9 +37,11 @@ impl BackwardOp for CrossEntropy {
         let mut dx = vec![0.0f32; x.len()];
         let row = |((d, x), (&(m, log_sum), t)): ((&mut [f32], &[f32]), (&(f32, f32), &Option<usize>))| {
             if let Some(t) = *t {
-                for (d, &x) in d.iter_mut().zip(x) {
-                    *d = scale * exp_nonpositive((x - m) - log_sum);
-                }
+                wide(|| {
+                    for (d, &x) in d.iter_mut().zip(x) {
+                        *d = scale * exp_nonpositive((x - m) - log_sum);
+                    }
+                });
                 d[t] -= scale;
             }
         };
@@ -81,9 +84,9 @@ impl Tensor {
         let logits = self.arr();
         let x = standard(logits.view());
         let lse: Vec<(f32, f32)> = if x.len() >= PAR_MIN {
-            x.par_chunks(v).map(logsumexp).collect()
+            x.par_chunks(v).map(|x| wide(|| logsumexp(x))).collect()
         } else {
-            x.chunks(v).map(logsumexp).collect()
+            x.chunks(v).map(|x| wide(|| logsumexp(x))).collect()
         };
         let mut total = 0.0f64;
         let mut count = 0;

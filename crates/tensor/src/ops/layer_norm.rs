@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, dot, lanes, standard, sum, sum_map, to_standard};
+use crate::kernel::{PAR_MIN, dot, lanes, standard, sum, sum_map, to_standard, wide};
 use crate::tensor::{Array, Tensor};
 
 struct LayerNorm {
@@ -18,6 +18,7 @@ struct LayerNorm {
 }
 
 // x: one lane of C values → x̂ (same lane), returns rstd
+#[inline(always)]
 fn normalize_lane(x: &[f32], xhat: &mut [f32], eps: f32) -> f32 {
     let c = x.len() as f32;
     let mean = sum(x) / c;
@@ -91,7 +92,7 @@ impl Tensor {
         let rows = xs.len() / c;
         let mut xhat = vec![0.0f32; xs.len()];
         let mut rstd = vec![0.0f32; rows];
-        let lane = |((x, o), rs): ((&[f32], &mut [f32]), &mut f32)| *rs = normalize_lane(x, o, eps);
+        let lane = |((x, o), rs): ((&[f32], &mut [f32]), &mut f32)| *rs = wide(|| normalize_lane(x, o, eps));
         if xs.len() >= PAR_MIN {
             xs.par_chunks(c).zip(xhat.par_chunks_mut(c)).zip(rstd.par_iter_mut()).for_each(lane);
         } else {

@@ -4,13 +4,14 @@ use ndarray::ArrayD;
 
 use crate::backprop::BackwardOp;
 use crate::error::Result;
-use crate::kernel::{dot, exp_nonpositive, lanes, sum, sum_map};
+use crate::kernel::{dot, exp_nonpositive, lanes, max, sum, sum_map};
 use crate::shape::norm_axis;
 use crate::tensor::{Array, Tensor};
 
 // x: lane of n logits → y: softmax(x)
+#[inline(always)]
 fn softmax_lane(x: &[f32], y: &mut [f32]) {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m = max(x);
     for (o, &v) in y.iter_mut().zip(x) {
         *o = exp_nonpositive(v - m);
     }
@@ -19,8 +20,9 @@ fn softmax_lane(x: &[f32], y: &mut [f32]) {
 }
 
 // x: lane of n logits → y: (x − max) − log Σ exp(x − max), exact for logits of any size
+#[inline(always)]
 fn log_softmax_lane(x: &[f32], y: &mut [f32]) {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let m = max(x);
     let log_sum = sum_map(x, |v| exp_nonpositive(v - m)).ln();
     for (o, &v) in y.iter_mut().zip(x) {
         *o = (v - m) - log_sum;
@@ -58,8 +60,8 @@ fn forward(t: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     let a = norm_axis(op, axis, t.shape())?;
     let x = t.arr();
-    let lane_fn = if log { log_softmax_lane } else { softmax_lane };
-    let y: Array = lanes([x.view()], a, |[x], y| lane_fn(x, y)).into();
+    // a branch, not a function pointer: the lane kernels inline into the wide copy of `lanes`
+    let y: Array = lanes([x.view()], a, |[x], y| if log { log_softmax_lane(x, y) } else { softmax_lane(x, y) }).into();
     Ok(Tensor::from_op(y.clone(), &[t], || Box::new(Softmax { y, axis: a, log })))
 }
 

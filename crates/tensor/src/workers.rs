@@ -1,0 +1,50 @@
+//! Data parallelism for inference: independent jobs (batches of sentences, say) spread over
+//! the rayon thread count, each job running its tensor operations on one thread.
+//!
+//! Splitting every operation of a small forward pass over two threads costs a handshake per
+//! operation and leaves the elementwise work of short rows nearly serial. When there are
+//! several independent jobs it is faster to give each thread whole jobs: nothing is shared,
+//! nothing waits. Each job sees a one-thread pool, so its results are the same bits whichever
+//! worker runs it and however many there are.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::backprop::no_grad;
+
+/// `job(0) … job(jobs − 1)`, in that order, computed without gradients on up to
+/// `rayon::current_num_threads()` workers, each taking the next job when it finishes one.
+pub fn map_on_workers<T: Send>(jobs: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let workers = rayon::current_num_threads().min(jobs);
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(jobs));
+    let work = || {
+        let _inference = no_grad();
+        let mut mine = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= jobs {
+                break;
+            }
+            mine.push((i, job(i)));
+        }
+        done.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
+    };
+    let on_one_thread = || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(work),
+        // no pool to be had: the same jobs on this thread (ops then use the global pool)
+        Err(_) => work(),
+    };
+    if workers <= 1 {
+        on_one_thread();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(on_one_thread);
+            }
+        });
+    }
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
+}
