@@ -1,4 +1,4 @@
-//! `cargo xtask bench NAME [--compare-pytorch] [--json]`: named benchmarks.
+//! `cargo xtask bench NAME [--compare-pytorch] [--json] [--rounds N]`: named benchmarks.
 //!
 //! Each benchmark is one file `bench_<name>.rs` whose `run` returns the loam side's records;
 //! its PyTorch side is `xtask/py/<name>.py`, printing the same JSON lines. To add one, add a
@@ -58,6 +58,11 @@ pub struct Args {
     /// Optimizer steps of `train-shakespeare` (default: the recipe's 2000), on both sides.
     #[arg(long)]
     iters: Option<usize>,
+    /// Run loam and PyTorch alternately this many times and report each figure's median over
+    /// the rounds: on a shared machine the speed drifts by tens of percent within seconds, and
+    /// alternating exposes both sides to the same drift.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
 }
 
 /// The loam side's records of `name`.
@@ -102,12 +107,18 @@ pub fn run(args: &Args) -> Result<()> {
              `cargo xtask` (the release profile) builds without them"
         );
     }
-    eprintln!("bench {name}: loam, {threads} threads");
-    let mut records = loam_records(args)?;
-    if args.compare_pytorch {
-        eprintln!("bench {name}: pytorch, {threads} threads");
-        records.extend(pytorch_records(args, threads)?);
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds {
+        let of = if args.rounds > 1 { format!(" (round {round} of {})", args.rounds) } else { String::new() };
+        eprintln!("bench {name}: loam, {threads} threads{of}");
+        let mut records = loam_records(args)?;
+        if args.compare_pytorch {
+            eprintln!("bench {name}: pytorch, {threads} threads{of}");
+            records.extend(pytorch_records(args, threads)?);
+        }
+        rounds.push(records);
     }
+    let records = record::median_of_rounds(&rounds);
     if !args.json {
         println!("{name}, {threads} threads (loam/pytorch: loam's figure divided by PyTorch's)");
     }

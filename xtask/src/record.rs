@@ -98,6 +98,33 @@ impl Record {
 /// measurement; JSON lines keep both).
 const THROUGHPUTS: [&str; 4] = ["gflops", "gb_per_s", "tokens_per_s", "sentences_per_s"];
 
+/// One record per (implementation, case) from several rounds of the same benchmark: each
+/// figure is the median of its rounds (the upper middle one of an even count). Records keep
+/// the order of their first round.
+pub fn median_of_rounds(rounds: &[Vec<Record>]) -> Vec<Record> {
+    let Some(first) = rounds.first() else { return Vec::new() };
+    first
+        .iter()
+        .map(|r| {
+            let same = |o: &&Record| o.imp == r.imp && o.case == r.case;
+            let figures = r
+                .figures
+                .iter()
+                .map(|(name, _)| {
+                    let mut values: Vec<f64> = rounds
+                        .iter()
+                        .flat_map(|round| round.iter().filter(same))
+                        .filter_map(|o| o.figures.iter().find(|(n, _)| n == name).map(|&(_, v)| v))
+                        .collect();
+                    values.sort_by(f64::total_cmp);
+                    (name.clone(), values[values.len() / 2])
+                })
+                .collect();
+            Record { figures, ..r.clone() }
+        })
+        .collect()
+}
+
 /// Where a figure goes in a table: known figures in [`FIGURE_ORDER`], others after them.
 fn rank(name: &str) -> usize {
     FIGURE_ORDER
@@ -188,6 +215,17 @@ fn number(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn rounds_combine_to_the_median_of_each_figure() {
+        let r = |imp: &str, v: f64| Record { imp: imp.to_owned(), ..Record::loam("matmul", "n=8", &[("gflops", v), ("ms_per_iter", 1.0 / v)]) };
+        let rounds = vec![vec![r("loam", 3.0), r("pytorch", 10.0)], vec![r("loam", 1.0), r("pytorch", 30.0)], vec![r("loam", 2.0), r("pytorch", 20.0)]];
+        let combined = median_of_rounds(&rounds);
+        assert_eq!(combined.len(), 2);
+        assert_eq!(combined[0].figures, vec![("gflops".to_owned(), 2.0), ("ms_per_iter".to_owned(), 0.5)]);
+        assert_eq!(combined[1].imp, "pytorch");
+        assert_eq!(combined[1].figures[0], ("gflops".to_owned(), 20.0));
+    }
     use super::*;
 
     #[test]

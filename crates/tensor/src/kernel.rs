@@ -34,9 +34,9 @@ fn fill(n: usize, body: impl Fn(&mut [f32], usize) + Sync + Send) -> Vec<f32> {
     use rayon::prelude::*;
     let mut out = vec![0.0f32; n];
     if n >= PAR_MIN {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| wide(|| body(o, c * CHUNK)));
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| wide(#[inline(always)] || body(o, c * CHUNK)));
     } else {
-        wide(|| body(&mut out, 0));
+        wide(#[inline(always)] || body(&mut out, 0));
     }
     out
 }
@@ -57,7 +57,7 @@ fn slices<'a, const N: usize>(views: &[ArrayViewD<'a, f32>; N]) -> Option<[&'a [
 /// `f` applied to every element.
 pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
     if let Some([x]) = slices(&[a.view()]) {
-        let out = fill(x.len(), |o, s| o.iter_mut().zip(&x[s..]).for_each(|(o, &x)| *o = f(x)));
+        let out = fill(x.len(), #[inline(always)] |o, s| o.iter_mut().zip(&x[s..]).for_each(|(o, &x)| *o = f(x)));
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
     let z = Zip::from(a);
@@ -71,7 +71,7 @@ pub(crate) fn map2(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
     if let Some([x, y]) = slices(&[a.view(), b.view()]) {
-        let out = fill(x.len(), |o, s| o.iter_mut().zip(&x[s..]).zip(&y[s..]).for_each(|((o, &x), &y)| *o = f(x, y)));
+        let out = fill(x.len(), #[inline(always)] |o, s| o.iter_mut().zip(&x[s..]).zip(&y[s..]).for_each(|((o, &x), &y)| *o = f(x, y)));
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
     let z = Zip::from(a).and(b);
@@ -86,7 +86,7 @@ pub(crate) fn map3(
     f: impl Fn(f32, f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
     if let Some([x, y, w]) = slices(&[a.view(), b.view(), c.view()]) {
-        let out = fill(x.len(), |o, s| {
+        let out = fill(x.len(), #[inline(always)] |o, s| {
             o.iter_mut().zip(&x[s..]).zip(&y[s..]).zip(&w[s..]).for_each(|(((o, &x), &y), &w)| *o = f(x, y, w))
         });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
@@ -144,7 +144,7 @@ pub(crate) fn lanes<const N: usize>(
     if n > 0 {
         let run = |(i, o): (usize, &mut [f32])| {
             let ins: [&[f32]; N] = std::array::from_fn(|k| &moved[k][i * n..(i + 1) * n]);
-            wide(|| f(ins, o));
+            wide(#[inline(always)] || f(ins, o));
         };
         if total >= PAR_MIN {
             out.par_chunks_mut(n).enumerate().for_each(run);
@@ -190,17 +190,27 @@ pub(crate) fn max(x: &[f32]) -> f32 {
     acc.iter().copied().fold(tail, f32::max)
 }
 
-/// Σ f(x) over the elements, with the same eight partial sums as [`sum`].
+/// Σ f(x) over the elements, with the same eight partial sums as [`sum`]. The values of `f`
+/// are first written to a block on the stack, a loop that vectorizes even when `f` is long
+/// (an exponential); summed in place, LLVM keeps `f` scalar.
 #[inline(always)]
 pub(crate) fn sum_map(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    const BLOCK: usize = 256;
     let mut acc = [0.0f32; 8];
-    let chunks = x.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for c in chunks {
-        for i in 0..8 {
-            acc[i] += f(c[i]);
+    let mut values = [0.0f32; BLOCK];
+    let whole = x.len() / 8 * 8;
+    for block in x[..whole].chunks(BLOCK) {
+        let values = &mut values[..block.len()];
+        for (v, &x) in values.iter_mut().zip(block) {
+            *v = f(x);
+        }
+        for c in values.chunks_exact(8) {
+            for i in 0..8 {
+                acc[i] += c[i];
+            }
         }
     }
+    let tail: f32 = x[whole..].iter().map(|&v| f(v)).sum();
     acc.iter().sum::<f32>() + tail
 }
 

@@ -37,7 +37,7 @@ impl BackwardOp for CrossEntropy {
         let mut dx = vec![0.0f32; x.len()];
         let row = |((d, x), (&(m, log_sum), t)): ((&mut [f32], &[f32]), (&(f32, f32), &Option<usize>))| {
             if let Some(t) = *t {
-                wide(|| {
+                wide(#[inline(always)] || {
                     for (d, &x) in d.iter_mut().zip(x) {
                         *d = scale * exp_nonpositive((x - m) - log_sum);
                     }
@@ -84,9 +84,9 @@ impl Tensor {
         let logits = self.arr();
         let x = standard(logits.view());
         let lse: Vec<(f32, f32)> = if x.len() >= PAR_MIN {
-            x.par_chunks(v).map(|x| wide(|| logsumexp(x))).collect()
+            x.par_chunks(v).map(|x| wide(#[inline(always)] || logsumexp(x))).collect()
         } else {
-            x.chunks(v).map(|x| wide(|| logsumexp(x))).collect()
+            x.chunks(v).map(|x| wide(#[inline(always)] || logsumexp(x))).collect()
         };
         let mut total = 0.0f64;
         let mut count = 0;

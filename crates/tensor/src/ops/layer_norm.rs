@@ -41,7 +41,7 @@ impl BackwardOp for LayerNorm {
         };
         let rstd = self.rstd.broadcast(g.shape()).expect("rstd is (…, 1)");
         let dx = needs[0].then(|| {
-            lanes([dxhat.view(), self.xhat.view(), rstd], r - 1, move |[d, xh, rs], dx| {
+            lanes([dxhat.view(), self.xhat.view(), rstd], r - 1, #[inline(always)] move |[d, xh, rs], dx| {
                 let mean_d = sum(d) / c as f32;
                 let mean_dx = dot(d, xh) / c as f32;
                 for i in 0..c {
@@ -92,7 +92,7 @@ impl Tensor {
         let rows = xs.len() / c;
         let mut xhat = vec![0.0f32; xs.len()];
         let mut rstd = vec![0.0f32; rows];
-        let lane = |((x, o), rs): ((&[f32], &mut [f32]), &mut f32)| *rs = wide(|| normalize_lane(x, o, eps));
+        let lane = |((x, o), rs): ((&[f32], &mut [f32]), &mut f32)| *rs = wide(#[inline(always)] || normalize_lane(x, o, eps));
         if xs.len() >= PAR_MIN {
             xs.par_chunks(c).zip(xhat.par_chunks_mut(c)).zip(rstd.par_iter_mut()).for_each(lane);
         } else {

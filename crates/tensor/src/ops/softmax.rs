@@ -39,7 +39,7 @@ impl BackwardOp for Softmax {
     // softmax: dx = y ⊙ (g − Σ g⊙y);  log_softmax: dx = g − exp(y) Σ g
     fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let log = self.log;
-        let dx = lanes([self.y.view(), g.view()], self.axis, move |[y, g], dx| {
+        let dx = lanes([self.y.view(), g.view()], self.axis, #[inline(always)] move |[y, g], dx| {
             if log {
                 let s = sum(g);
                 for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
@@ -61,7 +61,7 @@ fn forward(t: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let a = norm_axis(op, axis, t.shape())?;
     let x = t.arr();
     // a branch, not a function pointer: the lane kernels inline into the wide copy of `lanes`
-    let y: Array = lanes([x.view()], a, |[x], y| if log { log_softmax_lane(x, y) } else { softmax_lane(x, y) }).into();
+    let y: Array = lanes([x.view()], a, #[inline(always)] |[x], y| if log { log_softmax_lane(x, y) } else { softmax_lane(x, y) }).into();
     Ok(Tensor::from_op(y.clone(), &[t], || Box::new(Softmax { y, axis: a, log })))
 }
 
