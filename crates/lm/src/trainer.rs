@@ -9,7 +9,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use loam_nn::optim::{AdamW, AdamWConfig, GradAccumulator, Schedule, clip_grad_norm};
 use loam_nn::{Ctx, ParamStore};
-use loam_tensor::{Rng, Tensor, no_grad};
+use loam_tensor::{GradStore, Rng, Tensor, no_grad};
 use loam_text::{CleanConfig, DatasetConfig, Normalization, Split, TokenDataset, TokenSplit, Tokenizer, TokenizerSpec, build_dataset, load_tokenizer};
 use serde::Serialize;
 
@@ -115,6 +115,15 @@ fn random_batch(split: &TokenSplit, b: usize, block: usize, rng: &mut Rng) -> Re
     Ok((x, y))
 }
 
+/// Into how many equal shards a batch of `batch` rows is split, one per thread: the most, up to
+/// `threads`, that divide it. Each shard runs forward and backward on its own thread (whole
+/// small models parallelize far better this way than op by op), and their mean gradient is
+/// the batch's. The split depends only on the batch size and thread count, so runs are
+/// reproducible for a given thread count.
+fn batch_shards(batch: usize, threads: usize) -> usize {
+    (1..=threads.min(batch).max(1)).rev().find(|s| batch % s == 0).unwrap_or(1)
+}
+
 /// Mean loss over `batches` batches of windows drawn from a fixed seed (the same windows at
 /// every evaluation).
 fn eval_loss(gpt: &Gpt, split: &TokenSplit, batches: usize, batch_size: usize, seed: u64) -> Result<f32> {
@@ -218,6 +227,7 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
     );
     bar.set_position(state.step as u64);
     let tokens_per_step = o.batch_size * o.grad_accum * block;
+    let shards = batch_shards(o.batch_size, rayon::current_num_threads());
     let mut step_times = Vec::new();
     let (mut last_loss, mut window_tokens, mut window_start) = (f32::NAN, 0usize, Instant::now());
     let mut last_ckpt = resume_from.clone().unwrap_or_default();
@@ -244,14 +254,23 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
         let mut loss_sum = 0.0;
         for micro in 0..o.grad_accum {
             let (x, y) = random_batch(&train_split, o.batch_size, block, &mut data_rng)?;
-            let mut ctx = Ctx::train(step_seed(r.seed, step, micro));
-            let loss = gpt.loss(&x, &y, o.batch_size, block, &mut ctx)?;
-            let l = loss.to_scalar()?;
-            if !l.is_finite() {
-                return Err(LmError::Diverged { step: step + 1, loss: l });
+            // equal shards of the batch, one per thread, each a micro-batch of its own
+            let rows = o.batch_size / shards;
+            let shard_grads = loam_tensor::map_on_workers(shards, |s| -> Result<(f32, GradStore)> {
+                let span = s * rows * block..(s + 1) * rows * block;
+                let mut ctx = Ctx::train(step_seed(r.seed, step, micro * shards + s));
+                let loss = gpt.loss(&x[span.clone()], &y[span], rows, block, &mut ctx)?;
+                let l = loss.to_scalar()?;
+                if !l.is_finite() {
+                    return Err(LmError::Diverged { step: step + 1, loss: l });
+                }
+                Ok((l, loss.backward()?))
+            });
+            for shard in shard_grads {
+                let (l, grads) = shard?;
+                loss_sum += l / shards as f32;
+                acc.add(&grads)?;
             }
-            loss_sum += l;
-            acc.add(&loss.backward()?)?;
         }
         let mut grads = acc.finish()?;
         let grad_norm = clip_grad_norm(&mut grads, params.iter(), if o.grad_clip > 0.0 { o.grad_clip } else { f32::MAX })?;

@@ -99,6 +99,30 @@ fn resume_gives_the_same_losses_to_the_bit() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// On two threads each step's batch is split into two shards, each with forward and backward
+/// on its own thread; their mean gradient is the whole batch's, so the losses follow the
+/// one-thread run (to rounding: the sums are taken in another order).
+#[test]
+fn sharded_steps_follow_the_one_thread_run() {
+    let dir = tmp("shards");
+    let c = tiny(None, 8);
+    let pool = |n| rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap();
+    pool(1).install(|| train(&c, &opts(&dir.join("one")))).unwrap();
+    pool(2).install(|| train(&c, &opts(&dir.join("two")))).unwrap();
+    let (one, two) = (train_losses(&dir.join("one")), train_losses(&dir.join("two")));
+    assert_eq!(one.len(), 8);
+    for ((step, a), (_, b)) in one.iter().zip(&two) {
+        assert!((a - b).abs() < 1e-4, "step {step}: one thread {a}, two shards {b}");
+    }
+    // and not by accident: a different seed moves the losses by far more than that
+    let mut other = c.clone();
+    other.run.seed += 1;
+    pool(1).install(|| train(&other, &opts(&dir.join("other")))).unwrap();
+    let moved = train_losses(&dir.join("other")).iter().zip(&one).map(|((_, a), (_, b))| (a - b).abs()).fold(0.0, f32::max);
+    assert!(moved > 1e-3, "another seed moved the losses by only {moved}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let dir = tmp("nan");

@@ -1,6 +1,8 @@
 //! Elementwise loops shared by the ops: sequential for small tensors, rayon for large ones.
 //! Each output element is computed independently, so results do not depend on the thread count.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
 /// Below this many elements, the work is done on the calling thread.
@@ -29,15 +31,20 @@ pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
 }
 
 /// Runs `body(output chunk, start index)` over a new buffer of `n` elements, in parallel
-/// chunks for large `n`.
-fn fill(n: usize, body: impl Fn(&mut [f32], usize) + Sync + Send) -> Vec<f32> {
+/// chunks for large `n`. The buffer is not zeroed first: `body` writes every element of its
+/// chunk.
+fn fill(n: usize, body: impl Fn(&mut [MaybeUninit<f32>], usize) + Sync + Send) -> Vec<f32> {
     use rayon::prelude::*;
-    let mut out = vec![0.0f32; n];
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| wide(#[inline(always)] || body(o, c * CHUNK)));
+        spare.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| wide(#[inline(always)] || body(o, c * CHUNK)));
     } else {
-        wide(#[inline(always)] || body(&mut out, 0));
+        wide(#[inline(always)] || body(spare, 0));
     }
+    // SAFETY: every caller's body writes each element of the chunk it is given, and the
+    // chunks cover 0..n.
+    unsafe { out.set_len(n) };
     out
 }
 
@@ -57,7 +64,11 @@ fn slices<'a, const N: usize>(views: &[ArrayViewD<'a, f32>; N]) -> Option<[&'a [
 /// `f` applied to every element.
 pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
     if let Some([x]) = slices(&[a.view()]) {
-        let out = fill(x.len(), #[inline(always)] |o, s| o.iter_mut().zip(&x[s..]).for_each(|(o, &x)| *o = f(x)));
+        let out = fill(x.len(), #[inline(always)] |o, s| {
+            for (o, &x) in o.iter_mut().zip(&x[s..]) {
+                o.write(f(x));
+            }
+        });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
     let z = Zip::from(a);
@@ -71,7 +82,11 @@ pub(crate) fn map2(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
     if let Some([x, y]) = slices(&[a.view(), b.view()]) {
-        let out = fill(x.len(), #[inline(always)] |o, s| o.iter_mut().zip(&x[s..]).zip(&y[s..]).for_each(|((o, &x), &y)| *o = f(x, y)));
+        let out = fill(x.len(), #[inline(always)] |o, s| {
+            for ((o, &x), &y) in o.iter_mut().zip(&x[s..]).zip(&y[s..]) {
+                o.write(f(x, y));
+            }
+        });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
     let z = Zip::from(a).and(b);
@@ -87,7 +102,9 @@ pub(crate) fn map3(
 ) -> ArrayD<f32> {
     if let Some([x, y, w]) = slices(&[a.view(), b.view(), c.view()]) {
         let out = fill(x.len(), #[inline(always)] |o, s| {
-            o.iter_mut().zip(&x[s..]).zip(&y[s..]).zip(&w[s..]).for_each(|(((o, &x), &y), &w)| *o = f(x, y, w))
+            for (((o, &x), &y), &w) in o.iter_mut().zip(&x[s..]).zip(&y[s..]).zip(&w[s..]) {
+                o.write(f(x, y, w));
+            }
         });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }

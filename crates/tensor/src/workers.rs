@@ -1,5 +1,5 @@
-//! Data parallelism for inference: independent jobs (batches of sentences, say) spread over
-//! the rayon thread count, each job running its tensor operations on one thread.
+//! Data parallelism: independent jobs (batches of sentences, shards of a training batch)
+//! spread over the rayon thread count, each job running its tensor operations on one thread.
 //!
 //! Splitting every operation of a small forward pass over two threads costs a handshake per
 //! operation and leaves the elementwise work of short rows nearly serial. When there are
@@ -10,16 +10,14 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::backprop::no_grad;
-
-/// `job(0) … job(jobs − 1)`, in that order, computed without gradients on up to
-/// `rayon::current_num_threads()` workers, each taking the next job when it finishes one.
+/// `job(0) … job(jobs − 1)`, in that order, computed on up to `rayon::current_num_threads()`
+/// workers, each taking the next job when it finishes one. Gradient recording is per thread
+/// and on in each worker: an inference job opens its own [`crate::no_grad`] scope.
 pub fn map_on_workers<T: Send>(jobs: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let workers = rayon::current_num_threads().min(jobs);
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(jobs));
     let work = || {
-        let _inference = no_grad();
         let mut mine = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);

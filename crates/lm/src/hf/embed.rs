@@ -78,6 +78,7 @@ impl SentenceEncoder {
         let chunks: Vec<&[usize]> = order.chunks(self.batch_size.max(1)).collect();
         // whole batches per thread (see loam_tensor::map_on_workers)
         let embedded = loam_tensor::map_on_workers(chunks.len(), |c| {
+            let _inference = loam_tensor::no_grad();
             let batch_rows: Vec<Vec<u32>> = chunks[c].iter().map(|&i| rows[i].clone()).collect();
             self.encode_batch(&BertBatch::from_rows(&batch_rows, pad))
         });
