@@ -88,26 +88,39 @@ pub fn perplexity(
     if stride == Some(0) || stride.is_some_and(|s| s > block) {
         return Err(LmError::Config(format!("stride must be in 1..={block}")));
     }
-    let _g = no_grad();
     let v = model.config.vocab_size;
     let all = windows(tokens.len(), block, stride);
-    let (mut total, mut count, mut chars) = (0.0f64, 0usize, 0usize);
     // windows of one length go together in a batch
+    let mut groups: Vec<&[Window]> = Vec::new();
     let mut i = 0;
     while i < all.len() {
         let len = all[i].len;
-        let group: Vec<&Window> = all[i..].iter().take(batch.max(1)).take_while(|w| w.len == len).collect();
-        i += group.len();
+        let n = all[i..].iter().take(batch.max(1)).take_while(|w| w.len == len).count();
+        groups.push(&all[i..i + n]);
+        i += n;
+    }
+    // whole batches per thread; each returns its summed negative log-likelihood and count
+    let scored = loam_tensor::map_on_workers(groups.len(), |g| -> Result<(f64, usize)> {
+        let _inference = no_grad();
+        let (group, len) = (groups[g], groups[g][0].len);
         let x: Vec<usize> = group.iter().flat_map(|w| tokens[w.start..w.start + len].iter().copied()).collect();
         let logp = model.forward(&x, group.len(), len, None, &mut Ctx::eval())?.log_softmax(-1)?.to_vec();
+        let (mut total, mut count) = (0.0f64, 0usize);
         for (r, w) in group.iter().enumerate() {
             for p in w.skip..len {
                 let target = tokens[w.start + p + 1];
                 total -= logp[(r * len + p) * v + target] as f64;
                 count += 1;
             }
-            chars += chars_of(&tokens[w.start + w.skip + 1..w.start + len + 1]);
         }
+        Ok((total, count))
+    });
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for s in scored {
+        let (t, c) = s?;
+        total += t;
+        count += c;
     }
+    let chars = all.iter().map(|w| chars_of(&tokens[w.start + w.skip + 1..w.start + w.len + 1])).sum();
     Ok(Perplexity::from_total(total, count, chars))
 }
