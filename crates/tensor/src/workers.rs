@@ -7,8 +7,24 @@
 //! nothing waits. Each job sees a one-thread pool, so its results are the same bits whichever
 //! worker runs it and however many there are.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rayon::ThreadPool;
+
+/// One-thread pools kept for the life of the process: building them for every call would
+/// start threads each time and leave their allocator caches behind (resident memory grows).
+static POOLS: Mutex<Vec<Option<Arc<ThreadPool>>>> = Mutex::new(Vec::new());
+
+/// The first `n` kept one-thread pools, made on first use; `None` where the system refused a
+/// thread.
+fn one_thread_pools(n: usize) -> Vec<Option<Arc<ThreadPool>>> {
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    while pools.len() < n {
+        pools.push(rayon::ThreadPoolBuilder::new().num_threads(1).build().ok().map(Arc::new));
+    }
+    pools[..n].to_vec()
+}
 
 /// `job(0) … job(jobs − 1)`, in that order, computed on up to `rayon::current_num_threads()`
 /// workers, each taking the next job when it finishes one. Gradient recording is per thread
@@ -28,20 +44,18 @@ pub fn map_on_workers<T: Send>(jobs: usize, job: impl Fn(usize) -> T + Sync) -> 
         }
         done.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
     };
-    let on_one_thread = || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-        Ok(pool) => pool.install(work),
-        // no pool to be had: the same jobs on this thread (ops then use the global pool)
-        Err(_) => work(),
+    let pools = one_thread_pools(workers.max(1));
+    // a job's ops run on its worker's one-thread pool (or, when none could be made, here)
+    let run_on = |pool: &Option<Arc<ThreadPool>>| match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
     };
-    if workers <= 1 {
-        on_one_thread();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(on_one_thread);
-            }
-        });
-    }
+    std::thread::scope(|s| {
+        for pool in &pools[1..] {
+            s.spawn(move || run_on(pool));
+        }
+        run_on(&pools[0]);
+    });
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, t)| t).collect()

@@ -175,6 +175,42 @@ fn variables_update_in_place() {
     assert!(Tensor::zeros(&[2]).update(|_| ()).is_err(), "constants are not updatable");
 }
 
+/// Small products (attention heads on short sequences, served by direct loops) against a
+/// naive f64 product, for each operand layout: row-major, a transposed right operand (q·kᵀ),
+/// and a transposed left operand too.
+#[test]
+fn small_products_match_naive_product_for_every_layout() {
+    for (m, k, n) in [(1, 1, 1), (3, 5, 2), (12, 32, 12), (12, 12, 32), (17, 9, 33)] {
+        let a = randn(&[m, k], 31);
+        let at = randn(&[k, m], 32);
+        let b = randn(&[k, n], 33);
+        let bt = randn(&[n, k], 34);
+        let (av, atv, bv, btv) = (a.to_vec(), at.to_vec(), b.to_vec(), bt.to_vec());
+        let cases = [
+            (a.clone(), b.clone(), "a·b"),
+            (a.clone(), bt.transpose(0, 1).unwrap(), "a·btᵀ"),
+            (at.transpose(0, 1).unwrap(), bt.transpose(0, 1).unwrap(), "atᵀ·btᵀ"),
+        ];
+        for (x, y, name) in cases {
+            let c = x.matmul(&y).unwrap();
+            assert_eq!(c.shape(), &[m, n]);
+            let c = c.to_vec();
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| {
+                            let l = if name == "atᵀ·btᵀ" { atv[p * m + i] } else { av[i * k + p] };
+                            let r = if name == "a·b" { bv[p * n + j] } else { btv[j * k + p] };
+                            l as f64 * r as f64
+                        })
+                        .sum();
+                    assert!((c[i * n + j] as f64 - want).abs() < 1e-4, "{name} {m}x{k}x{n} ({i},{j})");
+                }
+            }
+        }
+    }
+}
+
 /// Vector × matrix (the decoding shape, served by the streaming kernels) against a naive f64
 /// product, for a row-major matrix and a transposed view, with tails of every width; and the
 /// same bits on one thread as on several.

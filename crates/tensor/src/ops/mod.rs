@@ -11,5 +11,6 @@ mod layout;
 pub mod mask;
 mod matmul;
 mod reduce;
+mod small_gemm;
 mod softmax;
 mod unary;
