@@ -82,10 +82,10 @@ impl Module for Linear {
             WeightLayout::InOut => self.weight.clone(),
         };
         let x2 = if shape.len() == 2 { x.clone() } else { x.reshape(&[rows, d_in])? };
-        let mut y = x2.matmul(&w)?;
-        if let Some(b) = &self.bias {
-            y = y.add(b)?;
-        }
+        let y = match &self.bias {
+            Some(b) => x2.matmul_bias(&w, b)?,
+            None => x2.matmul(&w)?,
+        };
         let mut out_shape = shape.to_vec();
         if let Some(last) = out_shape.last_mut() {
             *last = self.d_out();

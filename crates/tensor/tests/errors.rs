@@ -15,6 +15,10 @@ fn shape_mismatches_are_errors() {
     assert!(e.to_string().contains("matmul") && e.to_string().contains("inner dimensions 3 and 4"), "{e}");
     assert!(t(&[3]).matmul(&t(&[3, 1])).is_err());
     assert!(t(&[2, 3, 4]).matmul(&t(&[3, 4, 5])).is_err(), "batch 2 vs 3");
+    let e = t(&[2, 3]).matmul_bias(&t(&[3, 5]), &t(&[4])).unwrap_err();
+    assert!(e.to_string().contains("matmul_bias") && e.to_string().contains("the bias must be [5]"), "{e}");
+    assert!(t(&[2, 3]).matmul_bias(&t(&[4, 5]), &t(&[5])).is_err(), "inner 3 vs 4");
+    assert!(t(&[1, 2, 3]).matmul_bias(&t(&[3, 5]), &t(&[5])).is_err(), "a batch is not a matrix");
     assert!(Tensor::cat(&[t(&[2, 3]), t(&[3, 3])], 1).is_err());
     assert!(Tensor::cat(&[], 0).is_err());
     assert!(Tensor::stack(&[t(&[2]), t(&[3])], 0).is_err());

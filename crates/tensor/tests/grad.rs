@@ -95,6 +95,16 @@ proptest! {
     }
 
     #[test]
+    fn matmul_bias_as_a_linear_layer(m in 1usize..6, k in 1usize..6, n in 1usize..6, transposed in any::<bool>(), seed in any::<u64>()) {
+        // the weight either row-major (k, n) or a transposed (n, k), as nn.Linear stores it
+        let w = if transposed { randn(&[n, k], seed ^ 7) } else { randn(&[k, n], seed ^ 7) };
+        check("matmul_bias", &[randn(&[m, k], seed), w, randn(&[n], seed ^ 9)], |x| {
+            let w = if transposed { x[1].transpose(0, 1)? } else { x[1].clone() };
+            x[0].matmul_bias(&w, &x[2])
+        });
+    }
+
+    #[test]
     fn non_contiguous_inputs(s in shape2(), seed in any::<u64>()) {
         // through a transposed view
         let x = randn(&s, seed);

@@ -5,13 +5,14 @@
 //! heads on short sequences) to the direct loops of `small_gemm`.
 
 use gemm::Parallelism;
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::gemv::gemv;
 use super::small_gemm::{SMALL_MACS, small_gemm};
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
+use crate::kernel::{PAR_MIN, standard, wide};
 use crate::shape::{broadcast_shapes, sum_to_shape};
 use crate::tensor::{Array, Tensor};
 
@@ -138,7 +139,61 @@ impl BackwardOp for Matmul {
     }
 }
 
+struct MatmulBias {
+    a: Array,
+    b: Array,
+}
+
+impl BackwardOp for MatmulBias {
+    // g: (m, n); dA = g @ Bᵀ; dB = Aᵀ @ g; dbias = Σ_rows g
+    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let ga = needs[0].then(|| batched_gemm(g.view(), t(self.b.view())));
+        let gb = needs[1].then(|| batched_gemm(t(self.a.view()), g.view()));
+        let gbias = needs[2].then(|| g.sum_axis(Axis(0)));
+        Ok(vec![ga, gb, gbias])
+    }
+}
+
 impl Tensor {
+    /// `self @ rhs + bias` for a matrix `(m, k)`, a matrix `(k, n)` and a bias `(n)`: a linear
+    /// layer in one op. The bias is added to the product's rows in place (no second output,
+    /// no broadcast pass).
+    pub fn matmul_bias(&self, rhs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (sa, sb, sc) = (self.shape(), rhs.shape(), bias.shape());
+        let mismatch = |rhs: &[usize], detail: String| TensorError::ShapeMismatch { op: "matmul_bias", lhs: sa.to_vec(), rhs: rhs.to_vec(), detail };
+        if sa.len() != 2 || sb.len() != 2 {
+            return Err(mismatch(sb, "both operands must be matrices".into()));
+        }
+        if sa[1] != sb[0] {
+            return Err(mismatch(sb, format!("inner dimensions {} and {} differ", sa[1], sb[0])));
+        }
+        if sc != [sb[1]] {
+            return Err(mismatch(sc, format!("the bias must be [{}]", sb[1])));
+        }
+        let (a, b, c) = (self.arr(), rhs.arr(), bias.arr());
+        let mut out = batched_gemm(a.view(), b.view());
+        let bias_row = standard(c.view());
+        let n = sb[1];
+        if let Some(rows) = out.as_slice_mut().filter(|_| n > 0) {
+            let add = |row: &mut [f32]| {
+                wide(
+                    #[inline(always)]
+                    || {
+                        for (o, &b) in row.iter_mut().zip(bias_row.iter()) {
+                            *o += b;
+                        }
+                    },
+                )
+            };
+            if rows.len() >= PAR_MIN {
+                rows.par_chunks_mut(n).for_each(add);
+            } else {
+                rows.chunks_mut(n).for_each(add);
+            }
+        }
+        Ok(Tensor::from_op(out, &[self, rhs, bias], || Box::new(MatmulBias { a, b })))
+    }
+
     /// Matrix product over the last two axes, `(…, m, k) @ (…, k, n) → (…, m, n)`, with the
     /// leading (batch) axes broadcast as in NumPy. Both operands need rank ≥ 2.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
