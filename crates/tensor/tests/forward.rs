@@ -128,6 +128,16 @@ fn masks_select_and_combine() {
     assert_eq!(&p[3..6], &[0.5, 0.5, 0.0]);
     let picked = Tensor::where_cond(&causal, &Tensor::ones(&[3, 3]), &Tensor::zeros(&[1])).unwrap();
     assert_eq!(picked.sum_all().to_scalar().unwrap(), 3.0);
+    // a mask that repeats as a block (loops over slices) and one that does not (general
+    // broadcast), and a non-contiguous input, select the same
+    let x = randn(&[2, 3, 3], 41);
+    let full_pad = pad.or(&Mask::from_vec(vec![false; 9], &[3, 3]).unwrap()).unwrap();
+    assert_eq!(full_pad.shape(), &[2, 3, 3]);
+    let general = x.masked_fill(&pad, -7.0).unwrap().to_vec();
+    assert_eq!(x.masked_fill(&full_pad, -7.0).unwrap().to_vec(), general);
+    let xt = x.transpose(1, 2).unwrap().contiguous().transpose(1, 2).unwrap();
+    assert!(!xt.is_contiguous());
+    assert_eq!(xt.masked_fill(&full_pad, -7.0).unwrap().to_vec(), general);
 }
 
 #[test]

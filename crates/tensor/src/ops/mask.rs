@@ -67,6 +67,17 @@ impl Mask {
         self.data.iter().copied().collect()
     }
 
+    /// The mask's row-major values when, broadcast to `shape`, it repeats as one block over the
+    /// leading axes (a `[T, T]` causal mask over `[B, H, T, T]` scores): then a row-major
+    /// tensor of `shape` is a run of such blocks, selected with plain slice loops.
+    fn tile_of(&self, shape: &[usize]) -> Option<&[bool]> {
+        let ms = self.shape();
+        let lead = shape.len().checked_sub(ms.len())?;
+        let first = ms.iter().position(|&d| d != 1).unwrap_or(ms.len());
+        (ms[first..] == shape[lead + first..]).then_some(())?;
+        self.data.as_slice().filter(|s| !s.is_empty())
+    }
+
     fn broadcast_to(&self, op: &'static str, shape: &[usize]) -> Result<ndarray::ArrayViewD<'_, bool>> {
         self.data.broadcast(shape).ok_or_else(|| TensorError::ShapeMismatch {
             op,
@@ -86,8 +97,18 @@ struct Select {
 impl BackwardOp for Select {
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let m = self.mask.data.broadcast(g.shape()).expect("mask broadcast in forward");
+        let tile = self.mask.tile_of(g.shape());
         let pick = |when: bool, shape: &[usize]| {
-            let full = Zip::from(g).and(m.view()).map_collect(|&g, &b| if b == when { g } else { 0.0 });
+            let full = match (tile, g.as_slice()) {
+                (Some(tile), Some(gs)) => {
+                    let mut out = Vec::with_capacity(gs.len());
+                    for block in gs.chunks(tile.len()) {
+                        out.extend(block.iter().zip(tile).map(|(&g, &b)| if b == when { g } else { 0.0 }));
+                    }
+                    ArrayD::from_shape_vec(g.raw_dim(), out).expect("same length")
+                }
+                _ => Zip::from(g).and(m.view()).map_collect(|&g, &b| if b == when { g } else { 0.0 }),
+            };
             sum_to_shape(full, shape)
         };
         let mut out = vec![needs[0].then(|| pick(true, &self.shapes[0]))];
@@ -103,7 +124,16 @@ impl Tensor {
     pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
         let m = mask.broadcast_to("masked_fill", self.shape())?;
         let x = self.arr();
-        let out = Zip::from(&x).and(m).map_collect(|&x, &b| if b { value } else { x });
+        let out = match (mask.tile_of(self.shape()), x.as_slice()) {
+            (Some(tile), Some(xs)) => {
+                let mut out = Vec::with_capacity(xs.len());
+                for block in xs.chunks(tile.len()) {
+                    out.extend(block.iter().zip(tile).map(|(&x, &b)| if b { value } else { x }));
+                }
+                ArrayD::from_shape_vec(x.raw_dim(), out).expect("same length")
+            }
+            _ => Zip::from(&x).and(m).map_collect(|&x, &b| if b { value } else { x }),
+        };
         Ok(Tensor::from_op(out, &[self], || {
             Box::new(Select { mask: mask.not(), shapes: [self.shape().to_vec(), Vec::new()] })
         }))
