@@ -101,6 +101,16 @@ impl MultiHeadAttention {
 
     /// Projects to heads: q from `x` `[B, Tq, d]`, k and v from `memory` (cross-attention) or
     /// from `x` (self-attention).
+    /// A copy for inference (see [`Linear::for_inference`]). Separate q/k/v projections become
+    /// one fused product, so the copy does self-attention only.
+    pub fn for_inference(&self) -> Result<MultiHeadAttention> {
+        let proj = match &self.proj {
+            Projections::Fused(qkv) => Projections::Fused(qkv.for_inference()?),
+            Projections::Separate { q, k, v } => Projections::Fused(Linear::side_by_side(&[q, k, v])?),
+        };
+        Ok(MultiHeadAttention { proj, out: self.out.for_inference()?, n_heads: self.n_heads, dropout: self.dropout })
+    }
+
     fn project(&self, x: &Tensor, memory: Option<&Tensor>) -> Result<(Tensor, Tensor, Tensor)> {
         let h = self.n_heads;
         match (&self.proj, memory) {

@@ -1,9 +1,9 @@
 //! Fully connected layer, in PyTorch's layout (`weight: [out, in]`) or GPT-2's `Conv1D` layout
 //! (`weight: [in, out]`).
 
-use loam_tensor::Tensor;
+use loam_tensor::{Tensor, no_grad};
 
-use crate::error::Result;
+use crate::error::{NnError, Result};
 use crate::init::Init;
 use crate::module::Module;
 use crate::store::Builder;
@@ -52,6 +52,36 @@ impl Linear {
         let weight = vb.get(&shape, "weight", weight_init)?;
         let bias = bias.map(|init| vb.get(&[d_out], "bias", init)).transpose()?;
         Ok(Linear { weight, bias, layout })
+    }
+
+    /// A copy for inference: the weight stored `[in, out]` row by row, the layout whose
+    /// products pack fastest, with no gradient tracking. The copy is outside the parameter
+    /// store: train and save through the original.
+    pub fn for_inference(&self) -> Result<Linear> {
+        let _inference = no_grad();
+        let weight = match self.layout {
+            WeightLayout::OutIn => self.weight.detach().transpose(0, 1)?.contiguous(),
+            WeightLayout::InOut => self.weight.detach().contiguous(),
+        };
+        Ok(Linear { weight, bias: self.bias.as_ref().map(Tensor::detach), layout: WeightLayout::InOut })
+    }
+
+    /// One inference layer computing the outputs of `layers` (same input width) side by side,
+    /// `[y₁ | y₂ | …]`, in one product. All or none of them must have a bias.
+    pub fn side_by_side(layers: &[&Linear]) -> Result<Linear> {
+        let copies = layers.iter().map(|l| l.for_inference()).collect::<Result<Vec<_>>>()?;
+        if copies.iter().any(|l| l.d_in() != copies[0].d_in()) {
+            return Err(NnError::Config("side_by_side: the layers' input widths differ".into()));
+        }
+        let _inference = no_grad();
+        let weights: Vec<Tensor> = copies.iter().map(|l| l.weight.clone()).collect();
+        let weight = Tensor::cat(&weights, 1)?;
+        let bias = match copies.iter().filter_map(|l| l.bias.clone()).collect::<Vec<_>>() {
+            b if b.is_empty() => None,
+            b if b.len() == copies.len() => Some(Tensor::cat(&b, 0)?),
+            _ => return Err(NnError::Config("side_by_side: some layers have a bias and some do not".into())),
+        };
+        Ok(Linear { weight, bias, layout: WeightLayout::InOut })
     }
 
     /// Input width.

@@ -176,3 +176,27 @@ fn bad_configurations_are_errors() {
     let wrong_lengths = AttentionMask::none().with_key_lengths(vec![1, 2, 3]);
     assert!(fused.forward_t(&x, None, &wrong_lengths, None, &mut Ctx::eval()).is_err());
 }
+
+/// The inference copy of an attention layer (weights `[in, out]`, separate q/k/v fused into one
+/// product) computes what the original does, with and without a padding mask.
+#[test]
+fn the_inference_copy_of_attention_computes_the_same() {
+    let store = ParamStore::new(3);
+    let attn = MultiHeadAttention::new(8, 2, true, false, 0.0, store.builder()).unwrap();
+    let fast = attn.for_inference().unwrap();
+    assert!(matches!(fast.proj, loam_nn::Projections::Fused(_)));
+    let x = randn(&[2, 5, 8], 4);
+    for mask in [AttentionMask::none(), AttentionMask::none().with_key_lengths(vec![5, 3])] {
+        let want = attn.forward_t(&x, None, &mask, None, &mut Ctx::eval()).unwrap().to_vec();
+        let got = fast.forward_t(&x, None, &mask, None, &mut Ctx::eval()).unwrap().to_vec();
+        for (i, (a, b)) in want.iter().zip(&got).enumerate() {
+            assert!((a - b).abs() < 1e-5, "element {i}: {a} vs {b}");
+        }
+    }
+    // the copy holds no parameters of the store and records no graph
+    let y = fast.forward_t(&x.to_var(), None, &AttentionMask::none(), None, &mut Ctx::eval()).unwrap();
+    let grads = y.sum_all().backward().unwrap();
+    for (name, p) in store.params() {
+        assert!(grads.get(&p).is_none(), "{name} got a gradient through the copy");
+    }
+}

@@ -192,3 +192,29 @@ fn save_then_load_gives_identical_parameters_and_names_bad_tensors() {
     assert!(err.to_string().contains("model.safetensors"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `Linear::for_inference` (a `[in, out]` copy of a `[out, in]` layer) and `side_by_side`
+/// (several layers as one product) compute the layers' outputs; mixing biased and unbiased
+/// layers is an error.
+#[test]
+fn inference_copies_of_linear_layers_compute_the_same() {
+    let store = ParamStore::new(5);
+    let b = store.builder();
+    let (p, q) = (Linear::new(6, 4, true, b.pp("p")).unwrap(), Linear::new(6, 3, true, b.pp("q")).unwrap());
+    let x = randn(&[2, 3, 6], 6);
+    let close = |a: &Tensor, b: &Tensor| {
+        assert_eq!(a.shape(), b.shape());
+        for (u, v) in a.to_vec().iter().zip(b.to_vec()) {
+            assert!((u - v).abs() < 1e-6, "{u} vs {v}");
+        }
+    };
+    let fast = p.for_inference().unwrap();
+    assert_eq!(fast.weight.shape(), &[6, 4]);
+    close(&fast.forward(&x).unwrap(), &p.forward(&x).unwrap());
+    let both = Linear::side_by_side(&[&p, &q]).unwrap();
+    let want = Tensor::cat(&[p.forward(&x).unwrap(), q.forward(&x).unwrap()], -1).unwrap();
+    close(&both.forward(&x).unwrap(), &want);
+    let no_bias = Linear::new(6, 2, false, b.pp("r")).unwrap();
+    assert!(Linear::side_by_side(&[&p, &no_bias]).is_err());
+    assert!(Linear::side_by_side(&[&p, &Linear::new(5, 2, true, b.pp("s")).unwrap()]).is_err());
+}

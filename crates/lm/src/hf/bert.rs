@@ -110,6 +110,15 @@ impl BertLayer {
         })
     }
 
+    fn for_inference(&self) -> Result<BertLayer> {
+        Ok(BertLayer {
+            attn: self.attn.for_inference()?,
+            intermediate: self.intermediate.for_inference()?,
+            output: self.output.for_inference()?,
+            ..self.clone()
+        })
+    }
+
     // x: [B, T, d] → [B, T, d]
     fn forward_t(&self, x: &Tensor, mask: &AttentionMask, ctx: &mut Ctx) -> Result<Tensor> {
         let a = self.attn.forward_t(x, None, mask, None, ctx)?;
@@ -167,6 +176,15 @@ impl BertModel {
         let ckpt = Checkpoint::open(dir)?;
         let prefix = bert_prefix(&ckpt);
         ckpt.build(|store| BertModel::new(&config, at(store, prefix)))
+    }
+
+    /// A copy for inference: every linear layer with its weight stored `[in, out]` and each
+    /// attention's query, key and value in one product (`Linear::for_inference`,
+    /// `MultiHeadAttention::for_inference`). Same function, faster products; the copy's
+    /// tensors are outside the parameter store.
+    pub fn for_inference(&self) -> Result<BertModel> {
+        let layers = self.layers.iter().map(BertLayer::for_inference).collect::<Result<Vec<_>>>()?;
+        Ok(BertModel { config: self.config.clone(), embeddings: self.embeddings.clone(), layers })
     }
 
     /// Last hidden states `[B, T, d]` of a batch; padding keys are hidden from attention.

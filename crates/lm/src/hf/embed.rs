@@ -42,7 +42,7 @@ impl SentenceEncoder {
     /// sequence length of `sentence_bert_config.json` (256 when absent, never more than the
     /// model's positions).
     pub fn from_dir(dir: &Path) -> Result<SentenceEncoder> {
-        let (model, _) = BertModel::from_dir(dir)?;
+        let model = BertModel::from_dir(dir)?.0.for_inference()?;
         let tokenizer = HfTokenizer::load(&dir.join("tokenizer.json"))?;
         let st_config = dir.join("sentence_bert_config.json");
         let max_seq_len = if st_config.is_file() {
