@@ -185,9 +185,9 @@ fn variables_update_in_place() {
     assert!(Tensor::zeros(&[2]).update(|_| ()).is_err(), "constants are not updatable");
 }
 
-/// Small products (attention heads on short sequences, served by direct loops) against a
-/// naive f64 product, for each operand layout: row-major, a transposed right operand (q·kᵀ),
-/// and a transposed left operand too.
+/// Small products (attention heads on short sequences) against a naive f64 product, for each
+/// operand layout: row-major, a transposed right operand (q·kᵀ), and a transposed left
+/// operand too.
 #[test]
 fn small_products_match_naive_product_for_every_layout() {
     for (m, k, n) in [(1, 1, 1), (3, 5, 2), (12, 32, 12), (12, 12, 32), (17, 9, 33)] {

@@ -1,15 +1,13 @@
 //! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
-//! bandwidth-bound kernels of `gemv`, and products of a few thousand multiply-adds (attention
-//! heads on short sequences) to the direct loops of `small_gemm`.
+//! bandwidth-bound kernels of `gemv`.
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::gemv::gemv;
-use super::small_gemm::{SMALL_MACS, small_gemm};
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
 use crate::kernel::{PAR_MIN, standard, wide};
@@ -62,9 +60,6 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             let (x, w, y) = (pa.0.offset(batch_offset(i, &batch, sa)), pb.0.offset(batch_offset(i, &batch, sb)), po.0.add(i * m * n));
             if m == 1 && (a_cs == 1 || k == 1) && gemv(k, n, x, w, b_rs, b_cs, y) {
                 return;
-            }
-            if m * n * k <= SMALL_MACS {
-                return small_gemm(m, n, k, x, a_rs, a_cs, w, b_rs, b_cs, y);
             }
             gemm::gemm(
                 m,

@@ -11,6 +11,5 @@ mod layout;
 pub mod mask;
 mod matmul;
 mod reduce;
-mod small_gemm;
 mod softmax;
 mod unary;
