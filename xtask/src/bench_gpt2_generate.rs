@@ -1,6 +1,7 @@
 //! The loam side of `cargo xtask bench gpt2-generate`: a GPT-2 124M-shaped model with random
 //! weights, greedy decoding with the KV cache, batch 1, a 16-token prompt and 128 new tokens,
-//! in tokens per second.
+//! in tokens per second, and the weight bytes read per second that this implies (decoding one
+//! sequence reads every weight once per token, so memory bandwidth bounds it).
 //!
 //! The shape, prompt and timing rule match `xtask/py/gpt2-generate.py` (Hugging Face
 //! transformers), so the two sides line up by case.
@@ -42,9 +43,21 @@ pub fn run() -> Result<Vec<Record>> {
     let mut times = (0..RUNS).map(|_| generate_secs(&gpt, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
     times.sort_by(f64::total_cmp);
     let secs = times[RUNS / 2];
+    // every new token reads every weight once (the output head is the tied embedding; of the
+    // position table, one row): the memory traffic that bounds decoding at batch 1
+    let weight_bytes: usize = store
+        .params()
+        .iter()
+        .filter(|(name, _)| !name.ends_with("wpe.weight"))
+        .map(|(_, p)| p.elem_count() * size_of::<f32>())
+        .sum();
     Ok(vec![Record::loam(
         "gpt2-generate",
         "gpt2-124M greedy, cache, 16+128",
-        &[("tokens_per_s", NEW_TOKENS as f64 / secs), ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64)],
+        &[
+            ("tokens_per_s", NEW_TOKENS as f64 / secs),
+            ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),
+            ("gb_per_s", weight_bytes as f64 * NEW_TOKENS as f64 / secs / 1e9),
+        ],
     )])
 }

@@ -128,8 +128,8 @@ fn masks_select_and_combine() {
     assert_eq!(&p[3..6], &[0.5, 0.5, 0.0]);
     let picked = Tensor::where_cond(&causal, &Tensor::ones(&[3, 3]), &Tensor::zeros(&[1])).unwrap();
     assert_eq!(picked.sum_all().to_scalar().unwrap(), 3.0);
-    // a mask that repeats as a block (loops over slices) and one that does not (general
-    // broadcast), and a non-contiguous input, select the same
+    // a broadcast padding mask, the same mask materialized, and a non-contiguous input (the
+    // general broadcast walk rather than row slices) select the same
     let x = randn(&[2, 3, 3], 41);
     let full_pad = pad.or(&Mask::from_vec(vec![false; 9], &[3, 3]).unwrap()).unwrap();
     assert_eq!(full_pad.shape(), &[2, 3, 3]);

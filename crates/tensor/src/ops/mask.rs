@@ -67,15 +67,34 @@ impl Mask {
         self.data.iter().copied().collect()
     }
 
-    /// The mask's row-major values when, broadcast to `shape`, it repeats as one block over the
-    /// leading axes (a `[T, T]` causal mask over `[B, H, T, T]` scores): then a row-major
-    /// tensor of `shape` is a run of such blocks, selected with plain slice loops.
-    fn tile_of(&self, shape: &[usize]) -> Option<&[bool]> {
-        let ms = self.shape();
-        let lead = shape.len().checked_sub(ms.len())?;
-        let first = ms.iter().position(|&d| d != 1).unwrap_or(ms.len());
-        (ms[first..] == shape[lead + first..]).then_some(())?;
-        self.data.as_slice().filter(|s| !s.is_empty())
+    /// One mask row per row (last axis) of a row-major tensor of `shape`, when the mask's last
+    /// axis is its own (not broadcast) and contiguous: causal `[T, T]` and key-padding
+    /// `[B, 1, 1, T]` masks over `[B, H, T, T]` scores. The rows are then selected with slice
+    /// loops instead of a broadcast walk.
+    fn rows_for(&self, shape: &[usize]) -> Option<Vec<&[bool]>> {
+        let data = self.data.as_slice()?;
+        let last = shape.len().checked_sub(1)?;
+        let m = self.data.broadcast(shape)?;
+        let (t, strides) = (shape[last], m.strides());
+        if t == 0 || strides[last] != 1 {
+            return None;
+        }
+        // row-major walk over the leading axes; a broadcast axis has stride 0
+        let n_rows: usize = shape[..last].iter().product();
+        let mut rows = Vec::with_capacity(n_rows);
+        let mut idx = vec![0usize; last];
+        for _ in 0..n_rows {
+            let at: isize = idx.iter().zip(strides).map(|(&i, &s)| i as isize * s).sum();
+            rows.push(data.get(at as usize..at as usize + t)?);
+            for d in (0..last).rev() {
+                idx[d] += 1;
+                if idx[d] < shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        Some(rows)
     }
 
     fn broadcast_to(&self, op: &'static str, shape: &[usize]) -> Result<ndarray::ArrayViewD<'_, bool>> {
@@ -88,6 +107,11 @@ impl Mask {
     }
 }
 
+/// The length of a row (last axis) of `shape`.
+fn mask_row_len(shape: &[usize]) -> usize {
+    shape.last().copied().unwrap_or(1).max(1)
+}
+
 /// Gradient of `where_cond` (and `masked_fill`): `g` where the mask picks the input, else 0.
 struct Select {
     mask: Mask,
@@ -97,13 +121,13 @@ struct Select {
 impl BackwardOp for Select {
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let m = self.mask.data.broadcast(g.shape()).expect("mask broadcast in forward");
-        let tile = self.mask.tile_of(g.shape());
+        let rows = self.mask.rows_for(g.shape());
         let pick = |when: bool, shape: &[usize]| {
-            let full = match (tile, g.as_slice()) {
-                (Some(tile), Some(gs)) => {
+            let full = match (&rows, g.as_slice()) {
+                (Some(rows), Some(gs)) => {
                     let mut out = Vec::with_capacity(gs.len());
-                    for block in gs.chunks(tile.len()) {
-                        out.extend(block.iter().zip(tile).map(|(&g, &b)| if b == when { g } else { 0.0 }));
+                    for (g, mask) in gs.chunks(mask_row_len(g.shape())).zip(rows) {
+                        out.extend(g.iter().zip(*mask).map(|(&g, &b)| if b == when { g } else { 0.0 }));
                     }
                     ArrayD::from_shape_vec(g.raw_dim(), out).expect("same length")
                 }
@@ -124,11 +148,11 @@ impl Tensor {
     pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
         let m = mask.broadcast_to("masked_fill", self.shape())?;
         let x = self.arr();
-        let out = match (mask.tile_of(self.shape()), x.as_slice()) {
-            (Some(tile), Some(xs)) => {
+        let out = match (mask.rows_for(self.shape()), x.as_slice()) {
+            (Some(rows), Some(xs)) => {
                 let mut out = Vec::with_capacity(xs.len());
-                for block in xs.chunks(tile.len()) {
-                    out.extend(block.iter().zip(tile).map(|(&x, &b)| if b { value } else { x }));
+                for (x, mask) in xs.chunks(mask_row_len(self.shape())).zip(rows) {
+                    out.extend(x.iter().zip(mask).map(|(&x, &b)| if b { value } else { x }));
                 }
                 ArrayD::from_shape_vec(x.raw_dim(), out).expect("same length")
             }
