@@ -44,19 +44,41 @@ pub fn map_on_workers<T: Send>(jobs: usize, job: impl Fn(usize) -> T + Sync) -> 
         }
         done.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
     };
-    let pools = one_thread_pools(workers.max(1));
-    // a job's ops run on its worker's one-thread pool (or, when none could be made, here)
-    let run_on = |pool: &Option<Arc<ThreadPool>>| match pool {
-        Some(pool) => pool.install(work),
-        None => work(),
-    };
-    std::thread::scope(|s| {
-        for pool in &pools[1..] {
-            s.spawn(move || run_on(pool));
-        }
-        run_on(&pools[0]);
-    });
+    if rayon::current_num_threads() == 1 {
+        // already on one thread (inside a job, or a one-thread pool): ops stay here
+        work();
+    } else {
+        let pools = one_thread_pools(workers.max(1));
+        // a job's ops run on its worker's one-thread pool (or, when none could be made, here)
+        let run_on = |pool: &Option<Arc<ThreadPool>>| match pool {
+            Some(pool) => pool.install(work),
+            None => work(),
+        };
+        std::thread::scope(|s| {
+            for pool in &pools[1..] {
+                s.spawn(move || run_on(pool));
+            }
+            run_on(&pools[0]);
+        });
+    }
     let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, t)| t).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_run_once_each_in_order_on_one_thread_pools() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let out = pool.install(|| map_on_workers(10, |i| (i * i, rayon::current_num_threads())));
+        assert_eq!(out.iter().map(|&(v, _)| v).collect::<Vec<_>>(), (0..10).map(|i| i * i).collect::<Vec<_>>());
+        assert!(out.iter().all(|&(_, threads)| threads == 1), "{out:?}");
+        assert!(map_on_workers(0, |i| i).is_empty());
+        // a job may itself spread work: it runs on its own thread
+        let nested = pool.install(|| map_on_workers(3, |i| map_on_workers(2, move |j| 10 * i + j)));
+        assert_eq!(nested, vec![vec![0, 1], vec![10, 11], vec![20, 21]]);
+    }
 }
