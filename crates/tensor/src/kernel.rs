@@ -19,7 +19,7 @@ const CHUNK: usize = 1 << 14;
 #[inline(always)]
 pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if has_avx512() {
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
         fn v4<R>(body: impl FnOnce() -> R) -> R {
             body()
@@ -28,6 +28,16 @@ pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
         return unsafe { v4(body) };
     }
     body()
+}
+
+/// Whether the CPU has every feature [`wide`]'s copy is compiled for (asked once).
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("fma")
+    })
 }
 
 /// Runs `body(output chunk, start index)` over a new buffer of `n` elements, in parallel
