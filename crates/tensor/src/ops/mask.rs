@@ -1,7 +1,7 @@
 //! Boolean masks and the ops that read them: `masked_fill` and `where_cond`. Masks broadcast
 //! against the tensors they select in.
 
-use ndarray::{ArcArray, ArrayD, Dimension, IxDyn, Zip};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, Dimension, IxDyn, Zip};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
@@ -97,6 +97,26 @@ impl Mask {
         Some(rows)
     }
 
+    /// `f(value, mask bit)` for every element of `x`, the mask broadcast to `x`'s shape (the
+    /// caller has checked that it broadcasts): over row slices when [`Self::rows_for`] gives
+    /// them and `x` is row-major, else by a broadcast walk.
+    fn map_with(&self, x: ArrayViewD<'_, f32>, f: impl Fn(f32, bool) -> f32) -> ArrayD<f32> {
+        match (self.rows_for(x.shape()), x.as_slice()) {
+            (Some(rows), Some(xs)) => {
+                let t = x.shape().last().copied().unwrap_or(1).max(1);
+                let mut out = Vec::with_capacity(xs.len());
+                for (x, mask) in xs.chunks(t).zip(rows) {
+                    out.extend(x.iter().zip(mask).map(|(&x, &b)| f(x, b)));
+                }
+                ArrayD::from_shape_vec(x.raw_dim(), out).expect("same length")
+            }
+            _ => {
+                let m = self.data.broadcast(x.shape()).expect("the caller checked the broadcast");
+                Zip::from(x).and(m).map_collect(|&x, &b| f(x, b))
+            }
+        }
+    }
+
     fn broadcast_to(&self, op: &'static str, shape: &[usize]) -> Result<ndarray::ArrayViewD<'_, bool>> {
         self.data.broadcast(shape).ok_or_else(|| TensorError::ShapeMismatch {
             op,
@@ -107,11 +127,6 @@ impl Mask {
     }
 }
 
-/// The length of a row (last axis) of `shape`.
-fn mask_row_len(shape: &[usize]) -> usize {
-    shape.last().copied().unwrap_or(1).max(1)
-}
-
 /// Gradient of `where_cond` (and `masked_fill`): `g` where the mask picks the input, else 0.
 struct Select {
     mask: Mask,
@@ -120,20 +135,9 @@ struct Select {
 
 impl BackwardOp for Select {
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let m = self.mask.data.broadcast(g.shape()).expect("mask broadcast in forward");
-        let rows = self.mask.rows_for(g.shape());
         let pick = |when: bool, shape: &[usize]| {
-            let full = match (&rows, g.as_slice()) {
-                (Some(rows), Some(gs)) => {
-                    let mut out = Vec::with_capacity(gs.len());
-                    for (g, mask) in gs.chunks(mask_row_len(g.shape())).zip(rows) {
-                        out.extend(g.iter().zip(*mask).map(|(&g, &b)| if b == when { g } else { 0.0 }));
-                    }
-                    ArrayD::from_shape_vec(g.raw_dim(), out).expect("same length")
-                }
-                _ => Zip::from(g).and(m.view()).map_collect(|&g, &b| if b == when { g } else { 0.0 }),
-            };
-            sum_to_shape(full, shape)
+            // the mask broadcast to g's shape in the forward pass
+            sum_to_shape(self.mask.map_with(g.view(), |g, b| if b == when { g } else { 0.0 }), shape)
         };
         let mut out = vec![needs[0].then(|| pick(true, &self.shapes[0]))];
         if let Some(&need) = needs.get(1) {
@@ -146,18 +150,8 @@ impl BackwardOp for Select {
 impl Tensor {
     /// `value` where `mask` is true, `self` elsewhere. The mask broadcasts to `self`'s shape.
     pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
-        let m = mask.broadcast_to("masked_fill", self.shape())?;
-        let x = self.arr();
-        let out = match (mask.rows_for(self.shape()), x.as_slice()) {
-            (Some(rows), Some(xs)) => {
-                let mut out = Vec::with_capacity(xs.len());
-                for (x, mask) in xs.chunks(mask_row_len(self.shape())).zip(rows) {
-                    out.extend(x.iter().zip(mask).map(|(&x, &b)| if b { value } else { x }));
-                }
-                ArrayD::from_shape_vec(x.raw_dim(), out).expect("same length")
-            }
-            _ => Zip::from(&x).and(m).map_collect(|&x, &b| if b { value } else { x }),
-        };
+        mask.broadcast_to("masked_fill", self.shape())?;
+        let out = mask.map_with(self.arr().view(), |x, b| if b { value } else { x });
         Ok(Tensor::from_op(out, &[self], || {
             Box::new(Select { mask: mask.not(), shapes: [self.shape().to_vec(), Vec::new()] })
         }))
