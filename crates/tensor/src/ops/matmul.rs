@@ -135,17 +135,15 @@ impl BackwardOp for Matmul {
 }
 
 struct MatmulBias {
-    a: Array,
-    b: Array,
+    product: Matmul,
 }
 
 impl BackwardOp for MatmulBias {
-    // g: (m, n); dA = g @ Bᵀ; dB = Aᵀ @ g; dbias = Σ_rows g
+    // g: (m, n); dA and dB as for the product; dbias = Σ_rows g
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let ga = needs[0].then(|| batched_gemm(g.view(), t(self.b.view())));
-        let gb = needs[1].then(|| batched_gemm(t(self.a.view()), g.view()));
-        let gbias = needs[2].then(|| g.sum_axis(Axis(0)));
-        Ok(vec![ga, gb, gbias])
+        let mut grads = self.product.backward(g, &needs[..2])?;
+        grads.push(needs[2].then(|| g.sum_axis(Axis(0))));
+        Ok(grads)
     }
 }
 
@@ -186,7 +184,7 @@ impl Tensor {
                 rows.chunks_mut(n).for_each(add);
             }
         }
-        Ok(Tensor::from_op(out, &[self, rhs, bias], || Box::new(MatmulBias { a, b })))
+        Ok(Tensor::from_op(out, &[self, rhs, bias], || Box::new(MatmulBias { product: Matmul { a, b } })))
     }
 
     /// Matrix product over the last two axes, `(…, m, k) @ (…, k, n) → (…, m, n)`, with the
