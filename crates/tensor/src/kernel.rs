@@ -151,34 +151,68 @@ pub(crate) fn standard(a: ArrayViewD<'_, f32>) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// Applies `f` to every lane along `axis` of same-shaped inputs: `f(input lanes, output lane)`.
+/// A new row-major buffer of `n` rows of `c` values, row `i` written by `row(i, row)` (with
+/// [`init`]), which also returns one value per row (statistics, or `()`). Rows run in
+/// parallel for large buffers, each on one thread in a fixed order. The buffer is never
+/// zeroed: a separate zeroing pass is a whole extra write of memory.
+pub(crate) fn rows<S: Send + Default + Clone>(
+    n: usize,
+    c: usize,
+    row: impl Fn(usize, &mut [MaybeUninit<f32>]) -> S + Sync + Send,
+) -> (Vec<f32>, Vec<S>) {
+    use rayon::prelude::*;
+    let total = n * c;
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut side = vec![S::default(); n];
+    if c > 0 {
+        let spare = &mut out.spare_capacity_mut()[..total];
+        let run = |(i, (o, s)): (usize, (&mut [MaybeUninit<f32>], &mut S))| {
+            *s = wide(#[inline(always)] || row(i, o));
+        };
+        if total >= PAR_MIN {
+            spare.par_chunks_mut(c).zip(side.par_iter_mut()).enumerate().for_each(run);
+        } else {
+            spare.chunks_mut(c).zip(side.iter_mut()).enumerate().for_each(run);
+        }
+    }
+    // SAFETY: the rows above cover 0..total, and every caller's `row` writes its whole row
+    // (through `init`, which checks it).
+    unsafe { out.set_len(total) };
+    (out, side)
+}
+
+/// Writes `values` into every element of `o` and returns it, now initialized, for reading
+/// back. Panics when `values` has another length (a bug in the caller, never bad input).
+#[inline(always)]
+pub(crate) fn init(o: &mut [MaybeUninit<f32>], values: impl ExactSizeIterator<Item = f32>) -> &mut [f32] {
+    assert_eq!(values.len(), o.len(), "a row must be written whole");
+    for (o, v) in o.iter_mut().zip(values) {
+        o.write(v);
+    }
+    // SAFETY: each of the `o.len()` elements was written just above.
+    unsafe { &mut *(o as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// Applies `f` to every lane along `axis` of same-shaped inputs: `f(input lanes, output lane)`,
+/// where `f` writes the whole output lane with [`init`].
 /// Lanes run in parallel for large tensors; each lane is computed by one thread in a fixed
 /// order, so results do not depend on the thread count.
 pub(crate) fn lanes<const N: usize>(
     inputs: [ArrayViewD<'_, f32>; N],
     axis: usize,
-    f: impl Fn([&[f32]; N], &mut [f32]) + Sync + Send,
+    f: impl Fn([&[f32]; N], &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> ArrayD<f32> {
-    use rayon::prelude::*;
     let shape = inputs[0].shape().to_vec();
     let rank = shape.len();
     let mut order: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
     order.push(axis);
     let moved: Vec<_> = inputs.iter().map(|x| standard(x.clone().permuted_axes(order.clone()))).collect();
     let n = shape[axis];
-    let total: usize = shape.iter().product();
-    let mut out = vec![0.0f32; total];
-    if n > 0 {
-        let run = |(i, o): (usize, &mut [f32])| {
-            let ins: [&[f32]; N] = std::array::from_fn(|k| &moved[k][i * n..(i + 1) * n]);
-            wide(#[inline(always)] || f(ins, o));
-        };
-        if total >= PAR_MIN {
-            out.par_chunks_mut(n).enumerate().for_each(run);
-        } else {
-            out.chunks_mut(n).enumerate().for_each(run);
-        }
-    }
+    let count = if n == 0 { 0 } else { shape.iter().product::<usize>() / n };
+    let (out, _) = rows(count, n, #[inline(always)] |i, o| {
+        let ins: [&[f32]; N] = std::array::from_fn(|k| &moved[k][i * n..(i + 1) * n]);
+        f(ins, o)
+    });
     let moved_shape: Vec<usize> = order.iter().map(|&i| shape[i]).collect();
     let mut inverse = vec![0; rank];
     for (i, &a) in order.iter().enumerate() {

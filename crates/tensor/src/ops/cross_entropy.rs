@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, exp_nonpositive, max, standard, sum_map, wide};
+use crate::kernel::{PAR_MIN, exp_nonpositive, init, max, rows, standard, sum_map, wide};
 use crate::tensor::{Array, Tensor};
 
 struct CrossEntropy {
@@ -34,22 +34,15 @@ impl BackwardOp for CrossEntropy {
         let v = shape[shape.len() - 1];
         let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;
         let x = standard(self.logits.view());
-        let mut dx = vec![0.0f32; x.len()];
-        let row = |((d, x), (&(m, log_sum), t)): ((&mut [f32], &[f32]), (&(f32, f32), &Option<usize>))| {
-            if let Some(t) = *t {
-                wide(#[inline(always)] || {
-                    for (d, &x) in d.iter_mut().zip(x) {
-                        *d = scale * exp_nonpositive((x - m) - log_sum);
-                    }
-                });
-                d[t] -= scale;
+        let (dx, _) = rows(self.targets.len(), v, #[inline(always)] |i, d| {
+            let (m, log_sum) = self.lse[i];
+            match self.targets[i] {
+                Some(t) => init(d, x[i * v..(i + 1) * v].iter().map(|&x| scale * exp_nonpositive((x - m) - log_sum)))[t] -= scale,
+                None => {
+                    init(d, std::iter::repeat_n(0.0, v));
+                }
             }
-        };
-        if x.len() >= PAR_MIN {
-            dx.par_chunks_mut(v).zip(x.par_chunks(v)).zip(self.lse.par_iter().zip(self.targets.par_iter())).for_each(row);
-        } else {
-            dx.chunks_mut(v).zip(x.chunks(v)).zip(self.lse.iter().zip(self.targets.iter())).for_each(row);
-        }
+        });
         Ok(vec![Some(ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("same length"))])
     }
 }

@@ -1,33 +1,42 @@
 //! Fused layer normalization over the last axis, with optional weight and bias.
 
 use ndarray::{ArrayD, Axis, IxDyn};
-use rayon::prelude::*;
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{PAR_MIN, dot, lanes, standard, sum, sum_map, to_standard, wide};
+use crate::kernel::{dot, init, lanes, rows, standard, sum, sum_map, to_standard};
 use crate::tensor::{Array, Tensor};
 
 struct LayerNorm {
-    /// (…, C) normalized input x̂ = (x − μ)·rstd
-    xhat: Array,
-    /// (…, 1) reciprocal standard deviation per lane
-    rstd: ArrayD<f32>,
+    /// (…, C) the input, shared with the input tensor
+    x: Array,
+    /// (rows) mean and reciprocal standard deviation of each lane
+    stats: Vec<(f32, f32)>,
     /// (C) weight, when there is one
     weight: Option<Array>,
 }
 
-// x: one lane of C values → x̂ (same lane), returns rstd
+// x: one lane of C values → (mean, rstd)
 #[inline(always)]
-fn normalize_lane(x: &[f32], xhat: &mut [f32], eps: f32) -> f32 {
+fn lane_stats(x: &[f32], eps: f32) -> (f32, f32) {
     let c = x.len() as f32;
     let mean = sum(x) / c;
     let var = sum_map(x, |v| (v - mean) * (v - mean)) / c;
-    let rstd = 1.0 / (var + eps).sqrt();
-    for (o, v) in xhat.iter_mut().zip(x) {
-        *o = (v - mean) * rstd;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl LayerNorm {
+    /// (…, C) x̂ = (x − μ)·rstd, rebuilt from the saved input: the same bits as the forward's.
+    fn xhat(&self) -> ArrayD<f32> {
+        let shape = self.x.shape();
+        let c = shape[shape.len() - 1];
+        let x = standard(self.x.view());
+        let (xhat, _) = rows(self.stats.len(), c, #[inline(always)] |i, o| {
+            let (mean, rstd) = self.stats[i];
+            init(o, x[i * c..(i + 1) * c].iter().map(|&v| (v - mean) * rstd));
+        });
+        ArrayD::from_shape_vec(IxDyn(shape), xhat).expect("same length")
     }
-    rstd
 }
 
 impl BackwardOp for LayerNorm {
@@ -35,18 +44,20 @@ impl BackwardOp for LayerNorm {
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let r = g.ndim();
         let c = g.shape()[r - 1];
+        let xhat = self.xhat();
         let dxhat = match &self.weight {
             Some(w) => g * w,
             None => g.clone(),
         };
-        let rstd = self.rstd.broadcast(g.shape()).expect("rstd is (…, 1)");
+        let mut kept = g.shape().to_vec();
+        kept[r - 1] = 1;
+        let rstd = ArrayD::from_shape_vec(IxDyn(&kept), self.stats.iter().map(|s| s.1).collect()).expect("one per lane");
+        let rstd = rstd.broadcast(g.shape()).expect("rstd is (…, 1)");
         let dx = needs[0].then(|| {
-            lanes([dxhat.view(), self.xhat.view(), rstd], r - 1, #[inline(always)] move |[d, xh, rs], dx| {
+            lanes([dxhat.view(), xhat.view(), rstd], r - 1, #[inline(always)] move |[d, xh, rs], dx| {
                 let mean_d = sum(d) / c as f32;
                 let mean_dx = dot(d, xh) / c as f32;
-                for i in 0..c {
-                    dx[i] = rs[i] * (d[i] - mean_d - xh[i] * mean_dx);
-                }
+                init(dx, d.iter().zip(xh).zip(rs).map(|((&d, &xh), &rs)| rs * (d - mean_d - xh * mean_dx)));
             })
         });
         let rows = g.len() / c.max(1);
@@ -55,7 +66,7 @@ impl BackwardOp for LayerNorm {
         };
         let mut out = vec![dx];
         if let Some(&need_w) = needs.get(1) {
-            out.push(need_w.then(|| column_sum(g * &self.xhat)));
+            out.push(need_w.then(|| column_sum(g * &xhat)));
         }
         if let Some(&need_b) = needs.get(2) {
             out.push(need_b.then(|| column_sum(g.clone())));
@@ -89,56 +100,23 @@ impl Tensor {
         }
         let x = self.arr();
         let xs = standard(x.view());
-        let rows = xs.len() / c;
-        let mut xhat = vec![0.0f32; xs.len()];
-        let mut rstd = vec![0.0f32; rows];
-        let lane = |((x, o), rs): ((&[f32], &mut [f32]), &mut f32)| *rs = wide(#[inline(always)] || normalize_lane(x, o, eps));
-        if xs.len() >= PAR_MIN {
-            xs.par_chunks(c).zip(xhat.par_chunks_mut(c)).zip(rstd.par_iter_mut()).for_each(lane);
-        } else {
-            xs.chunks(c).zip(xhat.chunks_mut(c)).zip(rstd.iter_mut()).for_each(lane);
-        }
-        let xhat: Array = ArrayD::from_shape_vec(IxDyn(self.shape()), xhat).expect("same length").into();
-        let mut kept = self.shape().to_vec();
-        kept[r - 1] = 1;
-        let rstd = ArrayD::from_shape_vec(IxDyn(&kept), rstd).expect("one per lane");
         let (w, b) = (weight.map(|t| t.arr()), bias.map(|t| t.arr()));
-        // without a weight the output is x̂ itself: shared with the saved copy, not copied
-        let y: Array = match &w {
-            Some(w) => {
-                // y = x̂·w (+ b), row by row over slices (a broadcast Zip is several times slower)
-                let (ws, bs) = (standard(w.view()), b.as_ref().map(|b| standard(b.view())));
-                let xh = xhat.as_slice().expect("x̂ is row-major");
-                let mut y = vec![0.0f32; xh.len()];
-                let row = |(y, x): (&mut [f32], &[f32])| {
-                    wide(
-                        #[inline(always)]
-                        || match &bs {
-                            Some(bs) => {
-                                for (((y, &x), &w), &b) in y.iter_mut().zip(x).zip(ws.iter()).zip(bs.iter()) {
-                                    *y = x * w + b;
-                                }
-                            }
-                            None => {
-                                for ((y, &x), &w) in y.iter_mut().zip(x).zip(ws.iter()) {
-                                    *y = x * w;
-                                }
-                            }
-                        },
-                    )
-                };
-                if xh.len() >= PAR_MIN {
-                    y.par_chunks_mut(c).zip(xh.par_chunks(c)).for_each(row);
-                } else {
-                    y.chunks_mut(c).zip(xh.chunks(c)).for_each(row);
-                }
-                ArrayD::from_shape_vec(IxDyn(self.shape()), y).expect("same length").into()
-            }
-            None => xhat.clone(),
-        };
+        let (ws, bs) = (w.as_ref().map(|w| standard(w.view())), b.as_ref().map(|b| standard(b.view())));
+        // one pass per lane, in cache: statistics, then y = x̂·w + b written directly
+        let (y, stats) = rows(xs.len() / c, c, #[inline(always)] |i, y| {
+            let x = &xs[i * c..(i + 1) * c];
+            let (mean, rstd) = lane_stats(x, eps);
+            match (&ws, &bs) {
+                (Some(ws), Some(bs)) => init(y, x.iter().zip(ws.iter()).zip(bs.iter()).map(|((&v, &w), &b)| (v - mean) * rstd * w + b)),
+                (Some(ws), None) => init(y, x.iter().zip(ws.iter()).map(|(&v, &w)| (v - mean) * rstd * w)),
+                _ => init(y, x.iter().map(|&v| (v - mean) * rstd)),
+            };
+            (mean, rstd)
+        });
+        let y: Array = ArrayD::from_shape_vec(IxDyn(self.shape()), y).expect("same length").into();
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
-        Ok(Tensor::from_op(y, &inputs, || Box::new(LayerNorm { xhat, rstd, weight: w })))
+        Ok(Tensor::from_op(y, &inputs, || Box::new(LayerNorm { x: x.clone(), stats, weight: w })))
     }
 }

@@ -1,32 +1,30 @@
 //! Softmax and log-softmax over one axis, computed from the maximum for stability.
 
+use std::mem::MaybeUninit;
+
 use ndarray::ArrayD;
 
 use crate::backprop::BackwardOp;
 use crate::error::Result;
-use crate::kernel::{dot, exp_nonpositive, lanes, max, sum, sum_map};
+use crate::kernel::{dot, exp_nonpositive, init, lanes, max, sum, sum_map};
 use crate::shape::norm_axis;
 use crate::tensor::{Array, Tensor};
 
 // x: lane of n logits → y: softmax(x)
 #[inline(always)]
-fn softmax_lane(x: &[f32], y: &mut [f32]) {
+fn softmax_lane(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     let m = max(x);
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = exp_nonpositive(v - m);
-    }
+    let y = init(y, x.iter().map(|&v| exp_nonpositive(v - m)));
     let inv = 1.0 / sum(y);
     y.iter_mut().for_each(|o| *o *= inv);
 }
 
 // x: lane of n logits → y: (x − max) − log Σ exp(x − max), exact for logits of any size
 #[inline(always)]
-fn log_softmax_lane(x: &[f32], y: &mut [f32]) {
+fn log_softmax_lane(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     let m = max(x);
     let log_sum = sum_map(x, |v| exp_nonpositive(v - m)).ln();
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v - m) - log_sum;
-    }
+    init(y, x.iter().map(|&v| (v - m) - log_sum));
 }
 
 struct Softmax {
@@ -42,14 +40,10 @@ impl BackwardOp for Softmax {
         let dx = lanes([self.y.view(), g.view()], self.axis, #[inline(always)] move |[y, g], dx| {
             if log {
                 let s = sum(g);
-                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    *d = g - y.exp() * s;
-                }
+                init(dx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * s));
             } else {
                 let dot = dot(g, y);
-                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    *d = y * (g - dot);
-                }
+                init(dx, y.iter().zip(g).map(|(&y, &g)| y * (g - dot)));
             }
         });
         Ok(vec![Some(dx)])
