@@ -4,7 +4,7 @@
 //! its PyTorch side is `xtask/py/<name>.py`, printing the same JSON lines. To add one, add a
 //! variant to [`BenchName`] and an arm in [`loam_records`].
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::ValueEnum;
 
 use crate::record::{self, Record};
@@ -70,7 +70,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
     match args.name {
         BenchName::Matmul => bench_matmul::run(),
         BenchName::Block => bench_block::run(),
-        BenchName::Tokenize => Ok(Vec::new()),
+        BenchName::Tokenize => bench_tokenize::run(args.corpus.clone()),
         BenchName::TrainShakespeare => {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
@@ -93,8 +93,8 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
-    if args.name == BenchName::Tokenize {
-        return bench_tokenize::run(args.corpus.clone(), args.json);
+    if args.compare_pytorch && args.name == BenchName::Tokenize {
+        bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");
     }
     if args.compare_pytorch {
         pytorch::ensure_available()?;

@@ -10,11 +10,14 @@ use loam_text::{
     train_tokenizer,
 };
 
+use crate::record::Record;
+
 /// Vocabulary of the BPE tokenizer the benchmark trains.
 const BPE_VOCAB: usize = 4096;
 
-/// Runs the benchmark on `corpus` (`LOAM_TINYSHAKESPEARE`, else `../shared/data/tinyshakespeare.txt`).
-pub fn run(corpus: Option<PathBuf>, json: bool) -> Result<()> {
+/// Runs the benchmark on `corpus` (`LOAM_TINYSHAKESPEARE`, else `../shared/data/tinyshakespeare.txt`)
+/// and returns one loam record per case.
+pub fn run(corpus: Option<PathBuf>) -> Result<Vec<Record>> {
     let corpus = corpus
         .or_else(|| std::env::var_os("LOAM_TINYSHAKESPEARE").map(PathBuf::from))
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tinyshakespeare.txt"));
@@ -55,20 +58,8 @@ pub fn run(corpus: Option<PathBuf>, json: bool) -> Result<()> {
     rows.push(("dataset-bpe-with-training", "wall_s", time_build(&corpus, &out.join("bpe-train"), trained)?));
     std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
 
-    if json {
-        for (case, unit, value) in &rows {
-            println!(
-                "{}",
-                serde_json::json!({"bench": "tokenize", "impl": "loam", "case": case, *unit: round(*value)})
-            );
-        }
-    } else {
-        println!("tokenize: {} ({:.2} MB), BPE vocabulary {BPE_VOCAB}", corpus.display(), mb);
-        for (case, unit, value) in &rows {
-            println!("  {case:<28} {:>10.3} {unit}", value);
-        }
-    }
-    Ok(())
+    eprintln!("tokenize: {} ({mb:.2} MB), BPE vocabulary {BPE_VOCAB}", corpus.display());
+    Ok(rows.into_iter().map(|(case, unit, value)| Record::loam("tokenize", case, &[(unit, value)])).collect())
 }
 
 /// Seconds of the fastest of `n` runs of `f`.
@@ -90,9 +81,4 @@ fn time_build(corpus: &Path, out: &Path, spec: TokenizerSpec) -> Result<f64> {
     let start = Instant::now();
     build_dataset(&DatasetConfig::new(corpus, out, spec))?;
     Ok(start.elapsed().as_secs_f64())
-}
-
-/// A figure rounded to 4 significant decimals for printing.
-fn round(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
 }
