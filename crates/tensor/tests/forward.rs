@@ -221,6 +221,41 @@ fn small_products_match_naive_product_for_every_layout() {
     }
 }
 
+/// Products large enough to be split into blocks of output columns (a right operand of 1 MiB
+/// or more, on several threads) against a naive f64 product, for transposed operands and for
+/// widths that do not divide into the blocks; the same values on one thread as on two and
+/// three, within float rounding.
+#[test]
+fn column_blocked_products_match_naive_product() {
+    for (m, k, n) in [(9, 512, 1024), (5, 300, 1000), (3, 260, 2111)] {
+        let a = randn(&[m, k], 41);
+        let b = randn(&[k, n], 42);
+        let bt = randn(&[n, k], 43);
+        let (av, bv, btv) = (a.to_vec(), b.to_vec(), bt.to_vec());
+        let tol = 1e-5 * k as f64;
+        for (y, transposed) in [(b.clone(), false), (bt.transpose(0, 1).unwrap(), true)] {
+            let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let reference = one.install(|| a.matmul(&y).unwrap().to_vec());
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let c = pool.install(|| a.matmul(&y).unwrap());
+                assert_eq!(c.shape(), &[m, n]);
+                let c = c.to_vec();
+                for i in 0..m {
+                    for j in 0..n {
+                        let want: f64 = (0..k)
+                            .map(|p| av[i * k + p] as f64 * if transposed { btv[j * k + p] } else { bv[p * n + j] } as f64)
+                            .sum();
+                        let at = i * n + j;
+                        assert!((c[at] as f64 - want).abs() < tol, "{m}x{k}x{n} transposed={transposed} threads={threads} ({i},{j})");
+                        assert!((c[at] - reference[at]).abs() < 1e-3, "{m}x{k}x{n}: {threads} threads against one");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Vector × matrix (the decoding shape, served by the streaming kernels) against a naive f64
 /// product, for a row-major matrix and a transposed view, with tails of every width; and the
 /// same bits on one thread as on several.
