@@ -8,13 +8,19 @@ use anyhow::{Result, bail};
 use clap::ValueEnum;
 
 use crate::record::{self, Record};
-use crate::{bench_block, bench_embed, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare, pytorch};
+use crate::{
+    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare,
+    pytorch,
+};
 
 /// The named benchmarks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BenchName {
     /// Matrix products (GFLOP/s), softmax, layer norm, cross-entropy and add (GB/s).
     Matmul,
+    /// Matrix products against PyTorch's own BLAS in this process, in alternating blocks of
+    /// calls (GFLOP/s, pairwise ratio); always compares, needs python3 with torch.
+    GemmPairwise,
     /// One pre-LN decoder block, forward + backward (ms/iter, tokens/s).
     Block,
     /// Tokenization throughput (MB/s) and dataset build time (loam only).
@@ -32,6 +38,7 @@ impl BenchName {
     fn name(self) -> &'static str {
         match self {
             BenchName::Matmul => "matmul",
+            BenchName::GemmPairwise => "gemm-pairwise",
             BenchName::Block => "block",
             BenchName::Tokenize => "tokenize",
             BenchName::TrainShakespeare => "train-shakespeare",
@@ -69,6 +76,7 @@ pub struct Args {
 fn loam_records(args: &Args) -> Result<Vec<Record>> {
     match args.name {
         BenchName::Matmul => bench_matmul::run(),
+        BenchName::GemmPairwise => bench_gemm_pairwise::run(rayon::current_num_threads()),
         BenchName::Block => bench_block::run(),
         BenchName::Tokenize => bench_tokenize::run(args.corpus.clone()),
         BenchName::TrainShakespeare => {
@@ -96,7 +104,9 @@ pub fn run(args: &Args) -> Result<()> {
     if args.compare_pytorch && args.name == BenchName::Tokenize {
         bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");
     }
-    if args.compare_pytorch {
+    // gemm-pairwise measures both sides in one process, always
+    let compare_pytorch = args.compare_pytorch && args.name != BenchName::GemmPairwise;
+    if compare_pytorch {
         pytorch::ensure_available()?;
     }
     let threads = rayon::current_num_threads();
@@ -112,7 +122,7 @@ pub fn run(args: &Args) -> Result<()> {
         let of = if args.rounds > 1 { format!(" (round {round} of {})", args.rounds) } else { String::new() };
         eprintln!("bench {name}: loam, {threads} threads{of}");
         let mut records = loam_records(args)?;
-        if args.compare_pytorch {
+        if compare_pytorch {
             eprintln!("bench {name}: pytorch, {threads} threads{of}");
             records.extend(pytorch_records(args, threads)?);
         }

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_block;
 mod bench_embed;
+mod bench_gemm_pairwise;
 mod bench_gpt2_generate;
 mod bench_matmul;
 mod bench_tokenize;

@@ -208,7 +208,7 @@ pub(crate) fn lanes<const N: usize>(
     order.push(axis);
     let moved: Vec<_> = inputs.iter().map(|x| standard(x.clone().permuted_axes(order.clone()))).collect();
     let n = shape[axis];
-    let count = if n == 0 { 0 } else { shape.iter().product::<usize>() / n };
+    let count = shape.iter().product::<usize>().checked_div(n).unwrap_or(0);
     let (out, _) = rows(count, n, #[inline(always)] |i, o| {
         let ins: [&[f32]; N] = std::array::from_fn(|k| &moved[k][i * n..(i + 1) * n]);
         f(ins, o)

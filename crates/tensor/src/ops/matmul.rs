@@ -38,24 +38,26 @@ fn batch_offset(mut b: usize, batch: &[usize], strides: &[isize]) -> isize {
 const COLUMN_GRAIN: usize = 64;
 /// A right operand of this many elements (1 MiB, the size of an L2 cache) or more is split.
 const LARGE_RHS: usize = 1 << 18;
-/// Blocks are about this many columns wide (more blocks than threads above it: n = 2048 ran
-/// 0.91× MKL in four blocks on 2 threads, 0.81–0.87× in two).
+/// Blocks are about this many columns wide, one or two per thread (n = 2048 ran 0.91× MKL in
+/// four blocks on 2 threads, 0.81–0.87× in two).
 const BLOCK_COLUMNS: usize = 512;
 
-/// The number of column blocks a product with a `k × n` right operand is split into on
-/// `threads` threads; `None` when it stays with the gemm crate's own threading.
+/// The number of column blocks an `m × k` by `k × n` product is split into on `threads`
+/// threads; `None` when it stays with the gemm crate's own threading.
 ///
 /// When the right operand is large, each thread runs one-thread gemm calls on its own blocks
 /// of output columns and packs only its slice of that operand. Measured against MKL on this
 /// machine's 2 threads, in alternating blocks of calls so that both see the same phase of the
-/// machine: n = 1024 0.92–0.96× against 0.84–0.89× with the crate's threading, n = 2048
+/// machine: n = 1024 0.92–0.96× against 0.80–0.89× with the crate's threading, n = 2048
 /// 0.91–0.92× (four blocks) against 0.75–0.79×, `[128, 768] × [768, 512]` 0.87–0.93× against
-/// 0.77–0.78×. With a small right operand, blocks of rows did no better than the crate's
-/// threading, which is kept there, and for thin blocks on many threads (it splits inside its
-/// cache blocks).
-fn column_blocks(n: usize, k: usize, threads: usize) -> Option<usize> {
-    let parts = threads * (n / (BLOCK_COLUMNS * threads)).max(1);
-    (threads >= 2 && k * n >= LARGE_RHS && n >= 4 * COLUMN_GRAIN * parts).then_some(parts)
+/// 0.77–0.78×, `[4096, 1024] × [1024, 1024]` 0.94–0.95× against 0.82–0.85×, GPT-2's MLP
+/// shapes at 256–1024 tokens (n = 3072–8192) 0.81–0.94× against 0.79–0.94×. With a small right
+/// operand, blocks of rows did no better than the crate's threading, which is kept there, for
+/// thin blocks on many threads (it splits inside its cache blocks), and for vector × matrix
+/// products (`m = 1`, whose own kernels split by column).
+fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> {
+    let parts = threads * (n / (BLOCK_COLUMNS * threads)).clamp(1, 2);
+    (m > 1 && threads >= 2 && k * n >= LARGE_RHS && n >= 4 * COLUMN_GRAIN * parts).then_some(parts)
 }
 
 /// Column block `p` of `parts` over `n` columns: (start, width), on multiples of [`COLUMN_GRAIN`].
@@ -103,7 +105,7 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
         let threads = rayon::current_num_threads();
         for i in 0..nb {
-            match column_blocks(n, k, threads) {
+            match column_blocks(m, n, k, threads) {
                 Some(parts) => (0..parts).into_par_iter().for_each(|p| block(i, column_block(n, parts, p), Parallelism::None)),
                 None => whole(i, Parallelism::Rayon(0)),
             }

@@ -1,0 +1,137 @@
+//! `cargo xtask bench gemm-pairwise`: loam's matrix products against the sgemm of PyTorch's
+//! own BLAS (MKL in the x86 wheels), both in this process, in alternating blocks of calls.
+//!
+//! On a shared machine whose speed changes within seconds, two processes run one after the
+//! other see different machines; here every round times a block of loam calls and a block of
+//! BLAS calls back to back (which goes first alternates), so both sides see the same phase. The
+//! first two calls of each block are not timed: they let the other side's spinning threads go
+//! quiet. Reported: each side's median GFLOP/s over the rounds and the median of the per-round
+//! ratios (`pairwise_ratio`, loam's speed over the BLAS's).
+
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use loam_tensor::{Rng, Tensor};
+
+use crate::record::Record;
+
+/// `(m, k, n)` of each case: the square sizes and the GPT-shaped product of `bench matmul`, and
+/// GPT-2's first MLP product over 1024 tokens.
+const CASES: [(usize, usize, usize); 6] =
+    [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (768, 128, 384), (1024, 768, 3072)];
+/// Alternating rounds per case.
+const ROUNDS: usize = 15;
+/// Calls per block; the first [`UNTIMED`] are not timed.
+const BLOCK: usize = 5;
+/// Calls at the start of a block that are not timed.
+const UNTIMED: usize = 2;
+
+/// BLAS `sgemm_` (column-major, every argument by reference).
+type Sgemm = unsafe extern "C" fn(
+    *const u8,
+    *const u8,
+    *const i32,
+    *const i32,
+    *const i32,
+    *const f32,
+    *const f32,
+    *const i32,
+    *const f32,
+    *const i32,
+    *const f32,
+    *mut f32,
+    *const i32,
+);
+/// OpenMP's `omp_set_num_threads`, which sets the BLAS's thread count.
+type SetThreads = unsafe extern "C" fn(i32);
+
+/// The library of the installed PyTorch that carries its BLAS (`torch/lib/libtorch_cpu.so`).
+fn torch_library() -> Result<std::path::PathBuf> {
+    let output = Command::new("python3")
+        .args(["-c", "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"])
+        .output()
+        .context("could not start python3")?;
+    if !output.status.success() {
+        bail!("gemm-pairwise needs torch in python3 (pip install torch numpy)");
+    }
+    let dir = String::from_utf8(output.stdout).context("python3 printed non-UTF-8")?;
+    let path = std::path::Path::new(dir.trim()).join("libtorch_cpu.so");
+    if !path.is_file() {
+        bail!("gemm-pairwise looks for PyTorch's BLAS in {}, which is not there", path.display());
+    }
+    Ok(path)
+}
+
+/// Runs every case on `threads` threads and returns a loam and a PyTorch record for each.
+pub fn run(threads: usize) -> Result<Vec<Record>> {
+    let path = torch_library()?;
+    // SAFETY: loading PyTorch's CPU library runs its initializers, which only set up its own
+    // state; the two symbols below have the standard BLAS and OpenMP signatures.
+    let library = unsafe { libloading::Library::new(&path) }.with_context(|| format!("loading {}", path.display()))?;
+    let sgemm: libloading::Symbol<'_, Sgemm> =
+        unsafe { library.get(b"sgemm_\0") }.with_context(|| format!("{} has no sgemm_", path.display()))?;
+    let set_threads: libloading::Symbol<'_, SetThreads> = unsafe { library.get(b"omp_set_num_threads\0") }
+        .with_context(|| format!("{} has no omp_set_num_threads", path.display()))?;
+    let threads_i32 = i32::try_from(threads).context("thread count")?;
+    // SAFETY: a plain setter of OpenMP's thread count.
+    unsafe { set_threads(threads_i32) };
+    let _inference = loam_tensor::no_grad();
+    let mut records = Vec::new();
+    for (m, k, n) in CASES {
+        let mut rng = Rng::new(0);
+        let a = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+        let b = Tensor::randn(&[k, n], 0.0, 1.0, &mut rng);
+        let (av, bv) = (a.to_vec(), b.to_vec());
+        let mut c = vec![0.0f32; m * n];
+        let dims = [m, n, k].map(|d| i32::try_from(d).expect("case sizes fit in i32"));
+        let (one, zero) = (1.0f32, 0.0f32);
+        // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ
+        let blas = |c: &mut [f32]| {
+            // SAFETY: the buffers have the sizes the dimensions say and outlive the call.
+            unsafe {
+                sgemm(b"N".as_ptr(), b"N".as_ptr(), &dims[1], &dims[0], &dims[2], &one, bv.as_ptr(), &dims[1], av.as_ptr(), &dims[2], &zero, c.as_mut_ptr(), &dims[1]);
+            }
+        };
+        blas(&mut c);
+        let ours = a.matmul(&b)?.to_vec();
+        let worst = ours.iter().zip(&c).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0f32, f32::max);
+        if worst > 1e-3 {
+            bail!("[{m},{k}]x[{k},{n}]: loam and PyTorch's BLAS differ by {worst} (relative)");
+        }
+        let (mut ours_s, mut theirs_s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let mut ours_t = 0.0;
+            let mut theirs_t = 0.0;
+            for side in if round % 2 == 0 { [true, false] } else { [false, true] } {
+                for call in 0..BLOCK {
+                    let start = Instant::now();
+                    if side {
+                        std::hint::black_box(a.matmul(&b)?);
+                    } else {
+                        blas(&mut c);
+                    }
+                    if call >= UNTIMED {
+                        *(if side { &mut ours_t } else { &mut theirs_t }) += start.elapsed().as_secs_f64();
+                    }
+                }
+            }
+            ours_s.push(ours_t);
+            theirs_s.push(theirs_t);
+            ratios.push(theirs_t / ours_t);
+        }
+        let gflops = |secs: f64| 2.0 * (m * n * k) as f64 * (BLOCK - UNTIMED) as f64 / secs / 1e9;
+        let case = format!("[{m},{k}]x[{k},{n}]");
+        records.push(Record::loam("gemm-pairwise", &case, &[("gflops", gflops(median(&mut ours_s))), ("pairwise_ratio", median(&mut ratios))]));
+        let mut theirs = Record::loam("gemm-pairwise", &case, &[("gflops", gflops(median(&mut theirs_s)))]);
+        theirs.imp = "pytorch".to_owned();
+        records.push(theirs);
+    }
+    Ok(records)
+}
+
+/// The middle value (the upper middle one of an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
