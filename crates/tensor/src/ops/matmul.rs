@@ -34,37 +34,37 @@ fn batch_offset(mut b: usize, batch: &[usize], strides: &[isize]) -> isize {
     off
 }
 
-/// Columns of a block are a multiple of this (the gemm crate's AVX-512 tile width).
-const COLUMN_GRAIN: usize = 64;
-/// A right operand of this many elements (1 MiB, the size of an L2 cache) or more is split.
+/// A right operand of this many elements (1 MiB, the size of an L2 cache) or more is taken in
+/// column blocks.
 const LARGE_RHS: usize = 1 << 18;
-/// Blocks are about this many columns wide, one or two per thread (n = 2048 ran 0.91× MKL in
-/// four blocks on 2 threads, 0.81–0.87× in two).
-const BLOCK_COLUMNS: usize = 512;
+/// Width of a column block (the last one of a product may be narrower).
+const BLOCK_COLUMNS: usize = 256;
 
-/// The number of column blocks an `m × k` by `k × n` product is split into on `threads`
-/// threads; `None` when it stays with the gemm crate's own threading.
+/// The number of column blocks an `m × k` by `k × n` product is computed in on `threads`
+/// threads, one one-thread gemm call per block; `None` when it goes to the gemm crate whole.
 ///
-/// When the right operand is large, each thread runs one-thread gemm calls on its own blocks
-/// of output columns and packs only its slice of that operand. Measured against MKL on this
-/// machine's 2 threads, in alternating blocks of calls so that both see the same phase of the
-/// machine: n = 1024 0.92–0.96× against 0.80–0.89× with the crate's threading, n = 2048
-/// 0.91–0.92× (four blocks) against 0.75–0.79×, `[128, 768] × [768, 512]` 0.87–0.93× against
-/// 0.77–0.78×, `[4096, 1024] × [1024, 1024]` 0.94–0.95× against 0.82–0.85×, GPT-2's MLP
-/// shapes at 256–1024 tokens (n = 3072–8192) 0.81–0.94× against 0.79–0.94×. With a small right
-/// operand, blocks of rows did no better than the crate's threading, which is kept there, for
-/// thin blocks on many threads (it splits inside its cache blocks), and for vector × matrix
-/// products (`m = 1`, whose own kernels split by column).
+/// With a large right operand the gemm crate runs faster on slices of 256 columns than on the
+/// whole (its cache blocking is sized for caches that this machine shares with others), and
+/// on several threads each thread then packs only its own slices instead of joining the
+/// crate's threading, which forks inside its cache blocks. Measured on this machine in
+/// alternating blocks of calls (so that both sides see the same phase of the machine), speed
+/// against the whole product: two threads, n = 512 1.01×, n = 1024 1.05–1.08×, n = 2048
+/// 1.18–1.22×, `[1024, 768] × [768, 3072]` 1.10–1.13× (blocks of 512 columns: 1.00–1.18×);
+/// one thread, n = 2048 1.05–1.09×, `[1024, 768] × [768, 3072]` 1.02–1.26×, n = 512–1024
+/// within the noise (0.87–1.07×). Against MKL (`cargo xtask bench gemm-pairwise`) the crate
+/// called on 256-column slices directly ran, on one thread, n = 1024 0.90× → 0.96–1.00×,
+/// n = 2048 0.79× → 0.95×, MiniLM's feed-forward products at 4096 tokens 0.86–0.87× →
+/// 0.91–0.95×. Vector × matrix products (`m = 1`) have their own kernels, and with fewer
+/// blocks than threads the crate's threading is kept.
 fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> {
-    let parts = threads * (n / (BLOCK_COLUMNS * threads)).clamp(1, 2);
-    (m > 1 && threads >= 2 && k * n >= LARGE_RHS && n >= 4 * COLUMN_GRAIN * parts).then_some(parts)
+    let blocks = n.div_ceil(BLOCK_COLUMNS);
+    (m > 1 && k * n >= LARGE_RHS && blocks >= threads.max(2)).then_some(blocks)
 }
 
-/// Column block `p` of `parts` over `n` columns: (start, width), on multiples of [`COLUMN_GRAIN`].
-fn column_block(n: usize, parts: usize, p: usize) -> (usize, usize) {
-    let edge = |q: usize| if q == parts { n } else { (n * q / parts).next_multiple_of(COLUMN_GRAIN).min(n) };
-    let (start, end) = (edge(p), edge(p + 1));
-    (start, end - start)
+/// Column block `p` of a product with `n` columns: (start, width).
+fn column_block(n: usize, p: usize) -> (usize, usize) {
+    let start = p * BLOCK_COLUMNS;
+    (start, BLOCK_COLUMNS.min(n - start))
 }
 
 /// `a @ b` where a: (…, m, k) and b: (…, k, n) already broadcast to the same batch shape;
@@ -106,7 +106,7 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         let threads = rayon::current_num_threads();
         for i in 0..nb {
             match column_blocks(m, n, k, threads) {
-                Some(parts) => (0..parts).into_par_iter().for_each(|p| block(i, column_block(n, parts, p), Parallelism::None)),
+                Some(blocks) => (0..blocks).into_par_iter().for_each(|p| block(i, column_block(n, p), Parallelism::None)),
                 None => whole(i, Parallelism::Rayon(0)),
             }
         }
