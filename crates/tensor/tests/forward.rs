@@ -221,10 +221,10 @@ fn small_products_match_naive_product_for_every_layout() {
     }
 }
 
-/// Products large enough to be split into blocks of output columns (a right operand of 1 MiB
-/// or more, on several threads) against a naive f64 product, for transposed operands and for
-/// widths that do not divide into the blocks; the same values on one thread as on two and
-/// three, within float rounding.
+/// Products computed in blocks of output columns (a right operand of 1 MiB or more) against a
+/// naive f64 product, on one, two and three threads, for transposed operands and for widths
+/// that do not divide into the blocks; the same values on one thread as on two and three,
+/// within float rounding.
 #[test]
 fn column_blocked_products_match_naive_product() {
     for (m, k, n) in [(9, 512, 1024), (5, 300, 1000), (3, 260, 2111)] {
