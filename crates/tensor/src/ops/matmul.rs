@@ -44,18 +44,18 @@ const BLOCK_COLUMNS: usize = 256;
 /// threads, one one-thread gemm call per block; `None` when it goes to the gemm crate whole.
 ///
 /// With a large right operand the gemm crate runs faster on slices of 256 columns than on the
-/// whole (its cache blocking is sized for caches that this machine shares with others), and
-/// on several threads each thread then packs only its own slices instead of joining the
-/// crate's threading, which forks inside its cache blocks. Measured on this machine in
-/// alternating blocks of calls (so that both sides see the same phase of the machine), speed
-/// against the whole product: two threads, n = 512 1.01×, n = 1024 1.05–1.08×, n = 2048
-/// 1.18–1.22×, `[1024, 768] × [768, 3072]` 1.10–1.13× (blocks of 512 columns: 1.00–1.18×);
-/// one thread, n = 2048 1.05–1.09×, `[1024, 768] × [768, 3072]` 1.02–1.26×, n = 512–1024
-/// within the noise (0.87–1.07×). Against MKL (`cargo xtask bench gemm-pairwise`) the crate
-/// called on 256-column slices directly ran, on one thread, n = 1024 0.90× → 0.96–1.00×,
-/// n = 2048 0.79× → 0.95×, MiniLM's feed-forward products at 4096 tokens 0.86–0.87× →
-/// 0.91–0.95×. Vector × matrix products (`m = 1`) have their own kernels, and with fewer
-/// blocks than threads the crate's threading is kept.
+/// whole (why is not pinned down: the crate sizes its blocks from the cache sizes the CPU
+/// reports, and this machine shares its L3 with other tenants), and on several threads each
+/// thread then packs only its own slices instead of joining the crate's threading, which forks
+/// inside its cache blocks. Measured on this machine in alternating blocks of calls (so that
+/// both sides see the same phase of the machine), speed against the whole product: two
+/// threads, n = 512 1.01×, n = 1024 1.05–1.08×, n = 2048 1.18–1.22×, `[1024, 768] × [768,
+/// 3072]` 1.10–1.13× (blocks of 512 columns: 1.00–1.18×); one thread, n = 2048 1.05–1.09×,
+/// `[1024, 768] × [768, 3072]` 1.02–1.26×, n = 512–1024 within the noise (0.87–1.07×).
+/// Against MKL (`cargo xtask bench gemm-pairwise`): two threads n = 1024 0.80–0.89× →
+/// 0.91–0.96×, n = 2048 0.75–0.79× → 0.91–0.94×; one thread n = 2048 0.73–0.81× → 0.89–0.91×.
+/// Vector × matrix products (`m = 1`) have their own kernels, and with fewer blocks than
+/// threads the crate's threading is kept.
 fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> {
     let blocks = n.div_ceil(BLOCK_COLUMNS);
     (m > 1 && k * n >= LARGE_RHS && blocks >= threads.max(2)).then_some(blocks)
