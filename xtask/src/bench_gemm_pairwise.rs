@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use loam_tensor::{Rng, Tensor};
 
+use crate::measure::median;
 use crate::record::Record;
 
 /// `(m, k, n)` of each case: the square sizes and the GPT-shaped product of `bench matmul`, and
@@ -128,10 +129,4 @@ pub fn run(threads: usize) -> Result<Vec<Record>> {
         records.push(theirs);
     }
     Ok(records)
-}
-
-/// The middle value (the upper middle one of an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

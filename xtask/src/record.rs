@@ -4,6 +4,8 @@
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+use crate::measure::median;
+
 /// Figures in the order a table shows them; every figure's name carries its unit.
 const FIGURE_ORDER: [&str; 8] = [
     "gflops",
@@ -116,8 +118,7 @@ pub fn median_of_rounds(rounds: &[Vec<Record>]) -> Vec<Record> {
                         .flat_map(|round| round.iter().filter(same))
                         .filter_map(|o| o.figures.iter().find(|(n, _)| n == name).map(|&(_, v)| v))
                         .collect();
-                    values.sort_by(f64::total_cmp);
-                    (name.clone(), values[values.len() / 2])
+                    (name.clone(), median(&mut values))
                 })
                 .collect();
             Record { figures, ..r.clone() }

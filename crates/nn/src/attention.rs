@@ -99,8 +99,6 @@ impl MultiHeadAttention {
         Ok(MultiHeadAttention { proj, out, n_heads, dropout: Dropout::new(dropout) })
     }
 
-    /// Projects to heads: q from `x` `[B, Tq, d]`, k and v from `memory` (cross-attention) or
-    /// from `x` (self-attention).
     /// A copy for inference (see [`Linear::for_inference`]). Separate q/k/v projections become
     /// one fused product, so the copy does self-attention only.
     pub fn for_inference(&self) -> Result<MultiHeadAttention> {
@@ -111,6 +109,8 @@ impl MultiHeadAttention {
         Ok(MultiHeadAttention { proj, out: self.out.for_inference()?, n_heads: self.n_heads, dropout: self.dropout })
     }
 
+    /// Projects to heads: q from `x` `[B, Tq, d]`, k and v from `memory` (cross-attention) or
+    /// from `x` (self-attention).
     fn project(&self, x: &Tensor, memory: Option<&Tensor>) -> Result<(Tensor, Tensor, Tensor)> {
         let h = self.n_heads;
         match (&self.proj, memory) {
