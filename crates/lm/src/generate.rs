@@ -1,4 +1,4 @@
-//! Text generation with a GPT: greedy or sampled, with a KV cache, streaming, stop tokens and
+//! Text generation with any [`CausalLm`] (GPT, GPT-2, the Llama family): greedy or sampled, with a KV cache, streaming, stop tokens and
 //! stop strings, and batches of prompts of different lengths (left padding).
 
 use loam_nn::Ctx;
@@ -7,7 +7,7 @@ use loam_text::Tokenizer;
 use serde::Serialize;
 
 use crate::error::{LmError, Result};
-use crate::gpt::Gpt;
+use crate::causal_lm::CausalLm;
 use crate::sampling::{GenerationConfig, choose};
 
 /// Why generation ended.
@@ -45,7 +45,7 @@ fn last_rows(logits: &loam_tensor::Tensor) -> Vec<Vec<f32>> {
 /// the context is cropped to the last `block_size` tokens and recomputed, so the tokens are the
 /// same with and without the cache.
 pub fn generate_ids(
-    model: &Gpt,
+    model: &dyn CausalLm,
     prompt: &[usize],
     cfg: &GenerationConfig,
     use_cache: bool,
@@ -54,11 +54,11 @@ pub fn generate_ids(
     if prompt.is_empty() {
         return Err(LmError::Config("generation needs a prompt of at least one token".into()));
     }
-    if let Some(&bad) = prompt.iter().find(|&&t| t >= model.config.vocab_size) {
-        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.config.vocab_size)));
+    if let Some(&bad) = prompt.iter().find(|&&t| t >= model.vocab_size()) {
+        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.vocab_size())));
     }
     let _g = no_grad();
-    let block = model.config.block_size;
+    let block = model.max_positions();
     let mut rng = Rng::new(cfg.seed);
     let mut ctx = Ctx::eval();
     let mut seq = prompt.to_vec();
@@ -94,7 +94,7 @@ pub fn generate_ids(
 /// Generates text after `prompt`, streaming each new piece of text to `on_text` as soon as it
 /// decodes to whole characters, and stopping at a stop string (which is not emitted).
 pub fn generate(
-    model: &Gpt,
+    model: &dyn CausalLm,
     tokenizer: &dyn Tokenizer,
     prompt: &str,
     cfg: &GenerationConfig,
@@ -149,17 +149,17 @@ pub fn generate(
 /// Generates for several prompts at once: prompts are left-padded to one length, padding is
 /// hidden from attention and does not count as positions, and each row stops on its own.
 /// Greedy rows give the same tokens as [`generate_ids`] on each prompt alone.
-pub fn generate_batch(model: &Gpt, prompts: &[Vec<usize>], cfg: &GenerationConfig) -> Result<Vec<(Vec<usize>, FinishReason)>> {
+pub fn generate_batch(model: &dyn CausalLm, prompts: &[Vec<usize>], cfg: &GenerationConfig) -> Result<Vec<(Vec<usize>, FinishReason)>> {
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(LmError::Config("batch generation needs non-empty prompts".into()));
     }
     let _g = no_grad();
     let b = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
-    if longest + cfg.max_new_tokens > model.config.block_size {
+    if longest + cfg.max_new_tokens > model.max_positions() {
         return Err(LmError::Config(format!(
             "batch generation keeps every row in one window: {longest} prompt + {} new tokens exceed block size {}",
-            cfg.max_new_tokens, model.config.block_size
+            cfg.max_new_tokens, model.max_positions()
         )));
     }
     let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();

@@ -8,6 +8,7 @@ use loam_nn::{
 use loam_tensor::{Mask, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 
 /// The shape and options of a GPT.
@@ -220,5 +221,31 @@ impl Gpt {
         let v = self.config.vocab_size;
         let targets: Vec<i64> = y.iter().map(|&t| t as i64).collect();
         Ok(logits.reshape(&[b * t, v])?.cross_entropy(&targets, None)?)
+    }
+}
+
+impl CausalLm for Gpt {
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn max_positions(&self) -> usize {
+        self.config.block_size
+    }
+
+    fn new_cache(&self) -> Vec<KvCache> {
+        Gpt::new_cache(self)
+    }
+
+    fn forward_padded(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        Gpt::forward_padded(self, ids, b, t, left_pad, cache, ctx)
     }
 }

@@ -14,6 +14,7 @@
 //! # }
 //! ```
 
+mod causal_lm;
 mod checkpoint;
 mod default_corpus;
 mod error;
@@ -27,6 +28,7 @@ mod train_config;
 mod trainer;
 pub mod hf;
 
+pub use causal_lm::CausalLm;
 pub use checkpoint::{LoadedModel, TrainState, load_model};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};

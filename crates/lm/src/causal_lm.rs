@@ -1,0 +1,37 @@
+//! What generation needs of a decoder-only language model, so that one set of decoding loops
+//! (greedy, sampling, batches, streaming) serves every model family loam runs.
+
+use loam_nn::{Ctx, KvCache};
+use loam_tensor::Tensor;
+
+use crate::error::Result;
+
+/// A decoder-only language model: next-token logits with a per-layer KV cache.
+pub trait CausalLm: Send + Sync {
+    /// Number of token ids the model knows.
+    fn vocab_size(&self) -> usize;
+
+    /// The longest context the model takes (positions).
+    fn max_positions(&self) -> usize;
+
+    /// Empty caches, one per layer.
+    fn new_cache(&self) -> Vec<KvCache>;
+
+    /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major). Row `r` may start with
+    /// `left_pad[r]` padding tokens, which no position attends to and which do not count as
+    /// positions. With a cache, `ids` holds only the new positions.
+    fn forward_padded(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor>;
+
+    /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major), continuing the cache when given.
+    fn forward(&self, ids: &[usize], b: usize, t: usize, cache: Option<&mut Vec<KvCache>>, ctx: &mut Ctx) -> Result<Tensor> {
+        self.forward_padded(ids, b, t, None, cache, ctx)
+    }
+}
