@@ -100,6 +100,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
     let corpus = Corpus::open(&config.corpus, options)?;
     let out = &config.out_dir;
     std::fs::create_dir_all(out).map_err(|e| TextError::io("creating directory", out, e))?;
+    let earlier = earlier_shards(out)?;
 
     let tokenizer = make_tokenizer(config, &corpus)?;
     tokenizer.save(&out.join(TOKENIZER_FILE))?;
@@ -184,7 +185,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
         document_separator: separator,
     };
     meta.save(out)?;
-    remove_stale_shards(out, &meta)?;
+    remove_stale_shards(out, &earlier, &meta)?;
     Ok(meta)
 }
 
@@ -283,17 +284,61 @@ fn split_tail(dir: &Path, all: ShardWriter, mut val: ShardWriter, fraction: f64)
     Ok((train, val.finish()?))
 }
 
-/// Removes `train_*.bin` and `val_*.bin` files that an earlier build left and `meta` does not list.
-fn remove_stale_shards(dir: &Path, meta: &DatasetMeta) -> Result<()> {
-    let listed: BTreeSet<&str> = meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.as_str()).collect();
+/// Whether `name` is a shard file name a build may write (`train_NNNN.bin`, `val_NNNN.bin`).
+fn looks_like_shard(name: &str) -> bool {
+    (name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin")
+}
+
+/// The shards an earlier build recorded in `dir/meta.json`. A shard-named file that no
+/// `meta.json` records is not loam's to overwrite or remove, so it is an error.
+fn earlier_shards(dir: &Path) -> Result<BTreeSet<String>> {
+    let recorded: BTreeSet<String> = match DatasetMeta::load(dir) {
+        Ok(meta) => meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.clone()).collect(),
+        Err(_) => BTreeSet::new(),
+    };
     let entries = std::fs::read_dir(dir).map_err(|e| TextError::io("listing", dir, e))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = (name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin");
-        if ours && !listed.contains(name.as_str()) {
-            let path = entry.path();
-            std::fs::remove_file(&path).map_err(|e| TextError::io("removing stale shard", &path, e))?;
+        if looks_like_shard(&name) && !recorded.contains(&name) {
+            return Err(TextError::InvalidRequest(format!(
+                "{}: holds `{name}`, which no earlier dataset build recorded in its meta.json; \
+                 build into an empty folder or move that file away",
+                dir.display()
+            )));
         }
+    }
+    Ok(recorded)
+}
+
+/// Removes the shards the earlier build recorded (`earlier`) that `meta` does not list.
+fn remove_stale_shards(dir: &Path, earlier: &BTreeSet<String>, meta: &DatasetMeta) -> Result<()> {
+    let listed: BTreeSet<&str> = meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.as_str()).collect();
+    for name in earlier.iter().filter(|n| !listed.contains(n.as_str())) {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(TextError::io("removing stale shard", &path, e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Removes a dataset from `dir`: the shards, tokenizer and `meta.json` its `meta.json`
+/// records, then `dir` itself if nothing else is left in it. Files it does not record stay.
+/// A folder without a readable `meta.json` is left alone.
+pub fn remove_dataset(dir: &Path) -> Result<()> {
+    let Ok(meta) = DatasetMeta::load(dir) else { return Ok(()) };
+    let files = meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.as_str());
+    for name in files.chain([meta.tokenizer.file.as_str(), "meta.json"]) {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(TextError::io("removing", &path, e)),
+            _ => {}
+        }
+    }
+    let empty = std::fs::read_dir(dir).map_err(|e| TextError::io("listing", dir, e))?.next().is_none();
+    if empty {
+        std::fs::remove_dir(dir).map_err(|e| TextError::io("removing", dir, e))?;
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ mod train;
 pub use char_tokenizer::CharTokenizer;
 pub use clean::{CleanConfig, Cleaner, MaskConfig, Normalization, clean};
 pub use corpus::{Chunk, Chunks, Corpus, CorpusOptions, SourceFile, TEXT_EXTENSIONS, sha256_file, split_lines};
-pub use dataset::{DatasetConfig, SplitMode, TOKENIZER_FILE, build_dataset};
+pub use dataset::{DatasetConfig, SplitMode, TOKENIZER_FILE, build_dataset, remove_dataset};
 pub use error::{Result, TextError};
 pub use hf_tokenizer::HfTokenizer;
 pub use html::{HtmlStats, decode_entities, strip_html};

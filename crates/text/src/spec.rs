@@ -52,6 +52,10 @@ impl FromStr for TokenizerSpec {
         if s.is_empty() {
             return Err(invalid("empty"));
         }
+        // a bare word that names no file is a mistyped name, not a missing file
+        if !s.contains(['/', '\\', '.']) && !Path::new(s).exists() {
+            return Err(invalid("unknown tokenizer"));
+        }
         Ok(TokenizerSpec::File(PathBuf::from(s)))
     }
 }
@@ -170,5 +174,9 @@ mod tests {
         for bad in ["bpe", "bpe:", "bpe:x", "unigram:0", ""] {
             assert!(matches!(bad.parse::<TokenizerSpec>(), Err(TextError::InvalidSpec { .. })), "{bad}");
         }
+        // a mistyped name is reported as one, with the names that exist
+        let err = "foo".parse::<TokenizerSpec>().unwrap_err().to_string();
+        assert!(err.contains("unknown tokenizer") && err.contains("`char`, `bpe:VOCAB`"), "{err}");
+        assert_eq!("foo.json".parse::<TokenizerSpec>().unwrap(), TokenizerSpec::File("foo.json".into()));
     }
 }

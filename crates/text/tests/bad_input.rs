@@ -166,3 +166,24 @@ fn damaged_datasets_are_errors() {
     let chars = loam_text::CharTokenizer::from_text("ab");
     assert!(matches!(chars.encode("abc", false), Err(TextError::UnknownChar { ch: 'c', .. })));
 }
+
+#[test]
+fn a_build_never_touches_shard_named_files_it_did_not_write() {
+    let dir = TempDir::new("not-ours");
+    let corpus = dir.write("c.txt", "some text for a small dataset\n".repeat(20));
+    let mine = dir.write("out/train_0007.bin", b"my own file".as_slice());
+    let err = build_dataset(&char_config(&corpus, &dir)).unwrap_err().to_string();
+    assert!(err.contains("train_0007.bin") && err.contains("no earlier dataset build recorded"), "{err}");
+    assert_eq!(std::fs::read(&mine).unwrap(), b"my own file");
+    // once it is moved away the build goes ahead, and a rebuild replaces only its own shards
+    std::fs::remove_file(&mine).unwrap();
+    let first = build_dataset(&char_config(&corpus, &dir)).unwrap();
+    let theirs = dir.write("out/notes.txt", "keep me");
+    let again = build_dataset(&char_config(&corpus, &dir)).unwrap();
+    assert_eq!(first.train_shards, again.train_shards);
+    // removing the dataset removes what its meta.json records and nothing else
+    loam_text::remove_dataset(&dir.join("out")).unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("notes.txt")]);
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "keep me");
+}
