@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use loam_lm::{GenerationConfig, TrainConfig, TrainOptions, generate_ids, load_model, train};
+use loam_lm::{GenerationConfig, RunOptions, TrainConfig, generate_ids, load_model, train};
 use serde_json::Value;
 
 use crate::record::Record;
@@ -39,7 +39,7 @@ pub fn run_loam(corpus: &Path, iters: Option<usize>) -> Result<Vec<Record>> {
     let case = format!("shakespeare-char {} iters", config.optim.iters);
     let out = std::env::temp_dir().join(format!("loam-bench-shakespeare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let s = train(&config, &TrainOptions { out: out.clone(), progress: true, ..TrainOptions::default() })?;
+    let s = train(&config, &RunOptions { out: out.clone(), progress: true, ..RunOptions::default() })?;
     let m = load_model(&s.checkpoint)?;
     let n = 500;
     let cfg = GenerationConfig { max_new_tokens: n, do_sample: true, temperature: 0.8, top_k: Some(40), ..Default::default() };

@@ -2,7 +2,7 @@
 //! line of a file, written as JSON lines `{"text":…,"embedding":[…]}`.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use loam_lm::hf::{SentenceEncoder, minilm_dir};
@@ -25,12 +25,27 @@ pub struct EmbedArgs {
     batch_size: usize,
 }
 
+/// Refuses a model folder whose `config.json` names a model type other than BERT (a GPT-2
+/// folder, say), before its config is read as a BERT one; a folder without it is left to the
+/// loader's own errors.
+fn check_model_type(dir: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else { return Ok(()) };
+    let config: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", dir.join("config.json").display()))?;
+    match config["model_type"].as_str() {
+        Some(kind) if kind != "bert" => {
+            anyhow::bail!("{}: model type `{kind}` is not supported by embed, which takes BERT-family sentence encoders (`bert`)", dir.display())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Embeds every line of the input and writes one JSON object per line, in input order.
 pub fn run(args: EmbedArgs) -> Result<()> {
     let model = match args.model {
         Some(dir) => dir,
         None => minilm_dir()?,
     };
+    check_model_type(&model)?;
     let mut encoder = SentenceEncoder::from_dir(&model).with_context(|| format!("loading {}", model.display()))?;
     encoder.batch_size = args.batch_size.max(1);
     let text = if args.input.as_os_str() == "-" {

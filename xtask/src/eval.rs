@@ -19,8 +19,8 @@ pub struct Args {
     /// context); non-overlapping windows otherwise.
     #[arg(long)]
     stride: Option<usize>,
-    /// Windows per forward pass.
-    #[arg(long, default_value_t = 16)]
+    /// Windows per forward pass (at least 1).
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch: usize,
     /// Print one JSON object.
     #[arg(long)]

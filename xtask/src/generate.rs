@@ -18,19 +18,19 @@ pub struct Args {
     /// New tokens at most.
     #[arg(long, default_value_t = 200)]
     max_new_tokens: usize,
-    /// Sampling temperature; sampling is on unless --greedy.
+    /// Sampling temperature, ≥ 0 (0 is greedy); sampling is on unless --greedy.
     #[arg(long, default_value_t = 0.8)]
     temperature: f32,
     /// Keep the k most likely tokens.
     #[arg(long)]
     top_k: Option<usize>,
-    /// Keep the smallest set with probability ≥ p.
+    /// Keep the smallest set with probability ≥ p, p in (0, 1].
     #[arg(long)]
     top_p: Option<f32>,
-    /// Keep tokens with probability ≥ min_p × the largest.
+    /// Keep tokens with probability ≥ min_p × the largest, min_p in [0, 1].
     #[arg(long)]
     min_p: Option<f32>,
-    /// Penalty on tokens already present (1: off).
+    /// Penalty on tokens already present, > 0 (1: off).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
     /// Ban repeating n-grams of this size (0: off).
@@ -55,7 +55,6 @@ pub struct Args {
 
 /// Streams the continuation (or prints it as JSON).
 pub fn run(args: &Args) -> Result<()> {
-    let m = load_model(&args.model)?;
     let cfg = GenerationConfig {
         max_new_tokens: args.max_new_tokens,
         do_sample: !args.greedy,
@@ -69,6 +68,9 @@ pub fn run(args: &Args) -> Result<()> {
         stop_strings: args.stop.clone(),
         seed: args.seed,
     };
+    // refused before the model is read
+    cfg.validate()?;
+    let m = load_model(&args.model)?;
     let mut out = std::io::stdout().lock();
     if !args.json {
         write!(out, "{}", args.prompt)?;

@@ -77,9 +77,43 @@ fn main() -> ExitCode {
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<train::Interrupted>() => {
+            eprintln!("{err}");
+            ExitCode::from(130)
+        }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the line
+/// already holds (errors that print their source, as I/O errors often do, would repeat it).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_os_error_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let wrapped = anyhow::Error::new(loam_text::TextError::Io { action: "opening corpus", path: "c.txt".into(), source: io }).context("building a dataset");
+        let line = one_line(&wrapped);
+        assert_eq!(line.matches("entity not found").count(), 1, "{line}");
+        assert!(line.starts_with("building a dataset: opening corpus c.txt: "), "{line}");
     }
 }

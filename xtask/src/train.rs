@@ -1,12 +1,13 @@
 //! `cargo xtask train`: trains a GPT. Without arguments, a small character model on the
 //! built-in corpus (a few minutes on 2 cores); `--config` and the other options override.
+//! A run stopped by Ctrl-C saves its checkpoint and exits with status 130.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use loam_lm::{TrainConfig, TrainOptions, train};
+use loam_lm::{RunOptions, TrainConfig, saved_config, train};
 
 /// Arguments of `cargo xtask train`.
 #[derive(clap::Args)]
@@ -20,9 +21,17 @@ pub struct Args {
     /// Output folder (dataset, checkpoints, metrics, plots); runs/<config name> by default.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue from the newest checkpoint in the output folder, bit-exactly.
+    /// Continue from the newest checkpoint in the output folder, bit-exactly, with the config
+    /// it was started with (a different --config or --corpus is refused; --iters may grow).
     #[arg(long)]
     resume: bool,
+    /// Start afresh in an output folder that holds an earlier run, removing what that run
+    /// wrote (checkpoints, best, dataset, metrics, plots); other files stay.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// Replace invalid UTF-8 in the corpus with U+FFFD (and count it) instead of failing.
+    #[arg(long)]
+    lossy_utf8: bool,
     /// Device: `cpu`.
     #[arg(long)]
     device: Option<String>,
@@ -39,10 +48,29 @@ pub fn set_threads(threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// A run stopped on request (Ctrl-C) after saving its checkpoint; the command exits with 130.
+#[derive(Debug)]
+pub struct Interrupted {
+    /// The step the run stopped at.
+    pub step: usize,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped at step {}; continue with --resume", self.step)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// Trains, printing progress, evaluations and a summary.
 pub fn run(args: &Args) -> Result<()> {
+    let name = args.config.as_ref().and_then(|p| p.file_stem()).map_or("default".into(), |s| s.to_string_lossy().into_owned());
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(name));
     let mut config = match &args.config {
         Some(path) => TrainConfig::load(path)?,
+        // a resumed run continues with its saved config unless one is given (and must match)
+        None if args.resume => saved_config(&out)?,
         None => TrainConfig::default(),
     };
     if let Some(c) = &args.corpus {
@@ -54,8 +82,9 @@ pub fn run(args: &Args) -> Result<()> {
     if let Some(n) = args.iters {
         config.optim.iters = n;
     }
-    let name = args.config.as_ref().and_then(|p| p.file_stem()).map_or("default".into(), |s| s.to_string_lossy().into_owned());
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(name));
+    if args.lossy_utf8 {
+        config.data.lossy_utf8 = true;
+    }
     set_threads(config.run.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -75,10 +104,8 @@ pub fn run(args: &Args) -> Result<()> {
         rayon::current_num_threads(),
         out.display()
     );
-    let s = train(&config, &TrainOptions { out: out.clone(), resume: args.resume, progress: true, stop: Some(stop) })?;
-    if s.interrupted {
-        eprintln!("stopped at step {}; continue with --resume", s.steps);
-    }
+    let opts = RunOptions { out: out.clone(), resume: args.resume, overwrite: args.overwrite, progress: true, stop: Some(stop) };
+    let s = train(&config, &opts)?;
     println!("steps            {}", s.steps);
     println!("train loss       {:.4}", s.train_loss);
     println!("val loss (full)  {:.4}   perplexity {:.3} per token", s.val_loss_full, s.val_ppl);
@@ -90,6 +117,9 @@ pub fn run(args: &Args) -> Result<()> {
     println!("metrics, plot    {}, {}", out.join("metrics.jsonl").display(), out.join("loss.png").display());
     for sample in &s.samples {
         println!("--- sample ---\n{sample}");
+    }
+    if s.interrupted {
+        return Err(Interrupted { step: s.steps }.into());
     }
     Ok(())
 }

@@ -40,10 +40,10 @@ fn last_rows(logits: &loam_tensor::Tensor) -> Vec<Vec<f32>> {
     (0..b).map(|r| all[r * v..(r + 1) * v].to_vec()).collect()
 }
 
-/// Generates token ids after `prompt`. `on_token` sees each new id and may stop generation by
-/// returning false. With `use_cache` each step feeds only the new token; past the block size
-/// the context is cropped to the last `block_size` tokens and recomputed, so the tokens are the
-/// same with and without the cache.
+/// Generates token ids after `prompt`, with settings checked by [`GenerationConfig::validate`].
+/// `on_token` sees each new id and may stop generation by returning false. With `use_cache`
+/// each step feeds only the new token; past the block size the context is cropped to the last
+/// `block_size` tokens and recomputed, so the tokens are the same with and without the cache.
 pub fn generate_ids(
     model: &dyn CausalLm,
     prompt: &[usize],
@@ -51,6 +51,7 @@ pub fn generate_ids(
     use_cache: bool,
     on_token: &mut dyn FnMut(usize) -> bool,
 ) -> Result<(Vec<usize>, FinishReason)> {
+    cfg.validate()?;
     if prompt.is_empty() {
         return Err(LmError::Config("generation needs a prompt of at least one token".into()));
     }
@@ -150,6 +151,7 @@ pub fn generate(
 /// hidden from attention and does not count as positions, and each row stops on its own.
 /// Greedy rows give the same tokens as [`generate_ids`] on each prompt alone.
 pub fn generate_batch(model: &dyn CausalLm, prompts: &[Vec<usize>], cfg: &GenerationConfig) -> Result<Vec<(Vec<usize>, FinishReason)>> {
+    cfg.validate()?;
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
         return Err(LmError::Config("batch generation needs non-empty prompts".into()));
     }

@@ -15,28 +15,34 @@
 //! ```
 
 mod causal_lm;
-mod checkpoint;
 mod default_corpus;
 mod error;
 mod generate;
 mod gpt;
+mod measure;
 mod metrics;
 mod perplexity;
 mod plot;
+mod run_checkpoint;
+mod run_folder;
 mod sampling;
 mod train_config;
+mod trainable;
 mod trainer;
 pub mod hf;
 
 pub use causal_lm::CausalLm;
-pub use checkpoint::{LoadedModel, TrainState, load_model};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
 pub use gpt::{Gpt, GptCache, GptConfig};
+pub use measure::peak_rss_mb;
 pub use metrics::{Metric, MetricsLog};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::plot_losses;
+pub use run_checkpoint::{LoadedModel, TrainState, load_model};
+pub use run_folder::RunFolder;
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
 pub use train_config::{DataConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
-pub use trainer::{TrainOptions, TrainSummary, peak_rss_mb, train};
+pub use trainable::TrainableModel;
+pub use trainer::{RunOptions, TrainSummary, saved_config, train};

@@ -45,10 +45,12 @@ pub struct MetricsLog {
 }
 
 impl MetricsLog {
-    /// Opens `path`, keeping the lines of steps ≤ `keep_through` (a resumed run drops what the
-    /// interrupted one logged after its last checkpoint).
+    /// Opens `path`, keeping the lines of steps ≤ `keep_through` as they were written (a
+    /// resumed run drops what the interrupted one logged after its last checkpoint); with
+    /// `keep_through` 0 the file starts empty.
     pub fn open(path: &Path, keep_through: usize) -> Result<MetricsLog> {
         let mut history = Vec::new();
+        let mut kept = String::new();
         if path.exists() && keep_through > 0 {
             let f = File::open(path).map_err(|e| LmError::file(path, format!("cannot read: {e}")))?;
             for line in BufReader::new(f).lines() {
@@ -59,6 +61,8 @@ impl MetricsLog {
                     };
                     if step <= keep_through {
                         history.push(m);
+                        kept.push_str(&line);
+                        kept.push('\n');
                     }
                 }
             }
@@ -69,9 +73,7 @@ impl MetricsLog {
             .truncate(true)
             .open(path)
             .map_err(|e| LmError::file(path, format!("cannot write: {e}")))?;
-        for m in &history {
-            writeln!(file, "{}", serde_json::to_string(m).expect("metrics serialize")).map_err(|e| LmError::file(path, e.to_string()))?;
-        }
+        file.write_all(kept.as_bytes()).map_err(|e| LmError::file(path, format!("cannot write: {e}")))?;
         Ok(MetricsLog { path: path.to_path_buf(), file, history })
     }
 

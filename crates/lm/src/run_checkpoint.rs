@@ -1,6 +1,8 @@
-//! Training checkpoints: self-contained folders holding weights, optimizer state, data-order
-//! RNG, step, config and tokenizer. Each is written in a temporary folder and renamed into
-//! place, so a crash never leaves a half-written checkpoint; the last N and the best are kept.
+//! Training-state checkpoints of a run: self-contained folders holding weights, optimizer
+//! state, data-order RNG, step, config and tokenizer. Each is written in a temporary folder and
+//! renamed into place, so a crash never leaves a half-written checkpoint; the last N and the
+//! best are kept. Only folders loam wrote (named `step-NNNNNN`, holding `state.json`) are ever
+//! listed, pruned or removed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -129,20 +131,47 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<()> {
     replace_dir(&tmp, to)
 }
 
-/// The step-numbered checkpoints in `dir` (`step-NNNNNN`), oldest first.
-pub fn list_checkpoints(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+/// The step of a checkpoint folder name `step-NNNNNN` (six or more digits).
+fn step_of(name: &str) -> Option<usize> {
+    name.strip_prefix("step-").filter(|d| d.len() >= 6 && d.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
+}
+
+/// Whether `dir` is a checkpoint loam wrote (it holds the loop state).
+pub fn is_checkpoint_dir(dir: &Path) -> bool {
+    dir.join(STATE_FILE).is_file()
+}
+
+fn names(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| io(dir, "cannot list", e))? {
         let entry = entry.map_err(|e| io(dir, "cannot list", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(step) = name.strip_prefix("step-").and_then(|s| s.parse().ok()) {
-            out.push((step, entry.path()));
+        out.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+    }
+    Ok(out)
+}
+
+/// The step-numbered checkpoints in `dir` (`step-NNNNNN` folders holding `state.json`),
+/// oldest first.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let mut out: Vec<(usize, PathBuf)> =
+        names(dir)?.into_iter().filter_map(|(name, path)| Some((step_of(&name)?, path))).filter(|(_, p)| is_checkpoint_dir(p)).collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Every folder in `dir` that checkpointing writes: the checkpoints, and the temporary
+/// (`.step-NNNNNN.tmp`) and set-aside (`step-NNNNNN.old`) folders a crash can leave.
+pub fn loam_checkpoint_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = list_checkpoints(dir)?.into_iter().map(|(_, p)| p).collect();
+    for (name, path) in names(dir)? {
+        let left = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")).or_else(|| name.strip_suffix(".old"));
+        if left.and_then(step_of).is_some() && path.is_dir() {
+            out.push(path);
         }
     }
-    out.sort();
     Ok(out)
 }
 

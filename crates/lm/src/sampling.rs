@@ -1,9 +1,11 @@
 //! Choosing the next token from logits, with Hugging Face's semantics: repetition penalty and
 //! no-repeat-n-gram bans first, then temperature, top-k, top-p and min-p, then greedy or a
-//! seeded draw.
+//! seeded draw. Temperature 0 is greedy, as in the OpenAI API and llama.cpp.
 
 use loam_tensor::Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{LmError, Result};
 
 /// How tokens are chosen and when generation stops.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,7 +15,7 @@ pub struct GenerationConfig {
     pub max_new_tokens: usize,
     /// Sample from the distribution; otherwise take the most likely token (greedy).
     pub do_sample: bool,
-    /// Divides the logits before sampling (lower is sharper).
+    /// Divides the logits before sampling (lower is sharper); 0 takes the most likely token.
     pub temperature: f32,
     /// Keep only the k most likely tokens.
     pub top_k: Option<usize>,
@@ -49,6 +51,31 @@ impl Default for GenerationConfig {
             stop_strings: Vec::new(),
             seed: 0,
         }
+    }
+}
+
+impl GenerationConfig {
+    /// Refuses values that have no meaning: a temperature below 0 or not finite, `top_p`
+    /// outside (0, 1], `min_p` outside [0, 1], a repetition penalty ≤ 0 or not finite, and
+    /// `top_k` 0. Every generation entry point calls it; a server should too, on each request.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(LmError::Config(format!("generation: {m}")));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(format!("temperature {} must be a finite number ≥ 0 (0 is greedy)", self.temperature));
+        }
+        if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
+            return bad(format!("top_p {p} must be in (0, 1]"));
+        }
+        if let Some(p) = self.min_p.filter(|p| !(0.0..=1.0).contains(p)) {
+            return bad(format!("min_p {p} must be in [0, 1]"));
+        }
+        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
+            return bad(format!("repetition_penalty {} must be a finite number > 0 (1 is off)", self.repetition_penalty));
+        }
+        if self.top_k == Some(0) {
+            return bad("top_k 0 keeps no token; leave it out to keep them all".into());
+        }
+        Ok(())
     }
 }
 
@@ -113,11 +140,12 @@ pub fn filtered_probs(logits: &[f32], cfg: &GenerationConfig) -> Vec<f32> {
     p
 }
 
-/// The next token after `history`, from one row of logits.
+/// The next token after `history`, from one row of logits: the most likely one when not
+/// sampling or at temperature 0.
 pub fn choose(logits: &[f32], history: &[usize], cfg: &GenerationConfig, rng: &mut Rng) -> usize {
     let mut l = logits.to_vec();
     penalize(&mut l, history, cfg);
-    if !cfg.do_sample {
+    if !cfg.do_sample || cfg.temperature == 0.0 {
         return argmax(&l);
     }
     let p = filtered_probs(&l, cfg);
@@ -167,6 +195,41 @@ mod tests {
         let mut l = vec![0.0; 5];
         penalize(&mut l, &[1, 2, 3, 1, 2], &GenerationConfig { no_repeat_ngram_size: 3, ..Default::default() });
         assert_eq!(l[3], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn meaningless_values_are_refused() {
+        assert!(GenerationConfig::default().validate().is_ok());
+        assert!(GenerationConfig { temperature: 0.0, top_p: Some(1.0), min_p: Some(0.0), top_k: Some(1), ..cfg() }.validate().is_ok());
+        let cases = [
+            (GenerationConfig { temperature: -1.0, ..cfg() }, "temperature -1"),
+            (GenerationConfig { temperature: f32::NAN, ..cfg() }, "temperature NaN"),
+            (GenerationConfig { temperature: f32::INFINITY, ..cfg() }, "temperature inf"),
+            (GenerationConfig { top_p: Some(1.5), ..cfg() }, "top_p 1.5"),
+            (GenerationConfig { top_p: Some(0.0), ..cfg() }, "top_p 0"),
+            (GenerationConfig { top_p: Some(f32::NAN), ..cfg() }, "top_p NaN"),
+            (GenerationConfig { min_p: Some(2.0), ..cfg() }, "min_p 2"),
+            (GenerationConfig { min_p: Some(-0.1), ..cfg() }, "min_p -0.1"),
+            (GenerationConfig { repetition_penalty: 0.0, ..cfg() }, "repetition_penalty 0"),
+            (GenerationConfig { repetition_penalty: f32::NAN, ..cfg() }, "repetition_penalty NaN"),
+            (GenerationConfig { top_k: Some(0), ..cfg() }, "top_k 0"),
+        ];
+        for (c, what) in cases {
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn temperature_zero_is_greedy() {
+        let logits = [0.1f32, 2.0, 1.9, -1.0];
+        let mut rng = Rng::new(7);
+        for _ in 0..50 {
+            assert_eq!(choose(&logits, &[], &GenerationConfig { temperature: 0.0, ..cfg() }, &mut rng), 1);
+        }
+        // while sampling at temperature 1 draws the runner-up too
+        let drawn: std::collections::HashSet<usize> = (0..50).map(|_| choose(&logits, &[], &cfg(), &mut rng)).collect();
+        assert!(drawn.len() > 1);
     }
 
     #[test]

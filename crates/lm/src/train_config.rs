@@ -1,6 +1,7 @@
 //! The training configuration, read from TOML: model, data, optimizer, schedule, batch,
 //! evaluation, checkpoints, seed, threads and device. Every field has a default, so a config
-//! file names only what it changes.
+//! file names only what it changes: a key it leaves out, in any section, keeps the value of
+//! the built-in run ([`TrainConfig::default`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
+use crate::sampling::GenerationConfig;
 
 /// Where the training text comes from and how it is tokenized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,11 +22,13 @@ pub struct DataConfig {
     pub tokenizer: String,
     /// Fraction of the tokens held out for validation (the contiguous tail).
     pub val_fraction: f64,
+    /// Replace invalid UTF-8 in the corpus with U+FFFD (and count it) instead of failing.
+    pub lossy_utf8: bool,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { corpus: None, tokenizer: "char".into(), val_fraction: 0.1 }
+        DataConfig { corpus: None, tokenizer: "char".into(), val_fraction: 0.1, lossy_utf8: false }
     }
 }
 
@@ -128,6 +132,20 @@ impl Default for SampleConfig {
     }
 }
 
+impl SampleConfig {
+    /// The generation settings of these samples: `max_new_tokens` new tokens, drawn with `seed`.
+    pub fn generation(&self, max_new_tokens: usize, seed: u64) -> GenerationConfig {
+        GenerationConfig {
+            max_new_tokens,
+            do_sample: self.temperature > 0.0,
+            temperature: self.temperature,
+            top_k: (self.top_k > 0).then_some(self.top_k),
+            seed,
+            ..GenerationConfig::default()
+        }
+    }
+}
+
 /// A whole training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -169,9 +187,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Parses a TOML config; unknown keys are errors.
+    /// Parses a TOML config; unknown keys are errors, and keys it leaves out keep the
+    /// built-in run's values (a `[model]` section that sets only `dropout` trains the built-in
+    /// model with that dropout).
     pub fn from_toml(text: &str, origin: &Path) -> Result<TrainConfig> {
-        toml::from_str(text).map_err(|e| LmError::file(origin, format!("invalid training config: {e}")))
+        let bad = |e: String| LmError::file(origin, format!("invalid training config: {e}"));
+        // parsed once as it is, for errors that point into the file
+        toml::from_str::<TrainConfig>(text).map_err(|e| bad(e.to_string()))?;
+        let given: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let mut merged = toml::Table::try_from(TrainConfig::default()).expect("the config serializes");
+        merge(&mut merged, given);
+        merged.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
     }
 
     /// Reads a TOML config file.
@@ -183,6 +209,15 @@ impl TrainConfig {
     /// The config as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the config serializes")
+    }
+
+    /// The keys (`data.corpus`, `model.dropout`…) whose values differ from `other`'s, each
+    /// with both values: `key: this → other`.
+    pub fn differences(&self, other: &TrainConfig) -> Vec<String> {
+        let (a, b) = (flatten(self), flatten(other));
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        let show = |v: Option<&String>| v.map_or("(none)".to_string(), Clone::clone);
+        keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).map(|k| format!("{k}: {} → {}", show(a.get(k)), show(b.get(k)))).collect()
     }
 
     /// Checks the loop settings (the model is checked once its vocabulary is known).
@@ -198,6 +233,7 @@ impl TrainConfig {
         if self.run.log_interval == 0 || self.run.eval_interval == 0 || self.run.checkpoint_interval == 0 {
             return bad("log_interval, eval_interval and checkpoint_interval must be positive");
         }
+        self.sample.generation(self.sample.max_new_tokens, self.run.seed).validate().map_err(|e| LmError::Config(format!("training config [sample]: {e}")))?;
         if self.run.device != "cpu" {
             return Err(LmError::Config(format!(
                 "device `{}` is not available: this build of loam trains on the CPU only (`cpu`)",
@@ -205,5 +241,63 @@ impl TrainConfig {
             )));
         }
         Ok(())
+    }
+}
+
+/// Puts the keys of `over` into `base`, section by section.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `section.key` → the value as TOML text.
+fn flatten(config: &TrainConfig) -> std::collections::BTreeMap<String, String> {
+    let table = toml::Table::try_from(config).expect("the config serializes");
+    let mut out = std::collections::BTreeMap::new();
+    for (section, value) in table {
+        match value {
+            toml::Value::Table(keys) => {
+                for (key, v) in keys {
+                    out.insert(format!("{section}.{key}"), v.to_string());
+                }
+            }
+            v => {
+                out.insert(section, v.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_section_keeps_the_built_in_values() {
+        let c = TrainConfig::from_toml("[model]\ndropout = 0.1\n[optim]\nlr = 2e-3\n", Path::new("c.toml")).unwrap();
+        let mut expected = TrainConfig::default();
+        expected.model.dropout = 0.1;
+        expected.optim.lr = 2e-3;
+        assert_eq!(c, expected);
+        assert_eq!(c.model.vocab_size, 0, "the vocabulary comes from the tokenizer");
+        let err = TrainConfig::from_toml("[model]\nn_layers = 3\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("n_layers") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn differences_name_each_key() {
+        let a = TrainConfig::default();
+        let mut b = a.clone();
+        b.data.corpus = Some("b.txt".into());
+        b.model.dropout = 0.5;
+        assert_eq!(a.differences(&b), vec!["data.corpus: (none) → \"b.txt\"".to_string(), "model.dropout: 0.0 → 0.5".into()]);
+        assert!(a.differences(&a).is_empty());
     }
 }

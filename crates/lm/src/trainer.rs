@@ -1,5 +1,7 @@
 //! The training loop: data, model, AdamW with warmup + cosine, clipping, accumulation,
 //! periodic validation, checkpoints, metrics, a progress bar, the loss plot and a summary.
+//! [`train`] reads top to bottom; each part (resume, data, one step, progress, evaluation,
+//! samples, checkpoints, summary) is a function or a small type of its own below it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,27 +12,33 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loam_nn::optim::{AdamW, AdamWConfig, GradAccumulator, Schedule, clip_grad_norm};
 use loam_nn::{Ctx, ParamStore};
 use loam_tensor::{GradStore, Rng, Tensor, no_grad};
-use loam_text::{CleanConfig, DatasetConfig, Normalization, Split, TokenDataset, TokenSplit, Tokenizer, TokenizerSpec, build_dataset, load_tokenizer};
+use loam_text::{
+    AnyTokenizer, CleanConfig, DatasetConfig, Normalization, Split, TokenDataset, TokenSplit, Tokenizer, TokenizerSpec,
+    build_dataset, load_tokenizer,
+};
 use serde::Serialize;
 
-use crate::checkpoint::{self, TrainState};
 use crate::default_corpus::default_corpus;
 use crate::error::{LmError, Result};
-use crate::generate::generate;
 use crate::gpt::Gpt;
+use crate::measure::peak_rss_mb;
 use crate::metrics::{Metric, MetricsLog};
-use crate::perplexity::perplexity;
 use crate::plot::plot_losses;
-use crate::sampling::GenerationConfig;
-use crate::train_config::TrainConfig;
+use crate::run_checkpoint::{self, TrainState};
+use crate::run_folder::RunFolder;
+use crate::train_config::{OptimConfig, TrainConfig};
+use crate::trainable::TrainableModel;
 
-/// How a run is driven from outside.
+/// How a run is driven from outside: where it writes, whether it continues or replaces an
+/// earlier run, whether it shows progress, and how it is asked to stop.
 #[derive(Debug, Clone, Default)]
-pub struct TrainOptions {
+pub struct RunOptions {
     /// Output folder: dataset, checkpoints, metrics, plots.
     pub out: PathBuf,
     /// Continue from the newest checkpoint in `out`.
     pub resume: bool,
+    /// Start afresh in an `out` that holds an earlier run, removing what that run wrote.
+    pub overwrite: bool,
     /// Show a progress bar and evaluation lines on stderr.
     pub progress: bool,
     /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint.
@@ -40,9 +48,11 @@ pub struct TrainOptions {
 /// What a finished (or interrupted) run reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainSummary {
+    /// The step this session started at: 0, or the checkpoint's step when resuming.
+    pub start_step: usize,
     /// Steps done.
     pub steps: usize,
-    /// The last training loss.
+    /// The last training loss (NaN when this session trained no step).
     pub train_loss: f32,
     /// Mean cross-entropy over every non-overlapping window of the validation split.
     pub val_loss_full: f32,
@@ -66,25 +76,164 @@ pub struct TrainSummary {
     pub interrupted: bool,
 }
 
-/// Peak resident memory in MB (Linux `VmHWM`; 0 elsewhere).
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
+/// Trains a GPT as `config` says, writing everything under `opts.out`. A new run refuses an
+/// `out` that holds anything unless `opts.overwrite`; a resumed run continues from the newest
+/// checkpoint and refuses a `config` that differs from the saved one except in
+/// `optim.iters`, which must be above the saved step.
+pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
+    config.validate()?;
+    let started = Instant::now();
+    let folder = RunFolder::new(&opts.out);
+    let resumed = if opts.resume {
+        Some(Resume::open(&folder, config)?)
+    } else {
+        folder.start_fresh(opts.overwrite)?;
+        None
+    };
+    let config = resumed.as_ref().map_or_else(|| config.clone(), |r| r.config.clone());
+    let data = RunData::open(&config, &folder, resumed.is_some())?;
+    let config = data.fit(config)?;
+    let store = ParamStore::new(config.run.seed);
+    let gpt = Gpt::new(&config.model, &store)?;
+    let (opt, state) = match &resumed {
+        Some(r) => r.restore(&store)?,
+        // the data order has its own stream, apart from the init drawn from the same seed
+        None => (new_optimizer(&config.optim, &store)?, TrainState::new(0, Rng::new(config.run.seed ^ 0xda7a).state(), None, 0)),
+    };
+    let ckpts = Checkpoints {
+        folder: &folder,
+        store: &store,
+        config: &config,
+        tokenizer_file: data.dataset.tokenizer_path(),
+        last: resumed.as_ref().map(|r| r.dir.clone()).unwrap_or_default(),
+        saved_step: resumed.as_ref().map(|_| state.step),
+    };
+    let mut session = Session::new(&config, opts, &folder, &data, &store, opt, state, ckpts)?;
+    session.run(&gpt)?;
+    session.finish(&gpt, started)
 }
 
-/// Builds (or reuses, when resuming) the token dataset in `out/data`.
-fn prepare_data(config: &TrainConfig, out: &Path, reuse: bool) -> Result<PathBuf> {
-    let data_dir = out.join("data");
-    if reuse && data_dir.join("meta.json").is_file() {
-        return Ok(data_dir);
+/// The saved config of the newest checkpoint in `out`: what `--resume` continues with.
+pub fn saved_config(out: &Path) -> Result<TrainConfig> {
+    let dir = newest_checkpoint(&RunFolder::new(out))?;
+    TrainConfig::load(&dir.join(run_checkpoint::CONFIG_FILE))
+}
+
+fn newest_checkpoint(folder: &RunFolder) -> Result<PathBuf> {
+    let dir = folder.checkpoints();
+    run_checkpoint::list_checkpoints(&dir)?
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or_else(|| LmError::file(&dir, "--resume: no checkpoint to resume from"))
+}
+
+/// A run to continue: its newest checkpoint, its config, and the step it reached.
+struct Resume {
+    dir: PathBuf,
+    config: TrainConfig,
+}
+
+impl Resume {
+    /// The newest checkpoint of `folder`, checked against the `given` config: it must be the
+    /// saved one but for `optim.iters` (and a `vocab_size` 0, which means "the tokenizer's"),
+    /// and there must be steps left to train.
+    fn open(folder: &RunFolder, given: &TrainConfig) -> Result<Resume> {
+        let dir = newest_checkpoint(folder)?;
+        let saved = TrainConfig::load(&dir.join(run_checkpoint::CONFIG_FILE))?;
+        let step = run_checkpoint::load_state(&dir)?.step;
+        let mut comparable = given.clone();
+        comparable.optim.iters = saved.optim.iters;
+        if comparable.model.vocab_size == 0 {
+            comparable.model.vocab_size = saved.model.vocab_size;
+        }
+        let differences = saved.differences(&comparable);
+        if !differences.is_empty() {
+            return Err(LmError::Config(format!(
+                "--resume: the config differs from the one {} was started with (saved → given: {}); resume with the saved config (leave out --config and --corpus), or start a new run in another --out",
+                folder.root.display(),
+                differences.join("; ")
+            )));
+        }
+        if step >= given.optim.iters {
+            return Err(LmError::Config(format!(
+                "--resume: the run in {} is at step {step} and iters is {}, so there is nothing to train; pass --iters above {step} to train further",
+                folder.root.display(),
+                given.optim.iters
+            )));
+        }
+        let mut config = saved;
+        config.optim.iters = given.optim.iters;
+        Ok(Resume { dir, config })
     }
+
+    /// The weights (into `store`), optimizer and loop state of the checkpoint.
+    fn restore(&self, store: &ParamStore) -> Result<(AdamW, TrainState)> {
+        store.load(&self.dir.join(run_checkpoint::MODEL_FILE))?;
+        let opt = AdamW::load_state(&self.dir.join(run_checkpoint::OPTIMIZER_FILE), &store.trainable())?;
+        Ok((opt, run_checkpoint::load_state(&self.dir)?))
+    }
+}
+
+fn new_optimizer(o: &OptimConfig, store: &ParamStore) -> Result<AdamW> {
+    let adam = AdamWConfig { lr: o.lr, beta1: o.beta1, beta2: o.beta2, ..AdamWConfig::default() };
+    Ok(AdamW::no_decay_1d(store.trainable(), o.weight_decay, adam)?)
+}
+
+/// The token dataset of a run, its tokenizer and its splits.
+struct RunData {
+    dataset: TokenDataset,
+    tokenizer: AnyTokenizer,
+    train: TokenSplit,
+    val: TokenSplit,
+    /// The whole validation split, for the full validation loss.
+    val_tokens: Vec<usize>,
+    /// A prompt the vocabulary can spell, for sample prompts it cannot.
+    fallback: String,
+}
+
+impl RunData {
+    /// Builds the dataset in the run folder (or reuses it, when resuming) and opens it.
+    fn open(config: &TrainConfig, folder: &RunFolder, reuse: bool) -> Result<RunData> {
+        let data_dir = folder.data();
+        if !(reuse && data_dir.join("meta.json").is_file()) {
+            build_run_dataset(config, folder)?;
+        }
+        let dataset = TokenDataset::open(&data_dir)?;
+        let tokenizer = load_tokenizer(&dataset.tokenizer_path())?;
+        let (train, val) = (dataset.split(Split::Train)?, dataset.split(Split::Val)?);
+        let val_tokens: Vec<usize> = val.tokens(0, val.len())?.iter().map(|&t| t as usize).collect();
+        let first = *val_tokens.first().ok_or_else(|| LmError::Config("the validation split is empty".into()))?;
+        let fallback = tokenizer.decode(&[first as u32], true)?;
+        Ok(RunData { dataset, tokenizer, train, val, val_tokens, fallback })
+    }
+
+    /// `config` with the vocabulary size of the tokenizer when it gives none, checked against
+    /// the tokenizer and the split sizes.
+    fn fit(&self, mut config: TrainConfig) -> Result<TrainConfig> {
+        let vocab = self.tokenizer.vocab_size();
+        if config.model.vocab_size == 0 {
+            config.model.vocab_size = vocab;
+        }
+        if config.model.vocab_size < vocab {
+            return Err(LmError::Config(format!("model vocab_size {} is smaller than the tokenizer's {vocab}", config.model.vocab_size)));
+        }
+        let block = config.model.block_size;
+        for (name, split) in [("training", &self.train), ("validation", &self.val)] {
+            if split.len() <= block + 1 {
+                return Err(LmError::Config(format!("the {name} split has {} tokens, too few for windows of {block}", split.len())));
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Builds the token dataset of `config` in the run folder; without a corpus, from the
+/// built-in one, written next to it.
+fn build_run_dataset(config: &TrainConfig, folder: &RunFolder) -> Result<()> {
     let (corpus, clean) = match &config.data.corpus {
         Some(p) => (p.clone(), CleanConfig::default()),
         None => {
-            let src = out.join("default-corpus.txt");
-            std::fs::create_dir_all(out).map_err(|e| LmError::file(out, format!("cannot create: {e}")))?;
+            let src = folder.default_corpus();
             loam_nn::safetensors_io::write_atomic(&src, default_corpus(config.run.seed, 400_000).as_bytes())?;
             let clean = CleanConfig {
                 normalization: Some(Normalization::Nfc),
@@ -96,11 +245,12 @@ fn prepare_data(config: &TrainConfig, out: &Path, reuse: bool) -> Result<PathBuf
         }
     };
     let spec: TokenizerSpec = config.data.tokenizer.parse()?;
-    let mut dc = DatasetConfig::new(corpus, &data_dir, spec);
+    let mut dc = DatasetConfig::new(corpus, folder.data(), spec);
     dc.clean = clean;
     dc.val_fraction = config.data.val_fraction;
+    dc.lossy_utf8 = config.data.lossy_utf8;
     build_dataset(&dc)?;
-    Ok(data_dir)
+    Ok(())
 }
 
 /// A batch of `b` random windows: inputs and targets, `b × block` each.
@@ -124,142 +274,231 @@ fn batch_shards(batch: usize, threads: usize) -> usize {
     (1..=threads.min(batch).max(1)).rev().find(|s| batch % s == 0).unwrap_or(1)
 }
 
-/// Mean loss over `batches` batches of windows drawn from a fixed seed (the same windows at
-/// every evaluation).
-fn eval_loss(gpt: &Gpt, split: &TokenSplit, batches: usize, batch_size: usize, seed: u64) -> Result<f32> {
-    let _g = no_grad();
-    let block = gpt.config.block_size;
-    let mut rng = Rng::new(seed ^ 0xe7a1);
-    let mut total = 0.0;
-    for _ in 0..batches {
-        let (x, y) = random_batch(split, batch_size, block, &mut rng)?;
-        total += gpt.loss(&x, &y, batch_size, block, &mut Ctx::eval())?.to_scalar()?;
-    }
-    Ok(total / batches as f32)
-}
-
-/// Samples of up to `max_new_tokens` tokens from the model for each configured prompt; a
-/// prompt the vocabulary cannot spell is replaced by `fallback`.
-fn samples(gpt: &Gpt, tokenizer: &dyn Tokenizer, config: &TrainConfig, max_new_tokens: usize, fallback: &str) -> Result<Vec<String>> {
-    let s = &config.sample;
-    let cfg = GenerationConfig {
-        max_new_tokens,
-        do_sample: s.temperature > 0.0,
-        temperature: s.temperature,
-        top_k: (s.top_k > 0).then_some(s.top_k),
-        seed: config.run.seed,
-        ..GenerationConfig::default()
-    };
-    s.prompts
-        .iter()
-        .map(|p| {
-            let p = if tokenizer.encode(p, false).is_ok_and(|ids| !ids.is_empty()) { p.as_str() } else { fallback };
-            Ok(format!("{p}{}", generate(gpt, tokenizer, p, &cfg, &mut |_| ())?.text))
-        })
-        .collect()
-}
-
 /// A per-step seed for dropout masks, so a resumed run draws the same masks.
 fn step_seed(seed: u64, step: usize, micro: usize) -> u64 {
     seed ^ (step as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (micro as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
 }
 
-/// Trains a GPT as `config` says, writing everything under `opts.out`.
-pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> {
-    config.validate()?;
-    let started = Instant::now();
-    let ckpt_dir = opts.out.join("checkpoints");
-    let best_dir = opts.out.join("best");
-    let resume_from = if opts.resume {
-        Some(checkpoint::list_checkpoints(&ckpt_dir)?.pop().map(|(_, p)| p).ok_or_else(|| {
-            LmError::file(&ckpt_dir, "--resume: no checkpoint to resume from")
-        })?)
-    } else {
-        None
-    };
-    // a resumed run continues with the config it was started with
-    let mut config = match &resume_from {
-        Some(dir) => TrainConfig::load(&dir.join(checkpoint::CONFIG_FILE))?,
-        None => config.clone(),
-    };
-    let data_dir = prepare_data(&config, &opts.out, resume_from.is_some())?;
-    let dataset = TokenDataset::open(&data_dir)?;
-    let tokenizer_file = dataset.tokenizer_path();
-    let tokenizer = load_tokenizer(&tokenizer_file)?;
-    let (train_split, val_split) = (dataset.split(Split::Train)?, dataset.split(Split::Val)?);
-    if config.model.vocab_size == 0 {
-        config.model.vocab_size = tokenizer.vocab_size();
+/// The progress bar and the evaluation lines on stderr.
+struct Progress {
+    bar: ProgressBar,
+    show: bool,
+}
+
+impl Progress {
+    fn new(show: bool, iters: usize, step: usize) -> Progress {
+        let bar = if show { ProgressBar::new(iters as u64) } else { ProgressBar::hidden() };
+        bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"));
+        bar.set_position(step as u64);
+        Progress { bar, show }
     }
-    if config.model.vocab_size < tokenizer.vocab_size() {
-        return Err(LmError::Config(format!(
-            "model vocab_size {} is smaller than the tokenizer's {}",
-            config.model.vocab_size,
-            tokenizer.vocab_size()
-        )));
+
+    fn step(&self, step: usize) {
+        self.bar.set_position(step as u64);
     }
-    let block = config.model.block_size;
-    for (name, split) in [("training", &train_split), ("validation", &val_split)] {
-        if split.len() <= block + 1 {
-            return Err(LmError::Config(format!("the {name} split has {} tokens, too few for windows of {block}", split.len())));
+
+    fn train_line(&self, loss: f32, lr: f32, tokens_per_s: f64) {
+        self.bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {:.1}k tok/s", tokens_per_s / 1e3));
+    }
+
+    /// A line above the bar (on plain stderr when it is not a terminal).
+    fn line(&self, line: String) {
+        if !self.bar.is_hidden() {
+            self.bar.println(line);
+        } else if self.show {
+            eprintln!("{line}");
         }
     }
-    let (o, r) = (config.optim.clone(), config.run.clone());
-    let store = ParamStore::new(r.seed);
-    let gpt = Gpt::new(&config.model, &store)?;
-    let adam = AdamWConfig { lr: o.lr, beta1: o.beta1, beta2: o.beta2, ..AdamWConfig::default() };
-    let mut opt = AdamW::no_decay_1d(store.trainable(), o.weight_decay, adam)?;
-    // the data order has its own stream, apart from the init drawn from the same seed
-    let mut state = TrainState::new(0, Rng::new(r.seed ^ 0xda7a).state(), None, 0);
-    if let Some(dir) = &resume_from {
-        store.load(&dir.join(checkpoint::MODEL_FILE))?;
-        opt = AdamW::load_state(&dir.join(checkpoint::OPTIMIZER_FILE), &store.trainable())?;
-        state = checkpoint::load_state(dir)?;
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
     }
-    let mut data_rng = Rng::from_state(state.data_rng(&ckpt_dir)?);
-    let schedule = Schedule::WarmupCosine { lr: o.lr, min_lr: o.min_lr, warmup: o.warmup, total: o.iters };
-    let val_tokens: Vec<usize> = val_split.tokens(0, val_split.len())?.iter().map(|&t| t as usize).collect();
-    let fallback = tokenizer.decode(&[val_tokens[0] as u32], true)?;
-    let params: Vec<Tensor> = store.trainable().into_iter().map(|(_, t)| t).collect();
-    let mut metrics = MetricsLog::open(&opts.out.join("metrics.jsonl"), state.step)?;
-    let bar = if opts.progress { ProgressBar::new(o.iters as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("valid template"),
-    );
-    bar.set_position(state.step as u64);
-    let tokens_per_step = o.batch_size * o.grad_accum * block;
-    let shards = batch_shards(o.batch_size, rayon::current_num_threads());
-    let mut step_times = Vec::new();
-    let (mut last_loss, mut window_tokens, mut window_start) = (f32::NAN, 0usize, Instant::now());
-    let mut last_ckpt = resume_from.clone().unwrap_or_default();
-    let mut saved_step = resume_from.as_ref().map(|_| state.step);
-    let mut interrupted = false;
-    // a checkpoint of the current step, then only the newest `keep_last` are kept
-    let save = |state: &TrainState, data_rng: &Rng, opt: &AdamW| -> Result<PathBuf> {
+}
+
+/// Mean loss over `batches` batches of windows drawn from a fixed seed (the same windows at
+/// every evaluation); with `batches` 0, over every window of the validation split.
+fn evaluate(model: &dyn TrainableModel, data: &RunData, config: &TrainConfig) -> Result<f32> {
+    let (batches, batch_size, seed) = (config.run.eval_batches, config.optim.batch_size, config.run.seed);
+    if batches == 0 {
+        return Ok(model.full_loss(&data.val_tokens)? as f32);
+    }
+    let _g = no_grad();
+    let block = model.block_size();
+    let mut rng = Rng::new(seed ^ 0xe7a1);
+    let mut total = 0.0;
+    for _ in 0..batches {
+        let (x, y) = random_batch(&data.val, batch_size, block, &mut rng)?;
+        total += model.loss(&x, &y, batch_size, block, &mut Ctx::eval())?.to_scalar()?;
+    }
+    Ok(total / batches as f32)
+}
+
+/// Samples of up to `max_new_tokens` tokens for each configured prompt; a prompt the
+/// vocabulary cannot spell is replaced by the data's fallback.
+fn samples(model: &dyn TrainableModel, data: &RunData, config: &TrainConfig, max_new_tokens: usize) -> Result<Vec<String>> {
+    let cfg = config.sample.generation(max_new_tokens, config.run.seed);
+    config
+        .sample
+        .prompts
+        .iter()
+        .map(|p| {
+            let p = if data.tokenizer.encode(p, false).is_ok_and(|ids| !ids.is_empty()) { p.as_str() } else { &data.fallback };
+            Ok(format!("{p}{}", model.sample(&data.tokenizer, p, &cfg)?))
+        })
+        .collect()
+}
+
+/// Writes the checkpoints of a run: step-numbered ones (only the newest `keep_last` stay) and
+/// a copy of the best.
+struct Checkpoints<'a> {
+    folder: &'a RunFolder,
+    store: &'a ParamStore,
+    config: &'a TrainConfig,
+    tokenizer_file: PathBuf,
+    /// The last checkpoint written (or resumed from).
+    last: PathBuf,
+    /// Its step.
+    saved_step: Option<usize>,
+}
+
+impl Checkpoints<'_> {
+    /// A checkpoint of the current step, copied to `best/` when it is the best so far; then
+    /// only the newest `keep_last` step checkpoints are kept.
+    fn save(&mut self, state: &TrainState, data_rng: &Rng, opt: &AdamW, is_best: bool) -> Result<()> {
         let s = TrainState::new(state.step, data_rng.state(), state.best_val_loss, state.tokens_seen);
+        let dir = self.folder.checkpoints();
         let name = format!("step-{:06}", state.step);
-        let dir = checkpoint::save_checkpoint(&ckpt_dir, &name, &store, opt, &s, &config, &tokenizer_file)?;
-        checkpoint::prune_checkpoints(&ckpt_dir, r.keep_last.max(1))?;
-        Ok(dir)
-    };
-    while state.step < o.iters {
-        if opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-            interrupted = true;
-            break;
+        self.last = run_checkpoint::save_checkpoint(&dir, &name, self.store, opt, &s, self.config, &self.tokenizer_file)?;
+        self.saved_step = Some(state.step);
+        run_checkpoint::prune_checkpoints(&dir, self.config.run.keep_last.max(1))?;
+        if is_best {
+            run_checkpoint::copy_checkpoint(&self.last, &self.folder.best())?;
         }
-        let t0 = Instant::now();
-        let step = state.step;
-        let lr = schedule.lr(step);
-        opt.set_lr(lr);
-        let mut acc = GradAccumulator::new(params.iter());
+        Ok(())
+    }
+}
+
+/// What one optimizer step reports.
+struct StepReport {
+    loss: f32,
+    lr: f32,
+    grad_norm: f32,
+}
+
+/// The loop's state and everything it writes to, for one session of a run.
+struct Session<'a> {
+    config: &'a TrainConfig,
+    opts: &'a RunOptions,
+    folder: &'a RunFolder,
+    data: &'a RunData,
+    params: Vec<Tensor>,
+    opt: AdamW,
+    state: TrainState,
+    data_rng: Rng,
+    start_step: usize,
+    metrics: MetricsLog,
+    progress: Progress,
+    ckpts: Checkpoints<'a>,
+    step_times: Vec<f64>,
+    last_loss: f32,
+    interrupted: bool,
+}
+
+impl<'a> Session<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        config: &'a TrainConfig,
+        opts: &'a RunOptions,
+        folder: &'a RunFolder,
+        data: &'a RunData,
+        store: &ParamStore,
+        opt: AdamW,
+        state: TrainState,
+        ckpts: Checkpoints<'a>,
+    ) -> Result<Session<'a>> {
+        let data_rng = Rng::from_state(state.data_rng(&folder.checkpoints())?);
+        Ok(Session {
+            config,
+            opts,
+            folder,
+            data,
+            params: store.trainable().into_iter().map(|(_, t)| t).collect(),
+            opt,
+            data_rng,
+            start_step: state.step,
+            // a resumed run keeps the lines of the steps it resumes from
+            metrics: MetricsLog::open(&folder.metrics(), state.step)?,
+            progress: Progress::new(opts.progress, config.optim.iters, state.step),
+            state,
+            ckpts,
+            step_times: Vec::new(),
+            last_loss: f32::NAN,
+            interrupted: false,
+        })
+    }
+
+    fn tokens_per_step(&self) -> usize {
+        let o = &self.config.optim;
+        o.batch_size * o.grad_accum * self.config.model.block_size
+    }
+
+    /// Steps until `iters` or a stop request, with metrics, evaluations and checkpoints.
+    fn run(&mut self, model: &dyn TrainableModel) -> Result<()> {
+        let config = self.config;
+        let (o, r) = (&config.optim, &config.run);
+        let schedule = Schedule::WarmupCosine { lr: o.lr, min_lr: o.min_lr, warmup: o.warmup, total: o.iters };
+        let (mut window_tokens, mut window_start) = (0usize, Instant::now());
+        while self.state.step < o.iters {
+            if self.opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.interrupted = true;
+                break;
+            }
+            let t0 = Instant::now();
+            let report = self.train_step(model, schedule.lr(self.state.step))?;
+            self.step_times.push(t0.elapsed().as_secs_f64());
+            self.last_loss = report.loss;
+            self.state.step += 1;
+            self.state.tokens_seen += self.tokens_per_step() as u64;
+            window_tokens += self.tokens_per_step();
+            let (step, done) = (self.state.step, self.state.step == o.iters);
+            if step % r.log_interval == 0 || done {
+                let tokens_per_s = window_tokens as f64 / window_start.elapsed().as_secs_f64();
+                let StepReport { loss, lr, grad_norm } = report;
+                self.metrics.log(Metric::Train { step, loss, lr, grad_norm, tokens_per_s })?;
+                self.progress.train_line(loss, lr, tokens_per_s);
+                (window_tokens, window_start) = (0, Instant::now());
+            }
+            self.progress.step(step);
+            let is_best = if step % r.eval_interval == 0 || done { self.evaluation(model)? } else { false };
+            if is_best || step % r.checkpoint_interval == 0 || done {
+                self.ckpts.save(&self.state, &self.data_rng, &self.opt, is_best)?;
+            }
+        }
+        self.progress.finish();
+        if self.interrupted && self.ckpts.saved_step != Some(self.state.step) {
+            self.ckpts.save(&self.state, &self.data_rng, &self.opt, false)?;
+        }
+        Ok(())
+    }
+
+    /// One optimizer step at learning rate `lr`: `grad_accum` micro-batches, each split into
+    /// equal shards that run forward and backward on their own threads.
+    fn train_step(&mut self, model: &dyn TrainableModel, lr: f32) -> Result<StepReport> {
+        let config = self.config;
+        let (o, seed, step) = (&config.optim, config.run.seed, self.state.step);
+        let block = model.block_size();
+        let shards = batch_shards(o.batch_size, rayon::current_num_threads());
+        let rows = o.batch_size / shards;
+        self.opt.set_lr(lr);
+        let mut acc = GradAccumulator::new(self.params.iter());
         let mut loss_sum = 0.0;
         for micro in 0..o.grad_accum {
-            let (x, y) = random_batch(&train_split, o.batch_size, block, &mut data_rng)?;
-            // equal shards of the batch, one per thread, each a micro-batch of its own
-            let rows = o.batch_size / shards;
+            let (x, y) = random_batch(&self.data.train, o.batch_size, block, &mut self.data_rng)?;
             let shard_grads = loam_tensor::map_on_workers(shards, |s| -> Result<(f32, GradStore)> {
+                // x, y: [rows, block] each, the rows of shard s
                 let span = s * rows * block..(s + 1) * rows * block;
-                let mut ctx = Ctx::train(step_seed(r.seed, step, micro * shards + s));
-                let loss = gpt.loss(&x[span.clone()], &y[span], rows, block, &mut ctx)?;
+                let mut ctx = Ctx::train(step_seed(seed, step, micro * shards + s));
+                let loss = model.loss(&x[span.clone()], &y[span], rows, block, &mut ctx)?;
                 let l = loss.to_scalar()?;
                 if !l.is_finite() {
                     return Err(LmError::Diverged { step: step + 1, loss: l });
@@ -273,76 +512,53 @@ pub fn train(config: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> 
             }
         }
         let mut grads = acc.finish()?;
-        let grad_norm = clip_grad_norm(&mut grads, params.iter(), if o.grad_clip > 0.0 { o.grad_clip } else { f32::MAX })?;
+        let clip = if o.grad_clip > 0.0 { o.grad_clip } else { f32::MAX };
+        let grad_norm = clip_grad_norm(&mut grads, self.params.iter(), clip)?;
         if !grad_norm.is_finite() {
             return Err(LmError::Diverged { step: step + 1, loss: grad_norm });
         }
-        opt.step(&grads)?;
-        drop(grads);
-        step_times.push(t0.elapsed().as_secs_f64());
-        last_loss = loss_sum / o.grad_accum as f32;
-        state.step += 1;
-        state.tokens_seen += tokens_per_step as u64;
-        window_tokens += tokens_per_step;
-        let done = state.step == o.iters;
-        if state.step % r.log_interval == 0 || done {
-            let tps = window_tokens as f64 / window_start.elapsed().as_secs_f64();
-            metrics.log(Metric::Train { step: state.step, loss: last_loss, lr, grad_norm, tokens_per_s: tps })?;
-            bar.set_message(format!("loss {last_loss:.4} lr {lr:.2e} {:.1}k tok/s", tps / 1e3));
-            (window_tokens, window_start) = (0, Instant::now());
-        }
-        bar.set_position(state.step as u64);
-        let mut is_best = false;
-        if state.step % r.eval_interval == 0 || done {
-            let val = match r.eval_batches {
-                0 => perplexity(&gpt, &val_tokens, None, 64, &|t| t.len())?.mean_nll as f32,
-                n => eval_loss(&gpt, &val_split, n, o.batch_size, r.seed)?,
-            };
-            metrics.log(Metric::Eval { step: state.step, val_loss: val, val_ppl: val.exp() })?;
-            let sample = samples(&gpt, &tokenizer, &config, 80, &fallback)?;
-            let line = format!("step {:>6}  train {last_loss:.4}  val {val:.4}  sample: {:?}", state.step, sample.first().map(String::as_str).unwrap_or(""));
-            if bar.is_hidden() {
-                if opts.progress {
-                    eprintln!("{line}");
-                }
-            } else {
-                bar.println(line);
-            }
-            is_best = state.best_val_loss.is_none_or(|b| val < b);
-            if is_best {
-                state.best_val_loss = Some(val);
-            }
-        }
-        if is_best || state.step % r.checkpoint_interval == 0 || done {
-            last_ckpt = save(&state, &data_rng, &opt)?;
-            saved_step = Some(state.step);
-            if is_best {
-                checkpoint::copy_checkpoint(&last_ckpt, &best_dir)?;
-            }
-        }
+        self.opt.step(&grads)?;
+        Ok(StepReport { loss: loss_sum / o.grad_accum as f32, lr, grad_norm })
     }
-    bar.finish_and_clear();
-    if interrupted && saved_step != Some(state.step) {
-        last_ckpt = save(&state, &data_rng, &opt)?;
+
+    /// Validates, logs and shows the result with a sample; true when it is the best so far.
+    fn evaluation(&mut self, model: &dyn TrainableModel) -> Result<bool> {
+        let val = evaluate(model, self.data, self.config)?;
+        let step = self.state.step;
+        self.metrics.log(Metric::Eval { step, val_loss: val, val_ppl: val.exp() })?;
+        let sample = samples(model, self.data, self.config, 80)?;
+        let first = sample.first().map(String::as_str).unwrap_or("");
+        self.progress.line(format!("step {step:>6}  train {:.4}  val {val:.4}  sample: {first:?}", self.last_loss));
+        let is_best = self.state.best_val_loss.is_none_or(|b| val < b);
+        if is_best {
+            self.state.best_val_loss = Some(val);
+        }
+        Ok(is_best)
     }
-    let _ = plot_losses(&metrics.history, &opts.out.join("loss.png"), &opts.out.join("loss.svg"));
-    let full = perplexity(&gpt, &val_tokens, None, 64, &|t| t.len())?;
-    let samples = samples(&gpt, &tokenizer, &config, config.sample.max_new_tokens, &fallback)?;
-    let wall = started.elapsed().as_secs_f64();
-    step_times.sort_by(f64::total_cmp);
-    let med = step_times.get(step_times.len() / 2).copied().unwrap_or(f64::NAN);
-    Ok(TrainSummary {
-        steps: state.step,
-        train_loss: last_loss,
-        val_loss_full: full.mean_nll as f32,
-        val_ppl: full.perplexity as f32,
-        tokens_per_s: tokens_per_step as f64 / med,
-        ms_per_iter: med * 1e3,
-        wall_s: wall,
-        peak_rss_mb: peak_rss_mb(),
-        samples,
-        checkpoint: last_ckpt,
-        best: best_dir,
-        interrupted,
-    })
+
+    /// The loss plot, the full validation loss, the final samples and the figures.
+    fn finish(mut self, model: &dyn TrainableModel, started: Instant) -> Result<TrainSummary> {
+        let [png, svg] = self.folder.plots();
+        // a plot that cannot be drawn (no font, say) does not fail a finished run
+        let _ = plot_losses(&self.metrics.history, &png, &svg);
+        let full = model.full_loss(&self.data.val_tokens)?;
+        let samples = samples(model, self.data, self.config, self.config.sample.max_new_tokens)?;
+        self.step_times.sort_by(f64::total_cmp);
+        let med = self.step_times.get(self.step_times.len() / 2).copied().unwrap_or(f64::NAN);
+        Ok(TrainSummary {
+            start_step: self.start_step,
+            steps: self.state.step,
+            train_loss: self.last_loss,
+            val_loss_full: full as f32,
+            val_ppl: full.exp() as f32,
+            tokens_per_s: self.tokens_per_step() as f64 / med,
+            ms_per_iter: med * 1e3,
+            wall_s: started.elapsed().as_secs_f64(),
+            peak_rss_mb: peak_rss_mb(),
+            samples,
+            checkpoint: self.ckpts.last,
+            best: self.folder.best(),
+            interrupted: self.interrupted,
+        })
+    }
 }

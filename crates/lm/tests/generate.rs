@@ -115,3 +115,24 @@ fn streaming_stop_strings_and_end_tokens() {
     assert!(generate_ids(&gpt, &[], &GenerationConfig::default(), true, &mut |_| true).is_err());
     assert!(generate_ids(&gpt, &[11], &GenerationConfig::default(), true, &mut |_| true).is_err());
 }
+
+#[test]
+fn every_entry_point_refuses_meaningless_settings() {
+    let gpt = model(5);
+    let tok = CharTokenizer::from_chars("abcdefghijk".chars());
+    for bad in [
+        GenerationConfig { do_sample: true, temperature: -1.0, ..Default::default() },
+        GenerationConfig { do_sample: true, top_p: Some(1.5), ..Default::default() },
+        GenerationConfig { do_sample: true, repetition_penalty: 0.0, ..Default::default() },
+    ] {
+        let errs = [
+            generate_ids(&gpt, &[1, 2], &bad, true, &mut |_| true).err(),
+            generate_batch(&gpt, &[vec![1, 2]], &bad).err(),
+            generate(&gpt, &tok, "ab", &bad, &mut |_| ()).err(),
+        ];
+        for err in errs {
+            let err = err.expect("refused");
+            assert!(matches!(err, loam_lm::LmError::Config(_)) && err.to_string().starts_with("generation: "), "{err}");
+        }
+    }
+}

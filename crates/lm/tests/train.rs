@@ -1,9 +1,11 @@
 //! The training loop end to end on small models: overfitting, falling loss on the built-in
-//! corpus, bit-exact resume, divergence and checkpoint errors.
+//! corpus, bit-exact resume that really restores, the refusals that protect a run folder,
+//! divergence and checkpoint errors.
 
 use std::path::{Path, PathBuf};
 
-use loam_lm::{GptConfig, LmError, Metric, TrainConfig, TrainOptions, load_model, train};
+use loam_lm::{GptConfig, LmError, Metric, RunOptions, TrainConfig, load_model, train};
+use loam_nn::optim::{AdamW, AdamWConfig};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loam-lm-{name}-{}", std::process::id()));
@@ -27,8 +29,8 @@ fn tiny(corpus: Option<PathBuf>, iters: usize) -> TrainConfig {
     c
 }
 
-fn opts(out: &Path) -> TrainOptions {
-    TrainOptions { out: out.to_path_buf(), ..TrainOptions::default() }
+fn opts(out: &Path) -> RunOptions {
+    RunOptions { out: out.to_path_buf(), ..RunOptions::default() }
 }
 
 fn train_losses(out: &Path) -> Vec<(usize, f32)> {
@@ -40,6 +42,25 @@ fn train_losses(out: &Path) -> Vec<(usize, f32)> {
             Metric::Eval { .. } => None,
         })
         .collect()
+}
+
+/// The raw lines of `metrics.jsonl` for steps ≤ `through`.
+fn metric_lines(out: &Path, through: usize) -> Vec<String> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| match serde_json::from_str::<Metric>(l).unwrap() {
+            Metric::Train { step, .. } | Metric::Eval { step, .. } => step <= through,
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// A run of 12 steps with a checkpoint at 6, cut back to that checkpoint (as after kill -9).
+fn run_cut_at_6(c: &TrainConfig, out: &Path) -> PathBuf {
+    train(c, &opts(out)).unwrap();
+    std::fs::remove_dir_all(out.join("checkpoints/step-000012")).unwrap();
+    out.join("checkpoints/step-000006")
 }
 
 #[test]
@@ -87,7 +108,11 @@ fn resume_gives_the_same_losses_to_the_bit() {
     let split = dir.join("split");
     train(&c, &opts(&split)).unwrap();
     std::fs::remove_dir_all(split.join("checkpoints/step-000012")).unwrap();
-    let b = train(&c, &TrainOptions { resume: true, ..opts(&split) }).unwrap();
+    let before = metric_lines(&split, 6);
+    let b = train(&c, &RunOptions { resume: true, ..opts(&split) }).unwrap();
+    assert_eq!(b.start_step, 6, "the resumed session starts at the checkpoint's step");
+    // the lines of steps 1..6 are the first session's, tokens/s and all, not rewritten
+    assert_eq!(metric_lines(&split, 6), before);
     let (la, lb) = (train_losses(&whole), train_losses(&split));
     assert_eq!(la.len(), 12);
     assert_eq!(la, lb, "losses of steps 7..12 after resuming at 6");
@@ -144,7 +169,7 @@ fn divergence_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn missing_and_corrupt_checkpoints_are_clear_errors() {
     let dir = tmp("corrupt");
-    let err = train(&tiny(None, 2), &TrainOptions { resume: true, ..opts(&dir) }).err().unwrap();
+    let err = train(&tiny(None, 2), &RunOptions { resume: true, ..opts(&dir) }).err().unwrap();
     assert!(err.to_string().contains("no checkpoint to resume from"), "{err}");
     let err = load_model(&dir).err().unwrap();
     assert!(err.to_string().contains("config.toml` is missing"), "{err}");
@@ -170,12 +195,124 @@ fn a_stop_request_saves_a_checkpoint_that_resumes() {
     let dir = tmp("stop");
     let c = tiny(None, 4);
     let stop = Arc::new(AtomicBool::new(true)); // as if Ctrl-C came before the first step
-    let s = train(&c, &TrainOptions { stop: Some(stop), ..opts(&dir) }).unwrap();
+    let s = train(&c, &RunOptions { stop: Some(stop), ..opts(&dir) }).unwrap();
     assert!(s.interrupted);
     assert_eq!(s.steps, 0);
     assert!(s.checkpoint.ends_with("step-000000"), "{}", s.checkpoint.display());
-    let done = train(&c, &TrainOptions { resume: true, ..opts(&dir) }).unwrap();
+    let done = train(&c, &RunOptions { resume: true, ..opts(&dir) }).unwrap();
     assert!(!done.interrupted);
     assert_eq!(done.steps, 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Resuming restores the optimizer moments and the data position: change either in the
+/// checkpoint and the resumed losses leave the uninterrupted run's.
+#[test]
+fn resume_uses_the_saved_moments_and_data_position() {
+    let dir = tmp("restore");
+    let mut c = tiny(None, 12);
+    c.run.checkpoint_interval = 6;
+    train(&c, &opts(&dir.join("whole"))).unwrap();
+    let whole = train_losses(&dir.join("whole"));
+    let differs = |out: &Path| {
+        let b = train(&c, &RunOptions { resume: true, ..opts(out) }).unwrap();
+        assert_eq!(b.start_step, 6);
+        let got = train_losses(out);
+        assert_eq!(got[..6], whole[..6]);
+        got[6..].iter().zip(&whole[6..]).any(|(a, b)| a.1.to_bits() != b.1.to_bits())
+    };
+    // the moments zeroed (a fresh optimizer's state in place of the saved one)
+    let zeroed = dir.join("zeroed");
+    let ckpt = run_cut_at_6(&c, &zeroed);
+    let m = load_model(&ckpt).unwrap();
+    let adam = AdamWConfig { lr: c.optim.lr, beta1: c.optim.beta1, beta2: c.optim.beta2, ..AdamWConfig::default() };
+    let fresh = AdamW::no_decay_1d(m.store.trainable(), c.optim.weight_decay, adam).unwrap();
+    fresh.save_state(&ckpt.join("optimizer.safetensors")).unwrap();
+    assert!(differs(&zeroed), "a resume with zeroed moments trained as if it had the saved ones");
+    // the data-order generator moved back to its start
+    let moved = dir.join("moved");
+    let ckpt = run_cut_at_6(&c, &moved);
+    let state_file = ckpt.join("state.json");
+    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert_ne!(state["data_rng_pos"], "0");
+    state["data_rng_pos"] = "0".into();
+    std::fs::write(&state_file, state.to_string()).unwrap();
+    assert!(differs(&moved), "a resume from another data position drew the same batches");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_refuses_a_finished_run_and_a_changed_config() {
+    let dir = tmp("resume-refusals");
+    let c = tiny(None, 4);
+    train(&c, &opts(&dir)).unwrap();
+    let resume = RunOptions { resume: true, ..opts(&dir) };
+    let err = train(&c, &resume).unwrap_err().to_string();
+    assert!(err.contains("at step 4") && err.contains("--iters above 4"), "{err}");
+    let mut changed = c.clone();
+    changed.model.dropout = 0.1;
+    changed.data.corpus = Some(dir.join("other.txt"));
+    changed.optim.iters = 6;
+    let err = train(&changed, &resume).unwrap_err().to_string();
+    assert!(err.contains("model.dropout: 0.0 → 0.1") && err.contains("data.corpus: (none) → "), "{err}");
+    assert!(!err.contains("iters"), "iters may change on resume: {err}");
+    // more iters continue the run from where it stopped
+    let more = TrainConfig { optim: loam_lm::OptimConfig { iters: 6, ..c.optim.clone() }, ..c.clone() };
+    let s = train(&more, &resume).unwrap();
+    assert_eq!((s.start_step, s.steps), (4, 6));
+    assert!(s.train_loss.is_finite());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_new_run_never_overwrites_an_earlier_one_and_overwrite_removes_only_what_loam_wrote() {
+    let dir = tmp("refuse");
+    let out = dir.join("run");
+    let c = tiny(None, 2);
+    train(&c, &opts(&out)).unwrap();
+    let metrics = std::fs::read(out.join("metrics.jsonl")).unwrap();
+    let err = train(&c, &opts(&out)).unwrap_err().to_string();
+    assert!(err.contains("--resume") && err.contains("--overwrite"), "{err}");
+    assert_eq!(std::fs::read(out.join("metrics.jsonl")).unwrap(), metrics, "the refused run changed the earlier one");
+    // files loam did not write, some with names like its own
+    let mine = [out.join("notes.txt"), out.join("checkpoints/step-999999/mine.txt"), out.join("data/mine.txt")];
+    for f in &mine {
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, "mine").unwrap();
+    }
+    let three = tiny(None, 3);
+    let s = train(&three, &RunOptions { overwrite: true, ..opts(&out) }).unwrap();
+    assert_eq!((s.start_step, s.steps), (0, 3));
+    for f in &mine {
+        assert_eq!(std::fs::read_to_string(f).unwrap(), "mine", "{}", f.display());
+    }
+    assert_eq!(train_losses(&out).iter().map(|l| l.0).collect::<Vec<_>>(), vec![1, 2, 3], "only the new run's metrics");
+    assert!(!out.join("checkpoints/step-000002").exists(), "the earlier run's checkpoint was removed");
+    // and the new run resumes from its own checkpoint, not the look-alike
+    let five = TrainConfig { optim: loam_lm::OptimConfig { iters: 5, ..three.optim.clone() }, ..three };
+    let s = train(&five, &RunOptions { resume: true, ..opts(&out) }).unwrap();
+    assert_eq!((s.start_step, s.steps), (3, 5));
+    // a folder with anything in it is refused, naming what is there
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("thesis.tex"), "mine").unwrap();
+    let err = train(&c, &opts(&other)).unwrap_err().to_string();
+    assert!(err.contains("thesis.tex"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A config that sets only `dropout` in `[model]` trains the built-in model with that dropout,
+/// and its vocabulary comes from the tokenizer.
+#[test]
+fn a_partial_model_section_trains_the_built_in_model() {
+    let dir = tmp("partial");
+    let text = "[model]\ndropout = 0.1\n[optim]\niters = 1\n[run]\neval_batches = 1\n[sample]\nmax_new_tokens = 4\n";
+    let c = TrainConfig::from_toml(text, Path::new("c.toml")).unwrap();
+    let s = train(&c, &opts(&dir)).unwrap();
+    let m = load_model(&s.checkpoint).unwrap();
+    let built_in = TrainConfig::default().model;
+    assert_eq!((m.config.model.n_layer, m.config.model.n_embd), (built_in.n_layer, built_in.n_embd));
+    assert_eq!(m.config.model.dropout, 0.1);
+    assert_eq!(m.config.model.vocab_size, loam_text::Tokenizer::vocab_size(&m.tokenizer));
     std::fs::remove_dir_all(&dir).unwrap();
 }
