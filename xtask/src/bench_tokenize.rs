@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use loam_text::{
-    CharTokenizer, DatasetConfig, TokenizerSpec, Tokenizer, TrainKind, TrainOptions, build_dataset, split_lines,
+    CharTokenizer, DatasetConfig, TokenizerSpec, Tokenizer, TrainKind, TokenizerTrainOptions, build_dataset, split_lines,
     train_tokenizer,
 };
 
@@ -32,7 +32,7 @@ pub fn run(corpus: Option<PathBuf>) -> Result<Vec<Record>> {
     rows.push(("char-decode", "mb_per_s", mb / best_of(5, || chars.decode(&ids, false).map(drop))?));
 
     let start = Instant::now();
-    let bpe = train_tokenizer(&TrainOptions::new(TrainKind::Bpe, BPE_VOCAB), std::iter::once(text.as_str()))?;
+    let bpe = train_tokenizer(&TokenizerTrainOptions::new(TrainKind::Bpe, BPE_VOCAB), std::iter::once(text.as_str()))?;
     rows.push(("bpe-train-4096", "wall_s", start.elapsed().as_secs_f64()));
     let bpe_ids = bpe.encode(&text, false)?;
     rows.push(("bpe-encode", "mb_per_s", mb / best_of(3, || bpe.encode(&text, false).map(drop))?));

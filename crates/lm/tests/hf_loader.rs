@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use loam_lm::hf::{BertConfig, BertModel, TensorFile};
-use loam_nn::ParamStore;
+use loam_lm::hf::{BertConfig, BertModel};
+use loam_nn::{ParamStore, StoredDtype, TensorFile};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -112,9 +112,40 @@ fn unsupported_dtype() {
     let err = f.tensor("ids").unwrap_err().to_string();
     assert_names(&err, "ids");
     assert!(err.contains("unsupported dtype I64"), "{err}");
+    // a type safetensors does not define makes the file unreadable, naming the tensor
     let header = json!({ "w": { "dtype": "Q4_K", "shape": [1], "data_offsets": [0, 1] } });
-    let f = TensorFile::parse(Path::new("weights.safetensors"), file_bytes(&header, &[0u8; 1])).unwrap();
-    assert_names(&f.tensor("w").unwrap_err().to_string(), "w");
+    let err = parse_err(file_bytes(&header, &[0u8; 1]));
+    assert_names(&err, "w");
+    assert!(err.contains("Q4_K"), "{err}");
+}
+
+#[test]
+fn raw_bytes_come_as_stored() {
+    let bf16 = [half::bf16::from_f32(1.5), half::bf16::from_f32(-2.0)];
+    let bytes: Vec<u8> = bf16.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let header = json!({
+        "a": { "dtype": "F32", "shape": [1], "data_offsets": [0, 4] },
+        "w": { "dtype": "BF16", "shape": [2, 1], "data_offsets": [4, 8] },
+    });
+    let data: Vec<u8> = 7.0f32.to_le_bytes().into_iter().chain(bytes.iter().copied()).collect();
+    let f = TensorFile::parse(Path::new("weights.safetensors"), file_bytes(&header, &data)).unwrap();
+    let raw = f.raw("w").unwrap();
+    assert_eq!((raw.dtype, raw.shape, raw.bytes), (StoredDtype::BF16, &[2, 1][..], &bytes[..]));
+    assert_eq!(f.tensor("w").unwrap().to_vec(), [1.5, -2.0]);
+    assert_names(&f.raw("x").unwrap_err().to_string(), "x");
+}
+
+#[test]
+fn gaps_and_trailing_bytes_are_named() {
+    let header = json!({
+        "a": { "dtype": "F32", "shape": [1], "data_offsets": [0, 4] },
+        "b": { "dtype": "F32", "shape": [1], "data_offsets": [8, 12] },
+    });
+    let err = parse_err(file_bytes(&header, &[0u8; 12]));
+    assert_names(&err, "b");
+    assert!(err.contains("unused"), "{err}");
+    let err = parse_err([good_file(), vec![0u8; 3]].concat());
+    assert!(err.contains("weights.safetensors") && err.contains("3 bytes after the last tensor"), "{err}");
 }
 
 fn tiny_config() -> Value {

@@ -1,7 +1,7 @@
 //! Perplexity figures: a uniform model gives the vocabulary size; a context-free model with
 //! known probabilities gives the hand-computed NLL, with and without a stride.
 
-use loam_lm::{Gpt, GptConfig, perplexity};
+use loam_lm::{Gpt, GptConfig, LmError, Perplexity, perplexity};
 use loam_nn::ParamStore;
 use loam_tensor::Tensor;
 
@@ -54,11 +54,27 @@ fn known_probabilities_give_the_hand_computed_nll() {
     }
 }
 
+/// The message of a configuration error; any other outcome fails the test.
+fn config_error(result: loam_lm::Result<Perplexity>) -> String {
+    match result {
+        Err(LmError::Config(msg)) => msg,
+        Err(other) => panic!("expected a configuration error, got {other:?}"),
+        Ok(p) => panic!("expected a configuration error, got {p:?}"),
+    }
+}
+
 #[test]
 fn too_short_input_and_bad_strides_are_errors() {
     let gpt = context_free(3, vec![0.0; 12], vec![0.0; 4]);
-    assert!(perplexity(&gpt, &[0, 1, 2], None, 1, &|t| t.len()).is_err());
-    assert!(perplexity(&gpt, &[0], Some(1), 1, &|t| t.len()).is_err());
-    assert!(perplexity(&gpt, &[0; 20], Some(0), 1, &|t| t.len()).is_err());
-    assert!(perplexity(&gpt, &[0; 20], Some(9), 1, &|t| t.len()).is_err());
+    let eval = |tokens: &[usize], stride| config_error(perplexity(&gpt, tokens, stride, 1, &|t| t.len()));
+    // without a stride: one whole window (block 8) and the token after it
+    assert_eq!(eval(&[0, 1, 2], None), "evaluation needs more than 8 tokens (one window and its next token), got 3");
+    assert_eq!(eval(&[0; 8], None), "evaluation needs more than 8 tokens (one window and its next token), got 8");
+    // with a stride: one token and its next
+    assert_eq!(eval(&[0], Some(1)), "evaluation needs more than 1 tokens (one window and its next token), got 1");
+    assert_eq!(eval(&[0; 20], Some(0)), "stride must be in 1..=8");
+    assert_eq!(eval(&[0; 20], Some(9)), "stride must be in 1..=8");
+    // the boundaries themselves are accepted
+    assert!(perplexity(&gpt, &[0; 9], None, 1, &|t| t.len()).is_ok());
+    assert!(perplexity(&gpt, &[0; 2], Some(8), 1, &|t| t.len()).is_ok());
 }

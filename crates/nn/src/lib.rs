@@ -38,6 +38,7 @@ pub mod optim;
 mod positional;
 pub mod safetensors_io;
 mod store;
+pub mod tensor_file;
 
 pub use activation::Activation;
 pub use attention::{MultiHeadAttention, Projections, attention_weights, scaled_dot_product_attention};
@@ -57,3 +58,4 @@ pub use module::Module;
 pub use norm::{LayerNorm, RmsNorm};
 pub use positional::{LearnedPositional, SinusoidalPositional};
 pub use store::{Builder, ParamStore};
+pub use tensor_file::{RawTensor, StoredDtype, TensorEntry, TensorFile};

@@ -1,6 +1,6 @@
-//! Reading and writing named tensors as safetensors files. Writes are atomic (a temporary file
-//! in the same folder, synced, then renamed); reads convert F32, F16 and BF16 to f32 and report
-//! the file and tensor on any inconsistency.
+//! Saving named f32 tensors as a safetensors file, atomically (a temporary file in the same
+//! folder, synced, then renamed), and loading one back through [`TensorFile`], which converts
+//! F32, F16 and BF16 to f32 and reports the file and tensor on any inconsistency.
 
 use std::collections::HashMap;
 use std::fs;
@@ -8,9 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use loam_tensor::Tensor;
-use safetensors::{Dtype, SafeTensors, View};
+use safetensors::{Dtype, View};
 
 use crate::error::{NnError, Result};
+use crate::tensor_file::TensorFile;
 
 /// Metadata strings stored in the file header (`__metadata__`).
 pub type Metadata = HashMap<String, String>;
@@ -84,34 +85,9 @@ pub struct Loaded {
     pub metadata: Metadata,
 }
 
-/// Decodes little-endian F32, F16 or BF16 bytes to f32.
-fn decode(path: &Path, name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
-    Ok(match dtype {
-        Dtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-        Dtype::F16 => bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        Dtype::BF16 => bytes.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-        other => return Err(file_err(path, format!("tensor `{name}` has unsupported dtype {other:?} (F32, F16 and BF16 are)"))),
-    })
-}
-
-/// Parses a safetensors buffer (read from `path`): header, offsets and dtypes are validated by
-/// the `safetensors` crate, then each tensor is converted to f32.
-pub fn parse(path: &Path, bytes: &[u8]) -> Result<Loaded> {
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| file_err(path, format!("invalid safetensors file: {e}")))?;
-    let metadata = header.metadata().clone().unwrap_or_default();
-    let st = SafeTensors::deserialize(bytes).map_err(|e| file_err(path, format!("invalid safetensors file: {e}")))?;
-    let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
-        let values = decode(path, &name, view.dtype(), view.data())?;
-        let t = Tensor::from_vec(values, view.shape())
-            .map_err(|e| file_err(path, format!("tensor `{name}`: {e}")))?;
-        tensors.insert(name, t);
-    }
-    Ok(Loaded { tensors, metadata })
-}
-
-/// Reads and parses a safetensors file.
+/// Reads a safetensors file (validated by [`TensorFile`]) and converts every tensor to f32.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let bytes = fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
-    parse(path, &bytes)
+    let file = TensorFile::open(path)?;
+    let tensors = file.entries().keys().map(|name| Ok((name.clone(), file.tensor(name)?))).collect::<Result<_>>()?;
+    Ok(Loaded { tensors, metadata: file.metadata().clone() })
 }

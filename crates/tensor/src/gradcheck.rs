@@ -9,10 +9,13 @@ use crate::{Result, Rng, Tensor, no_grad};
 pub const H: f64 = 1e-2;
 
 /// Absolute tolerance: |numeric − analytic| ≤ ATOL + RTOL·|numeric|. A wrong backward formula
-/// is off by O(1); f32 central differences with H = 1e-2 agree to about 1e-3.
-pub const ATOL: f64 = 1e-2;
+/// is off by O(1); f32 central differences with H = 1e-2 agree to about 1e-4, which is the
+/// bound this tolerance leaves room for: every check of `loam-tensor` and `loam-nn` passes at
+/// 1e-3 (`cargo test -p loam-tensor --test grad`, `-p loam-nn --test layers --test attention`),
+/// and some fail at 1e-4 (`non_contiguous_inputs`).
+pub const ATOL: f64 = 1e-3;
 /// Relative tolerance (see [`ATOL`]).
-pub const RTOL: f64 = 1e-2;
+pub const RTOL: f64 = 1e-3;
 
 /// At most this many elements of each input are perturbed (chosen evenly), to bound run time.
 const MAX_PROBES: usize = 48;

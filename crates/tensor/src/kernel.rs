@@ -1,7 +1,11 @@
 //! Elementwise loops shared by the ops: sequential for small tensors, rayon for large ones.
 //! Each output element is computed independently, so results do not depend on the thread count.
+//! The loops (and the gemv kernels) have a wide AVX-512 copy and a portable one; which runs is
+//! [`kernel_path`], and `LOAM_FORCE_PORTABLE=1` or [`force_portable`] forces the portable one.
 
 use std::mem::MaybeUninit;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
@@ -11,20 +15,70 @@ pub(crate) const PAR_MIN: usize = 1 << 15;
 /// Elements per parallel task of the contiguous fast path.
 const CHUNK: usize = 1 << 14;
 
-/// Runs `body`, compiled for AVX-512 when the CPU has it. The crates build for baseline
-/// x86-64, whose SSE2 uses a quarter of an AVX-512 register; `body` (with what it inlines:
-/// the elementwise function, the lane kernel) is compiled a second time inside a function
-/// with the wider target, and the CPU is asked once which copy to run. Rust never fuses a
-/// multiply and an add on its own, so both copies give the same bits.
+/// Which copy of the vectorized loops runs: the AVX-512 one ([`wide`], the gemv kernels) or
+/// the portable one (baseline x86-64, or any other target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelPath {
+    /// Compiled for AVX-512 and run because the CPU has it.
+    Wide,
+    /// Compiled for the build's baseline target.
+    Portable,
+}
+
+/// Whether the portable path is forced (`LOAM_FORCE_PORTABLE=1`, or [`force_portable`]).
+static PORTABLE: AtomicBool = AtomicBool::new(false);
+/// Reads `LOAM_FORCE_PORTABLE` once, before the first use of [`PORTABLE`].
+static PORTABLE_FROM_ENV: Once = Once::new();
+
+fn init_from_env() {
+    PORTABLE_FROM_ENV.call_once(|| {
+        let on = std::env::var("LOAM_FORCE_PORTABLE").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"));
+        PORTABLE.store(on, Ordering::Relaxed);
+    });
+}
+
+/// Forces the portable path (`true`) or lets the CPU choose again (`false`), for the whole
+/// process, from the next operation on; overrides `LOAM_FORCE_PORTABLE`, which sets the
+/// starting value. Tests use it to run both paths on one machine.
+pub fn force_portable(on: bool) {
+    init_from_env();
+    PORTABLE.store(on, Ordering::Relaxed);
+}
+
+/// Whether this CPU can run the wide path (AVX-512 F, BW, DQ, VL with AVX2 and FMA).
+pub fn wide_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The path the next operation takes: wide when the CPU has AVX-512 and the portable path
+/// is not forced.
+#[inline]
+pub fn kernel_path() -> KernelPath {
+    init_from_env();
+    if wide_available() && !PORTABLE.load(Ordering::Relaxed) { KernelPath::Wide } else { KernelPath::Portable }
+}
+
+/// Runs `body`, compiled for AVX-512 when [`kernel_path`] says so. The crates build for
+/// baseline x86-64, whose SSE2 uses a quarter of an AVX-512 register; `body` (with what it
+/// inlines: the elementwise function, the lane kernel) is compiled a second time inside a
+/// function with the wider target, and the CPU is asked once which copy to run. Rust never
+/// fuses a multiply and an add on its own, so both copies give the same bits.
 #[inline(always)]
 pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if kernel_path() == KernelPath::Wide {
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
         fn v4<R>(body: impl FnOnce() -> R) -> R {
             body()
         }
-        // SAFETY: the features were detected just above.
+        // SAFETY: the features were detected (`kernel_path` is wide only when they are).
         return unsafe { v4(body) };
     }
     body()

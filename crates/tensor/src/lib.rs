@@ -35,6 +35,8 @@ mod workers;
 pub use backprop::{GradStore, NoGradGuard, no_grad};
 pub use device::{DType, Device};
 pub use error::{Result, TensorError};
+pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
+pub use ops::gemv::gemv_calls;
 pub use ops::mask::Mask;
 pub use rng::{Rng, RngState};
 pub use tensor::{Tensor, TensorId};

@@ -55,6 +55,7 @@ proptest! {
         let kinked = away_from_zero(&x, 0.05);
         check("neg", &[x.clone()], |x| Ok(x[0].neg()));
         check("add_scalar", &[x.clone()], |x| Ok(x[0].add_scalar(0.7)));
+        check("sub_scalar", &[x.clone()], |x| Ok(x[0].sub_scalar(0.7)));
         check("mul_scalar", &[x.clone()], |x| Ok(x[0].mul_scalar(-1.3)));
         check("div_scalar", &[x.clone()], |x| Ok(x[0].div_scalar(2.5)));
         check("powf", &[pos.clone()], |x| Ok(x[0].powf(1.7)));
@@ -77,6 +78,10 @@ proptest! {
         let axes: Vec<isize> = (0..rank).filter(|a| (pick >> a) & 1 == 1 || *a == axis + rank).collect();
         check("sum", &[x.clone()], |x| x[0].sum(&axes, keep));
         check("mean", &[x.clone()], |x| x[0].mean(&[axis], keep));
+        check("mean over several axes", &[x.clone()], |x| x[0].mean(&axes, keep));
+        if rank >= 2 {
+            check("mean over the first and last axes", &[x.clone()], |x| x[0].mean(&[0, -1], keep));
+        }
         check("sum_all", &[x.clone()], |x| Ok(x[0].sum_all()));
         check("mean_all", &[x], |x| Ok(x[0].mean_all()));
         let d = distinct(&s, seed);
@@ -190,4 +195,16 @@ proptest! {
         // the same seed gives the same mask on every call, so the function is deterministic
         check("dropout", &[randn(&s, seed)], |x| x[0].dropout(0.3, &mut Rng::new(seed)));
     }
+}
+
+/// A product whose right operand has k·n ≥ 2^18 elements is computed in column blocks
+/// (`ops/matmul.rs`, `column_blocks`), which the proptest shapes above never reach. One
+/// deterministic case, in a two-thread pool so that the blocked path is taken whatever the
+/// machine's thread count: the forward `[2, 512] × [512, 512]` and the backward's `g · bᵀ`
+/// (same shape) run blocked.
+#[test]
+fn matmul_in_column_blocks() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let (a, b) = (randn(&[2, 512], 11), randn(&[512, 512], 12).mul_scalar(0.1));
+    pool.install(|| check("matmul (column blocks)", &[a, b], |x| x[0].matmul(&x[1])));
 }

@@ -17,7 +17,7 @@ use crate::corpus::{Chunks, Corpus, CorpusOptions, split_lines};
 use crate::error::{Result, TextError};
 use crate::meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
 use crate::reader::stream_shard;
-use crate::shard::{Dtype, ShardInfo, ShardWriter};
+use crate::shard::{TokenDtype, ShardInfo, ShardWriter};
 use crate::spec::{AnyTokenizer, TokenizerSpec, load_tokenizer};
 use crate::tokenizer::Tokenizer;
 use crate::train::train_tokenizer;
@@ -59,7 +59,7 @@ pub struct DatasetConfig {
     /// Ids per shard file (2^28, 512 MiB of `u16`, by default).
     pub shard_tokens: u64,
     /// Force a shard type; the smallest that fits by default.
-    pub dtype: Option<Dtype>,
+    pub dtype: Option<TokenDtype>,
     /// Put the tokenizer's end-of-text id (`<|endoftext|>`, `</s>`, `[SEP]`) after each
     /// document, when it has one; on by default.
     pub document_separator: bool,
@@ -105,7 +105,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
     let tokenizer = make_tokenizer(config, &corpus)?;
     tokenizer.save(&out.join(TOKENIZER_FILE))?;
     let vocab_size = tokenizer.vocab_size();
-    let dtype = config.dtype.unwrap_or(Dtype::for_vocab(vocab_size));
+    let dtype = config.dtype.unwrap_or(TokenDtype::for_vocab(vocab_size));
     dtype.check_vocab(vocab_size)?;
 
     let val_docs = match config.split {

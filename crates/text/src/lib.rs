@@ -59,8 +59,13 @@ pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
 pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};
 pub use report::CleanReport;
 pub use sentences::split_sentences;
-pub use shard::{Dtype, ShardInfo, ShardWriter};
+pub use shard::{ShardInfo, ShardWriter, TokenDtype};
+
+/// The former name of [`TokenDtype`], kept until `xtask data` (owned by another change) moves
+/// to the new name.
+#[deprecated(note = "renamed `TokenDtype` (the width of a shard's token ids)")]
+pub type Dtype = TokenDtype;
 pub use spec::{AnyTokenizer, TokenizerSpec, load_tokenizer};
 pub use stopwords::{Language, StopWords};
 pub use tokenizer::{BatchEncoding, BatchOptions, Padding, Tokenizer, pad_batch};
-pub use train::{TrainKind, TrainOptions, train_tokenizer};
+pub use train::{TokenizerTrainOptions, TrainKind, train_tokenizer};

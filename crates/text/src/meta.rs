@@ -8,7 +8,7 @@ use crate::clean::CleanConfig;
 use crate::error::{Result, TextError};
 use crate::fsutil::{read_to_string, write_atomic};
 use crate::report::CleanReport;
-use crate::shard::{Dtype, ShardInfo};
+use crate::shard::{TokenDtype, ShardInfo};
 
 /// The value of `format` in every loam `meta.json`.
 pub const META_FORMAT: &str = "loam-tokens";
@@ -25,7 +25,7 @@ pub struct DatasetMeta {
     /// Number of token ids of the tokenizer.
     pub vocab_size: usize,
     /// Integer type of the shards.
-    pub dtype: Dtype,
+    pub dtype: TokenDtype,
     /// The tokenizer.
     pub tokenizer: TokenizerInfo,
     /// How train and validation were separated.

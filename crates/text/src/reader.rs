@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, TextError};
 use crate::meta::DatasetMeta;
-use crate::shard::{Dtype, ShardInfo};
+use crate::shard::{TokenDtype, ShardInfo};
 
 /// A dataset directory written by [`crate::build_dataset`].
 #[derive(Debug)]
@@ -80,7 +80,7 @@ pub struct TokenSplit {
 
 #[derive(Debug)]
 enum Part {
-    Mapped(Mmap, Dtype),
+    Mapped(Mmap, TokenDtype),
     Memory(Vec<u32>),
 }
 
@@ -96,7 +96,7 @@ impl Part {
 
 impl TokenSplit {
     /// Maps the given shards of `dir`, checking each file's size against its token count.
-    pub fn map(dir: &Path, shards: &[ShardInfo], dtype: Dtype) -> Result<Self> {
+    pub fn map(dir: &Path, shards: &[ShardInfo], dtype: TokenDtype) -> Result<Self> {
         let mut parts = Vec::with_capacity(shards.len());
         let mut starts = Vec::with_capacity(shards.len());
         let mut len = 0usize;
@@ -264,7 +264,7 @@ impl SequentialWindows<'_> {
 }
 
 /// Calls `f` with the ids of a shard file, a block at a time.
-pub(crate) fn stream_shard(path: &Path, dtype: Dtype, mut f: impl FnMut(&[u32]) -> Result<()>) -> Result<()> {
+pub(crate) fn stream_shard(path: &Path, dtype: TokenDtype, mut f: impl FnMut(&[u32]) -> Result<()>) -> Result<()> {
     let mut file = File::open(path).map_err(|e| TextError::io("reading shard", path, e))?;
     let mut bytes = vec![0u8; 1 << 20];
     let mut ids = Vec::with_capacity(bytes.len() / dtype.size());

@@ -16,40 +16,40 @@ use crate::fsutil::AtomicFile;
 /// The integer type of the ids in a shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Dtype {
+pub enum TokenDtype {
     /// Unsigned 16-bit little-endian.
     U16,
     /// Unsigned 32-bit little-endian.
     U32,
 }
 
-impl Dtype {
+impl TokenDtype {
     /// The smallest type that holds every id of a vocabulary of `vocab_size`.
-    pub fn for_vocab(vocab_size: usize) -> Dtype {
-        if vocab_size <= Dtype::U16.max_vocab() { Dtype::U16 } else { Dtype::U32 }
+    pub fn for_vocab(vocab_size: usize) -> TokenDtype {
+        if vocab_size <= TokenDtype::U16.max_vocab() { TokenDtype::U16 } else { TokenDtype::U32 }
     }
 
     /// Bytes per id.
     pub fn size(self) -> usize {
         match self {
-            Dtype::U16 => 2,
-            Dtype::U32 => 4,
+            TokenDtype::U16 => 2,
+            TokenDtype::U32 => 4,
         }
     }
 
     /// The largest vocabulary this type holds.
     pub fn max_vocab(self) -> usize {
         match self {
-            Dtype::U16 => 1 << 16,
-            Dtype::U32 => 1 << 32,
+            TokenDtype::U16 => 1 << 16,
+            TokenDtype::U32 => 1 << 32,
         }
     }
 
     /// The type's name as `meta.json` writes it.
     pub fn name(self) -> &'static str {
         match self {
-            Dtype::U16 => "u16",
-            Dtype::U32 => "u32",
+            TokenDtype::U16 => "u16",
+            TokenDtype::U32 => "u32",
         }
     }
 
@@ -65,8 +65,8 @@ impl Dtype {
     #[inline]
     pub fn read(self, bytes: &[u8], i: usize) -> u32 {
         match self {
-            Dtype::U16 => u32::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
-            Dtype::U32 => u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
+            TokenDtype::U16 => u32::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
+            TokenDtype::U32 => u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
         }
     }
 }
@@ -86,7 +86,7 @@ pub struct ShardInfo {
 pub struct ShardWriter {
     dir: PathBuf,
     split: String,
-    dtype: Dtype,
+    dtype: TokenDtype,
     vocab_size: usize,
     shard_tokens: u64,
     current: Option<(AtomicFile, Sha256, u64)>,
@@ -97,7 +97,7 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     /// A writer of `{split}_NNNN.bin` files in `dir`.
-    pub fn new(dir: &Path, split: &str, dtype: Dtype, vocab_size: usize, shard_tokens: u64) -> Result<Self> {
+    pub fn new(dir: &Path, split: &str, dtype: TokenDtype, vocab_size: usize, shard_tokens: u64) -> Result<Self> {
         dtype.check_vocab(vocab_size)?;
         if shard_tokens == 0 {
             return Err(TextError::InvalidOption { option: "shard tokens 0".into(), message: "must be positive".into() });
@@ -122,7 +122,7 @@ impl ShardWriter {
     }
 
     /// The id type written.
-    pub fn dtype(&self) -> Dtype {
+    pub fn dtype(&self) -> TokenDtype {
         self.dtype
     }
 
@@ -155,8 +155,8 @@ impl ShardWriter {
             let (now, later) = ids.split_at(room.min(ids.len()));
             self.buf.clear();
             match self.dtype {
-                Dtype::U16 => now.iter().for_each(|&id| self.buf.extend_from_slice(&(id as u16).to_le_bytes())),
-                Dtype::U32 => now.iter().for_each(|&id| self.buf.extend_from_slice(&id.to_le_bytes())),
+                TokenDtype::U16 => now.iter().for_each(|&id| self.buf.extend_from_slice(&(id as u16).to_le_bytes())),
+                TokenDtype::U32 => now.iter().for_each(|&id| self.buf.extend_from_slice(&id.to_le_bytes())),
             }
             file.write_all(&self.buf)?;
             hasher.update(&self.buf);
@@ -196,12 +196,12 @@ mod tests {
 
     #[test]
     fn dtype_choice_and_limits() {
-        assert_eq!(Dtype::for_vocab(65), Dtype::U16);
-        assert_eq!(Dtype::for_vocab(65_536), Dtype::U16);
-        assert_eq!(Dtype::for_vocab(65_537), Dtype::U32);
-        assert!(matches!(Dtype::U16.check_vocab(70_000), Err(TextError::VocabTooLarge { .. })));
+        assert_eq!(TokenDtype::for_vocab(65), TokenDtype::U16);
+        assert_eq!(TokenDtype::for_vocab(65_536), TokenDtype::U16);
+        assert_eq!(TokenDtype::for_vocab(65_537), TokenDtype::U32);
+        assert!(matches!(TokenDtype::U16.check_vocab(70_000), Err(TextError::VocabTooLarge { .. })));
         let bytes = [0x34, 0x12, 0xFF, 0xFF];
-        assert_eq!((Dtype::U16.read(&bytes, 0), Dtype::U16.read(&bytes, 1)), (0x1234, 0xFFFF));
-        assert_eq!(Dtype::U32.read(&bytes, 0), 0xFFFF_1234);
+        assert_eq!((TokenDtype::U16.read(&bytes, 0), TokenDtype::U16.read(&bytes, 1)), (0x1234, 0xFFFF));
+        assert_eq!(TokenDtype::U32.read(&bytes, 0), 0xFFFF_1234);
     }
 }

@@ -9,7 +9,7 @@ use crate::char_tokenizer::CharTokenizer;
 use crate::error::{Result, TextError};
 use crate::hf_tokenizer::HfTokenizer;
 use crate::tokenizer::Tokenizer;
-use crate::train::{TrainKind, TrainOptions};
+use crate::train::{TrainKind, TokenizerTrainOptions};
 
 /// Which tokenizer a dataset uses: built from the corpus, trained on it, or read from a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum TokenizerSpec {
     /// `char`: the sorted distinct characters of the corpus.
     Char,
     /// `bpe:VOCAB`, `wordpiece:VOCAB`, `unigram:VOCAB`: trained on the corpus.
-    Train(TrainOptions),
+    Train(TokenizerTrainOptions),
     /// A path to a `tokenizer.json` (Hugging Face) or a saved character vocabulary.
     File(PathBuf),
 }
@@ -44,7 +44,7 @@ impl FromStr for TokenizerSpec {
             if vocab_size == 0 {
                 return Err(invalid("the vocabulary size must be positive"));
             }
-            return Ok(TokenizerSpec::Train(TrainOptions::new(kind, vocab_size)));
+            return Ok(TokenizerSpec::Train(TokenizerTrainOptions::new(kind, vocab_size)));
         }
         if matches!(s, "bpe" | "wordpiece" | "unigram") {
             return Err(invalid("a trained tokenizer needs a vocabulary size, as in bpe:8000"));
@@ -169,7 +169,7 @@ mod tests {
         }
         assert_eq!(
             "bpe:8_000".parse::<TokenizerSpec>().unwrap(),
-            TokenizerSpec::Train(TrainOptions::new(TrainKind::Bpe, 8000))
+            TokenizerSpec::Train(TokenizerTrainOptions::new(TrainKind::Bpe, 8000))
         );
         for bad in ["bpe", "bpe:", "bpe:x", "unigram:0", ""] {
             assert!(matches!(bad.parse::<TokenizerSpec>(), Err(TextError::InvalidSpec { .. })), "{bad}");

@@ -74,7 +74,7 @@ impl fmt::Display for TrainKind {
 
 /// What to train.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrainOptions {
+pub struct TokenizerTrainOptions {
     /// The model kind.
     pub kind: TrainKind,
     /// Target vocabulary size, special tokens included.
@@ -85,15 +85,15 @@ pub struct TrainOptions {
     pub special_tokens: Option<Vec<String>>,
 }
 
-impl TrainOptions {
+impl TokenizerTrainOptions {
     /// Options for `kind` with `vocab_size`, default special tokens and minimum frequency 2.
     pub fn new(kind: TrainKind, vocab_size: usize) -> Self {
-        TrainOptions { kind, vocab_size, min_frequency: 2, special_tokens: None }
+        TokenizerTrainOptions { kind, vocab_size, min_frequency: 2, special_tokens: None }
     }
 }
 
 /// Trains a tokenizer on `texts` (any number of pieces of the corpus, read once).
-pub fn train_tokenizer<I, S>(options: &TrainOptions, texts: I) -> Result<HfTokenizer>
+pub fn train_tokenizer<I, S>(options: &TokenizerTrainOptions, texts: I) -> Result<HfTokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,

@@ -4,7 +4,7 @@ mod common;
 
 use common::TempDir;
 use loam_text::{
-    Corpus, CorpusOptions, DatasetConfig, Dtype, Split, TextError, TokenDataset, Tokenizer, TokenizerSpec,
+    Corpus, CorpusOptions, DatasetConfig, TokenDtype, Split, TextError, TokenDataset, Tokenizer, TokenizerSpec,
     build_dataset, load_tokenizer,
 };
 
@@ -128,7 +128,7 @@ fn vocabulary_too_large_for_u16_is_an_error_and_u32_works() {
     let tok_path = dir.write("big.json", word_level_json(70_000));
     let corpus = dir.write("c.txt", "w1 w69999 w65536 w5 nonsense\n");
     let mut config = DatasetConfig::new(&corpus, dir.join("out"), TokenizerSpec::File(tok_path));
-    config.dtype = Some(Dtype::U16);
+    config.dtype = Some(TokenDtype::U16);
     match build_dataset(&config) {
         Err(TextError::VocabTooLarge { vocab_size: 70_001, dtype: "u16", .. }) => {}
         other => panic!("expected VocabTooLarge, got {other:?}"),
@@ -136,7 +136,7 @@ fn vocabulary_too_large_for_u16_is_an_error_and_u32_works() {
     config.dtype = None;
     config.val_fraction = 0.0;
     let meta = build_dataset(&config).unwrap();
-    assert_eq!(meta.dtype, Dtype::U32);
+    assert_eq!(meta.dtype, TokenDtype::U32);
     let data = TokenDataset::open(&dir.join("out")).unwrap();
     let train = data.split(Split::Train).unwrap();
     assert_eq!(train.tokens(0, train.len()).unwrap(), vec![2, 70_000, 65_537, 6, 0]);

@@ -1,6 +1,6 @@
 //! The masked-LM collator: proportions, special tokens, labels, determinism.
 
-use loam_text::{IGNORE_INDEX, MlmCollator, MlmConfig, Tokenizer, TrainKind, TrainOptions, train_tokenizer};
+use loam_text::{IGNORE_INDEX, MlmCollator, MlmConfig, Tokenizer, TrainKind, TokenizerTrainOptions, train_tokenizer};
 
 const VOCAB: usize = 1000;
 const MASK: u32 = 4;
@@ -91,7 +91,7 @@ fn bad_configurations_are_errors() {
 #[test]
 fn works_with_a_trained_wordpiece_tokenizer() {
     let text = "the quick brown fox jumps over the lazy dog\n".repeat(50);
-    let tok = train_tokenizer(&TrainOptions::new(TrainKind::WordPiece, 120), std::iter::once(text.as_str())).unwrap();
+    let tok = train_tokenizer(&TokenizerTrainOptions::new(TrainKind::WordPiece, 120), std::iter::once(text.as_str())).unwrap();
     let mut c = MlmCollator::for_tokenizer(&tok, MlmConfig { mask_prob: 1.0, mask_token_prob: 1.0, random_token_prob: 0.0 }, 3).unwrap();
     let ids = tok.encode("the quick brown fox", true).unwrap();
     let batch = c.collate(std::slice::from_ref(&ids)).unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use common::{TempDir, shakespeare};
 use loam_text::{
-    DatasetConfig, Dtype, Split, TokenDataset, Tokenizer, TokenizerSpec, build_dataset, load_tokenizer,
+    DatasetConfig, TokenDtype, Split, TokenDataset, Tokenizer, TokenizerSpec, build_dataset, load_tokenizer,
 };
 
 #[test]
@@ -13,7 +13,7 @@ fn char_dataset_matches_the_benchmark() {
     let out = TempDir::new("shakespeare");
     let meta = build_dataset(&DatasetConfig::new(&corpus, out.path(), TokenizerSpec::Char)).unwrap();
     assert_eq!(meta.vocab_size, 65);
-    assert_eq!(meta.dtype, Dtype::U16);
+    assert_eq!(meta.dtype, TokenDtype::U16);
     assert_eq!((meta.tokens.train, meta.tokens.val), (1_003_854, 111_540));
     assert_eq!(meta.sources.len(), 1);
     assert_eq!(meta.sources[0].bytes, 1_115_394);

@@ -4,7 +4,7 @@ mod common;
 
 use common::{MULTILINGUAL, TempDir, shared_file};
 use loam_text::{
-    AnyTokenizer, BatchOptions, CharTokenizer, HfTokenizer, Padding, TextError, Tokenizer, TrainKind, TrainOptions,
+    AnyTokenizer, BatchOptions, CharTokenizer, HfTokenizer, Padding, TextError, Tokenizer, TrainKind, TokenizerTrainOptions,
     load_tokenizer, train_tokenizer,
 };
 
@@ -16,7 +16,7 @@ fn corpus() -> Vec<String> {
 
 fn train(kind: TrainKind, vocab: usize) -> HfTokenizer {
     let texts = corpus();
-    train_tokenizer(&TrainOptions::new(kind, vocab), texts.iter().map(String::as_str)).unwrap()
+    train_tokenizer(&TokenizerTrainOptions::new(kind, vocab), texts.iter().map(String::as_str)).unwrap()
 }
 
 #[test]
@@ -61,9 +61,9 @@ fn unigram_round_trips_seen_characters() {
 #[test]
 fn too_small_vocab_and_empty_corpus_are_errors() {
     let texts = corpus();
-    let small = train_tokenizer(&TrainOptions::new(TrainKind::Bpe, 100), texts.iter().map(String::as_str));
+    let small = train_tokenizer(&TokenizerTrainOptions::new(TrainKind::Bpe, 100), texts.iter().map(String::as_str));
     assert!(matches!(small, Err(TextError::InvalidOption { .. })));
-    let empty = train_tokenizer(&TrainOptions::new(TrainKind::WordPiece, 100), std::iter::empty::<&str>());
+    let empty = train_tokenizer(&TokenizerTrainOptions::new(TrainKind::WordPiece, 100), std::iter::empty::<&str>());
     assert!(empty.is_err());
 }
 

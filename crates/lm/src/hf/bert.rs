@@ -13,7 +13,7 @@ use loam_nn::{
 use loam_tensor::Tensor;
 
 use crate::error::{LmError, Result};
-use crate::hf::checkpoint::Checkpoint;
+use crate::hf::weights::HfWeights;
 use crate::hf::config::BertConfig;
 
 /// BERT's init: weights normal(0, 0.02).
@@ -140,7 +140,7 @@ pub struct BertModel {
 }
 
 /// The root of BERT's names in a checkpoint: `bert.` when saved from a task model.
-fn bert_prefix(ckpt: &Checkpoint) -> &'static str {
+fn bert_prefix(ckpt: &HfWeights) -> &'static str {
     if ckpt.contains("bert.embeddings.word_embeddings.weight") { "bert" } else { "" }
 }
 
@@ -173,7 +173,7 @@ impl BertModel {
     /// without the `bert.` prefix). Returns the model and the store holding its parameters.
     pub fn from_dir(dir: &Path) -> Result<(BertModel, ParamStore)> {
         let config = BertConfig::load(&dir.join("config.json"))?;
-        let ckpt = Checkpoint::open(dir)?;
+        let ckpt = HfWeights::open(dir)?;
         let prefix = bert_prefix(&ckpt);
         ckpt.build(|store| BertModel::new(&config, at(store, prefix)))
     }
@@ -245,7 +245,7 @@ impl BertForMaskedLM {
     /// Loads a Hugging Face `BertForMaskedLM` folder.
     pub fn from_dir(dir: &Path) -> Result<(BertForMaskedLM, ParamStore)> {
         let config = BertConfig::load(&dir.join("config.json"))?;
-        let ckpt = Checkpoint::open(dir)?;
+        let ckpt = HfWeights::open(dir)?;
         ckpt.build(|store| BertForMaskedLM::new(&config, store.builder()))
     }
 

@@ -13,7 +13,6 @@ use loam_text::{HfTokenizer, sha256_file};
 
 use crate::error::{LmError, Result};
 use crate::hf::config::BertConfig;
-use crate::hf::tensor_file::TensorFile;
 
 /// Where a known model comes from and what its files must hash to.
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +97,7 @@ pub fn verify(dir: &Path, source: &ModelSource) -> Result<()> {
         }
     }
     BertConfig::load(&dir.join("config.json"))?;
-    TensorFile::open(&dir.join("model.safetensors"))?;
+    loam_nn::TensorFile::open(&dir.join("model.safetensors"))?;
     HfTokenizer::load(&dir.join("tokenizer.json"))?;
     Ok(())
 }

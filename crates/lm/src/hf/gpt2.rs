@@ -11,7 +11,7 @@ use loam_nn::safetensors_io;
 
 use crate::error::{LmError, Result};
 use crate::gpt::{Gpt, GptConfig};
-use crate::hf::checkpoint::{Checkpoint, WEIGHTS_FILE};
+use crate::hf::weights::{HfWeights, WEIGHTS_FILE};
 use crate::hf::config::Gpt2Config;
 
 /// A GPT-2 checkpoint loaded into loam.
@@ -43,7 +43,7 @@ fn store_name(name: &str, tied: bool) -> Option<String> {
 pub fn load_gpt2(dir: &Path) -> Result<Gpt2> {
     let config = Gpt2Config::load(&dir.join("config.json"))?;
     let gpt_config = config.to_gpt_config()?;
-    let ckpt = Checkpoint::open(dir)?;
+    let ckpt = HfWeights::open(dir)?;
     let tied = gpt_config.tie_embeddings;
     let (model, store) = ckpt.build_renamed(&|name| store_name(name, tied), |store| Gpt::new(&gpt_config, store))?;
     Ok(Gpt2 { model, store, config })

@@ -4,20 +4,19 @@
 //!
 //! Weights are validated as they are read: a truncated file, a forged header, overlapping or
 //! out-of-bounds offsets, an unsupported dtype, a shape that disagrees with the config or a
-//! missing tensor is an error naming the file and the tensor. See `docs/pretrained.md`.
+//! missing tensor is an error naming the file and the tensor. The reader of each file is
+//! [`loam_nn::TensorFile`]; [`HfWeights`] joins the files of one folder. See `docs/pretrained.md`.
 
 mod bert;
-mod checkpoint;
 mod config;
 mod embed;
 mod fetch;
 mod gpt2;
-mod tensor_file;
+mod weights;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
-pub use checkpoint::{Checkpoint, INDEX_FILE, WEIGHTS_FILE};
 pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
 pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
-pub use tensor_file::{Dtype, TensorEntry, TensorFile};
+pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};

@@ -8,7 +8,21 @@
 //! Each output column is summed in the same order whatever the split, so results are
 //! bit-identical across thread counts.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
+
+use crate::kernel::{KernelPath, kernel_path};
+
+/// Vector × matrix products taken by the wide kernels, and those left to the general GEMM.
+static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// How many vector × matrix products (`m = 1` blocks of a matrix product) each path has
+/// computed in this process: `(wide kernels, general GEMM)`. Tests read it to know which
+/// path ran.
+pub fn gemv_calls() -> (u64, u64) {
+    (CALLS[0].load(Ordering::Relaxed), CALLS[1].load(Ordering::Relaxed))
+}
 
 /// Below this many multiply-adds the product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
@@ -26,22 +40,17 @@ unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// `y[j] = Σ_p x[p]·b[p·b_rs + j·b_cs]` for `j < n`, `p < k`, when a kernel serves this layout
-/// (AVX-512 present, and `b_cs == 1` or `b_rs == 1`); returns `false`, writing nothing,
-/// otherwise.
+/// (the wide [`kernel_path`], and `b_cs == 1` or `b_rs == 1`); returns `false`, writing
+/// nothing, otherwise. Each call counts in [`gemv_calls`] under the path that computes it.
 ///
 /// # Safety
 /// `x` holds `k` contiguous values, `y` has room for `n`, and every `b` offset above is inside
 /// one allocation. `y` overlaps neither input.
 pub(crate) unsafe fn gemv(k: usize, n: usize, x: *const f32, b: *const f32, b_rs: isize, b_cs: isize, y: *mut f32) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        let (block, rows) = if b_cs == 1 {
-            (ROW_BLOCK, true)
-        } else if b_rs == 1 {
-            (COL_BLOCK, false)
-        } else {
-            return false;
-        };
+    if kernel_path() == KernelPath::Wide && (b_cs == 1 || b_rs == 1) {
+        CALLS[0].fetch_add(1, Ordering::Relaxed);
+        let (block, rows) = if b_cs == 1 { (ROW_BLOCK, true) } else { (COL_BLOCK, false) };
         let (x, b, y) = (SendPtr(x as *mut f32), SendPtr(b as *mut f32), SendPtr(y));
         let ld = if rows { b_rs } else { b_cs };
         // columns j0..j0+w of the output
@@ -67,6 +76,7 @@ pub(crate) unsafe fn gemv(k: usize, n: usize, x: *const f32, b: *const f32, b_rs
         return true;
     }
     let _ = (k, n, x, b, b_rs, b_cs, y);
+    CALLS[1].fetch_add(1, Ordering::Relaxed);
     false
 }
 

@@ -4,7 +4,7 @@ mod binary;
 mod concat;
 mod cross_entropy;
 mod dropout;
-mod gemv;
+pub(crate) mod gemv;
 mod indexing;
 mod layer_norm;
 mod layout;

@@ -5,12 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use loam_nn::{NnError, ParamStore};
+use loam_nn::{NnError, ParamStore, RawTensor, TensorEntry, TensorFile};
 use loam_tensor::Tensor;
 use serde::Deserialize;
 
 use crate::error::{LmError, Result};
-use crate::hf::tensor_file::{TensorEntry, TensorFile};
 
 /// The single-file weights name.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -23,23 +22,24 @@ struct ShardIndex {
     weight_map: BTreeMap<String, String>,
 }
 
-/// All the tensors of a model folder, by name, each with the file that holds it.
+/// The Hugging Face weights of a model folder: all its tensors, by name, each with the file
+/// that holds it.
 #[derive(Debug)]
-pub struct Checkpoint {
+pub struct HfWeights {
     files: Vec<TensorFile>,
     /// Tensor name → index into `files`.
     names: BTreeMap<String, usize>,
 }
 
-impl Checkpoint {
+impl HfWeights {
     /// Opens the weights of the model folder `dir` (single file or sharded).
-    pub fn open(dir: &Path) -> Result<Checkpoint> {
+    pub fn open(dir: &Path) -> Result<HfWeights> {
         let single = dir.join(WEIGHTS_FILE);
         let index = dir.join(INDEX_FILE);
         if single.is_file() {
-            Checkpoint::from_files(vec![TensorFile::open(&single)?])
+            HfWeights::from_files(vec![TensorFile::open(&single)?])
         } else if index.is_file() {
-            Checkpoint::open_sharded(&index)
+            HfWeights::open_sharded(&index)
         } else if dir.join("pytorch_model.bin").is_file() {
             Err(LmError::file(dir, "holds only pytorch_model.bin: loam reads safetensors weights (convert with `transformers`' save_pretrained(safe_serialization=True))"))
         } else {
@@ -48,7 +48,7 @@ impl Checkpoint {
     }
 
     /// Opens the shards an index lists and checks that each holds the tensors assigned to it.
-    fn open_sharded(index_path: &Path) -> Result<Checkpoint> {
+    fn open_sharded(index_path: &Path) -> Result<HfWeights> {
         let text = std::fs::read_to_string(index_path).map_err(|e| LmError::file(index_path, format!("cannot read: {e}")))?;
         let index: ShardIndex =
             serde_json::from_str(&text).map_err(|e| LmError::file(index_path, format!("not a valid shard index: {e}")))?;
@@ -68,11 +68,11 @@ impl Checkpoint {
                 return Err(LmError::file(dir.join(shard), format!("tensor `{name}`: listed in {INDEX_FILE} but missing from this shard")));
             }
         }
-        Checkpoint::from_files(files)
+        HfWeights::from_files(files)
     }
 
     /// A checkpoint over already opened files; a tensor name in two files is an error.
-    pub fn from_files(files: Vec<TensorFile>) -> Result<Checkpoint> {
+    pub fn from_files(files: Vec<TensorFile>) -> Result<HfWeights> {
         let mut names = BTreeMap::new();
         for (i, file) in files.iter().enumerate() {
             for name in file.entries().keys() {
@@ -84,7 +84,7 @@ impl Checkpoint {
                 }
             }
         }
-        Ok(Checkpoint { files, names })
+        Ok(HfWeights { files, names })
     }
 
     /// The tensor names, sorted.
@@ -112,7 +112,16 @@ impl Checkpoint {
     /// The tensor `name` converted to f32.
     pub fn tensor(&self, name: &str) -> Result<Tensor> {
         match self.names.get(name) {
-            Some(&i) => self.files[i].tensor(name),
+            Some(&i) => Ok(self.files[i].tensor(name)?),
+            None => Err(LmError::file(self.file_of(name), format!("tensor `{name}`: missing"))),
+        }
+    }
+
+    /// The tensor `name` as stored (type, shape, bytes borrowed from the file), for a model
+    /// that keeps BF16 or F16 weights without an f32 copy.
+    pub fn raw(&self, name: &str) -> Result<RawTensor<'_>> {
+        match self.names.get(name) {
+            Some(&i) => Ok(self.files[i].raw(name)?),
             None => Err(LmError::file(self.file_of(name), format!("tensor `{name}`: missing"))),
         }
     }
@@ -126,7 +135,7 @@ impl Checkpoint {
         self.build_renamed(&|name| Some(name.to_string()), build)
     }
 
-    /// As [`Checkpoint::build`], with the store's name of each tensor given by `rename`
+    /// As [`HfWeights::build`], with the store's name of each tensor given by `rename`
     /// (`None` leaves the tensor out: buffers, tied copies).
     pub fn build_renamed<M>(
         &self,
@@ -137,7 +146,7 @@ impl Checkpoint {
         let mut origin: BTreeMap<String, String> = BTreeMap::new();
         for name in self.names.keys() {
             let Some(param) = rename(name) else { continue };
-            if self.entry(name).is_some_and(|(e, _)| e.dtype.is_float()) {
+            if self.entry(name).is_some_and(|(e, _)| e.is_float()) {
                 store.insert(&param, &self.tensor(name)?);
             }
             origin.insert(param, name.clone());
@@ -156,7 +165,7 @@ impl Checkpoint {
                 None => {
                     return Err(LmError::file(self.file_of(&name), format!("tensor `{name}`: missing, and the model needs it")));
                 }
-                Some((e, path)) if !e.dtype.is_float() => {
+                Some((e, path)) if !e.is_float() => {
                     return Err(LmError::file(path, format!("tensor `{name}`: unsupported dtype {} (F32, F16 and BF16 load)", e.dtype)));
                 }
                 Some(_) => {}
