@@ -20,7 +20,7 @@ mod default_corpus;
 mod error;
 mod generate;
 mod gpt;
-mod metrics;
+pub mod metrics;
 mod perplexity;
 mod plot;
 mod sampling;
