@@ -9,8 +9,9 @@ use super::mmr::mmr_select;
 use super::textrank::textrank;
 use crate::error::{AppsError, Result};
 
-/// MMR's default trade-off: mostly relevance, some novelty.
-pub const DEFAULT_LAMBDA: f64 = 0.7;
+/// MMR's default trade-off: relevance and novelty weighed equally (an exact repeat of a chosen
+/// sentence scores 0).
+pub const DEFAULT_LAMBDA: f64 = 0.5;
 
 /// How long a summary is.
 #[derive(Debug, Clone, Copy, PartialEq)]
