@@ -133,6 +133,22 @@ def main():
             refs[0] = hyp + " " + refs[0]
         score = sacrebleu.sentence_bleu(hyp, refs, tokenize=tokenize)
         out["bleu_sentence"].append({"tokenize": tokenize, "hyp": hyp, "refs": refs, **bleu_fields(score)})
+    # Fixed edge cases: empty sides, Unicode that lower-cases to ASCII (KELVIN SIGN, dotted I),
+    # accents, tabs, blank lines, Python-only white space (U+001C), entities, numbers.
+    edge_rouge = [("", "anything here"), ("some words", ""), ("\u212a is KELVIN, \u0130stanbul", "k is kelvin istanbul"),
+                  ("naïve café crème", "naive cafe creme"), ("a\tb\n\n\nc d\n", "c d\na b"),
+                  ("Running runners ran; RUNS!", "the runner is running")]
+    for i, (t, p) in enumerate(edge_rouge):
+        out["rouge"].append(rouge_case(t, p, stem=i % 2 == 0))
+    edge_bleu = [("13a", "", ["a reference"]), ("13a", "word", [""]), ("13a", "x\x1cy  z \u3000", ["x y z"]),
+                 ("13a", "It costs $1,000.50 (or 9-5).", ["It costs $1,000.50 (or 9 - 5)."]),
+                 ("13a", "A &amp; B &lt;tag&gt; &quot;q&quot;", ["A & B <tag> \"q\""]),
+                 ("zh", "“你好”，Ａｂｃ世界！", ["“你好” ，Ａｂｃ 世界 ！"]), ("none", "a b c d e", ["a b c d e f", "a b"])]
+    for tokenize, hyp, refs in edge_bleu:
+        score = sacrebleu.sentence_bleu(hyp, refs, tokenize=tokenize)
+        out["bleu_sentence"].append({"tokenize": tokenize, "hyp": hyp, "refs": refs, **bleu_fields(score)})
+        score = sacrebleu.corpus_bleu([hyp], [[r] for r in refs], tokenize=tokenize)
+        out["bleu_corpus"].append({"tokenize": tokenize, "hyps": [hyp], "refs": [[r] for r in refs], **bleu_fields(score)})
     with open("metrics_reference.json", "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=None, separators=(",", ":"))
         f.write("\n")
