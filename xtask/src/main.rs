@@ -1,5 +1,5 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
 
 mod bench;
 mod bench_block;
@@ -19,6 +19,8 @@ mod generate;
 mod measure;
 mod pytorch;
 mod record;
+mod score;
+mod summarize;
 mod test;
 mod train;
 
@@ -60,6 +62,10 @@ enum Task {
     FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
+    /// ROUGE or BLEU of a file of hypotheses against reference files, line by line.
+    Score(score::Args),
+    /// An extractive summary of a text file (TextRank, sentences in document order).
+    Summarize(summarize::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Task::Embed(args) => embed::run(args),
         Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),
+        Task::Score(args) => score::run(&args),
+        Task::Summarize(args) => summarize::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

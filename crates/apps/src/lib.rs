@@ -1,4 +1,19 @@
-//! `loam-apps`: the applications built on loam's models: a customer-service assistant, a
-//! summarizer, semantic search, a product-copy writer, and an HTTP server.
+//! `loam-apps`: the applications built on loam's models. Today: an extractive summarizer
+//! ([`summarize`]); semantic search, a product-copy writer, a customer-service assistant and an
+//! HTTP server land with their issues (see DESIGN.md, "The apps crate").
 //!
-//! The applications land with their issues; this crate holds only its place in the layering today.
+//! ```
+//! use loam_apps::summarize::{Length, Summarizer};
+//!
+//! let text = "The shop will close early on Friday. Staff training starts at four. \
+//!             Orders placed online still ship on Friday. The shop reopens on Saturday at nine.";
+//! let summary = Summarizer::tfidf().summarize(text, Length::Ratio(0.5))?;
+//! assert_eq!(summary.sentences.len(), 2);
+//! println!("{}", summary.text());
+//! # Ok::<(), loam_apps::AppsError>(())
+//! ```
+
+mod error;
+pub mod summarize;
+
+pub use error::{AppsError, Result};

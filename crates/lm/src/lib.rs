@@ -20,7 +20,7 @@ mod error;
 mod generate;
 mod gpt;
 mod measure;
-mod metrics;
+pub mod metrics;
 mod perplexity;
 mod plot;
 mod run_checkpoint;

@@ -1,5 +1,8 @@
 //! `metrics.jsonl`: one JSON object per logged step and per evaluation, for people and plots.
 
+pub mod bleu;
+pub mod rouge;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

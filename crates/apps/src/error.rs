@@ -1,0 +1,18 @@
+//! The error type of `loam-apps`.
+
+/// What went wrong in an application.
+#[derive(Debug, thiserror::Error)]
+pub enum AppsError {
+    /// A model failed to load or run.
+    #[error(transparent)]
+    Lm(#[from] loam_lm::LmError),
+    /// The input is not something the application can work on (empty, binary, …).
+    #[error("{0}")]
+    Input(String),
+    /// An invalid option or argument.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The result type of `loam-apps`.
+pub type Result<T> = std::result::Result<T, AppsError>;
