@@ -3,8 +3,8 @@
 //! score(q, c) = Σ over distinct query terms t of
 //! idf(t) · tf(t, c) · (k1 + 1) / (tf(t, c) + k1 · (1 − b + b · |c| / avgdl)),
 //! idf(t) = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5)), where N is the number of live chunks,
-//! |c| a chunk's length in terms and avgdl their mean. Terms come from [`Analyzer`]. There is
-//! no stemming: "refund" and "refunds" are different terms.
+//! |c| a chunk's length in terms and avgdl their mean. Terms come from [`Analyzer`], which
+//! folds English plurals ("refunds" → "refund") but does no other stemming.
 
 use std::collections::HashMap;
 
@@ -29,7 +29,9 @@ impl Default for Bm25Params {
 }
 
 /// Turns text into BM25 terms: NFKC, HTML stripped, control characters removed, lowercased
-/// (loam-text's cleaner), then the words that are not English or Chinese stop words.
+/// (loam-text's cleaner), then the words that are not English or Chinese stop words, each
+/// with its English plural folded (Lucene's minimal English stemmer: "parcels" → "parcel",
+/// "deliveries" → "delivery"; "glass" and "shoes" kept as they are).
 #[derive(Clone, Debug)]
 pub struct Analyzer {
     config: CleanConfig,
@@ -54,7 +56,24 @@ impl Analyzer {
     /// The terms of `text`, in order, repeats kept.
     pub fn terms(&self, text: &str) -> Vec<String> {
         let cleaned = Cleaner::new(self.config.clone()).clean_document(text).unwrap_or_default();
-        self.stop_words.content_words(&cleaned).into_iter().map(str::to_owned).collect()
+        self.stop_words.content_words(&cleaned).into_iter().map(singular).collect()
+    }
+}
+
+/// `word` without its English plural ending, as Lucene's `EnglishMinimalStemmer`: `-ies`
+/// becomes `-y` (not after a or e); a final `s` is dropped unless it follows `u`, `s`, or an
+/// `e` that follows a vowel.
+fn singular(word: &str) -> String {
+    let b = word.as_bytes();
+    let n = b.len();
+    if n < 3 || b[n - 1] != b's' || !word.is_ascii() {
+        return word.to_owned();
+    }
+    match b[n - 2] {
+        b'u' | b's' => word.to_owned(),
+        b'e' if n > 3 && b[n - 3] == b'i' && b[n - 4] != b'a' && b[n - 4] != b'e' => format!("{}y", &word[..n - 3]),
+        b'e' if matches!(b[n - 3], b'i' | b'a' | b'o' | b'e') => word.to_owned(),
+        _ => word[..n - 1].to_owned(),
     }
 }
 
