@@ -7,6 +7,7 @@ mod bench_embed;
 mod bench_gemm_pairwise;
 mod bench_gpt2_generate;
 mod bench_matmul;
+mod bench_search;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;
@@ -19,6 +20,7 @@ mod generate;
 mod measure;
 mod pytorch;
 mod record;
+mod search;
 mod test;
 mod train;
 
@@ -60,6 +62,8 @@ enum Task {
     FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
+    /// Semantic search: index a folder, query an index, score labelled queries.
+    Search(search::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Task::Embed(args) => embed::run(args),
         Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),
+        Task::Search(args) => search::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
