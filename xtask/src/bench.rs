@@ -9,8 +9,8 @@ use clap::ValueEnum;
 
 use crate::record::{self, Record};
 use crate::{
-    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare,
-    pytorch,
+    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_matmul, bench_search, bench_tokenize,
+    bench_train_shakespeare, pytorch,
 };
 
 /// The named benchmarks.
@@ -31,6 +31,9 @@ pub enum BenchName {
     Embed,
     /// GPT-2 124M-shaped greedy generation with the KV cache (tokens/s).
     Gpt2Generate,
+    /// Semantic search at 10k and 100k chunks: indexing docs/s, queries/s, HNSW recall@10,
+    /// memory (loam only).
+    Search,
 }
 
 impl BenchName {
@@ -44,6 +47,7 @@ impl BenchName {
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
             BenchName::Gpt2Generate => "gpt2-generate",
+            BenchName::Search => "search",
         }
     }
 }
@@ -84,6 +88,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         }
         BenchName::Embed => bench_embed::run(),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(),
+        BenchName::Search => bench_search::run(),
     }
 }
 
@@ -101,6 +106,9 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
+    if args.compare_pytorch && args.name == BenchName::Search {
+        bail!("bench search has no PyTorch side; run it without --compare-pytorch");
+    }
     if args.compare_pytorch && args.name == BenchName::Tokenize {
         bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");
     }

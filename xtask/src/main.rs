@@ -7,6 +7,7 @@ mod bench_embed;
 mod bench_gemm_pairwise;
 mod bench_gpt2_generate;
 mod bench_matmul;
+mod bench_search;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;
@@ -21,6 +22,7 @@ mod pytorch;
 mod record;
 mod score;
 mod summarize;
+mod search;
 mod test;
 mod train;
 
@@ -66,6 +68,8 @@ enum Task {
     Score(score::Args),
     /// An extractive summary of a text file (TextRank, sentences in document order).
     Summarize(summarize::Args),
+    /// Semantic search: index a folder, query an index, score labelled queries.
+    Search(search::Args),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::run(&args),
         Task::Score(args) => score::run(&args),
         Task::Summarize(args) => summarize::run(&args),
+        Task::Search(args) => search::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

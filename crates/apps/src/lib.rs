@@ -1,6 +1,7 @@
-//! `loam-apps`: the applications built on loam's models. Today: an extractive summarizer
-//! ([`summarize`]); semantic search, a product-copy writer, a customer-service assistant and an
-//! HTTP server land with their issues (see DESIGN.md, "The apps crate").
+//! `loam-apps`: the applications built on loam's models. Today: semantic search ([`search`]:
+//! dense, BM25 and hybrid over one index) and an extractive summarizer ([`summarize`]); a
+//! product-copy writer, a customer-service assistant and an HTTP server land with their issues
+//! (see DESIGN.md, "The apps crate").
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
@@ -14,6 +15,7 @@
 //! ```
 
 mod error;
+pub mod search;
 pub mod summarize;
 
 pub use error::{AppsError, Result};
