@@ -143,3 +143,24 @@ fn bleu_refuses_mismatched_streams() {
     assert!(corpus_bleu(&["a"], &[]).is_err());
     assert!("intl".parse::<Tokenize>().is_err());
 }
+
+#[test]
+fn zh_tokenizer_takes_the_code_points_sacrebleu_takes() {
+    let reference = reference();
+    for range in reference["zh_chinese_ranges"].as_array().expect("ranges") {
+        let (first, last) = (range[0].as_u64().expect("first") as u32, range[1].as_u64().expect("last") as u32);
+        // Whether "x{c}x" comes out as three tokens; white space splits either way, so it tells nothing.
+        let spaced = |u: u32| {
+            char::from_u32(u).filter(|c| !c.is_whitespace()).map(|c| (c, Tokenize::Zh.apply(&format!("x{c}x")) == format!("x {c} x")))
+        };
+        let mut inside = (first..=last).filter_map(|u| spaced(u).map(|s| (u, s)));
+        for (u, (c, s)) in [inside.next(), inside.next_back()].into_iter().flatten() {
+            assert!(s, "U+{u:04X} ({c:?}) is Chinese to sacreBLEU");
+        }
+        for u in [first - 1, last + 1] {
+            if let Some((c, s)) = spaced(u) {
+                assert!(!s, "U+{u:04X} ({c:?}) is not Chinese to sacreBLEU");
+            }
+        }
+    }
+}

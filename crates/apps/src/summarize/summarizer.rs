@@ -85,7 +85,7 @@ impl Summary {
         for s in &self.sentences {
             let prev_cjk = out.chars().last().is_some_and(|c| is_cjk(c) || "。！？」』）”".contains(c));
             let next_cjk = s.text.chars().next().is_some_and(|c| is_cjk(c) || "「『（“".contains(c));
-            if !out.is_empty() && !(prev_cjk && next_cjk) {
+            if !out.is_empty() && (!prev_cjk || !next_cjk) {
                 out.push(' ');
             }
             out.push_str(&s.text);

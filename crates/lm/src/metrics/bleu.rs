@@ -279,18 +279,18 @@ impl Bleu {
         if s.correct.iter().any(|&c| c > 0) {
             let mut smooth = 1.0;
             let mut eff_order = MAX_NGRAM_ORDER;
-            for n in 0..MAX_NGRAM_ORDER {
-                if s.total[n] == 0 {
+            for (n, (precision, (&correct, &total))) in precisions.iter_mut().zip(s.correct.iter().zip(&s.total)).enumerate() {
+                if total == 0 {
                     break;
                 }
                 if self.effective_order {
                     eff_order = n + 1;
                 }
-                precisions[n] = if s.correct[n] == 0 {
+                *precision = if correct == 0 {
                     smooth *= 2.0;
-                    100.0 / (smooth * s.total[n] as f64)
+                    100.0 / (smooth * total as f64)
                 } else {
-                    100.0 * s.correct[n] as f64 / s.total[n] as f64
+                    100.0 * correct as f64 / total as f64
                 };
             }
             let log_sum: f64 = precisions[..eff_order].iter().map(|&p| if p == 0.0 { -9_999_999_999.0 } else { p.ln() }).sum();

@@ -149,6 +149,16 @@ def main():
         out["bleu_sentence"].append({"tokenize": tokenize, "hyp": hyp, "refs": refs, **bleu_fields(score)})
         score = sacrebleu.corpus_bleu([hyp], [[r] for r in refs], tokenize=tokenize)
         out["bleu_corpus"].append({"tokenize": tokenize, "hyps": [hyp], "refs": [[r] for r in refs], **bleu_fields(score)})
+    # The code points sacrebleu's zh tokenizer takes for Chinese, as [first, last] ranges.
+    from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+    ranges = []
+    for u in range(0x110000):
+        if not 0xD800 <= u <= 0xDFFF and TokenizerZh._is_chinese_char(chr(u)):
+            if ranges and ranges[-1][1] == u - 1:
+                ranges[-1][1] = u
+            else:
+                ranges.append([u, u])
+    out["zh_chinese_ranges"] = ranges
     with open("metrics_reference.json", "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=None, separators=(",", ":"))
         f.write("\n")
