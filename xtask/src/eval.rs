@@ -20,11 +20,20 @@ pub struct Args {
     #[arg(long)]
     stride: Option<usize>,
     /// Windows per forward pass (at least 1).
-    #[arg(long, default_value_t = 16, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     batch: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// A count that must be at least 1.
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Prints mean NLL, perplexity and bits per token and per character.

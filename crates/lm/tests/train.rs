@@ -308,9 +308,10 @@ fn a_partial_model_section_trains_the_built_in_model() {
     let dir = tmp("partial");
     let text = "[model]\ndropout = 0.1\n[optim]\niters = 1\n[run]\neval_batches = 1\n[sample]\nmax_new_tokens = 4\n";
     let c = TrainConfig::from_toml(text, Path::new("c.toml")).unwrap();
+    let built_in = TrainConfig::default().model;
+    assert_eq!((c.model.n_layer, c.model.n_embd, c.model.vocab_size), (built_in.n_layer, built_in.n_embd, 0));
     let s = train(&c, &opts(&dir)).unwrap();
     let m = load_model(&s.checkpoint).unwrap();
-    let built_in = TrainConfig::default().model;
     assert_eq!((m.config.model.n_layer, m.config.model.n_embd), (built_in.n_layer, built_in.n_embd));
     assert_eq!(m.config.model.dropout, 0.1);
     assert_eq!(m.config.model.vocab_size, loam_text::Tokenizer::vocab_size(&m.tokenizer));

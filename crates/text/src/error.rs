@@ -17,7 +17,7 @@ pub enum TextError {
     },
     /// A file holds bytes that are not UTF-8 and lossy decoding was not allowed.
     #[error(
-        "{path}: invalid UTF-8 at byte offset {offset} (pass the lossy-UTF-8 option to replace invalid bytes with U+FFFD)"
+        "{path}: invalid UTF-8 at byte offset {offset} (--lossy-utf8, `lossy_utf8` in a config, replaces invalid bytes with U+FFFD)"
     )]
     InvalidUtf8 {
         /// The file concerned.
