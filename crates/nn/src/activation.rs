@@ -21,6 +21,7 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the activation.
+    // x: (D…) → (D…)
     pub fn forward(self, x: &Tensor) -> Tensor {
         match self {
             Activation::Relu => x.relu(),

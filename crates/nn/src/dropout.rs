@@ -19,6 +19,7 @@ impl Dropout {
     }
 
     /// `x` unchanged in evaluation; masked and rescaled in training.
+    // x: (D…) → (D…)
     pub fn forward_t(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         if !ctx.train || self.p == 0.0 {
             return Ok(x.clone());

@@ -19,6 +19,7 @@
 //! ```
 
 mod activation;
+mod atomic_write;
 mod attention;
 mod attention_mask;
 mod ctx;
@@ -41,6 +42,7 @@ mod store;
 pub mod tensor_file;
 
 pub use activation::Activation;
+pub use atomic_write::write_atomic;
 pub use attention::{MultiHeadAttention, Projections, attention_weights, scaled_dot_product_attention};
 pub use attention_mask::AttentionMask;
 pub use ctx::Ctx;

@@ -3,9 +3,7 @@
 //! F32, F16 and BF16 to f32 and reports the file and tensor on any inconsistency.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use loam_tensor::Tensor;
 use safetensors::{Dtype, View};
@@ -41,26 +39,9 @@ impl View for &F32View {
     }
 }
 
-/// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| file_err(path, "not a file path"))?;
-    let tmp: PathBuf = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        file_err(path, format!("cannot write: {e}"))
-    })
-}
+/// [`crate::write_atomic`], also reachable here while `loam-lm`'s trainer and training
+/// checkpoints (changed on another branch) still name it by this path.
+pub use crate::atomic_write::write_atomic;
 
 /// Saves named f32 tensors (and metadata) to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<Metadata>) -> Result<()> {

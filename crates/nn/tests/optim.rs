@@ -65,6 +65,15 @@ fn assert_close(what: &str, actual: &[f32], expected: &[f32]) {
     }
 }
 
+/// Asserts that `actual` has the bits of `expected` (values PyTorch printed as the shortest
+/// decimals that round-trip an f32).
+fn assert_bits(what: &str, actual: &[f32], expected: &[f32]) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert_eq!(a.to_bits(), e.to_bits(), "{what}[{i}]: {a} vs PyTorch {e}");
+    }
+}
+
 fn adamw_config() -> AdamWConfig {
     AdamWConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
 }
@@ -80,13 +89,13 @@ fn adamw_matches_pytorch() {
         }
         opt.step(&grads(&w, &b, t)).unwrap();
         if t == 0 {
-            assert_close("AdamW step 1 w", &w.to_vec(), &ADAMW_STEP1_W);
-            assert_close("AdamW step 1 b", &b.to_vec(), &ADAMW_STEP1_B);
+            assert_bits("AdamW step 1 w", &w.to_vec(), &ADAMW_STEP1_W);
+            assert_bits("AdamW step 1 b", &b.to_vec(), &ADAMW_STEP1_B);
         }
     }
     assert_eq!(opt.steps(), 5);
-    assert_close("AdamW step 5 w", &w.to_vec(), &ADAMW_STEP5_W);
-    assert_close("AdamW step 5 b", &b.to_vec(), &ADAMW_STEP5_B);
+    assert_bits("AdamW step 5 w", &w.to_vec(), &ADAMW_STEP5_W);
+    assert_bits("AdamW step 5 b", &b.to_vec(), &ADAMW_STEP5_B);
 }
 
 /// Runs the script's five SGD steps with `config`, decaying `w` by `wd`; returns (w, b).

@@ -1,4 +1,5 @@
-//! File helpers: reads with errors that name the path, and atomic writes (temp file, rename).
+//! File helpers: reads with errors that name the path, and atomic writes (temp file, fsync,
+//! rename, fsync of the folder).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -45,12 +46,19 @@ impl AtomicFile {
         writer.write_all(bytes).map_err(|e| TextError::io("writing", &self.temp, e))
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place, then syncs the folder so the rename
+    /// survives a crash (the same steps as `loam_nn::write_atomic`, which this crate may not
+    /// depend on).
     pub(crate) fn commit(mut self) -> Result<()> {
         let writer = self.writer.take().expect("AtomicFile is committed once");
         let file = writer.into_inner().map_err(|e| TextError::io("writing", &self.temp, e.into_error()))?;
         file.sync_all().map_err(|e| TextError::io("syncing", &self.temp, e))?;
-        std::fs::rename(&self.temp, &self.target).map_err(|e| TextError::io("renaming into place", &self.target, e))
+        std::fs::rename(&self.temp, &self.target).map_err(|e| TextError::io("renaming into place", &self.target, e))?;
+        let dir = self.target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 }
 

@@ -96,7 +96,7 @@ pub fn save_gpt2(model: &Gpt, store: &ParamStore, dir: &Path, tokenizer: Option<
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors_io::save(&dir.join(WEIGHTS_FILE), &params, Some(metadata))?;
     let text = serde_json::to_string_pretty(&config).map_err(|e| LmError::Config(e.to_string()))?;
-    safetensors_io::write_atomic(&dir.join("config.json"), text.as_bytes())?;
+    loam_nn::write_atomic(&dir.join("config.json"), text.as_bytes())?;
     if let Some(src) = tokenizer {
         std::fs::copy(src, dir.join("tokenizer.json")).map_err(|e| LmError::file(src, format!("cannot copy: {e}")))?;
     }

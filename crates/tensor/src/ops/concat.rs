@@ -14,24 +14,9 @@ struct Cat {
     sizes: Vec<usize>,
 }
 
-impl BackwardOp for Cat {
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let mut start = 0;
-        Ok(self
-            .sizes
-            .iter()
-            .zip(needs)
-            .map(|(&len, &need)| {
-                let piece = need.then(|| to_standard(g.slice_axis(Axis(self.axis), Slice::from(start..start + len))));
-                start += len;
-                piece
-            })
-            .collect())
-    }
-}
-
 impl Tensor {
     /// Joins tensors along `axis`; all other dimensions must agree.
+    // tensors: (…, Dᵢ, …) along `axis` → (…, ΣDᵢ, …)
     pub fn cat(tensors: &[Tensor], axis: isize) -> Result<Tensor> {
         let first = tensors.first().ok_or_else(|| TensorError::invalid("cat", "needs at least one tensor"))?;
         let a = norm_axis("cat", axis, first.shape())?;
@@ -56,6 +41,7 @@ impl Tensor {
     }
 
     /// Joins tensors of one shape along a new axis `axis` (in `-(rank+1)..=rank`).
+    // tensors: n × (D…) → (D… with n inserted at `axis`)
     pub fn stack(tensors: &[Tensor], axis: isize) -> Result<Tensor> {
         let first = tensors.first().ok_or_else(|| TensorError::invalid("stack", "needs at least one tensor"))?;
         if let Some(t) = tensors.iter().find(|t| t.shape() != first.shape()) {
@@ -68,5 +54,21 @@ impl Tensor {
         }
         let expanded = tensors.iter().map(|t| t.unsqueeze(axis)).collect::<Result<Vec<_>>>()?;
         Tensor::cat(&expanded, axis)
+    }
+}
+
+impl BackwardOp for Cat {
+    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let mut start = 0;
+        Ok(self
+            .sizes
+            .iter()
+            .zip(needs)
+            .map(|(&len, &need)| {
+                let piece = need.then(|| to_standard(g.slice_axis(Axis(self.axis), Slice::from(start..start + len))));
+                start += len;
+                piece
+            })
+            .collect())
     }
 }

@@ -27,30 +27,11 @@ fn logsumexp(x: &[f32]) -> (f32, f32) {
     (m, sum_map(x, |v| exp_nonpositive(v - m)).ln())
 }
 
-impl BackwardOp for CrossEntropy {
-    // d logits = g/count · (softmax(x) − onehot(t)) on counted rows, 0 on ignored rows
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let shape = self.logits.shape().to_vec();
-        let v = shape[shape.len() - 1];
-        let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;
-        let x = standard(self.logits.view());
-        let (dx, _) = rows(self.targets.len(), v, #[inline(always)] |i, d| {
-            let (m, log_sum) = self.lse[i];
-            match self.targets[i] {
-                Some(t) => init(d, x[i * v..(i + 1) * v].iter().map(|&x| scale * exp_nonpositive((x - m) - log_sum)))[t] -= scale,
-                None => {
-                    init(d, std::iter::repeat_n(0.0, v));
-                }
-            }
-        });
-        Ok(vec![Some(ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("same length"))])
-    }
-}
-
 impl Tensor {
     /// Mean cross-entropy of logits `(…, V)` against one target class per row (`targets` in
     /// row-major order of the leading axes). Rows whose target equals `ignore_index` do not
     /// count; when none counts the loss is 0. A target outside `0..V` is an error.
+    // logits: (…, V), targets: one per row of (…) → scalar ()
     pub fn cross_entropy(&self, targets: &[i64], ignore_index: Option<i64>) -> Result<Tensor> {
         let r = self.rank();
         if r == 0 || self.shape()[r - 1] == 0 {
@@ -94,5 +75,25 @@ impl Tensor {
         let loss = if count == 0 { 0.0 } else { (total / count as f64) as f32 };
         let out = ArrayD::from_elem(IxDyn(&[]), loss);
         Ok(Tensor::from_op(out, &[self], || Box::new(CrossEntropy { logits, lse, targets, count })))
+    }
+}
+
+impl BackwardOp for CrossEntropy {
+    // d logits = g/count · (softmax(x) − onehot(t)) on counted rows, 0 on ignored rows
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let shape = self.logits.shape().to_vec();
+        let v = shape[shape.len() - 1];
+        let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;
+        let x = standard(self.logits.view());
+        let (dx, _) = rows(self.targets.len(), v, #[inline(always)] |i, d| {
+            let (m, log_sum) = self.lse[i];
+            match self.targets[i] {
+                Some(t) => init(d, x[i * v..(i + 1) * v].iter().map(|&x| scale * exp_nonpositive((x - m) - log_sum)))[t] -= scale,
+                None => {
+                    init(d, std::iter::repeat_n(0.0, v));
+                }
+            }
+        });
+        Ok(vec![Some(ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("same length"))])
     }
 }

@@ -14,15 +14,10 @@ struct Dropout {
     scale: ArrayD<f32>,
 }
 
-impl BackwardOp for Dropout {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(map2(g.view(), self.scale.view(), |g, s| g * s))])
-    }
-}
-
 impl Tensor {
     /// Zeroes each element with probability `p` (in `[0, 1)`) and scales the rest by
     /// 1/(1−p). Call it in training only; `p = 0` returns the input unchanged.
+    // x: (D…) → (D…)
     pub fn dropout(&self, p: f32, rng: &mut Rng) -> Result<Tensor> {
         if !(0.0..1.0).contains(&p) {
             return Err(TensorError::invalid("dropout", format!("probability {p} is not in [0, 1)")));
@@ -35,5 +30,11 @@ impl Tensor {
         let scale = ArrayD::from_shape_vec(IxDyn(self.shape()), scale).expect("one per element");
         let out = map2(self.arr().view(), scale.view(), |x, s| x * s);
         Ok(Tensor::from_op(out, &[self], || Box::new(Dropout { scale })))
+    }
+}
+
+impl BackwardOp for Dropout {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(map2(g.view(), self.scale.view(), |g, s| g * s))])
     }
 }

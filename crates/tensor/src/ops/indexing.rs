@@ -21,34 +21,10 @@ struct IndexSelect {
     ids: Vec<usize>,
 }
 
-impl BackwardOp for IndexSelect {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
-        for (j, &id) in self.ids.iter().enumerate() {
-            let mut dst = full.index_axis_mut(Axis(self.axis), id);
-            dst += &g.index_axis(Axis(self.axis), j);
-        }
-        Ok(vec![Some(full)])
-    }
-}
-
 struct Gather {
     in_shape: Vec<usize>,
     axis: usize,
     index: ArrayD<usize>,
-}
-
-impl BackwardOp for Gather {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let mut full = ArrayD::<f32>::zeros(IxDyn(&self.in_shape));
-        let mut src = IxDyn(&vec![0; self.in_shape.len()]);
-        for ((pos, &i), &gv) in self.index.indexed_iter().zip(g.iter()) {
-            src.slice_mut().copy_from_slice(pos.slice());
-            src[self.axis] = i;
-            full[&src] += gv;
-        }
-        Ok(vec![Some(full)])
-    }
 }
 
 impl Tensor {
@@ -94,5 +70,29 @@ impl Tensor {
             .collect();
         let out = ArrayD::from_shape_vec(IxDyn(index_shape), values).expect("one value per index");
         Ok(Tensor::from_op(out, &[self], || Box::new(Gather { in_shape: self.shape().to_vec(), axis: a, index })))
+    }
+}
+
+impl BackwardOp for IndexSelect {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
+        for (j, &id) in self.ids.iter().enumerate() {
+            let mut dst = full.index_axis_mut(Axis(self.axis), id);
+            dst += &g.index_axis(Axis(self.axis), j);
+        }
+        Ok(vec![Some(full)])
+    }
+}
+
+impl BackwardOp for Gather {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let mut full = ArrayD::<f32>::zeros(IxDyn(&self.in_shape));
+        let mut src = IxDyn(&vec![0; self.in_shape.len()]);
+        for ((pos, &i), &gv) in self.index.indexed_iter().zip(g.iter()) {
+            src.slice_mut().copy_from_slice(pos.slice());
+            src[self.axis] = i;
+            full[&src] += gv;
+        }
+        Ok(vec![Some(full)])
     }
 }

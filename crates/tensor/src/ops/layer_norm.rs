@@ -25,6 +25,53 @@ fn lane_stats(x: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
+impl Tensor {
+    /// Normalizes each lane of the last axis to mean 0 and variance 1 (biased variance, `eps`
+    /// inside the square root), then scales by `weight` and shifts by `bias` (each `[C]`).
+    /// A bias needs a weight.
+    // x: (…, C), weight: (C), bias: (C) → (…, C)
+    pub fn layer_norm(&self, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32) -> Result<Tensor> {
+        let r = self.rank();
+        if r == 0 || self.shape()[r - 1] == 0 {
+            return Err(TensorError::invalid("layer_norm", format!("needs a non-empty last axis, got shape {:?}", self.shape())));
+        }
+        if weight.is_none() && bias.is_some() {
+            return Err(TensorError::invalid("layer_norm", "a bias needs a weight (pass ones)"));
+        }
+        let c = self.shape()[r - 1];
+        for p in [weight, bias].into_iter().flatten() {
+            if p.shape() != [c] {
+                return Err(TensorError::ShapeMismatch {
+                    op: "layer_norm",
+                    lhs: self.shape().to_vec(),
+                    rhs: p.shape().to_vec(),
+                    detail: format!("weight and bias must be [{c}]"),
+                });
+            }
+        }
+        let x = self.arr();
+        let xs = standard(x.view());
+        let (w, b) = (weight.map(|t| t.arr()), bias.map(|t| t.arr()));
+        let (ws, bs) = (w.as_ref().map(|w| standard(w.view())), b.as_ref().map(|b| standard(b.view())));
+        // one pass per lane, in cache: statistics, then y = x̂·w + b written directly
+        let (y, stats) = rows(xs.len() / c, c, #[inline(always)] |i, y| {
+            let x = &xs[i * c..(i + 1) * c];
+            let (mean, rstd) = lane_stats(x, eps);
+            match (&ws, &bs) {
+                (Some(ws), Some(bs)) => init(y, x.iter().zip(ws.iter()).zip(bs.iter()).map(|((&v, &w), &b)| (v - mean) * rstd * w + b)),
+                (Some(ws), None) => init(y, x.iter().zip(ws.iter()).map(|(&v, &w)| (v - mean) * rstd * w)),
+                _ => init(y, x.iter().map(|&v| (v - mean) * rstd)),
+            };
+            (mean, rstd)
+        });
+        let y: Array = ArrayD::from_shape_vec(IxDyn(self.shape()), y).expect("same length").into();
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        Ok(Tensor::from_op(y, &inputs, || Box::new(LayerNorm { x: x.clone(), stats, weight: w })))
+    }
+}
+
 impl LayerNorm {
     /// (…, C) x̂ = (x − μ)·rstd, rebuilt from the saved input: the same bits as the forward's.
     fn xhat(&self) -> ArrayD<f32> {
@@ -72,51 +119,5 @@ impl BackwardOp for LayerNorm {
             out.push(need_b.then(|| column_sum(g.clone())));
         }
         Ok(out)
-    }
-}
-
-impl Tensor {
-    /// Normalizes each lane of the last axis to mean 0 and variance 1 (biased variance, `eps`
-    /// inside the square root), then scales by `weight` and shifts by `bias` (each `[C]`).
-    /// A bias needs a weight.
-    pub fn layer_norm(&self, weight: Option<&Tensor>, bias: Option<&Tensor>, eps: f32) -> Result<Tensor> {
-        let r = self.rank();
-        if r == 0 || self.shape()[r - 1] == 0 {
-            return Err(TensorError::invalid("layer_norm", format!("needs a non-empty last axis, got shape {:?}", self.shape())));
-        }
-        if weight.is_none() && bias.is_some() {
-            return Err(TensorError::invalid("layer_norm", "a bias needs a weight (pass ones)"));
-        }
-        let c = self.shape()[r - 1];
-        for p in [weight, bias].into_iter().flatten() {
-            if p.shape() != [c] {
-                return Err(TensorError::ShapeMismatch {
-                    op: "layer_norm",
-                    lhs: self.shape().to_vec(),
-                    rhs: p.shape().to_vec(),
-                    detail: format!("weight and bias must be [{c}]"),
-                });
-            }
-        }
-        let x = self.arr();
-        let xs = standard(x.view());
-        let (w, b) = (weight.map(|t| t.arr()), bias.map(|t| t.arr()));
-        let (ws, bs) = (w.as_ref().map(|w| standard(w.view())), b.as_ref().map(|b| standard(b.view())));
-        // one pass per lane, in cache: statistics, then y = x̂·w + b written directly
-        let (y, stats) = rows(xs.len() / c, c, #[inline(always)] |i, y| {
-            let x = &xs[i * c..(i + 1) * c];
-            let (mean, rstd) = lane_stats(x, eps);
-            match (&ws, &bs) {
-                (Some(ws), Some(bs)) => init(y, x.iter().zip(ws.iter()).zip(bs.iter()).map(|((&v, &w), &b)| (v - mean) * rstd * w + b)),
-                (Some(ws), None) => init(y, x.iter().zip(ws.iter()).map(|(&v, &w)| (v - mean) * rstd * w)),
-                _ => init(y, x.iter().map(|&v| (v - mean) * rstd)),
-            };
-            (mean, rstd)
-        });
-        let y: Array = ArrayD::from_shape_vec(IxDyn(self.shape()), y).expect("same length").into();
-        let mut inputs = vec![self];
-        inputs.extend(weight);
-        inputs.extend(bias);
-        Ok(Tensor::from_op(y, &inputs, || Box::new(LayerNorm { x: x.clone(), stats, weight: w })))
     }
 }

@@ -14,21 +14,8 @@ struct Reshape {
     in_shape: Vec<usize>,
 }
 
-impl BackwardOp for Reshape {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let g = if g.is_standard_layout() { g.clone() } else { to_standard(g.view()) };
-        Ok(vec![Some(g.into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
-    }
-}
-
 struct Permute {
     inverse: Vec<usize>,
-}
-
-impl BackwardOp for Permute {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(g.clone().permuted_axes(IxDyn(&self.inverse)))])
-    }
 }
 
 struct Narrow {
@@ -37,28 +24,14 @@ struct Narrow {
     start: usize,
 }
 
-impl BackwardOp for Narrow {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
-        let len = g.shape()[self.axis];
-        full.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.start + len)).assign(g);
-        Ok(vec![Some(full)])
-    }
-}
-
 struct Broadcast {
     in_shape: Vec<usize>,
-}
-
-impl BackwardOp for Broadcast {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(sum_to_shape(g.clone(), &self.in_shape))])
-    }
 }
 
 impl Tensor {
     /// The same elements in a new shape (row-major order); copies only when the storage is
     /// not contiguous.
+    // x: (D…) → (shape…), the same element count
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let expected: usize = shape.iter().product();
         if expected != self.elem_count() {
@@ -81,6 +54,7 @@ impl Tensor {
     }
 
     /// Removes the axis `axis`, which must have size 1.
+    // x: (…, 1, …) → (…, …)
     pub fn squeeze(&self, axis: isize) -> Result<Tensor> {
         let a = norm_axis("squeeze", axis, self.shape())?;
         if self.shape()[a] != 1 {
@@ -115,6 +89,7 @@ impl Tensor {
     }
 
     /// `len` elements of `axis` from `start`. A view, no copy.
+    // x: (…, D, …) → (…, len, …) along `axis`
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Tensor> {
         let a = norm_axis("narrow", axis, self.shape())?;
         let size = self.shape()[a];
@@ -144,5 +119,33 @@ impl Tensor {
         let x = self.arr();
         let out = if x.is_standard_layout() { x } else { to_standard(x.view()).into_shared() };
         Tensor::from_op(out, &[self], || Box::new(Reshape { in_shape: self.shape().to_vec() }))
+    }
+}
+
+impl BackwardOp for Reshape {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let g = if g.is_standard_layout() { g.clone() } else { to_standard(g.view()) };
+        Ok(vec![Some(g.into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
+    }
+}
+
+impl BackwardOp for Permute {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(g.clone().permuted_axes(IxDyn(&self.inverse)))])
+    }
+}
+
+impl BackwardOp for Narrow {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
+        let len = g.shape()[self.axis];
+        full.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.start + len)).assign(g);
+        Ok(vec![Some(full)])
+    }
+}
+
+impl BackwardOp for Broadcast {
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(sum_to_shape(g.clone(), &self.in_shape))])
     }
 }

@@ -133,6 +133,32 @@ struct Select {
     shapes: [Vec<usize>; 2],
 }
 
+impl Tensor {
+    /// `value` where `mask` is true, `self` elsewhere. The mask broadcasts to `self`'s shape.
+    // x: (D…), mask: broadcasts to (D…) → (D…)
+    pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
+        mask.broadcast_to("masked_fill", self.shape())?;
+        let out = mask.map_with(self.arr().view(), |x, b| if b { value } else { x });
+        Ok(Tensor::from_op(out, &[self], || {
+            Box::new(Select { mask: mask.not(), shapes: [self.shape().to_vec(), Vec::new()] })
+        }))
+    }
+
+    /// `on_true` where `mask` is true, `on_false` elsewhere; all three broadcast together.
+    // mask, on_true, on_false: broadcast together to (D…) → (D…)
+    pub fn where_cond(mask: &Mask, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
+        let shape = broadcast_shapes("where_cond", on_true.shape(), on_false.shape())?;
+        let shape = broadcast_shapes("where_cond", &shape, mask.shape())?;
+        let (t, f) = (on_true.arr(), on_false.arr());
+        let m = mask.broadcast_to("where_cond", &shape)?;
+        let tv = t.broadcast(shape.as_slice()).expect("broadcast shape");
+        let fv = f.broadcast(shape.as_slice()).expect("broadcast shape");
+        let out = Zip::from(m).and(tv).and(fv).map_collect(|&b, &x, &y| if b { x } else { y });
+        let op = Select { mask: mask.clone(), shapes: [on_true.shape().to_vec(), on_false.shape().to_vec()] };
+        Ok(Tensor::from_op(out, &[on_true, on_false], || Box::new(op)))
+    }
+}
+
 impl BackwardOp for Select {
     fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let pick = |when: bool, shape: &[usize]| {
@@ -144,29 +170,5 @@ impl BackwardOp for Select {
             out.push(need.then(|| pick(false, &self.shapes[1])));
         }
         Ok(out)
-    }
-}
-
-impl Tensor {
-    /// `value` where `mask` is true, `self` elsewhere. The mask broadcasts to `self`'s shape.
-    pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
-        mask.broadcast_to("masked_fill", self.shape())?;
-        let out = mask.map_with(self.arr().view(), |x, b| if b { value } else { x });
-        Ok(Tensor::from_op(out, &[self], || {
-            Box::new(Select { mask: mask.not(), shapes: [self.shape().to_vec(), Vec::new()] })
-        }))
-    }
-
-    /// `on_true` where `mask` is true, `on_false` elsewhere; all three broadcast together.
-    pub fn where_cond(mask: &Mask, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
-        let shape = broadcast_shapes("where_cond", on_true.shape(), on_false.shape())?;
-        let shape = broadcast_shapes("where_cond", &shape, mask.shape())?;
-        let (t, f) = (on_true.arr(), on_false.arr());
-        let m = mask.broadcast_to("where_cond", &shape)?;
-        let tv = t.broadcast(shape.as_slice()).expect("broadcast shape");
-        let fv = f.broadcast(shape.as_slice()).expect("broadcast shape");
-        let out = Zip::from(m).and(tv).and(fv).map_collect(|&b, &x, &y| if b { x } else { y });
-        let op = Select { mask: mask.clone(), shapes: [on_true.shape().to_vec(), on_false.shape().to_vec()] };
-        Ok(Tensor::from_op(out, &[on_true, on_false], || Box::new(op)))
     }
 }

@@ -140,40 +140,15 @@ struct Matmul {
     b: Array,
 }
 
-impl BackwardOp for Matmul {
-    // g: (…, m, n); dA = g @ Bᵀ: (…, m, k); dB = Aᵀ @ g: (…, k, n); summed over broadcast batches
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let r = g.ndim();
-        let batch = &g.shape()[..r - 2];
-        let ga = needs[0].then(|| {
-            let b = to_batch(&self.b, batch);
-            sum_to_shape(batched_gemm(g.view(), t(b)), self.a.shape())
-        });
-        let gb = needs[1].then(|| {
-            let a = to_batch(&self.a, batch);
-            sum_to_shape(batched_gemm(t(a), g.view()), self.b.shape())
-        });
-        Ok(vec![ga, gb])
-    }
-}
-
 struct MatmulBias {
     product: Matmul,
-}
-
-impl BackwardOp for MatmulBias {
-    // g: (m, n); dA and dB as for the product; dbias = Σ_rows g
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let mut grads = self.product.backward(g, &needs[..2])?;
-        grads.push(needs[2].then(|| g.sum_axis(Axis(0))));
-        Ok(grads)
-    }
 }
 
 impl Tensor {
     /// `self @ rhs + bias` for a matrix `(m, k)`, a matrix `(k, n)` and a bias `(n)`: a linear
     /// layer in one op. The bias is added to the product's rows in place (no second output,
     /// no broadcast pass).
+    // x: (m, k), w: (k, n), bias: (n) → (m, n)
     pub fn matmul_bias(&self, rhs: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let (sa, sb, sc) = (self.shape(), rhs.shape(), bias.shape());
         let mismatch = |rhs: &[usize], detail: String| TensorError::ShapeMismatch { op: "matmul_bias", lhs: sa.to_vec(), rhs: rhs.to_vec(), detail };
@@ -212,6 +187,7 @@ impl Tensor {
 
     /// Matrix product over the last two axes, `(…, m, k) @ (…, k, n) → (…, m, n)`, with the
     /// leading (batch) axes broadcast as in NumPy. Both operands need rank ≥ 2.
+    // a: (…, m, k), b: (…, k, n) → (…, m, n)
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
         let (sa, sb) = (self.shape(), rhs.shape());
         let mismatch = |detail: String| TensorError::ShapeMismatch { op: "matmul", lhs: sa.to_vec(), rhs: sb.to_vec(), detail };
@@ -226,5 +202,31 @@ impl Tensor {
         let (a, b) = (self.arr(), rhs.arr());
         let out = batched_gemm(to_batch(&a, &batch), to_batch(&b, &batch));
         Ok(Tensor::from_op(out, &[self, rhs], || Box::new(Matmul { a, b })))
+    }
+}
+
+impl BackwardOp for Matmul {
+    // g: (…, m, n); dA = g @ Bᵀ: (…, m, k); dB = Aᵀ @ g: (…, k, n); summed over broadcast batches
+    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let r = g.ndim();
+        let batch = &g.shape()[..r - 2];
+        let ga = needs[0].then(|| {
+            let b = to_batch(&self.b, batch);
+            sum_to_shape(batched_gemm(g.view(), t(b)), self.a.shape())
+        });
+        let gb = needs[1].then(|| {
+            let a = to_batch(&self.a, batch);
+            sum_to_shape(batched_gemm(t(a), g.view()), self.b.shape())
+        });
+        Ok(vec![ga, gb])
+    }
+}
+
+impl BackwardOp for MatmulBias {
+    // g: (m, n); dA and dB as for the product; dbias = Σ_rows g
+    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let mut grads = self.product.backward(g, &needs[..2])?;
+        grads.push(needs[2].then(|| g.sum_axis(Axis(0))));
+        Ok(grads)
     }
 }

@@ -33,23 +33,7 @@ struct Softmax {
     log: bool,
 }
 
-impl BackwardOp for Softmax {
-    // softmax: dx = y ⊙ (g − Σ g⊙y);  log_softmax: dx = g − exp(y) Σ g
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let log = self.log;
-        let dx = lanes([self.y.view(), g.view()], self.axis, #[inline(always)] move |[y, g], dx| {
-            if log {
-                let s = sum(g);
-                init(dx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * s));
-            } else {
-                let dot = dot(g, y);
-                init(dx, y.iter().zip(g).map(|(&y, &g)| y * (g - dot)));
-            }
-        });
-        Ok(vec![Some(dx)])
-    }
-}
-
+// x: (…, n, …) → (…, n, …), normalized along `axis`
 fn forward(t: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     let a = norm_axis(op, axis, t.shape())?;
@@ -68,5 +52,22 @@ impl Tensor {
     /// Log-softmax along `axis`, finite even for logits of ±1e4.
     pub fn log_softmax(&self, axis: isize) -> Result<Tensor> {
         forward(self, axis, true)
+    }
+}
+
+impl BackwardOp for Softmax {
+    // softmax: dx = y ⊙ (g − Σ g⊙y);  log_softmax: dx = g − exp(y) Σ g
+    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let log = self.log;
+        let dx = lanes([self.y.view(), g.view()], self.axis, #[inline(always)] move |[y, g], dx| {
+            if log {
+                let s = sum(g);
+                init(dx, y.iter().zip(g).map(|(&y, &g)| g - y.exp() * s));
+            } else {
+                let dot = dot(g, y);
+                init(dx, y.iter().zip(g).map(|(&y, &g)| y * (g - dot)));
+            }
+        });
+        Ok(vec![Some(dx)])
     }
 }

@@ -138,6 +138,7 @@ struct Unary {
     y: Array,
 }
 
+// x: (D…) → (D…)
 fn forward(kind: Kind, t: &Tensor) -> Tensor {
     let x = t.arr();
     let y: Array = values(kind, x.view()).into();
