@@ -34,6 +34,18 @@ pub const MODEL_FILES: &[&str] = &[
     "chat_template.jinja",
 ];
 
+/// Short names `resolve_model` and `cargo xtask fetch-model` know, with their hub ids: the
+/// small open chat models of the Llama family, and GPT-2.
+pub const KNOWN_HUB_MODELS: &[(&str, &str)] = &[
+    ("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+    ("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct"),
+    ("SmolLM2-1.7B-Instruct", "HuggingFaceTB/SmolLM2-1.7B-Instruct"),
+    ("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"),
+    ("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct"),
+    ("Llama-3.2-1B-Instruct", "meta-llama/Llama-3.2-1B-Instruct"),
+    ("gpt2", "openai-community/gpt2"),
+];
+
 /// Written in a model's cache folder once every file is there.
 const COMPLETE_MARKER: &str = ".loam-complete";
 
@@ -61,11 +73,13 @@ fn plain_name(s: &str) -> bool {
 
 impl HubId {
     /// Parses `name`, `owner/name` or either with `@revision`; `None` when `id` cannot be one.
+    /// A short name of [`KNOWN_HUB_MODELS`] (any case) stands for its full id.
     pub fn parse(id: &str) -> Option<HubId> {
         let (repo, revision) = match id.split_once('@') {
             Some((repo, rev)) => (repo, rev),
             None => (id, "main"),
         };
+        let repo = KNOWN_HUB_MODELS.iter().find(|(short, _)| short.eq_ignore_ascii_case(repo)).map_or(repo, |(_, full)| full);
         let parts: Vec<&str> = repo.split('/').collect();
         let rev_ok = !revision.is_empty() && revision.split('/').all(plain_name);
         (parts.len() <= 2 && parts.iter().all(|p| plain_name(p)) && rev_ok)
@@ -164,7 +178,6 @@ impl Hub {
         if dir.join(COMPLETE_MARKER).is_file() {
             return Ok(dir);
         }
-        fs::create_dir_all(&dir).map_err(|e| LmError::file(&dir, format!("cannot create: {e}")))?;
         for file in MODEL_FILES {
             let required = *file == "config.json";
             if let Fetched::Missing = self.fetch_file(id, file, &dir, log)? {
@@ -404,7 +417,9 @@ mod tests {
 
     #[test]
     fn ids_parse_and_paths_do_not() {
-        assert_eq!(HubId::parse("gpt2"), Some(HubId { repo: "gpt2".into(), revision: "main".into() }));
+        assert_eq!(HubId::parse("gpt2"), Some(HubId { repo: "openai-community/gpt2".into(), revision: "main".into() }));
+        assert_eq!(HubId::parse("smollm2-135m-instruct").unwrap().repo, "HuggingFaceTB/SmolLM2-135M-Instruct");
+        assert_eq!(HubId::parse("distilgpt2").unwrap().repo, "distilgpt2");
         let id = HubId::parse("HuggingFaceTB/SmolLM2-135M-Instruct@v1.0").unwrap();
         assert_eq!((id.repo.as_str(), id.revision.as_str()), ("HuggingFaceTB/SmolLM2-135M-Instruct", "v1.0"));
         for bad in ["./runs/best", "/abs/dir", "a/b/c", "../x", "a@", "a/..", ""] {
