@@ -287,6 +287,7 @@ fn an_unreachable_hub_names_the_id_the_endpoint_and_the_cache() {
     assert!(err.contains(&endpoint), "{err}");
     assert!(err.contains(&hub.model_dir(&id()).display().to_string()), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
+    assert!(!hub.model_dir(&id()).exists(), "a failed fetch leaves no folder in the cache");
     let _ = std::fs::remove_dir_all(&cache);
 }
 

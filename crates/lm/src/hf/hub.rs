@@ -224,9 +224,6 @@ impl Hub {
         if dest.is_file() {
             return Ok(Fetched::Done);
         }
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| LmError::file(parent, format!("cannot create: {e}")))?;
-        }
         let part = dest.with_file_name(format!("{}.part", dest.file_name().and_then(|n| n.to_str()).unwrap_or(file)));
         let url = format!("{}/{}/resolve/{}/{file}", self.endpoint, id.repo, id.revision);
         let mut last = String::new();
@@ -267,6 +264,9 @@ impl Hub {
                 return Ok(Attempt::Interrupted("the hub refused to resume; restarting".into()));
             }
             _ => return Err(LmError::Config(format!("{id}: GET {url}: the hub answered {status}"))),
+        }
+        if let Some(parent) = part.parent() {
+            fs::create_dir_all(parent).map_err(|e| LmError::file(parent, format!("cannot create: {e}")))?;
         }
         let resumed = status == 206 && have > 0;
         let mut hasher = Sha256::new();
