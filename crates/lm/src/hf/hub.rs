@@ -179,11 +179,8 @@ impl Hub {
             return Ok(dir);
         }
         for file in MODEL_FILES {
-            let required = *file == "config.json";
-            if let Fetched::Missing = self.fetch_file(id, file, &dir, log)? {
-                if required {
-                    return Err(self.missing(id, file));
-                }
+            if self.fetch_file(id, file, &dir, log)? == Fetched::Missing && *file == "config.json" {
+                return Err(self.missing(id, file));
             }
         }
         if let Fetched::Missing = self.fetch_file(id, WEIGHTS_FILE, &dir, log)? {
