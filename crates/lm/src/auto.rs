@@ -12,12 +12,17 @@ use serde::Deserialize;
 
 use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
-use crate::checkpoint::{CONFIG_FILE, LoadedModel, TOKENIZER_FILE, load_model};
 use crate::error::{LmError, Result};
 use crate::gpt::Gpt;
 use crate::hf::{BertConfig, BertModel, Gpt2, load_gpt2, read_json, resolve_model};
 use crate::sampling::GenerationConfig;
 use crate::train_config::TrainConfig;
+use crate::{LoadedModel, load_model};
+
+/// The config of a loam run folder (as its checkpoints are written).
+const RUN_CONFIG_FILE: &str = "config.toml";
+/// The tokenizer of a Hugging Face folder.
+const HF_TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The `model_type`s the loader knows, for error messages.
 pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2"];
@@ -45,12 +50,12 @@ impl ModelKind {
     /// The kind of model in `dir`: `config.toml` makes a loam run; otherwise `config.json`'s
     /// `model_type` decides, and an unknown type is an error naming it and the known ones.
     pub fn detect(dir: &Path) -> Result<ModelKind> {
-        if dir.join(CONFIG_FILE).is_file() {
+        if dir.join(RUN_CONFIG_FILE).is_file() {
             return Ok(ModelKind::LoamRun);
         }
         let config = dir.join("config.json");
         if !config.is_file() {
-            return Err(LmError::file(dir, format!("not a model folder: neither {CONFIG_FILE} (a loam run) nor config.json (Hugging Face)")));
+            return Err(LmError::file(dir, format!("not a model folder: neither {RUN_CONFIG_FILE} (a loam run) nor config.json (Hugging Face)")));
         }
         let t: ModelType = read_json(&config)?;
         match t.model_type.as_deref() {
@@ -224,9 +229,9 @@ impl AutoModel {
             }
             ModelKind::LoamRun => unreachable!("handled above"),
         };
-        let tokenizer_path = dir.join(TOKENIZER_FILE);
+        let tokenizer_path = dir.join(HF_TOKENIZER_FILE);
         if !tokenizer_path.is_file() {
-            return Err(LmError::file(dir, format!("no {TOKENIZER_FILE}: loam reads the tokenizer from it")));
+            return Err(LmError::file(dir, format!("no {HF_TOKENIZER_FILE}: loam reads the tokenizer from it")));
         }
         Ok(AutoModel {
             dir: dir.to_path_buf(),

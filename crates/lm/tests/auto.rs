@@ -7,7 +7,8 @@ mod hf_common;
 
 use std::path::PathBuf;
 
-use loam_lm::{Architecture, AutoModel, ModelKind, generate_ids};
+use loam_lm::{Architecture, AutoModel, Gpt, GptConfig, ModelKind, TrainConfig, generate_ids};
+use loam_nn::{Ctx, ParamStore};
 use loam_text::Tokenizer;
 use serde_json::Value;
 
@@ -74,4 +75,34 @@ fn an_existing_folder_wins_over_a_hub_id() {
     let loaded = AutoModel::load(&id, &mut |line| panic!("nothing is fetched: {line}"));
     let _ = std::fs::remove_dir_all(&owner);
     assert_eq!(loaded.unwrap().dir, local);
+}
+
+#[test]
+fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
+    let Some(fixtures) = hf_common::fixtures("auto run folder") else { return };
+    let dir = std::env::temp_dir().join(format!("loam-auto-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = TrainConfig {
+        model: GptConfig { n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 512, ..GptConfig::default() },
+        ..TrainConfig::default()
+    };
+    let store = ParamStore::new(7);
+    let gpt = Gpt::new(&config.model, &store).unwrap();
+    store.save(&dir.join("model.safetensors"), None).unwrap();
+    std::fs::write(dir.join("config.toml"), config.to_toml()).unwrap();
+    std::fs::copy(fixtures.join("tiny-gpt2/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    // a config.json beside it does not make it a Hugging Face folder
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "t5"}"#).unwrap();
+
+    let model = AutoModel::from_dir(&dir).unwrap();
+    assert_eq!(ModelKind::detect(&dir).unwrap(), ModelKind::LoamRun);
+    assert!(matches!(model.architecture, Architecture::Gpt { .. }));
+    let cfg = model.generation_config();
+    assert!(cfg.do_sample && cfg.temperature == 0.8, "a loam run samples at 0.8 as generate always did");
+    let x = [3usize, 1, 4];
+    let ctx = &mut Ctx::eval();
+    let loaded = model.causal_lm().unwrap().forward(&x, 1, 3, None, ctx).unwrap().to_vec();
+    assert_eq!(loaded, gpt.forward(&x, 1, 3, None, ctx).unwrap().to_vec());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,8 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::error::{LmError, Result};
-use crate::hf::checkpoint::{INDEX_FILE, WEIGHTS_FILE};
-use crate::hf::fetch::cache_dir;
+use crate::hf::{INDEX_FILE, WEIGHTS_FILE, cache_dir};
 
 /// The hub's address when `$HF_ENDPOINT` is not set.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
