@@ -2,8 +2,9 @@
 //! or in `tokenizer_config.json`'s `chat_template` (a string, or a list of named templates),
 //! rendered with `minijinja` the way `transformers`' `apply_chat_template` renders them:
 //! blocks trimmed (`trim_blocks`, `lstrip_blocks`), loop controls, Python's string and dict
-//! methods (`.strip()`, `.startswith()`, `.items()`…), `raise_exception` and a `tojson` that
-//! writes what Python's `json.dumps` writes.
+//! methods (`.strip()`, `.startswith()`, `.items()`…), `raise_exception`, `strftime_now` (UTC;
+//! Llama 3.2's template dates its system prompt with it) and a `tojson` that writes what
+//! Python's `json.dumps` writes.
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,10 @@ impl ChatTemplate {
             Err(Error::new(ErrorKind::InvalidOperation, msg))
         });
         env.add_filter("tojson", tojson);
+        env.add_function("strftime_now", |format: String| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            strftime(now, &format)
+        });
         let origin = origin.to_path_buf();
         env.add_template_owned("chat", source.to_string()).map_err(|e| template_error(&origin, "does not compile", &e))?;
         Ok(ChatTemplate { env, origin, tokens })
@@ -130,6 +135,51 @@ fn template_error(origin: &Path, what: &str, e: &Error) -> LmError {
     let line = e.line().map_or_else(String::new, |l| format!(" at line {l}"));
     let detail = e.detail().map_or_else(|| e.kind().to_string(), str::to_string);
     LmError::file(origin, format!("the chat template {what}{line}: {detail}"))
+}
+
+/// `secs` after the Unix epoch (UTC) in `format`'s `%d %m %Y %y %b %B %H %M %S %%`; other
+/// codes are kept as written.
+fn strftime(secs: u64, format: &str) -> String {
+    const MONTHS: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    // days since 1970-01-01 to a civil date (Howard Hinnant's algorithm)
+    let days = (secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    let name = MONTHS[(month - 1) as usize];
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('m') => out.push_str(&format!("{month:02}")),
+            Some('Y') => out.push_str(&year.to_string()),
+            Some('y') => out.push_str(&format!("{:02}", year % 100)),
+            Some('b') => out.push_str(&name[..3]),
+            Some('B') => out.push_str(name),
+            Some('H') => out.push_str(&format!("{h:02}")),
+            Some('M') => out.push_str(&format!("{m:02}")),
+            Some('S') => out.push_str(&format!("{s:02}")),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 /// Jinja's `tojson` as `transformers` defines it: `json.dumps(x, indent=…)`, non-ASCII kept.
@@ -190,6 +240,14 @@ fn python_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strftime_formats_utc_dates() {
+        // 1700000000 s is 2023-11-14 22:13:20 UTC; 951782400 s is 2000-02-29 00:00:00 UTC
+        assert_eq!(strftime(1_700_000_000, "%d %b %Y"), "14 Nov 2023");
+        assert_eq!(strftime(1_700_000_000, "%Y-%m-%d %H:%M:%S (%B, %y) 100%%"), "2023-11-14 22:13:20 (November, 23) 100%");
+        assert_eq!(strftime(951_782_400, "%d/%m/%Y %q"), "29/02/2000 %q");
+    }
 
     #[test]
     fn tojson_writes_what_python_writes() {
