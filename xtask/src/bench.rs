@@ -74,6 +74,10 @@ pub struct Args {
     /// alternating exposes both sides to the same drift.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
     rounds: u32,
+    /// The model of `gpt2-generate` (a GPT-2 folder or hub id, instead of random weights) and
+    /// of `embed` (instead of all-MiniLM-L6-v2); loam side only.
+    #[arg(long)]
+    model: Option<String>,
 }
 
 /// The loam side's records of `name`.
@@ -86,8 +90,8 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         BenchName::TrainShakespeare => {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
-        BenchName::Embed => bench_embed::run(),
-        BenchName::Gpt2Generate => bench_gpt2_generate::run(),
+        BenchName::Embed => bench_embed::run(args.model.as_deref()),
+        BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref()),
         BenchName::Search => bench_search::run(),
     }
 }
@@ -111,6 +115,12 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if args.compare_pytorch && args.name == BenchName::Tokenize {
         bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");
+    }
+    if args.model.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
+        bail!("--model applies to bench gpt2-generate and embed");
+    }
+    if args.model.is_some() && args.compare_pytorch {
+        bail!("--model runs the loam side only: the PyTorch side of bench {} has its own model", args.name.name());
     }
     // gemm-pairwise measures both sides in one process, always
     let compare_pytorch = args.compare_pytorch && args.name != BenchName::GemmPairwise;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use loam_lm::hf::{SentenceEncoder, minilm_dir};
+use loam_lm::hf::{SentenceEncoder, minilm_dir, resolve_model};
 
 use crate::measure::median_secs;
 use crate::record::Record;
@@ -39,9 +39,13 @@ pub fn short_sentences(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{} {}{}.", SUBJECTS[i % 8], VERBS[(i / 8) % 8], ENDINGS[(i / 64) % 8])).collect()
 }
 
-/// Embeds the sentences repeatedly and returns the loam record.
-pub fn run() -> Result<Vec<Record>> {
-    let dir = minilm_dir()?;
+/// Embeds the sentences repeatedly with `model` (a folder or hub id; all-MiniLM-L6-v2 when
+/// `None`) and returns the loam record.
+pub fn run(model: Option<&str>) -> Result<Vec<Record>> {
+    let dir = match model {
+        Some(model) => resolve_model(model, &mut |line| eprintln!("fetch: {line}"))?,
+        None => minilm_dir()?,
+    };
     let mut encoder = SentenceEncoder::from_dir(&dir).with_context(|| format!("loading {}", dir.display()))?;
     encoder.batch_size = BATCH;
     let sentences = short_sentences(SENTENCES);

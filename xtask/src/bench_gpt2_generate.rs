@@ -8,10 +8,11 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
-use loam_lm::{GenerationConfig, Gpt, GptConfig, generate_ids};
+use anyhow::{Result, bail};
+use loam_lm::{Architecture, GenerationConfig, Gpt, GptConfig, generate_ids};
 use loam_nn::ParamStore;
 
+use crate::model_arg;
 use crate::record::Record;
 
 /// Prompt length.
@@ -35,10 +36,19 @@ fn generate_secs(gpt: &Gpt, n: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// One warm-up run, then the median of [`RUNS`] timed runs.
-pub fn run() -> Result<Vec<Record>> {
-    let store = ParamStore::new(0);
-    let gpt = Gpt::new(&GptConfig::default(), &store)?;
+/// One warm-up run, then the median of [`RUNS`] timed runs, with random weights or the GPT-2
+/// `model` (a folder or hub id).
+pub fn run(model: Option<&str>) -> Result<Vec<Record>> {
+    let (gpt, store, case) = match model {
+        None => {
+            let store = ParamStore::new(0);
+            (Gpt::new(&GptConfig::default(), &store)?, store, "gpt2-124M greedy, cache, 16+128".to_string())
+        }
+        Some(name) => match model_arg::load(name)?.architecture {
+            Architecture::Gpt2(g) => (g.model, g.store, format!("{name} greedy, cache, 16+128")),
+            _ => bail!("bench gpt2-generate --model takes a GPT-2 model; {name} is not one"),
+        },
+    };
     generate_secs(&gpt, 8)?;
     let mut times = (0..RUNS).map(|_| generate_secs(&gpt, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
     times.sort_by(f64::total_cmp);
@@ -53,7 +63,7 @@ pub fn run() -> Result<Vec<Record>> {
         .sum();
     Ok(vec![Record::loam(
         "gpt2-generate",
-        "gpt2-124M greedy, cache, 16+128",
+        &case,
         &[
             ("tokens_per_s", NEW_TOKENS as f64 / secs),
             ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),

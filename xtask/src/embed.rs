@@ -2,18 +2,19 @@
 //! line of a file, written as JSON lines `{"text":…,"embedding":[…]}`.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use loam_lm::hf::{SentenceEncoder, minilm_dir};
+use anyhow::{Context, Result, bail};
+use loam_lm::ModelKind;
+use loam_lm::hf::{SentenceEncoder, minilm_dir, resolve_model};
 
 /// Arguments of `cargo xtask embed`.
 #[derive(clap::Args)]
 pub struct EmbedArgs {
-    /// A sentence-transformers model folder (default: all-MiniLM-L6-v2 from `LOAM_MINILM_DIR`
-    /// or loam's cache, fetched when missing).
+    /// A sentence-transformers model folder or hub id (default: all-MiniLM-L6-v2 from
+    /// `LOAM_MINILM_DIR` or loam's cache, fetched when missing).
     #[arg(long)]
-    model: Option<PathBuf>,
+    model: Option<String>,
     /// A UTF-8 text file: one sentence per line (`-` reads standard input).
     #[arg(long)]
     input: PathBuf,
@@ -25,27 +26,16 @@ pub struct EmbedArgs {
     batch_size: usize,
 }
 
-/// Refuses a model folder whose `config.json` names a model type other than BERT (a GPT-2
-/// folder, say), before its config is read as a BERT one; a folder without it is left to the
-/// loader's own errors.
-fn check_model_type(dir: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else { return Ok(()) };
-    let config: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", dir.join("config.json").display()))?;
-    match config["model_type"].as_str() {
-        Some(kind) if kind != "bert" => {
-            anyhow::bail!("{}: model type `{kind}` is not supported by embed, which takes BERT-family sentence encoders (`bert`)", dir.display())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Embeds every line of the input and writes one JSON object per line, in input order.
 pub fn run(args: EmbedArgs) -> Result<()> {
-    let model = match args.model {
-        Some(dir) => dir,
+    let model = match &args.model {
+        Some(model) => resolve_model(model, &mut |line| eprintln!("fetch: {line}"))?,
         None => minilm_dir()?,
     };
-    check_model_type(&model)?;
+    let kind = ModelKind::detect(&model)?;
+    if kind != ModelKind::Bert {
+        bail!("{}: embed needs a BERT-family sentence encoder, this is a {kind:?} model", model.display());
+    }
     let mut encoder = SentenceEncoder::from_dir(&model).with_context(|| format!("loading {}", model.display()))?;
     encoder.batch_size = args.batch_size.max(1);
     let text = if args.input.as_os_str() == "-" {

@@ -1,17 +1,19 @@
-//! `cargo xtask eval`: perplexity of a trained model on a text file.
+//! `cargo xtask eval`: perplexity of a model (a loam run, a Hugging Face folder or a hub id)
+//! on a text file.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use loam_lm::{load_model, perplexity};
+use loam_lm::perplexity;
 use loam_text::Tokenizer;
+
+use crate::model_arg::{self, MODEL_HELP};
 
 /// Arguments of `cargo xtask eval`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A model folder (a checkpoint, e.g. runs/default/best).
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, help = MODEL_HELP)]
+    model: String,
     /// The text to score (UTF-8).
     #[arg(long)]
     corpus: PathBuf,
@@ -38,14 +40,14 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 
 /// Prints mean NLL, perplexity and bits per token and per character.
 pub fn run(args: &Args) -> Result<()> {
-    let m = load_model(&args.model)?;
+    let m = model_arg::load(&args.model)?;
     let text = std::fs::read_to_string(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
     let ids: Vec<usize> = m.tokenizer.encode(&text, false)?.into_iter().map(|i| i as usize).collect();
     let chars_of = |t: &[usize]| {
         let ids: Vec<u32> = t.iter().map(|&i| i as u32).collect();
         m.tokenizer.decode(&ids, false).map_or(t.len(), |s| s.chars().count())
     };
-    let p = perplexity(&m.gpt, &ids, args.stride, args.batch, &chars_of)?;
+    let p = perplexity(m.causal_lm()?, &ids, args.stride, args.batch, &chars_of)?;
     let unit = m.tokenizer.kind();
     if args.json {
         let mut v = serde_json::to_value(p)?;

@@ -1,53 +1,44 @@
-//! `cargo xtask generate`: continues a prompt with a trained model, streaming to stdout.
+//! `cargo xtask generate`: continues a prompt with any model (a loam run, a Hugging Face
+//! folder or a hub id), streaming to stdout. `--model gpt2 --prompt "The quick brown fox"
+//! --max-length 50` is `transformers`' first program: greedy (as `generation_config.json`
+//! says), `max_length` counting the prompt, the prompt and its continuation printed.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::Result;
-use loam_lm::{GenerationConfig, generate, load_model};
+use anyhow::{Result, bail};
+use loam_lm::generate;
+use loam_text::Tokenizer;
+
+use crate::model_arg::{self, MODEL_HELP, SamplingArgs};
+
+/// New tokens when neither --max-new-tokens nor --max-length is given.
+const DEFAULT_NEW_TOKENS: usize = 200;
 
 /// Arguments of `cargo xtask generate`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A model folder (a checkpoint, e.g. runs/default/best).
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, help = MODEL_HELP)]
+    model: String,
     /// The text to continue.
     #[arg(long)]
     prompt: String,
-    /// New tokens at most.
-    #[arg(long, default_value_t = 200)]
-    max_new_tokens: usize,
-    /// Sampling temperature, ≥ 0 (0 is greedy); sampling is on unless --greedy.
-    #[arg(long, default_value_t = 0.8)]
-    temperature: f32,
-    /// Keep the k most likely tokens.
+    /// New tokens at most (default 200).
+    #[arg(long, conflicts_with = "max_length")]
+    max_new_tokens: Option<usize>,
+    /// Tokens at most, the prompt's included (as `transformers`' `max_length`).
     #[arg(long)]
-    top_k: Option<usize>,
-    /// Keep the smallest set with probability ≥ p, p in (0, 1].
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Keep tokens with probability ≥ min_p × the largest, min_p in [0, 1].
-    #[arg(long)]
-    min_p: Option<f32>,
-    /// Penalty on tokens already present, > 0 (1: off).
-    #[arg(long, default_value_t = 1.0)]
-    repetition_penalty: f32,
+    max_length: Option<usize>,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Ban repeating n-grams of this size (0: off).
     #[arg(long, default_value_t = 0)]
     no_repeat_ngram_size: usize,
     /// Stop at this string (repeatable).
     #[arg(long)]
     stop: Vec<String>,
-    /// Stop at this token id (repeatable).
+    /// Stop at this token id (repeatable), besides the model's EOS ids.
     #[arg(long)]
     stop_token: Vec<u32>,
-    /// Seed of the sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Take the most likely token each step.
-    #[arg(long)]
-    greedy: bool,
     /// Print one JSON object with the text and the token ids instead of streaming.
     #[arg(long)]
     json: bool,
@@ -55,28 +46,30 @@ pub struct Args {
 
 /// Streams the continuation (or prints it as JSON).
 pub fn run(args: &Args) -> Result<()> {
-    let cfg = GenerationConfig {
-        max_new_tokens: args.max_new_tokens,
-        do_sample: !args.greedy,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        repetition_penalty: args.repetition_penalty,
-        no_repeat_ngram_size: args.no_repeat_ngram_size,
-        eos_ids: args.stop_token.clone(),
-        stop_strings: args.stop.clone(),
-        seed: args.seed,
+    // out-of-range flags are refused before the model is read
+    args.sampling.check()?;
+    let m = model_arg::load(&args.model)?;
+    let model = m.causal_lm()?;
+    let mut cfg = args.sampling.config(&m)?;
+    cfg.max_new_tokens = match args.max_length {
+        Some(max_length) => {
+            let prompt_tokens = m.tokenizer.encode(&args.prompt, false)?.len();
+            if max_length <= prompt_tokens {
+                bail!("--max-length {max_length} leaves no room: the prompt alone is {prompt_tokens} tokens");
+            }
+            max_length - prompt_tokens
+        }
+        None => args.max_new_tokens.unwrap_or(DEFAULT_NEW_TOKENS),
     };
-    // refused before the model is read
-    cfg.validate()?;
-    let m = load_model(&args.model)?;
+    cfg.no_repeat_ngram_size = args.no_repeat_ngram_size;
+    cfg.eos_ids.extend(&args.stop_token);
+    cfg.stop_strings = args.stop.clone();
     let mut out = std::io::stdout().lock();
     if !args.json {
         write!(out, "{}", args.prompt)?;
     }
     let json = args.json;
-    let g = generate(&m.gpt, &m.tokenizer, &args.prompt, &cfg, &mut |piece| {
+    let g = generate(model, &m.tokenizer, &args.prompt, &cfg, &mut |piece| {
         if !json {
             let _ = write!(out, "{piece}");
             let _ = out.flush();

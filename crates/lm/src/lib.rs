@@ -1,4 +1,5 @@
-//! `loam-lm`: language models (GPT, BERT), the training loop, perplexity and generation.
+//! `loam-lm`: language models (GPT, BERT), the training loop, perplexity, generation, one
+//! loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -14,7 +15,10 @@
 //! # }
 //! ```
 
+mod auto;
 mod causal_lm;
+mod chat;
+mod chat_template;
 mod default_corpus;
 mod error;
 mod generate;
@@ -31,7 +35,10 @@ mod trainable;
 mod trainer;
 pub mod hf;
 
+pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
 pub use causal_lm::CausalLm;
+pub use chat::Chat;
+pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};

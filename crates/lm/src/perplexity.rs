@@ -7,7 +7,7 @@ use loam_tensor::no_grad;
 use serde::Serialize;
 
 use crate::error::{LmError, Result};
-use crate::gpt::Gpt;
+use crate::causal_lm::CausalLm;
 
 /// Evaluation figures. Perplexity = exp(mean NLL) = 2^(bits per token).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -71,13 +71,13 @@ fn windows(n: usize, block: usize, stride: Option<usize>) -> Vec<Window> {
 /// does not fill a window is left out), or with `stride`, sliding windows that score every
 /// token after the first. `chars_of` counts the characters a run of tokens spells.
 pub fn perplexity(
-    model: &Gpt,
+    model: &dyn CausalLm,
     tokens: &[usize],
     stride: Option<usize>,
     batch: usize,
     chars_of: &dyn Fn(&[usize]) -> usize,
 ) -> Result<Perplexity> {
-    let block = model.config.block_size;
+    let block = model.max_positions();
     if tokens.len() < 2 || (stride.is_none() && tokens.len() <= block) {
         return Err(LmError::Config(format!(
             "evaluation needs more than {} tokens (one window and its next token), got {}",
@@ -88,7 +88,7 @@ pub fn perplexity(
     if stride == Some(0) || stride.is_some_and(|s| s > block) {
         return Err(LmError::Config(format!("stride must be in 1..={block}")));
     }
-    let v = model.config.vocab_size;
+    let v = model.vocab_size();
     let all = windows(tokens.len(), block, stride);
     // windows of one length go together in a batch
     let mut groups: Vec<&[Window]> = Vec::new();

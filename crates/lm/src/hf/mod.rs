@@ -12,11 +12,13 @@ mod config;
 mod embed;
 mod fetch;
 mod gpt2;
+mod hub;
 mod weights;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
 pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
+pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FILES, hub_endpoint, resolve_model};
 pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};

@@ -1,0 +1,108 @@
+//! The one loader: a Hugging Face folder's `model_type` picks the model (GPT-2 generates the
+//! fixture's greedy continuation with the defaults of its `generation_config.json`, BERT is an
+//! encoder, the Llama family is recognised, an unknown type is a clear error), and an
+//! existing local folder is used before any hub id.
+
+mod hf_common;
+
+use std::path::PathBuf;
+
+use loam_lm::{Architecture, AutoModel, Gpt, GptConfig, ModelKind, TrainConfig, generate_ids};
+use loam_nn::{Ctx, ParamStore};
+use loam_text::Tokenizer;
+use serde_json::Value;
+
+fn ids(v: &Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+#[test]
+fn tiny_gpt2_generates_the_reference_with_its_own_defaults() {
+    let Some(fixtures) = hf_common::fixtures("auto tiny-gpt2") else { return };
+    let dir = fixtures.join("tiny-gpt2");
+    let model = AutoModel::load(dir.to_str().unwrap(), &mut |_| {}).unwrap();
+    assert!(matches!(model.architecture, Architecture::Gpt2(_)));
+    let cfg = model.generation_config();
+    assert!(!cfg.do_sample, "generation_config.json does not ask for sampling: greedy, as transformers");
+    assert_eq!(cfg.eos_ids, vec![0], "eos_token_id of generation_config.json");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let prompt: Vec<usize> =
+            model.tokenizer.encode(case["prompt"].as_str().unwrap(), false).unwrap().into_iter().map(|i| i as usize).collect();
+        assert_eq!(prompt, ids(&case["input_ids"]));
+        let expected = ids(&case["greedy_ids"]);
+        let cfg = loam_lm::GenerationConfig { max_new_tokens: expected.len(), ..model.generation_config() };
+        let (out, _) = generate_ids(model.causal_lm().unwrap(), &prompt, &cfg, true, &mut |_| true).unwrap();
+        assert_eq!(out, expected);
+    }
+}
+
+#[test]
+fn model_types_are_recognised_or_named_in_the_error() {
+    let Some(fixtures) = hf_common::fixtures("auto model types") else { return };
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-gpt2")).unwrap(), ModelKind::Gpt2);
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-bert-mlm")).unwrap(), ModelKind::Bert);
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-llama")).unwrap(), ModelKind::Llama("llama".into()));
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-qwen2")).unwrap(), ModelKind::Llama("qwen2".into()));
+    let err = ModelKind::detect(&fixtures.join("tiny-t5")).unwrap_err().to_string();
+    assert!(err.contains("`t5`") && err.contains("gpt2, bert, llama, qwen2") && err.contains("config.json"), "{err}");
+    let err = ModelKind::detect(&std::env::temp_dir()).unwrap_err().to_string();
+    assert!(err.contains("not a model folder"), "{err}");
+}
+
+#[test]
+fn bert_loads_as_an_encoder_that_does_not_generate() {
+    let Some(fixtures) = hf_common::fixtures("auto bert") else { return };
+    let model = AutoModel::from_dir(&fixtures.join("tiny-bert-mlm")).unwrap();
+    assert!(matches!(model.architecture, Architecture::Bert { .. }));
+    let err = model.causal_lm().err().expect("an encoder is not a causal LM").to_string();
+    assert!(err.contains("does not generate"), "{err}");
+}
+
+#[test]
+fn an_existing_folder_wins_over_a_hub_id() {
+    let Some(fixtures) = hf_common::fixtures("auto local folder") else { return };
+    // `loam-local-PID/tiny-gpt2` also reads as the hub id `owner/name`: the folder must win,
+    // with no request to the hub (which this test gives no way to reach).
+    let owner = format!("loam-local-{}", std::process::id());
+    let local = PathBuf::from(&owner).join("tiny-gpt2");
+    std::fs::create_dir_all(&local).unwrap();
+    for file in ["config.json", "generation_config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(fixtures.join("tiny-gpt2").join(file), local.join(file)).unwrap();
+    }
+    let id = format!("{owner}/tiny-gpt2");
+    assert!(loam_lm::hf::HubId::parse(&id).is_some());
+    let loaded = AutoModel::load(&id, &mut |line| panic!("nothing is fetched: {line}"));
+    let _ = std::fs::remove_dir_all(&owner);
+    assert_eq!(loaded.unwrap().dir, local);
+}
+
+#[test]
+fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
+    let Some(fixtures) = hf_common::fixtures("auto run folder") else { return };
+    let dir = std::env::temp_dir().join(format!("loam-auto-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = TrainConfig {
+        model: GptConfig { n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 512, ..GptConfig::default() },
+        ..TrainConfig::default()
+    };
+    let store = ParamStore::new(7);
+    let gpt = Gpt::new(&config.model, &store).unwrap();
+    store.save(&dir.join("model.safetensors"), None).unwrap();
+    std::fs::write(dir.join("config.toml"), config.to_toml()).unwrap();
+    std::fs::copy(fixtures.join("tiny-gpt2/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    // a config.json beside it does not make it a Hugging Face folder
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "t5"}"#).unwrap();
+
+    let model = AutoModel::from_dir(&dir).unwrap();
+    assert_eq!(ModelKind::detect(&dir).unwrap(), ModelKind::LoamRun);
+    assert!(matches!(model.architecture, Architecture::Gpt { .. }));
+    let cfg = model.generation_config();
+    assert!(cfg.do_sample && cfg.temperature == 0.8, "a loam run samples at 0.8 as generate always did");
+    let x = [3usize, 1, 4];
+    let ctx = &mut Ctx::eval();
+    let loaded = model.causal_lm().unwrap().forward(&x, 1, 3, None, ctx).unwrap().to_vec();
+    assert_eq!(loaded, gpt.forward(&x, 1, 3, None, ctx).unwrap().to_vec());
+    let _ = std::fs::remove_dir_all(&dir);
+}
