@@ -1,7 +1,8 @@
 //! Hub downloads against a stand-in for the hub's file endpoints, served on loopback by the
 //! test: `/{repo}/resolve/{revision}/{file}`, the weights through a redirect carrying
 //! `X-Linked-Etag` (their SHA-256) as the hub does, byte ranges honoured. Good, cached,
-//! interrupted, corrupted, missing, unreachable and sharded fetches of the tiny GPT-2 fixture.
+//! interrupted, corrupted, missing, unknown, unreachable and sharded fetches of the tiny GPT-2
+//! fixture.
 
 mod hf_common;
 
@@ -94,6 +95,12 @@ fn answer(
         (f.to_string(), false)
     } else if let Some(f) = path.strip_prefix("/cdn/") {
         (f.to_string(), true)
+    } else if path.contains("/resolve/") {
+        // another repository: the hub answers 401, saying why
+        return write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nX-Error-Code: RepositoryNotFound\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
     } else {
         (String::new(), false)
     };
@@ -273,6 +280,18 @@ fn a_missing_required_file_is_a_404_error() {
     let err = Hub::new(&hub_side.endpoint, &cache).with_progress(false).fetch(&id(), &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("model.safetensors") && err.contains("model.safetensors.index.json"), "{err}");
     let _ = std::fs::remove_dir_all(&cache);
+}
+
+#[test]
+fn an_unknown_repository_says_so() {
+    let Some(files) = tiny_gpt2("hub unknown repository") else { return };
+    let hub_side = serve("test-org/tiny-gpt2", files, Faults::default());
+    let cache = fresh_cache("unknown");
+    let hub = Hub::new(&hub_side.endpoint, &cache).with_progress(false);
+    let typo = HubId::parse("test-org/tiny-gtp2").unwrap();
+    let err = hub.fetch(&typo, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("test-org/tiny-gtp2") && err.contains("401") && err.contains("no such model"), "{err}");
+    assert!(!hub.model_dir(&typo).exists());
 }
 
 #[test]
