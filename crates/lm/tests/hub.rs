@@ -343,5 +343,13 @@ fn a_sharded_model_is_fetched_shard_by_shard() {
     let ctx = &mut loam_nn::Ctx::eval();
     assert_eq!(sharded.model.forward(&x, 1, 3, None, ctx).unwrap().to_vec(), whole.model.forward(&x, 1, 3, None, ctx).unwrap().to_vec());
     let _ = std::fs::remove_dir_all(&cache);
+
+    // a shard the index lists but the hub lacks
+    files.remove("model-00002-of-00002.safetensors");
+    let hub_side = serve("test-org/tiny-gpt2", files, Faults::default());
+    let hub = Hub::new(&hub_side.endpoint, &cache).with_progress(false);
+    let err = hub.fetch(&id(), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("404"), "{err}");
+    assert!(hub.fetch(&id(), &mut |_| {}).is_err(), "the folder is not taken for complete");
     let _ = std::fs::remove_dir_all(&work);
 }
