@@ -1,7 +1,8 @@
 //! Hub downloads against a stand-in for the hub's file endpoints, served on loopback by the
 //! test: `/{repo}/resolve/{revision}/{file}`, the weights through a redirect carrying
 //! `X-Linked-Etag` (their SHA-256) as the hub does, byte ranges honoured. Good, cached,
-//! interrupted, corrupted, missing, unreachable and sharded fetches of the tiny GPT-2 fixture.
+//! interrupted, corrupted, missing, unknown, unreachable and sharded fetches of the tiny GPT-2
+//! fixture.
 
 mod hf_common;
 
@@ -94,6 +95,12 @@ fn answer(
         (f.to_string(), false)
     } else if let Some(f) = path.strip_prefix("/cdn/") {
         (f.to_string(), true)
+    } else if path.contains("/resolve/") {
+        // another repository: the hub answers 401, saying why
+        return write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\nX-Error-Code: RepositoryNotFound\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
     } else {
         (String::new(), false)
     };
@@ -276,6 +283,18 @@ fn a_missing_required_file_is_a_404_error() {
 }
 
 #[test]
+fn an_unknown_repository_says_so() {
+    let Some(files) = tiny_gpt2("hub unknown repository") else { return };
+    let hub_side = serve("test-org/tiny-gpt2", files, Faults::default());
+    let cache = fresh_cache("unknown");
+    let hub = Hub::new(&hub_side.endpoint, &cache).with_progress(false);
+    let typo = HubId::parse("test-org/tiny-gtp2").unwrap();
+    let err = hub.fetch(&typo, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("test-org/tiny-gtp2") && err.contains("401") && err.contains("no such model"), "{err}");
+    assert!(!hub.model_dir(&typo).exists());
+}
+
+#[test]
 fn an_unreachable_hub_names_the_id_the_endpoint_and_the_cache() {
     // a port that was just free: nothing listens there
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -324,5 +343,13 @@ fn a_sharded_model_is_fetched_shard_by_shard() {
     let ctx = &mut loam_nn::Ctx::eval();
     assert_eq!(sharded.model.forward(&x, 1, 3, None, ctx).unwrap().to_vec(), whole.model.forward(&x, 1, 3, None, ctx).unwrap().to_vec());
     let _ = std::fs::remove_dir_all(&cache);
+
+    // a shard the index lists but the hub lacks
+    files.remove("model-00002-of-00002.safetensors");
+    let hub_side = serve("test-org/tiny-gpt2", files, Faults::default());
+    let hub = Hub::new(&hub_side.endpoint, &cache).with_progress(false);
+    let err = hub.fetch(&id(), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("model-00002-of-00002.safetensors") && err.contains("404"), "{err}");
+    assert!(hub.fetch(&id(), &mut |_| {}).is_err(), "the folder is not taken for complete");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -249,10 +249,13 @@ impl Hub {
         match status {
             404 => return Ok(Attempt::Missing),
             401 | 403 => {
-                return Err(LmError::Config(format!(
-                    "{id}: the hub at {} refuses `{file}` ({status}): the model is gated or private (log in on the hub and accept its terms)",
-                    self.endpoint
-                )));
+                let code = response.headers().get("x-error-code").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let why = if code == "RepositoryNotFound" {
+                    "there is no such model (or it is private): check the id"
+                } else {
+                    "the model is gated or private (log in on the hub and accept its terms)"
+                };
+                return Err(LmError::Config(format!("{id}: the hub at {} refuses `{file}` ({status}): {why}", self.endpoint)));
             }
             200 | 206 => {}
             416 => {
