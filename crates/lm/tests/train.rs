@@ -202,6 +202,11 @@ fn a_stop_request_saves_a_checkpoint_that_resumes() {
     let done = train(&c, &RunOptions { resume: true, ..opts(&dir) }).unwrap();
     assert!(!done.interrupted);
     assert_eq!(done.steps, 4);
+    // to the bit what an uninterrupted run gives
+    let whole = dir.join("whole");
+    train(&c, &opts(&whole)).unwrap();
+    let (a, b) = (train_losses(&whole), train_losses(&dir));
+    assert_eq!(a.iter().map(|l| (l.0, l.1.to_bits())).collect::<Vec<_>>(), b.iter().map(|l| (l.0, l.1.to_bits())).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
