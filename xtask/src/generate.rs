@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use loam_lm::{GenerationConfig, generate, load_model};
+use loam_text::Tokenizer;
 
 /// Arguments of `cargo xtask generate`.
 #[derive(clap::Args)]
@@ -71,6 +72,8 @@ pub fn run(args: &Args) -> Result<()> {
     // refused before the model is read
     cfg.validate()?;
     let m = load_model(&args.model)?;
+    // a prompt the vocabulary cannot spell is refused before it is echoed
+    m.tokenizer.encode(&args.prompt, false)?;
     let mut out = std::io::stdout().lock();
     if !args.json {
         write!(out, "{}", args.prompt)?;
