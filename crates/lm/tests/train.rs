@@ -303,6 +303,11 @@ fn a_new_run_never_overwrites_an_earlier_one_and_overwrite_removes_only_what_loa
     std::fs::write(other.join("thesis.tex"), "mine").unwrap();
     let err = train(&c, &opts(&other)).unwrap_err().to_string();
     assert!(err.contains("thesis.tex"), "{err}");
+    // and --overwrite neither removes nor writes over a file that only shares a name with loam's
+    std::fs::write(other.join("loss.png"), "my plot").unwrap();
+    let err = train(&c, &RunOptions { overwrite: true, ..opts(&other) }).unwrap_err().to_string();
+    assert!(err.contains("loss.png") && err.contains("would write over"), "{err}");
+    assert_eq!(std::fs::read_to_string(other.join("loss.png")).unwrap(), "my plot");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
