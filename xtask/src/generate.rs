@@ -51,9 +51,10 @@ pub fn run(args: &Args) -> Result<()> {
     let m = model_arg::load(&args.model)?;
     let model = m.causal_lm()?;
     let mut cfg = args.sampling.config(&m)?;
+    // a prompt the vocabulary cannot spell is refused before it is echoed
+    let prompt_tokens = m.tokenizer.encode(&args.prompt, false)?.len();
     cfg.max_new_tokens = match args.max_length {
         Some(max_length) => {
-            let prompt_tokens = m.tokenizer.encode(&args.prompt, false)?.len();
             if max_length <= prompt_tokens {
                 bail!("--max-length {max_length} leaves no room: the prompt alone is {prompt_tokens} tokens");
             }

@@ -132,7 +132,7 @@ pub fn copy_checkpoint(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The step of a checkpoint folder name `step-NNNNNN` (six or more digits).
-fn step_of(name: &str) -> Option<usize> {
+pub(crate) fn step_of(name: &str) -> Option<usize> {
     name.strip_prefix("step-").filter(|d| d.len() >= 6 && d.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
 }
 

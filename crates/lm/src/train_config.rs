@@ -193,8 +193,8 @@ impl TrainConfig {
     pub fn from_toml(text: &str, origin: &Path) -> Result<TrainConfig> {
         let bad = |e: String| LmError::file(origin, format!("invalid training config: {e}"));
         // parsed once as it is, for errors that point into the file
-        toml::from_str::<TrainConfig>(text).map_err(|e| bad(e.to_string()))?;
-        let given: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        toml::from_str::<TrainConfig>(text).map_err(|e| bad(one_line(&e, text)))?;
+        let given: toml::Table = toml::from_str(text).map_err(|e| bad(one_line(&e, text)))?;
         let mut merged = toml::Table::try_from(TrainConfig::default()).expect("the config serializes");
         merge(&mut merged, given);
         merged.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
@@ -244,6 +244,20 @@ impl TrainConfig {
     }
 }
 
+/// A TOML error on one line: `line L, column C: message`.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 /// Puts the keys of `over` into `base`, section by section.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
@@ -288,7 +302,8 @@ mod tests {
         assert_eq!(c, expected);
         assert_eq!(c.model.vocab_size, 0, "the vocabulary comes from the tokenizer");
         let err = TrainConfig::from_toml("[model]\nn_layers = 3\n", Path::new("c.toml")).unwrap_err().to_string();
-        assert!(err.contains("c.toml") && err.contains("n_layers") && err.contains("line 2"), "{err}");
+        assert!(err.contains("c.toml") && err.contains("n_layers") && err.contains("line 2, column 1"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     let resumed = if opts.resume {
         Some(Resume::open(&folder, config)?)
     } else {
-        folder.start_fresh(opts.overwrite)?;
+        folder.start_fresh(opts.overwrite, config.optim.iters)?;
         None
     };
     let config = resumed.as_ref().map_or_else(|| config.clone(), |r| r.config.clone());

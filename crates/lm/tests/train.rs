@@ -202,6 +202,11 @@ fn a_stop_request_saves_a_checkpoint_that_resumes() {
     let done = train(&c, &RunOptions { resume: true, ..opts(&dir) }).unwrap();
     assert!(!done.interrupted);
     assert_eq!(done.steps, 4);
+    // to the bit what an uninterrupted run gives
+    let whole = dir.join("whole");
+    train(&c, &opts(&whole)).unwrap();
+    let (a, b) = (train_losses(&whole), train_losses(&dir));
+    assert_eq!(a.iter().map(|l| (l.0, l.1.to_bits())).collect::<Vec<_>>(), b.iter().map(|l| (l.0, l.1.to_bits())).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -298,6 +303,11 @@ fn a_new_run_never_overwrites_an_earlier_one_and_overwrite_removes_only_what_loa
     std::fs::write(other.join("thesis.tex"), "mine").unwrap();
     let err = train(&c, &opts(&other)).unwrap_err().to_string();
     assert!(err.contains("thesis.tex"), "{err}");
+    // and --overwrite neither removes nor writes over a file that only shares a name with loam's
+    std::fs::write(other.join("loss.png"), "my plot").unwrap();
+    let err = train(&c, &RunOptions { overwrite: true, ..opts(&other) }).unwrap_err().to_string();
+    assert!(err.contains("loss.png") && err.contains("would write over"), "{err}");
+    assert_eq!(std::fs::read_to_string(other.join("loss.png")).unwrap(), "my plot");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
