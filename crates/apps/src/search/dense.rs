@@ -123,9 +123,10 @@ impl DenseIndex {
             }
             return;
         }
-        let (graph, ids) = Graph::build(live.clone(), config.ef_construction, config.ef_search, config.seed);
-        for ((slot, _), id) in live.iter().zip(ids) {
-            self.places[*slot as usize] = Place::Graph(id);
+        let slots: Vec<u32> = live.iter().map(|&(s, _)| s).collect();
+        let (graph, ids) = Graph::build(live, config.ef_construction, config.ef_search, config.seed);
+        for (slot, id) in slots.into_iter().zip(ids) {
+            self.places[slot as usize] = Place::Graph(id);
         }
         self.graph = Some(graph);
     }
