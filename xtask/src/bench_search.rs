@@ -6,11 +6,15 @@
 //! Synthetic vectors are clustered, as sentence embeddings are: 1 000 random unit centres, each
 //! vector a centre plus a random unit vector, normalized (cosine ≈ 0.5 within a cluster);
 //! queries are drawn the same way and are not in the index.
+//!
+//! `LOAM_BENCH_SEARCH_CHUNKS` (comma-separated, default `10000,100000`) sets the sizes. Each
+//! case's record is also printed on stderr as soon as it is measured (the 100k HNSW build
+//! takes minutes).
 
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use loam_apps::search::{
     DenseConfig, Document, Embedder, EncoderEmbedder, EncoderIdentity, IndexConfig, SearchIndex, read_documents,
 };
@@ -68,8 +72,10 @@ fn rss_mb() -> f64 {
 
 /// Runs the cases and returns their records.
 pub fn run() -> Result<Vec<Record>> {
+    let sizes = std::env::var("LOAM_BENCH_SEARCH_CHUNKS").unwrap_or_else(|_| "10000,100000".into());
     let mut records = Vec::new();
-    for n in [10_000, 100_000] {
+    for n in sizes.split(',') {
+        let n: usize = n.trim().parse().with_context(|| format!("LOAM_BENCH_SEARCH_CHUNKS: `{n}` is not a number"))?;
         records.extend(synthetic_case(n)?);
     }
     records.extend(encoder_case()?);
@@ -107,7 +113,7 @@ fn synthetic_case(n: usize) -> Result<Vec<Record>> {
         let found: usize = hits.iter().zip(&exact_hits).map(|(h, e)| h.iter().filter(|s| e.contains(s)).count()).sum();
         let (file_mb, load_s) = save_and_load(&index, &embedder.identity())?;
         let case = format!("{n} chunks, {}", if hnsw { "HNSW" } else { "exact" });
-        records.push(Record::loam(
+        let record = Record::loam(
             "search",
             &case,
             &[
@@ -119,7 +125,9 @@ fn synthetic_case(n: usize) -> Result<Vec<Record>> {
                 ("file_mb", file_mb),
                 ("load_s", load_s),
             ],
-        ));
+        );
+        eprintln!("{}", record.to_json());
+        records.push(record);
     }
     Ok(records)
 }

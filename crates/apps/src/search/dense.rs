@@ -25,13 +25,26 @@ pub struct DenseConfig {
     /// Rebuild when vectors added since the build plus removed graph points exceed this
     /// fraction of the graph (default 0.1).
     pub rebuild_fraction: f32,
+    /// Choose each point's graph neighbours with the HNSW paper's heuristic (diverse
+    /// directions) rather than simply the nearest (default false). `instant-distance` re-runs
+    /// the heuristic over every neighbour's list on each insertion, which made building 10k
+    /// 384-wide vectors about 6× slower (5 minutes on 2 busy cores); the simple choice's
+    /// recall@10 is measured in `cargo xtask bench search` (docs/perf.md).
+    pub neighbour_heuristic: bool,
     /// Seed of the graph's random layers.
     pub seed: u64,
 }
 
 impl Default for DenseConfig {
     fn default() -> Self {
-        DenseConfig { hnsw_threshold: 20_000, ef_construction: 100, ef_search: 100, rebuild_fraction: 0.1, seed: 0x5eed }
+        DenseConfig {
+            hnsw_threshold: 20_000,
+            ef_construction: 100,
+            ef_search: 100,
+            rebuild_fraction: 0.1,
+            neighbour_heuristic: false,
+            seed: 0x5eed,
+        }
     }
 }
 
@@ -123,9 +136,10 @@ impl DenseIndex {
             }
             return;
         }
-        let (graph, ids) = Graph::build(live.clone(), config.ef_construction, config.ef_search, config.seed);
-        for ((slot, _), id) in live.iter().zip(ids) {
-            self.places[*slot as usize] = Place::Graph(id);
+        let slots: Vec<u32> = live.iter().map(|&(s, _)| s).collect();
+        let (graph, ids) = Graph::build(live, config);
+        for (slot, id) in slots.into_iter().zip(ids) {
+            self.places[slot as usize] = Place::Graph(id);
         }
         self.graph = Some(graph);
     }

@@ -7,11 +7,11 @@
 //! and rebuilds the graph when they grow past a fraction of it (see [`super::DenseConfig`]).
 //! The built graph is saved with the index, so a reloaded index answers exactly as before.
 
-use instant_distance::{Builder, Hnsw, Point, Search};
+use instant_distance::{Builder, Heuristic, Hnsw, Point, Search};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::search::dense::dot;
+use crate::search::dense::{DenseConfig, dot};
 
 /// A unit vector, stored in the graph; serialized as its little-endian bytes.
 #[derive(Clone, Debug)]
@@ -58,10 +58,17 @@ pub(crate) struct Graph {
 }
 
 impl Graph {
-    /// Builds the graph of `vectors` (each with its slot).
-    pub(crate) fn build(vectors: Vec<(u32, Vec<f32>)>, ef_construction: usize, ef_search: usize, seed: u64) -> (Graph, Vec<u32>) {
+    /// Builds the graph of `vectors` (each with its slot); returns it and the point id of each
+    /// vector, in order.
+    pub(crate) fn build(vectors: Vec<(u32, Vec<f32>)>, config: &DenseConfig) -> (Graph, Vec<u32>) {
         let (slots, points): (Vec<u32>, Vec<Unit>) = vectors.into_iter().map(|(s, v)| (s, Unit(v))).unzip();
-        let (hnsw, ids) = Builder::default().ef_construction(ef_construction).ef_search(ef_search).seed(seed).build_hnsw(points);
+        let heuristic = config.neighbour_heuristic.then(Heuristic::default);
+        let (hnsw, ids) = Builder::default()
+            .ef_construction(config.ef_construction)
+            .ef_search(config.ef_search)
+            .select_heuristic(heuristic)
+            .seed(config.seed)
+            .build_hnsw(points);
         let mut by_point = vec![0u32; slots.len()];
         for (slot, id) in slots.iter().zip(&ids) {
             by_point[id.into_inner() as usize] = *slot;
