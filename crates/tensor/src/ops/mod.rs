@@ -11,5 +11,7 @@ mod layout;
 pub mod mask;
 mod matmul;
 mod reduce;
+mod rms_norm;
+mod rope;
 mod softmax;
 mod unary;
