@@ -35,6 +35,7 @@ mod workers;
 pub use backprop::{GradStore, NoGradGuard, no_grad};
 pub use device::{DType, Device};
 pub use error::{Result, TensorError};
+pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::mask::Mask;
 pub use rng::{Rng, RngState};
 pub use tensor::{Tensor, TensorId};
