@@ -1,4 +1,4 @@
-//! `loam-lm`: language models (GPT, BERT), the training loop, perplexity and generation.
+//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity and generation.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -20,9 +20,11 @@ mod default_corpus;
 mod error;
 mod generate;
 mod gpt;
+mod llama;
 mod metrics;
 mod perplexity;
 mod plot;
+mod rope;
 mod sampling;
 mod train_config;
 mod trainer;
@@ -34,9 +36,11 @@ pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
 pub use gpt::{Gpt, GptCache, GptConfig};
+pub use llama::{Llama, LlamaConfig};
 pub use metrics::{Metric, MetricsLog};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::plot_losses;
+pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
 pub use train_config::{DataConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainer::{TrainOptions, TrainSummary, peak_rss_mb, train};

@@ -1,5 +1,5 @@
 //! Pretrained Hugging Face models: BERT encoders (all-MiniLM-L6-v2 and kin) with sentence
-//! embeddings, GPT-2 import and export, all read from the model folders `transformers` writes
+//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), all read from the model folders `transformers` writes
 //! (`config.json`, `model.safetensors` or sharded weights, `tokenizer.json`).
 //!
 //! Weights are validated as they are read: a truncated file, a forged header, overlapping or
@@ -12,6 +12,7 @@ mod config;
 mod embed;
 mod fetch;
 mod gpt2;
+mod llama;
 mod tensor_file;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
@@ -20,4 +21,5 @@ pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
 pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
+pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
 pub use tensor_file::{Dtype, TensorEntry, TensorFile};

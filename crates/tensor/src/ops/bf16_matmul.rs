@@ -230,6 +230,16 @@ mod tests {
     }
 
     #[test]
+    fn an_input_that_tracks_gradients_is_refused() {
+        let w = Bf16Matrix::from_tensor(&Tensor::ones(&[3, 2])).unwrap();
+        let x = Tensor::ones(&[1, 2]).to_var();
+        let err = x.matmul_bf16(&w).unwrap_err().to_string();
+        assert!(err.contains("matmul_bf16") && err.contains("no backward"), "{err}");
+        let _g = crate::no_grad();
+        assert_eq!(x.matmul_bf16(&w).unwrap().to_vec(), vec![2.0; 3]);
+    }
+
+    #[test]
     fn rounding_is_to_nearest_even() {
         assert_eq!(to_bf16(1.0), 0x3f80);
         assert_eq!(to_f32(to_bf16(1.0 + 1.0 / 256.0)), 1.0); // halfway, rounds to even
