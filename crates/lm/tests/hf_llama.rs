@@ -227,10 +227,18 @@ fn a_few_adamw_steps_lower_the_loss_of_a_random_llama() {
     let x: Vec<usize> = (0..16).map(|i| (i * 7) % 20).collect();
     let y: Vec<usize> = (0..16).map(|i| (i * 7 + 7) % 20).collect();
     let mut losses = Vec::new();
-    for _ in 0..10 {
+    for step in 0..10 {
         let loss = model.loss(&x, &y, 2, 8, &mut Ctx::train(0)).unwrap();
         losses.push(loss.to_scalar().unwrap());
-        opt.step(&loss.backward().unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        if step == 0 {
+            // autograd reaches every parameter (norm scales, biases, all projections)
+            for (name, param) in store.trainable() {
+                let g = grads.get(&param).unwrap_or_else(|| panic!("{name}: no gradient")).to_vec();
+                assert!(g.iter().any(|&v| v != 0.0), "{name}: zero gradient");
+            }
+        }
+        opt.step(&grads).unwrap();
     }
     assert!(losses[9] < 0.7 * losses[0], "losses {losses:?}");
 }
