@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use crate::record::{self, Record};
 use crate::{
-    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_matmul, bench_tokenize, bench_train_shakespeare,
+    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_tokenize, bench_train_shakespeare,
     pytorch,
 };
 
@@ -31,6 +31,9 @@ pub enum BenchName {
     Embed,
     /// GPT-2 124M-shaped greedy generation with the KV cache (tokens/s).
     Gpt2Generate,
+    /// SmolLM2-360M-shaped Llama: 256-token prompt processing and greedy decoding after it
+    /// (tokens/s), f32 and bfloat16 weights.
+    LlamaGenerate,
 }
 
 impl BenchName {
@@ -44,6 +47,7 @@ impl BenchName {
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
             BenchName::Gpt2Generate => "gpt2-generate",
+            BenchName::LlamaGenerate => "llama-generate",
         }
     }
 }
@@ -84,6 +88,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         }
         BenchName::Embed => bench_embed::run(),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(),
+        BenchName::LlamaGenerate => bench_llama_generate::run(),
     }
 }
 
