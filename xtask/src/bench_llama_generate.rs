@@ -39,6 +39,7 @@ pub fn config() -> LlamaConfig {
         rope_theta: 100_000.0,
         rope_scaling: None,
         attention_bias: false,
+        attention_out_bias: false,
         tie_embeddings: true,
         initializer_range: 0.02,
     }

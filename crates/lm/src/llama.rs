@@ -43,8 +43,10 @@ pub struct LlamaConfig {
     pub rope_theta: f32,
     /// Rescaling of the rotary frequencies, if any.
     pub rope_scaling: Option<RopeScaling>,
-    /// Biases on the q/k/v projections (Qwen2).
+    /// Biases on the q/k/v projections (Qwen2, and Llama's `attention_bias`).
     pub attention_bias: bool,
+    /// A bias on the output projection `o_proj` too (Llama's `attention_bias`; not Qwen2).
+    pub attention_out_bias: bool,
     /// The output head shares the token embedding.
     pub tie_embeddings: bool,
     /// Standard deviation of the normal init of weights and embeddings.
@@ -67,6 +69,7 @@ impl Default for LlamaConfig {
             rope_theta: 100_000.0,
             rope_scaling: None,
             attention_bias: false,
+            attention_out_bias: false,
             tie_embeddings: true,
             initializer_range: 0.02,
         }
@@ -217,7 +220,7 @@ impl Llama {
                 q_proj: dense(d, c.n_head * hd, c.attention_bias, attn.pp("q_proj"))?,
                 k_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("k_proj"))?,
                 v_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("v_proj"))?,
-                o_proj: dense(c.n_head * hd, d, false, attn.pp("o_proj"))?,
+                o_proj: dense(c.n_head * hd, d, c.attention_out_bias, attn.pp("o_proj"))?,
                 post_attention_layernorm: RmsNorm::new(d, c.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
                 gate_proj: dense(d, c.intermediate_size, false, mlp.pp("gate_proj"))?,
                 up_proj: dense(d, c.intermediate_size, false, mlp.pp("up_proj"))?,

@@ -107,9 +107,46 @@ fn bf16_weights_halve_the_memory_and_compute_what_f32_does_with_rounded_weights(
     }
 }
 
+/// Writes `tensors` as a safetensors file of BF16 values (rounded to nearest even).
+fn save_bf16(path: &Path, tensors: &[(String, Tensor)]) {
+    let (mut header, mut data) = (serde_json::Map::new(), Vec::new());
+    for (name, t) in tensors {
+        let start = data.len();
+        data.extend(t.to_vec().iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()));
+        header.insert(name.clone(), serde_json::json!({"dtype": "BF16", "shape": t.shape(), "data_offsets": [start, data.len()]}));
+    }
+    let header = Value::Object(header).to_string().into_bytes();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header);
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn weights_stored_as_bf16_load_as_they_are() {
+    let Some(fixtures) = hf_common::fixtures("llama bf16 file") else { return };
+    let src = fixtures.join("tiny-qwen2");
+    let dir = temp_dir("bf16-file");
+    std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
+    let ckpt = Checkpoint::open(&src).unwrap();
+    let tensors: Vec<(String, Tensor)> = ckpt.names().map(|n| (n.to_string(), ckpt.tensor(n).unwrap())).collect();
+    save_bf16(&dir.join("model.safetensors"), &tensors);
+    let prompt = [3, 17, 250, 9, 100];
+    let logits = |options| load_llama(&dir, options).unwrap().model.forward(&prompt, 1, 5, None, &mut Ctx::eval()).unwrap().to_vec();
+    let (f32_logits, bf16_logits) = (logits(LlamaOptions::default()), logits(LlamaOptions { bf16_weights: true }));
+    // the file's bf16 values widen to f32 exactly and round back to themselves: the norm
+    // scales and biases are bf16 values too, so both models hold the same numbers
+    let diff = max_diff(&bf16_logits, &f32_logits);
+    assert!(diff <= LOGIT_TOL, "bf16 file: bf16 and f32 models differ by {diff}");
+    let original = load_llama(&src, LlamaOptions::default()).unwrap().model.forward(&prompt, 1, 5, None, &mut Ctx::eval()).unwrap().to_vec();
+    assert!(max_diff(&f32_logits, &original) > 0.0, "the bf16 file holds rounded weights");
+}
+
 /// The bias bytes, which stay f32 in a bfloat16 model (so count twice in `2 × bf16`).
 fn bias_bytes(c: &LlamaConfig) -> usize {
-    if c.attention_bias { 4 * c.n_layer * (c.n_head + 2 * c.n_kv_head) * c.head_dim() } else { 0 }
+    let qkv = if c.attention_bias { (c.n_head + 2 * c.n_kv_head) * c.head_dim() } else { 0 };
+    let out = if c.attention_out_bias { c.n_embd } else { 0 };
+    4 * c.n_layer * (qkv + out)
 }
 
 #[test]
@@ -189,6 +226,21 @@ fn bad_configs_are_clear_errors_naming_the_file_and_field() {
     assert!(config.rope_scaling.is_some());
 }
 
+#[test]
+fn llama_attention_bias_asks_for_q_k_v_and_o_biases() {
+    let Some(fixtures) = hf_common::fixtures("llama attention_bias") else { return };
+    let src = fixtures.join("tiny-llama");
+    let dir = temp_dir("attention-bias");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    json["attention_bias"] = Value::from(true);
+    std::fs::write(dir.join("config.json"), json.to_string()).unwrap();
+    let config = LlamaHfConfig::load(&dir.join("config.json")).unwrap().to_llama_config(&dir.join("config.json")).unwrap();
+    assert!(config.attention_bias && config.attention_out_bias);
+    std::fs::copy(src.join("model.safetensors"), dir.join("model.safetensors")).unwrap();
+    let err = load_llama(&dir, LlamaOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("self_attn.") && err.contains("_proj.bias`: missing"), "{err}");
+}
+
 fn tiny_config() -> LlamaConfig {
     LlamaConfig {
         n_layer: 2,
@@ -200,6 +252,7 @@ fn tiny_config() -> LlamaConfig {
         block_size: 32,
         vocab_size: 20,
         attention_bias: true,
+        attention_out_bias: true,
         tie_embeddings: false,
         ..LlamaConfig::default()
     }

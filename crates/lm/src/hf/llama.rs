@@ -55,7 +55,8 @@ pub struct LlamaHfConfig {
     /// Rotary base, type and rescaling (transformers 5 spelling).
     #[serde(default)]
     pub rope_parameters: Option<Value>,
-    /// Biases on q/k/v and o (Llama); Qwen2 has q/k/v biases whatever this says.
+    /// Biases on q/k/v and o_proj (Llama); Qwen2 has q/k/v biases (and none on o_proj)
+    /// whatever this says.
     #[serde(default)]
     pub attention_bias: bool,
     /// Biases in the feed-forward (not supported).
@@ -146,9 +147,6 @@ impl LlamaHfConfig {
         if self.use_sliding_window {
             return bad("use_sliding_window = true is not supported".into());
         }
-        if self.attention_bias && !qwen2 {
-            return bad("attention_bias = true (a bias on o_proj too) is not supported".into());
-        }
         let (theta, rope_scaling) = rope_settings(self).map_err(|m| LmError::file(path, m))?;
         let heads = self.num_attention_heads;
         let kv = self.num_key_value_heads.unwrap_or(heads);
@@ -170,7 +168,8 @@ impl LlamaHfConfig {
             rms_norm_eps: self.rms_norm_eps as f32,
             rope_theta: theta as f32,
             rope_scaling,
-            attention_bias: qwen2,
+            attention_bias: qwen2 || self.attention_bias,
+            attention_out_bias: !qwen2 && self.attention_bias,
             tie_embeddings: self.tie_word_embeddings,
             initializer_range: self.initializer_range as f32,
         };
