@@ -9,8 +9,8 @@ use clap::ValueEnum;
 
 use crate::record::{self, Record};
 use crate::{
-    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_matmul, bench_search, bench_tokenize,
-    bench_train_shakespeare, pytorch,
+    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
+    bench_tokenize, bench_train_shakespeare, pytorch,
 };
 
 /// The named benchmarks.
@@ -31,6 +31,9 @@ pub enum BenchName {
     Embed,
     /// GPT-2 124M-shaped greedy generation with the KV cache (tokens/s).
     Gpt2Generate,
+    /// SmolLM2-360M-shaped Llama: 256-token prompt processing and greedy decoding after it
+    /// (tokens/s), f32 and bfloat16 weights.
+    LlamaGenerate,
     /// Semantic search at 10k and 100k chunks: indexing docs/s, queries/s, HNSW recall@10,
     /// memory (loam only).
     Search,
@@ -47,6 +50,7 @@ impl BenchName {
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
             BenchName::Gpt2Generate => "gpt2-generate",
+            BenchName::LlamaGenerate => "llama-generate",
             BenchName::Search => "search",
         }
     }
@@ -92,6 +96,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         }
         BenchName::Embed => bench_embed::run(args.model.as_deref()),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref()),
+        BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Search => bench_search::run(),
     }
 }

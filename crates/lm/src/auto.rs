@@ -14,7 +14,7 @@ use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
 use crate::gpt::Gpt;
-use crate::hf::{BertConfig, BertModel, Gpt2, load_gpt2, read_json, resolve_model};
+use crate::hf::{BertConfig, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
 use crate::sampling::GenerationConfig;
 use crate::train_config::TrainConfig;
 use crate::{LoadedModel, load_model};
@@ -84,6 +84,8 @@ pub enum Architecture {
     },
     /// Hugging Face GPT-2.
     Gpt2(Gpt2),
+    /// A Hugging Face Llama-family decoder (Llama, SmolLM2, Qwen2).
+    Llama(HfLlama),
     /// A Hugging Face BERT encoder.
     Bert {
         /// The encoder.
@@ -223,10 +225,7 @@ impl AutoModel {
                 let (model, store) = BertModel::from_dir(dir)?;
                 Architecture::Bert { model, store }
             }
-            // The Llama-family loader (issue 12, part A) takes this arm over when it lands.
-            ModelKind::Llama(family) => {
-                return Err(LmError::file(dir.join("config.json"), format!("model_type `{family}` is not supported yet")));
-            }
+            ModelKind::Llama(_) => Architecture::Llama(load_llama(dir, LlamaOptions::default())?),
             ModelKind::LoamRun => unreachable!("handled above"),
         };
         let tokenizer_path = dir.join(HF_TOKENIZER_FILE);
@@ -247,6 +246,8 @@ impl AutoModel {
         match self.architecture {
             Architecture::Gpt { .. } => "loam gpt",
             Architecture::Gpt2(_) => "gpt2",
+            Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
+            Architecture::Llama(_) => "llama",
             Architecture::Bert { .. } => "bert",
         }
     }
@@ -256,6 +257,7 @@ impl AutoModel {
         match &self.architecture {
             Architecture::Gpt { gpt, .. } => Ok(gpt),
             Architecture::Gpt2(g) => Ok(&g.model),
+            Architecture::Llama(l) => Ok(&l.model),
             Architecture::Bert { .. } => Err(LmError::file(
                 &self.dir,
                 "a BERT encoder does not generate text (it gives embeddings and fill-mask predictions)",

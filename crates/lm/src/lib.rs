@@ -1,5 +1,5 @@
-//! `loam-lm`: language models (GPT, BERT), the training loop, perplexity, generation, one
-//! loader for every model ([`AutoModel`]) and chat.
+//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity,
+//! generation, one loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -23,12 +23,14 @@ mod default_corpus;
 mod error;
 mod generate;
 mod gpt;
+mod llama;
 mod measure;
 pub mod metrics;
 mod perplexity;
 mod plot;
 mod run_checkpoint;
 mod run_folder;
+mod rope;
 mod sampling;
 mod train_config;
 mod trainable;
@@ -43,12 +45,14 @@ pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
 pub use gpt::{Gpt, GptCache, GptConfig};
+pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
 pub use metrics::{Metric, MetricsLog};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::plot_losses;
 pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
+pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
 pub use train_config::{DataConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;

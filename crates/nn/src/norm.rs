@@ -53,7 +53,6 @@ impl RmsNorm {
 impl Module for RmsNorm {
     // x: (…, dim) → (…, dim)
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inv_rms = x.mul(x)?.mean(&[-1], true)?.add_scalar(self.eps).powf(-0.5);
-        Ok(x.mul(&inv_rms)?.mul(&self.weight)?)
+        Ok(x.rms_norm(&self.weight, self.eps)?)
     }
 }

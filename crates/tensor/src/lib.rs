@@ -37,6 +37,7 @@ pub use device::{DType, Device};
 pub use error::{Result, TensorError};
 pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::gemv::gemv_calls;
+pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::mask::Mask;
 pub use rng::{Rng, RngState};
 pub use tensor::{Tensor, TensorId};

@@ -1,5 +1,5 @@
 //! Pretrained Hugging Face models: BERT encoders (all-MiniLM-L6-v2 and kin) with sentence
-//! embeddings, GPT-2 import and export, all read from the model folders `transformers` writes
+//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), all read from the model folders `transformers` writes
 //! (`config.json`, `model.safetensors` or sharded weights, `tokenizer.json`).
 //!
 //! Weights are validated as they are read: a truncated file, a forged header, overlapping or
@@ -13,6 +13,7 @@ mod embed;
 mod fetch;
 mod gpt2;
 mod hub;
+mod llama;
 mod weights;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
@@ -21,4 +22,5 @@ pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_p
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
 pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FILES, hub_endpoint, resolve_model};
 pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
+pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};

@@ -1,5 +1,6 @@
 //! The differentiable operations, one concept per file, each with its backward beside it.
 
+pub mod bf16_matmul;
 mod binary;
 mod concat;
 mod cross_entropy;
@@ -11,5 +12,7 @@ mod layout;
 pub mod mask;
 mod matmul;
 mod reduce;
+mod rms_norm;
+mod rope;
 mod softmax;
 mod unary;

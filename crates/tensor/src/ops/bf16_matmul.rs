@@ -1,0 +1,249 @@
+//! Products with a weight matrix kept in bfloat16, half the memory of f32, for inference:
+//! y = x·Wᵀ with W `[out, in]` as PyTorch's `Linear` (and a Hugging Face file) stores it. The
+//! weight is widened to f32 as it is read: one row at a time for vector × matrix products
+//! (decoding, bound by memory bandwidth, so half the bytes is up to twice the speed) and in
+//! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate.
+//! There is no backward: training keeps f32 weights.
+
+use gemm::Parallelism;
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use crate::backprop::grad_enabled;
+use crate::error::{Result, TensorError};
+use crate::kernel::standard;
+use crate::tensor::Tensor;
+
+/// Weight rows widened together for one gemm call of a matrix product.
+const BLOCK_ROWS: usize = 256;
+/// Below this many multiply-adds a vector product stays on one thread.
+const PAR_MIN_MACS: usize = 1 << 16;
+/// Input rows from which a product goes through widened blocks and gemm rather than one
+/// vector product per input row.
+const GEMM_MIN_ROWS: usize = 4;
+
+/// A bfloat16 matrix `[rows, cols]`, row-major, stored as the upper 16 bits of each f32.
+#[derive(Debug, Clone)]
+pub struct Bf16Matrix {
+    bits: std::sync::Arc<Vec<u16>>,
+    rows: usize,
+    cols: usize,
+}
+
+/// f32 → bf16 bits, rounding to nearest even (NaN stays NaN).
+fn to_bf16(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7fc0;
+    }
+    let b = x.to_bits();
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// bf16 bits → f32 (exact).
+#[inline(always)]
+fn to_f32(b: u16) -> f32 {
+    f32::from_bits(u32::from(b) << 16)
+}
+
+impl Bf16Matrix {
+    /// The matrix `t` (rank 2) rounded to bfloat16.
+    pub fn from_tensor(t: &Tensor) -> Result<Bf16Matrix> {
+        if t.rank() != 2 {
+            return Err(TensorError::invalid("Bf16Matrix", format!("needs a matrix, got shape {:?}", t.shape())));
+        }
+        let bits = t.with_slice(|v| v.iter().map(|&x| to_bf16(x)).collect());
+        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows: t.shape()[0], cols: t.shape()[1] })
+    }
+
+    /// The dimensions `[rows, cols]`.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// Bytes of storage (two per element).
+    pub fn bytes(&self) -> usize {
+        self.bits.len() * 2
+    }
+
+    /// Rows `ids` widened to f32, shaped `shape` followed by `cols` (an embedding lookup).
+    pub fn rows_f32(&self, ids: &[usize], shape: &[usize]) -> Result<Tensor> {
+        if let Some(&bad) = ids.iter().find(|&&i| i >= self.rows) {
+            return Err(TensorError::IndexOutOfRange { op: "Bf16Matrix::rows_f32", index: bad as i64, size: self.rows });
+        }
+        let c = self.cols;
+        let data: Vec<f32> = ids.iter().flat_map(|&i| self.bits[i * c..(i + 1) * c].iter().map(|&b| to_f32(b))).collect();
+        let mut full = shape.to_vec();
+        full.push(c);
+        Tensor::from_vec(data, &full)
+    }
+
+    /// The whole matrix widened to f32.
+    pub fn to_tensor(&self) -> Tensor {
+        let data = self.bits.iter().map(|&b| to_f32(b)).collect();
+        Tensor::from_vec(data, &[self.rows, self.cols]).expect("rows × cols values")
+    }
+}
+
+/// A raw pointer that may cross to rayon workers; each worker writes its own outputs.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// `y[j] = x · w[j, :]` for `j < n` (w row-major `[n, k]`), split over threads by output.
+fn gemv_bf16(x: &[f32], w: &[u16], n: usize, y: &mut [f32]) {
+    let k = x.len();
+    let part = |j0: usize, out: &mut [f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: rows j0..j0+out.len() of w hold k values each; the feature was detected.
+            unsafe { x86::dot_rows(x, &w[j0 * k..(j0 + out.len()) * k], out) };
+            return;
+        }
+        for (o, row) in out.iter_mut().zip(w[j0 * k..].chunks_exact(k)) {
+            *o = x.iter().zip(row).map(|(&a, &b)| a * to_f32(b)).sum();
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if k * n < PAR_MIN_MACS || threads == 1 {
+        part(0, y);
+    } else {
+        let per = n.div_ceil(threads).div_ceil(4) * 4;
+        y.par_chunks_mut(per).enumerate().for_each(|(i, out)| part(i * per, out));
+    }
+}
+
+/// `out[m, n] = x[m, k] · w[n, k]ᵀ`: blocks of [`BLOCK_ROWS`] weight rows widened to f32 and
+/// multiplied by the gemm crate, the blocks split over threads.
+fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]) {
+    let po = SendPtr(out.as_mut_ptr());
+    (0..n.div_ceil(BLOCK_ROWS)).into_par_iter().for_each(|blk| {
+        let j0 = blk * BLOCK_ROWS;
+        let cols = BLOCK_ROWS.min(n - j0);
+        // block: [cols, k], row-major f32
+        let block: Vec<f32> = w[j0 * k..(j0 + cols) * k].iter().map(|&b| to_f32(b)).collect();
+        let po = po;
+        // SAFETY: x is [m, k] and block [cols, k] row-major; the block writes columns
+        // j0..j0+cols of every output row, which no other block writes.
+        unsafe {
+            gemm::gemm(
+                m, cols, k, po.0.add(j0), 1, n as isize, false, x.as_ptr(), 1, k as isize, block.as_ptr(), k as isize, 1,
+                0.0, 1.0, false, false, false, Parallelism::None,
+            );
+        }
+    });
+}
+
+impl Tensor {
+    /// `self (…, k) · wᵀ` for a bfloat16 weight `w` `[n, k]`: → `(…, n)`. Inference only: an
+    /// input that tracks gradients is an error (there is no backward).
+    pub fn matmul_bf16(&self, w: &Bf16Matrix) -> Result<Tensor> {
+        let s = self.shape();
+        let k = *s.last().unwrap_or(&0);
+        if s.is_empty() || k != w.cols {
+            return Err(TensorError::ShapeMismatch {
+                op: "matmul_bf16",
+                lhs: s.to_vec(),
+                rhs: vec![w.rows, w.cols],
+                detail: format!("the input's last axis must be the weight's {} columns", w.cols),
+            });
+        }
+        if grad_enabled() && self.tracks_grad() {
+            return Err(TensorError::invalid("matmul_bf16", "has no backward: train with f32 weights (or under no_grad)"));
+        }
+        let (n, m) = (w.rows, self.elem_count() / k.max(1));
+        let x = self.arr();
+        let xs = standard(x.view());
+        let mut out = vec![0.0f32; m * n];
+        if m >= GEMM_MIN_ROWS {
+            gemm_bf16(&xs, m, k, &w.bits, n, &mut out);
+        } else {
+            for (row, y) in xs.chunks_exact(k.max(1)).zip(out.chunks_exact_mut(n.max(1))) {
+                gemv_bf16(row, &w.bits, n, y);
+            }
+        }
+        let mut shape = s.to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::to_f32;
+
+    /// Sixteen bf16 values at `p` widened to f32.
+    #[inline(always)]
+    unsafe fn load16(p: *const u16) -> __m512 {
+        // SAFETY: the caller guarantees 16 values at p.
+        unsafe { _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(p.cast())), 16)) }
+    }
+
+    /// `out[j] = x · w[j, :]`, w row-major `[out.len(), x.len()]`, four rows at a time sharing
+    /// each load of `x`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot_rows(x: &[f32], w: &[u16], out: &mut [f32]) {
+        let k = x.len();
+        let kk = k / 16 * 16;
+        let tail = |row: &[u16]| -> f32 { x[kk..].iter().zip(&row[kk..]).map(|(&a, &b)| a * to_f32(b)).sum() };
+        for (j0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
+            let live = outs.len();
+            // a short last group repeats its last row instead of reading past the matrix
+            let rows: [&[u16]; 4] = std::array::from_fn(|c| &w[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut p = 0;
+            // SAFETY: p + 16 ≤ kk ≤ k inside every row and x.
+            unsafe {
+                while p < kk {
+                    let xv = _mm512_loadu_ps(x.as_ptr().add(p));
+                    for c in 0..4 {
+                        acc[c] = _mm512_fmadd_ps(xv, load16(rows[c].as_ptr().add(p)), acc[c]);
+                    }
+                    p += 16;
+                }
+            }
+            for c in 0..live {
+                outs[c] = _mm512_reduce_add_ps(acc[c]) + tail(rows[c]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Rng;
+
+    #[test]
+    fn products_agree_with_the_widened_f32_matrix() {
+        let mut rng = Rng::new(5);
+        for (m, k, n) in [(1, 37, 9), (1, 64, 300), (3, 40, 17), (5, 33, 260), (40, 96, 513)] {
+            let w = Bf16Matrix::from_tensor(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng)).unwrap();
+            let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+            let want = x.matmul(&w.to_tensor().transpose(0, 1).unwrap()).unwrap().to_vec();
+            let got = x.matmul_bf16(&w).unwrap().to_vec();
+            let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-4, "m {m} k {k} n {n}: max difference {worst}");
+        }
+    }
+
+    #[test]
+    fn an_input_that_tracks_gradients_is_refused() {
+        let w = Bf16Matrix::from_tensor(&Tensor::ones(&[3, 2])).unwrap();
+        let x = Tensor::ones(&[1, 2]).to_var();
+        let err = x.matmul_bf16(&w).unwrap_err().to_string();
+        assert!(err.contains("matmul_bf16") && err.contains("no backward"), "{err}");
+        let _g = crate::no_grad();
+        assert_eq!(x.matmul_bf16(&w).unwrap().to_vec(), vec![2.0; 3]);
+    }
+
+    #[test]
+    fn rounding_is_to_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        assert_eq!(to_f32(to_bf16(1.0 + 1.0 / 256.0)), 1.0); // halfway, rounds to even
+        assert_eq!(to_f32(to_bf16(1.0 + 3.0 / 256.0)), 1.0 + 4.0 / 256.0);
+        assert!(to_f32(to_bf16(f32::NAN)).is_nan());
+    }
+}
