@@ -243,7 +243,7 @@ impl AutoModel {
 
     /// `gpt`, `gpt2`, `bert`… for messages.
     pub fn model_type(&self) -> &'static str {
-        match self.architecture {
+        match &self.architecture {
             Architecture::Gpt { .. } => "loam gpt",
             Architecture::Gpt2(_) => "gpt2",
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",

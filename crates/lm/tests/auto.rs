@@ -1,13 +1,14 @@
 //! The one loader: a Hugging Face folder's `model_type` picks the model (GPT-2 generates the
 //! fixture's greedy continuation with the defaults of its `generation_config.json`, BERT is an
-//! encoder, the Llama family is recognised, an unknown type is a clear error), and an
-//! existing local folder is used before any hub id.
+//! encoder, Llama and Qwen2 load and generate their fixtures' greedy continuations and chat
+//! through their templates, an unknown type is a clear error), and an existing local folder is
+//! used before any hub id.
 
 mod hf_common;
 
 use std::path::PathBuf;
 
-use loam_lm::{Architecture, AutoModel, Gpt, GptConfig, ModelKind, TrainConfig, generate_ids};
+use loam_lm::{Architecture, AutoModel, Chat, FinishReason, Gpt, GptConfig, ModelKind, TrainConfig, generate_ids};
 use loam_nn::{Ctx, ParamStore};
 use loam_text::Tokenizer;
 use serde_json::Value;
@@ -35,6 +36,44 @@ fn tiny_gpt2_generates_the_reference_with_its_own_defaults() {
         let (out, _) = generate_ids(model.causal_lm().unwrap(), &prompt, &cfg, true, &mut |_| true).unwrap();
         assert_eq!(out, expected);
     }
+}
+
+/// A Llama-family fixture through the one loader: the reference's greedy continuations with
+/// the folder's own generation defaults, then a chat turn rendered by its template.
+fn llama_family_through_the_loader(name: &str) {
+    let Some(fixtures) = hf_common::fixtures(name) else { return };
+    let dir = fixtures.join(name);
+    let model = AutoModel::load(dir.to_str().unwrap(), &mut |_| {}).unwrap();
+    assert!(matches!(model.architecture, Architecture::Llama(_)), "{name} loads as a Llama-family decoder");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    for case in reference["cases"].as_array().unwrap() {
+        let prompt = ids(&case["input_ids"]);
+        let expected = ids(&case["greedy_ids"]);
+        let cfg = loam_lm::GenerationConfig { max_new_tokens: expected.len(), ..model.generation_config() };
+        let (out, _) = generate_ids(model.causal_lm().unwrap(), &prompt, &cfg, true, &mut |_| true).unwrap();
+        assert_eq!(out, expected, "{name}: greedy continuation");
+    }
+    let cfg = loam_lm::GenerationConfig { max_new_tokens: 8, ..model.generation_config() };
+    let mut chat = Chat::new(&model, Some("You are a helpful shop assistant."), cfg).unwrap();
+    let rendered = model.chat_template.as_ref().unwrap().render(&[chat.messages[0].clone(), loam_lm::ChatMessage::new("user", "Where is my order?")], true).unwrap();
+    assert_eq!(rendered, reference["chat"][0]["rendered"].as_str().unwrap(), "{name}: the template renders as transformers");
+    let reply = chat.say("Where is my order?", &mut |_| {}).unwrap();
+    let prompt: Vec<usize> = model.tokenizer.encode(&rendered, false).unwrap().into_iter().map(|i| i as usize).collect();
+    let greedy = loam_lm::GenerationConfig { max_new_tokens: 8, ..model.generation_config() };
+    let (expected, reason) = generate_ids(model.causal_lm().unwrap(), &prompt, &greedy, true, &mut |_| true).unwrap();
+    assert_eq!(reply.ids.iter().map(|&i| i as usize).collect::<Vec<_>>(), expected, "{name}: the reply continues the rendered chat");
+    assert_eq!(reply.finish_reason == FinishReason::Stop, reason == FinishReason::Stop);
+    assert_eq!(chat.messages.len(), 3, "system, user and the assistant's reply are kept");
+}
+
+#[test]
+fn tiny_llama_loads_generates_and_chats() {
+    llama_family_through_the_loader("tiny-llama");
+}
+
+#[test]
+fn tiny_qwen2_loads_generates_and_chats() {
+    llama_family_through_the_loader("tiny-qwen2");
 }
 
 #[test]
