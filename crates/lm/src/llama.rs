@@ -91,11 +91,11 @@ impl LlamaConfig {
                 "n_layer, n_head, n_kv_head, n_embd, intermediate_size, block_size and vocab_size must be positive: {self:?}"
             ));
         }
-        if self.n_head % self.n_kv_head != 0 {
+        if !self.n_head.is_multiple_of(self.n_kv_head) {
             return bad(format!("num_attention_heads {} is not a multiple of num_key_value_heads {}", self.n_head, self.n_kv_head));
         }
         let d = self.head_dim();
-        if d == 0 || d % 2 != 0 {
+        if d == 0 || !d.is_multiple_of(2) {
             return bad(format!("head_dim {d} must be even and positive (rotary embeddings rotate pairs)"));
         }
         if self.head_dim.is_none() && self.n_head * d != self.n_embd {

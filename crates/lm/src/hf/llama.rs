@@ -150,10 +150,10 @@ impl LlamaHfConfig {
         let (theta, rope_scaling) = rope_settings(self).map_err(|m| LmError::file(path, m))?;
         let heads = self.num_attention_heads;
         let kv = self.num_key_value_heads.unwrap_or(heads);
-        if kv == 0 || heads % kv != 0 {
+        if kv == 0 || !heads.is_multiple_of(kv) {
             return bad(format!("num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}"));
         }
-        if self.head_dim.is_none() && (heads == 0 || self.hidden_size % heads != 0) {
+        if self.head_dim.is_none() && (heads == 0 || !self.hidden_size.is_multiple_of(heads)) {
             return bad(format!("hidden_size {} is not a multiple of num_attention_heads {heads} (and no head_dim is given)", self.hidden_size));
         }
         let config = LlamaConfig {

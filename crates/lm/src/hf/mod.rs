@@ -1,6 +1,7 @@
 //! Pretrained Hugging Face models: BERT encoders (all-MiniLM-L6-v2 and kin) with sentence
-//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), all read from the model folders `transformers` writes
-//! (`config.json`, `model.safetensors` or sharded weights, `tokenizer.json`).
+//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), all read
+//! from the model folders `transformers` writes (`config.json`, `model.safetensors` or sharded
+//! weights, `tokenizer.json`).
 //!
 //! Weights are validated as they are read: a truncated file, a forged header, overlapping or
 //! out-of-bounds offsets, an unsupported dtype, a shape that disagrees with the config or a

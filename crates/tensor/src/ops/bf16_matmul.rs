@@ -90,6 +90,13 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `y[j] = x · w[j, :]` for `j < n` (w row-major `[n, k]`), split over threads by output.
 fn gemv_bf16(x: &[f32], w: &[u16], n: usize, y: &mut [f32]) {
     let k = x.len();
@@ -122,12 +129,11 @@ fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]
         let cols = BLOCK_ROWS.min(n - j0);
         // block: [cols, k], row-major f32
         let block: Vec<f32> = w[j0 * k..(j0 + cols) * k].iter().map(|&b| to_f32(b)).collect();
-        let po = po;
         // SAFETY: x is [m, k] and block [cols, k] row-major; the block writes columns
         // j0..j0+cols of every output row, which no other block writes.
         unsafe {
             gemm::gemm(
-                m, cols, k, po.0.add(j0), 1, n as isize, false, x.as_ptr(), 1, k as isize, block.as_ptr(), k as isize, 1,
+                m, cols, k, po.get().add(j0), 1, n as isize, false, x.as_ptr(), 1, k as isize, block.as_ptr(), k as isize, 1,
                 0.0, 1.0, false, false, false, Parallelism::None,
             );
         }

@@ -54,7 +54,7 @@ impl Tensor {
     /// (shared); they are constants: no gradient flows to them.
     pub fn rope(&self, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let s = self.shape();
-        if s.len() != 4 || s[3] % 2 != 0 {
+        if s.len() != 4 || !s[3].is_multiple_of(2) {
             return Err(TensorError::invalid("rope", format!("needs [B, H, T, D] with D even, got shape {s:?}")));
         }
         let want = [s[0], s[2], s[3] / 2];
