@@ -21,6 +21,7 @@ mod pytorch;
 mod record;
 mod test;
 mod train;
+mod write;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,8 @@ enum Task {
     FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
+    /// Product descriptions or ad copy for a file of products, checked against constraints.
+    Write(write::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Task::Embed(args) => embed::run(args),
         Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),
+        Task::Write(args) => write::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
