@@ -51,6 +51,7 @@ pub struct Args {
 
 /// Writes copy for every product and prints it with what it fails, if anything.
 pub fn run(args: &Args) -> Result<()> {
+    let products = read_products(&args.product)?;
     let provider: Box<dyn Provider> = match (&args.model, &args.openai_base, &args.openai_model) {
         (Some(dir), _, _) => Box::new(LocalProvider::from_dir(dir)?),
         (None, Some(base), Some(model)) => {
@@ -60,7 +61,6 @@ pub fn run(args: &Args) -> Result<()> {
         }
         _ => bail!("give a model: --model DIR, or --openai-base URL --openai-model NAME"),
     };
-    let products = read_products(&args.product)?;
     let config = WriterConfig {
         kind: Kind::parse(&args.kind).unwrap_or_default(),
         max_tries: args.max_tries,
