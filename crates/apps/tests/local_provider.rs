@@ -4,8 +4,44 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loam_apps::provider::{ChatMessage, FinishReason, GenParams, LocalProvider, Provider, ProviderError, Role, render_chat};
+use loam_lm::CausalLm;
+use loam_nn::{Ctx, KvCache};
+use loam_tensor::Tensor;
+use loam_text::{HfTokenizer, Tokenizer};
+
+/// A "model" that writes a fixed token script, one token per forward pass, starting again at
+/// each generation (`new_cache`): a decoder whose output the test knows.
+struct Script {
+    ids: Vec<usize>,
+    vocab: usize,
+    step: AtomicUsize,
+}
+
+impl CausalLm for Script {
+    fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+    fn max_positions(&self) -> usize {
+        1024
+    }
+    fn new_cache(&self) -> Vec<KvCache> {
+        self.step.store(0, Ordering::SeqCst);
+        Vec::new()
+    }
+    fn forward_padded(&self, _: &[usize], b: usize, t: usize, _: Option<&[usize]>, _: Option<&mut Vec<KvCache>>, _: &mut Ctx) -> loam_lm::Result<Tensor> {
+        let step = self.step.fetch_add(1, Ordering::SeqCst);
+        let next = self.ids[step.min(self.ids.len() - 1)];
+        let mut logits = vec![0.0; b * t * self.vocab];
+        for row in 0..b * t {
+            logits[row * self.vocab + next] = 1.0;
+        }
+        Ok(Tensor::from_vec(logits, &[b, t, self.vocab])?)
+    }
+}
 
 fn sampled(seed: u64) -> GenParams {
     GenParams { max_tokens: 24, temperature: 1.0, top_p: Some(0.95), stop: Vec::new(), seed: Some(seed) }
@@ -100,6 +136,21 @@ fn chat_goes_through_the_fallback_format() {
     let chat = p.chat(&messages, &greedy(30)).unwrap();
     let plain = p.complete(&prompt, &GenParams { stop: vec![stop.to_string()], ..greedy(30) }).unwrap();
     assert_eq!(chat, plain);
+}
+
+#[test]
+fn a_chat_answer_ends_where_the_model_starts_the_next_user_turn() {
+    let Some(dir) = common::tiny_gpt2("a_chat_answer_ends_where_the_model_starts_the_next_user_turn") else { return };
+    let tokenizer = HfTokenizer::load(&dir.join("tokenizer.json")).unwrap();
+    let script = " Hello there.\nUser: and more";
+    let ids = tokenizer.encode(script, false).unwrap().into_iter().map(|i| i as usize).collect();
+    let model = Script { ids, vocab: tokenizer.vocab_size(), step: AtomicUsize::new(0) };
+    let p = LocalProvider::new("script", Arc::new(model), Arc::new(tokenizer), Vec::new());
+    let whole = p.complete("Hi", &greedy(64)).unwrap();
+    assert!(whole.text.starts_with(script), "{:?}", whole.text);
+    let chat = p.chat(&[ChatMessage::new(Role::User, "Hi")], &greedy(64)).unwrap();
+    assert_eq!(chat.text, " Hello there.");
+    assert_eq!(chat.finish_reason, FinishReason::Stop);
 }
 
 #[test]

@@ -8,10 +8,13 @@ use std::sync::Mutex;
 use loam_apps::provider::{ChatMessage, Completion, FinishReason, GenParams, LocalProvider, OnText, Provider, Result};
 use loam_apps::writer::{Constraints, Kind, Product, Violation, WordBounds, Writer, WriterConfig, WriterError, numbers, read_products};
 
+/// Writes a try's copy from its seed and user prompt.
+type Answer = Box<dyn Fn(u64, &str) -> String + Send + Sync>;
+
 /// A provider whose answers a closure scripts from the try's seed and user prompt; it records
 /// every request.
 struct Scripted {
-    answer: Box<dyn Fn(u64, &str) -> String + Send + Sync>,
+    answer: Answer,
     requests: Mutex<Vec<(u64, String)>>,
 }
 
