@@ -28,6 +28,7 @@ mod summarize;
 mod search;
 mod test;
 mod train;
+mod write;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,8 @@ enum Task {
     Summarize(summarize::Args),
     /// Semantic search: index a folder, query an index, score labelled queries.
     Search(search::Args),
+    /// Product descriptions or ad copy for a file of products, checked against constraints.
+    Write(write::Args),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Task::Score(args) => score::run(&args),
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
+        Task::Write(args) => write::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

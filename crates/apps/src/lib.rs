@@ -1,7 +1,8 @@
-//! `loam-apps`: the applications built on loam's models. Today: semantic search ([`search`]:
-//! dense, BM25 and hybrid over one index) and an extractive summarizer ([`summarize`]); a
-//! product-copy writer, a customer-service assistant and an HTTP server land with their issues
-//! (see DESIGN.md, "The apps crate").
+//! `loam-apps`: the applications built on loam's models, each taking its models through one
+//! [`provider::Provider`] interface (a local loam model or an OpenAI-compatible endpoint):
+//! semantic search ([`search`]: dense, BM25 and hybrid over one index), an extractive
+//! summarizer ([`summarize`]) and a product-copy writer ([`writer`]). The customer-service
+//! assistant and the HTTP server land with their issue (see DESIGN.md, "The apps crate").
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
@@ -15,7 +16,9 @@
 //! ```
 
 mod error;
+pub mod provider;
 pub mod search;
 pub mod summarize;
+pub mod writer;
 
 pub use error::{AppsError, Result};
