@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use loam_text::{CleanConfig, DatasetConfig, Dtype, SplitMode, TokenizerSpec, build_dataset};
+use loam_text::{CleanConfig, DatasetConfig, SplitMode, TokenDtype, TokenizerSpec, build_dataset};
 
 /// Arguments of `cargo xtask data`.
 #[derive(clap::Args)]
@@ -56,8 +56,8 @@ pub fn run(args: DataArgs) -> Result<()> {
     let clean: CleanConfig = args.clean.parse()?;
     let dtype = match args.dtype.as_deref() {
         None => None,
-        Some("u16") => Some(Dtype::U16),
-        Some("u32") => Some(Dtype::U32),
+        Some("u16") => Some(TokenDtype::U16),
+        Some("u32") => Some(TokenDtype::U32),
         Some(other) => anyhow::bail!("--dtype {other:?}: expected u16 or u32"),
     };
     let mut config = DatasetConfig::new(&args.corpus, &args.out, tokenizer);

@@ -92,8 +92,8 @@ pub fn save_checkpoint(
     store.save(&tmp.join(MODEL_FILE), None)?;
     optimizer.save_state(&tmp.join(OPTIMIZER_FILE))?;
     let state_json = serde_json::to_vec_pretty(state).expect("the state serializes");
-    loam_nn::safetensors_io::write_atomic(&tmp.join(STATE_FILE), &state_json)?;
-    loam_nn::safetensors_io::write_atomic(&tmp.join(CONFIG_FILE), config.to_toml().as_bytes())?;
+    loam_nn::write_atomic(&tmp.join(STATE_FILE), &state_json)?;
+    loam_nn::write_atomic(&tmp.join(CONFIG_FILE), config.to_toml().as_bytes())?;
     fs::copy(tokenizer_file, tmp.join(TOKENIZER_FILE)).map_err(|e| io(tokenizer_file, "cannot copy the tokenizer", e))?;
     let dest = dir.join(name);
     replace_dir(&tmp, &dest)?;

@@ -234,7 +234,7 @@ fn build_run_dataset(config: &TrainConfig, folder: &RunFolder) -> Result<()> {
         Some(p) => (p.clone(), CleanConfig::default()),
         None => {
             let src = folder.default_corpus();
-            loam_nn::safetensors_io::write_atomic(&src, default_corpus(config.run.seed, 400_000).as_bytes())?;
+            loam_nn::write_atomic(&src, default_corpus(config.run.seed, 400_000).as_bytes())?;
             let clean = CleanConfig {
                 normalization: Some(Normalization::Nfc),
                 remove_control: true,

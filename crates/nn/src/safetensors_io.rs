@@ -8,6 +8,7 @@ use std::path::Path;
 use loam_tensor::Tensor;
 use safetensors::{Dtype, View};
 
+use crate::atomic_write::write_atomic;
 use crate::error::{NnError, Result};
 use crate::tensor_file::TensorFile;
 
@@ -38,10 +39,6 @@ impl View for &F32View {
         self.bytes.len()
     }
 }
-
-/// [`crate::write_atomic`], also reachable here while `loam-lm`'s trainer and training
-/// checkpoints (changed on another branch) still name it by this path.
-pub use crate::atomic_write::write_atomic;
 
 /// Saves named f32 tensors (and metadata) to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<Metadata>) -> Result<()> {

@@ -60,11 +60,6 @@ pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, T
 pub use report::CleanReport;
 pub use sentences::split_sentences;
 pub use shard::{ShardInfo, ShardWriter, TokenDtype};
-
-/// The former name of [`TokenDtype`], kept until `xtask data` (owned by another change) moves
-/// to the new name.
-#[deprecated(note = "renamed `TokenDtype` (the width of a shard's token ids)")]
-pub type Dtype = TokenDtype;
 pub use spec::{AnyTokenizer, TokenizerSpec, load_tokenizer};
 pub use stopwords::{Language, StopWords};
 pub use tokenizer::{BatchEncoding, BatchOptions, Padding, Tokenizer, pad_batch};

@@ -67,7 +67,7 @@ impl SearchIndex {
         bytes.extend_from_slice(&body_bytes);
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        loam_nn::safetensors_io::write_atomic(path, &bytes).map_err(|e| SearchError::file(path, e.to_string()))
+        loam_nn::write_atomic(path, &bytes).map_err(|e| SearchError::file(path, e.to_string()))
     }
 
     /// Reads the index at `path`, which must have been built with the encoder `expected`.
