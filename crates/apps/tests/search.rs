@@ -139,7 +139,7 @@ fn bm25_matches_a_hand_computed_example() {
     // d2: cherry tf 1, |d| 2: 0.470004 · 2.2 / (1 + 1.2 · 0.75)     = 0.544215
     let hits = index.search("apple cherry", 5, SearchMode::Bm25, &embedder).unwrap().hits;
     let got: Vec<(&str, f32)> = hits.iter().map(|h| (h.doc_id.as_str(), h.score)).collect();
-    let want = [("d1", 1.348640), ("d3", 0.689339), ("d2", 0.544215)];
+    let want = [("d1", 1.348_64), ("d3", 0.689_339), ("d2", 0.544_215)];
     assert_eq!(got.len(), 3);
     for ((id, score), (want_id, want_score)) in got.iter().zip(want) {
         assert_eq!(*id, want_id);

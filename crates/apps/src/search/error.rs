@@ -28,9 +28,9 @@ pub enum SearchError {
         /// The index file.
         path: PathBuf,
         /// The encoder recorded in the file.
-        stored: EncoderIdentity,
+        stored: Box<EncoderIdentity>,
         /// The encoder given.
-        given: EncoderIdentity,
+        given: Box<EncoderIdentity>,
     },
     /// A document, query or setting that cannot be used (empty text, duplicate id, ...).
     #[error("{0}")]

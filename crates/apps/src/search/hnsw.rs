@@ -39,7 +39,7 @@ impl<'de> Deserialize<'de> for Unit {
                 f.write_str("the little-endian bytes of f32 values")
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Unit, E> {
-                if v.len() % 4 != 0 {
+                if !v.len().is_multiple_of(4) {
                     return Err(E::custom(format!("a vector of {} bytes, not a multiple of 4", v.len())));
                 }
                 Ok(Unit(v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))

@@ -231,7 +231,7 @@ impl SearchIndex {
                 ));
             }
             let vector = self.query_vector(query, embedder)?;
-            self.by_document(&self.dense.search(&vector, depth, false))
+            self.by_document(&self.dense.search(&vector, self.dense_depth(depth, k), false))
         };
         let bm25 = if mode == SearchMode::Dense { Vec::new() } else { self.by_document(&self.bm25.search(query, depth)) };
         let ranked = match mode {
@@ -257,6 +257,13 @@ impl SearchIndex {
             return Err(SearchError::Invalid(format!("a query vector of width {}, expected {}", query.len(), self.identity.dim)));
         }
         Ok(self.dense.search(query, k, exact))
+    }
+
+    /// Chunks the dense ranking looks at: `depth`, but through a graph at most half its
+    /// `ef_search` (or `k` if more), so that a few removed chunks among the graph's results do
+    /// not force the exact scan that [`DenseIndex::search`] falls back to.
+    fn dense_depth(&self, depth: usize, k: usize) -> usize {
+        if self.dense.has_graph() { depth.min((self.config.dense.ef_search / 2).max(k)) } else { depth }
     }
 
     fn query_vector(&self, query: &str, embedder: &dyn Embedder) -> Result<Vec<f32>> {

@@ -75,7 +75,11 @@ impl SearchIndex {
         let bytes = std::fs::read(path).map_err(|e| SearchError::file(path, format!("cannot read: {e}")))?;
         let (header, body) = split(path, &bytes)?;
         if header.encoder != *expected {
-            return Err(SearchError::ModelMismatch { path: path.to_owned(), stored: header.encoder, given: expected.clone() });
+            return Err(SearchError::ModelMismatch {
+                path: path.to_owned(),
+                stored: Box::new(header.encoder),
+                given: Box::new(expected.clone()),
+            });
         }
         let corrupt = |msg: String| SearchError::file(path, format!("corrupt index: {msg}"));
         let body: Body = ciborium::from_reader(body).map_err(|e| corrupt(e.to_string()))?;
