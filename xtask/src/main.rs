@@ -23,6 +23,7 @@ mod record;
 mod score;
 mod summarize;
 mod search;
+mod search_map;
 mod test;
 mod train;
 
