@@ -135,7 +135,7 @@ impl EmbeddingMap {
             };
         }
         if legend {
-            let title = if self.by == MapGroup::Tag { "tag" } else { "document" };
+            let title = format!("{} (chunks)", self.by);
             side.draw(&Text::new(title, (10, 30), ("sans-serif", 18).into_font())).map_err(err)?;
             for (i, group) in self.groups.iter().enumerate() {
                 let (colour, shape) = style(self.by, i, group);
