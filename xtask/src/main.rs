@@ -26,6 +26,7 @@ mod record;
 mod score;
 mod summarize;
 mod search;
+mod search_map;
 mod test;
 mod train;
 mod write;

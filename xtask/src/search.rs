@@ -5,7 +5,8 @@
 //! binary files are skipped with a warning) with all-MiniLM-L6-v2 and writes one index file.
 //! `query --index INDEX "…" [--k 5] [--mode hybrid] [--json]` searches it with the model it
 //! was built with. `eval --docs DIR --queries FILE` prints top-1, recall@5 and MRR@10 of BM25,
-//! dense and hybrid search on labelled queries (`{"query","relevant":[ids]}` lines).
+//! dense and hybrid search on labelled queries (`{"query","relevant":[ids]}` lines). `map`
+//! draws the index's chunks on their first two principal components (feature `linalg`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,6 +18,8 @@ use loam_apps::search::{
     read_queries,
 };
 use loam_lm::hf::minilm_dir;
+
+use crate::search_map;
 
 /// The model name recorded by [`HashingEmbedder`].
 const HASHING: &str = "word-hashing";
@@ -118,6 +121,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw the index's chunks on their first two principal components (feature `linalg`).
+    Map {
+        /// The index file.
+        #[arg(long)]
+        index: PathBuf,
+        /// The picture to write: `.png` or `.svg`.
+        #[arg(long)]
+        out: PathBuf,
+        /// What colours the points.
+        #[arg(long, value_enum, default_value = "tag")]
+        by: search_map::By,
+    },
 }
 
 /// Runs the subcommand.
@@ -182,6 +197,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
+        Command::Map { index, out, by } => search_map::run(&index, &out, by),
     }
 }
 

@@ -168,6 +168,13 @@ impl DenseIndex {
         top_k(scored, k)
     }
 
+    /// Every live vector with its slot, in no particular order.
+    #[cfg(feature = "linalg")]
+    pub(crate) fn live_vectors(&self) -> impl Iterator<Item = (u32, &[f32])> {
+        let graph = self.graph.iter().flat_map(Graph::points).filter(|&(id, s, _)| self.places[s as usize] == Place::Graph(id));
+        self.tail_entries().chain(graph.map(|(_, s, v)| (s, v)))
+    }
+
     /// Approximate bytes held: vectors, graph links and slot tables.
     pub(crate) fn memory_bytes(&self) -> usize {
         let graph = self.graph.as_ref().map_or(0, |g| g.len() * (self.dim * 4 + 24 + 64 * 4 + 4));

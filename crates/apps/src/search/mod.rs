@@ -19,6 +19,10 @@
 //! # Ok::<(), loam_apps::search::SearchError>(())
 //! ```
 //!
+//! With the feature `linalg` (LAPACK; Debian's `libopenblas-dev`), `SearchIndex::embedding_map`
+//! projects the chunk vectors on their first two principal components and
+//! `EmbeddingMap::draw` plots them, one colour per tag.
+//!
 //! See `docs/apps.md` (section "Semantic search") for the command line and measured quality.
 
 mod bm25;
@@ -31,6 +35,12 @@ mod eval;
 mod fusion;
 mod hnsw;
 mod index;
+#[cfg(feature = "linalg")]
+mod map;
+#[cfg(feature = "linalg")]
+mod map_draw;
+#[cfg(feature = "linalg")]
+mod pca;
 mod persist;
 
 pub use bm25::{Analyzer, Bm25Params};
@@ -42,3 +52,7 @@ pub use error::{Result, SearchError};
 pub use eval::{LabelledQuery, Quality, evaluate, read_queries};
 pub use fusion::{RRF_K, reciprocal_rank_fusion};
 pub use index::{IndexConfig, SearchHit, SearchIndex, SearchMode, SearchResults};
+#[cfg(feature = "linalg")]
+pub use map::{EmbeddingMap, MapGroup, MapPoint, UNTAGGED};
+#[cfg(feature = "linalg")]
+pub use pca::{Pca, pca};
