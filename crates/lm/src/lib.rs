@@ -49,7 +49,7 @@ pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
 pub use metrics::{Metric, MetricsLog};
 pub use perplexity::{Perplexity, perplexity};
-pub use plot::plot_losses;
+pub use plot::{font_available, plot_losses};
 pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};

@@ -8,9 +8,9 @@ use plotters::prelude::*;
 use crate::error::{LmError, Result};
 use crate::metrics::Metric;
 
-/// Registers a system sans-serif font for the labels once; `false` when none is installed
-/// (the plot is then drawn without text).
-fn font_available() -> bool {
+/// Registers a system sans-serif font with plotters once (for every plot of the process);
+/// `false` when none is installed (plots are then drawn without text).
+pub fn font_available() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
         const CANDIDATES: &[&str] = &[

@@ -5,7 +5,6 @@
 //! for a `.svg` path, SVG.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -32,26 +31,6 @@ const PALETTE: [RGBColor; 9] = [
     RGBColor(0x9c, 0x75, 0x5f),
 ];
 const GREY: RGBColor = RGBColor(0xa0, 0xa0, 0xa0);
-
-/// Registers a system sans-serif font for the labels once; `false` when none is installed
-/// (the map is then drawn without text). The same candidates as loam-lm's loss plot.
-fn font_available() -> bool {
-    static FOUND: OnceLock<bool> = OnceLock::new();
-    *FOUND.get_or_init(|| {
-        const CANDIDATES: &[&str] = &[
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/TTF/DejaVuSans.ttf",
-            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-            "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
-            "/System/Library/Fonts/Supplemental/Arial.ttf",
-            "C:\\Windows\\Fonts\\arial.ttf",
-        ];
-        CANDIDATES.iter().filter_map(|p| std::fs::read(p).ok()).any(|bytes| {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
-        })
-    })
-}
 
 /// The colour and marker shape (0 circle, 1 triangle, 2 square) of group number `i` of `name`.
 fn style(by: MapGroup, i: usize, name: &str) -> (RGBColor, usize) {
@@ -90,7 +69,7 @@ impl EmbeddingMap {
         DB::ErrorType: 'static,
     {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        let text = font_available();
+        let text = loam_lm::font_available();
         root.fill(&WHITE).map_err(err)?;
         let legend = text && self.groups.len() <= MAX_LEGEND;
         let (plot, side) = root.split_horizontally(SIZE.0 - if legend { LEGEND_WIDTH } else { 0 });
