@@ -164,13 +164,27 @@ fn embeddings_without_an_encoder_are_refused_and_bad_folders_are_errors() {
 
 #[test]
 fn minilm_embeds_when_present() {
-    let Ok(dir) = std::env::var("LOAM_MINILM_DIR") else {
-        println!("minilm_embeds_when_present: did not run: LOAM_MINILM_DIR is not set");
-        return;
-    };
-    let p = LocalProvider::encoder_only(Path::new(&dir)).unwrap();
+    let Some(dir) = common::minilm_dir("minilm_embeds_when_present") else { return };
+    let p = LocalProvider::encoder_only(&dir).unwrap();
     let v = p.embed(&["a red shoe", "a crimson sneaker"]).unwrap();
     assert_eq!((v.len(), v[0].len(), p.embedding_dim().unwrap()), (2, 384, 384));
-    assert_eq!(p.embedding_model_id().unwrap(), format!("local:{}", Path::new(&dir).file_name().unwrap().to_string_lossy()));
+    assert_eq!(p.embedding_model_id().unwrap(), format!("local:{}", dir.file_name().unwrap().to_string_lossy()));
     assert!(p.complete("x", &greedy(1)).is_err());
+}
+
+#[test]
+fn a_llama_family_folder_chats_through_its_own_template() {
+    let Some(dir) = common::fixture("tiny-llama", "a_llama_family_folder_chats_through_its_own_template") else { return };
+    let p = LocalProvider::from_dir(&dir).unwrap();
+    let messages = [ChatMessage::new(Role::System, "You are a helpful shop assistant."), ChatMessage::new(Role::User, "Where is my order?")];
+    let answer = p.chat(&messages, &greedy(8)).unwrap();
+    // the same model and template through loam-lm: the rendered prompt the fixture's
+    // transformers rendered, continued greedily up to its end-of-turn token
+    let model = loam_lm::AutoModel::from_dir(&dir).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let rendered = reference["chat"][0]["rendered"].as_str().unwrap();
+    let cfg = loam_lm::GenerationConfig { max_new_tokens: 8, ..model.generation_config() };
+    let expected = loam_lm::generate(model.causal_lm().unwrap(), &model.tokenizer, rendered, &cfg, &mut |_| ()).unwrap();
+    assert_eq!(answer.text, expected.text, "the provider renders the chat with the model's template, not the fallback format");
+    assert_eq!(answer.usage.unwrap().prompt_tokens, reference["chat"][0]["input_ids"].as_array().unwrap().len());
 }

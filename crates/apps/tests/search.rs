@@ -2,6 +2,8 @@
 //! BM25 against hand-computed scores; reciprocal-rank fusion; HNSW recall; the help-centre
 //! set with all-MiniLM-L6-v2 (when the model is present).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -303,18 +305,9 @@ fn documents_are_read_from_files_and_json_lines() {
     assert!(err.contains("bad.jsonl") && err.contains("line 1"), "{err}");
 }
 
-/// all-MiniLM-L6-v2 from `LOAM_MINILM_DIR`; `None`, said on stderr, when it is not there
-/// (a failure when `LOAM_REQUIRE_FIXTURES` is set).
+/// all-MiniLM-L6-v2 from `LOAM_MINILM_DIR` (see `common::minilm_dir`).
 fn minilm(test: &str) -> Option<EncoderEmbedder> {
-    let dir = std::env::var_os("LOAM_MINILM_DIR").map(PathBuf::from).filter(|d| d.join("config.json").is_file());
-    match dir {
-        Some(dir) => Some(EncoderEmbedder::from_dir(&dir).unwrap()),
-        None if std::env::var_os("LOAM_REQUIRE_FIXTURES").is_some() => panic!("{test}: LOAM_MINILM_DIR is not set to the model"),
-        None => {
-            eprintln!("{test}: did not run: LOAM_MINILM_DIR does not hold all-MiniLM-L6-v2");
-            None
-        }
-    }
+    common::minilm_dir(test).map(|dir| EncoderEmbedder::from_dir(&dir).unwrap())
 }
 
 #[test]

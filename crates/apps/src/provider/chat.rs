@@ -16,6 +16,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name in OpenAI's messages and in chat templates (`system`, `user`,
+    /// `assistant`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
     /// The role's label in the fallback format (`System`, `User`, `Assistant`).
     pub fn label(self) -> &'static str {
         match self {

@@ -1,22 +1,55 @@
-//! A provider over loam models in this process: a decoder ([`CausalLm`]: a loam GPT run, an HF
-//! GPT-2) for text, and a sentence encoder (MiniLM) for embeddings, either optional.
+//! A provider over loam models in this process: a decoder for text (any model the one loader
+//! reads — a loam run, Hugging Face GPT-2, the Llama family — or a [`CausalLm`] given
+//! directly), and a sentence encoder (MiniLM) for embeddings, either optional. Chats go through
+//! the model's own chat template when it has one.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use loam_lm::hf::{SentenceEncoder, load_gpt2};
-use loam_lm::{CausalLm, GenerationConfig, generate, load_model};
-use loam_text::{HfTokenizer, Tokenizer};
+use loam_lm::hf::SentenceEncoder;
+use loam_lm::{Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, generate};
+use loam_text::Tokenizer;
 
 use super::chat::{ChatMessage, render_chat};
 use super::error::{ProviderError, Result};
 use super::{Completion, FinishReason, GenParams, OnText, Provider, Usage};
 
-/// A decoder with its tokenizer.
+/// Where the decoder comes from.
+enum Decoder {
+    /// Loaded by [`AutoModel`] (checked to generate when loaded), with its tokenizer, EOS ids
+    /// and chat template.
+    Loaded(Arc<AutoModel>),
+    /// Given directly, with its tokenizer.
+    Given { model: Arc<dyn CausalLm>, tokenizer: Arc<dyn Tokenizer> },
+}
+
+/// A decoder with its tokenizer and where generation ends.
 struct Generator {
-    model: Arc<dyn CausalLm>,
-    tokenizer: Arc<dyn Tokenizer>,
+    decoder: Decoder,
     eos_ids: Vec<u32>,
+}
+
+impl Generator {
+    fn model(&self) -> Result<&dyn CausalLm> {
+        match &self.decoder {
+            Decoder::Loaded(m) => Ok(m.causal_lm()?),
+            Decoder::Given { model, .. } => Ok(model.as_ref()),
+        }
+    }
+
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        match &self.decoder {
+            Decoder::Loaded(m) => &m.tokenizer,
+            Decoder::Given { tokenizer, .. } => tokenizer.as_ref(),
+        }
+    }
+
+    fn chat_template(&self) -> Option<&ChatTemplate> {
+        match &self.decoder {
+            Decoder::Loaded(m) => m.chat_template.as_ref(),
+            Decoder::Given { .. } => None,
+        }
+    }
 }
 
 /// Loam models run in this process.
@@ -35,7 +68,7 @@ fn local_id(dir: &Path) -> String {
 impl LocalProvider {
     /// A provider over a decoder and its tokenizer; generation ends at any of `eos_ids`.
     pub fn new(id: impl Into<String>, model: Arc<dyn CausalLm>, tokenizer: Arc<dyn Tokenizer>, eos_ids: Vec<u32>) -> Self {
-        LocalProvider { id: id.into(), generator: Some(Generator { model, tokenizer, eos_ids }), encoder: None }
+        LocalProvider { id: id.into(), generator: Some(Generator { decoder: Decoder::Given { model, tokenizer }, eos_ids }), encoder: None }
     }
 
     /// A provider that only embeds, with the sentence encoder in `dir` (e.g. all-MiniLM-L6-v2).
@@ -44,32 +77,22 @@ impl LocalProvider {
         LocalProvider { id, generator: None, encoder: None }.with_encoder_dir(dir)
     }
 
-    /// Loads a loam run folder (a checkpoint: `config.toml`, `model.safetensors`,
-    /// `tokenizer.json`); generation ends at the tokenizer's end-of-text token.
-    pub fn from_run_dir(dir: &Path) -> Result<Self> {
-        let m = load_model(dir)?;
-        let eos_ids = m.tokenizer.end_of_text_id().into_iter().collect();
-        Ok(Self::new(local_id(dir), Arc::new(m.gpt), Arc::new(m.tokenizer), eos_ids))
-    }
-
-    /// Loads a Hugging Face GPT-2 folder (`config.json`, safetensors weights, `tokenizer.json`);
-    /// generation ends at the config's `eos_token_id`.
-    pub fn from_gpt2_dir(dir: &Path) -> Result<Self> {
-        let gpt2 = load_gpt2(dir)?;
-        let tokenizer = HfTokenizer::load(&dir.join("tokenizer.json")).map_err(loam_lm::LmError::from)?;
-        let eos_ids = gpt2.config.eos_token_id.map(|e| e as u32).into_iter().collect();
-        Ok(Self::new(local_id(dir), Arc::new(gpt2.model), Arc::new(tokenizer), eos_ids))
-    }
-
-    /// Loads either kind of folder: a loam run (`config.toml`) or an HF GPT-2 (`config.json`).
-    pub fn from_dir(dir: &Path) -> Result<Self> {
-        if dir.join("config.toml").is_file() {
-            Self::from_run_dir(dir)
-        } else if dir.join("config.json").is_file() {
-            Self::from_gpt2_dir(dir)
-        } else {
-            Err(ProviderError::Config(format!("{}: neither a loam run folder (config.toml) nor a Hugging Face GPT-2 folder (config.json)", dir.display())))
+    /// A provider over a model loaded by [`AutoModel`]; generation ends at its EOS ids (its
+    /// generation config's and its chat template's end-of-turn token). An encoder is an error.
+    pub fn from_auto(id: impl Into<String>, model: AutoModel) -> Result<Self> {
+        model.causal_lm()?;
+        let mut eos_ids = model.generation_config().eos_ids;
+        // a loam run ends at its tokenizer's end-of-text token
+        if matches!(model.architecture, Architecture::Gpt { .. }) {
+            eos_ids.extend(model.tokenizer.end_of_text_id());
         }
+        Ok(LocalProvider { id: id.into(), generator: Some(Generator { decoder: Decoder::Loaded(Arc::new(model)), eos_ids }), encoder: None })
+    }
+
+    /// Loads any generative model folder the one loader reads: a loam run (`config.toml`), a
+    /// Hugging Face GPT-2, Llama, SmolLM2 or Qwen2 folder (`config.json`).
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        Self::from_auto(local_id(dir), AutoModel::from_dir(dir)?)
     }
 
     /// Adds the sentence encoder in `dir` for embeddings.
@@ -100,6 +123,7 @@ impl LocalProvider {
     fn run(&self, prompt: &str, params: &GenParams, extra_stop: Option<&str>, on_text: OnText<'_>) -> Result<Completion> {
         params.validate()?;
         let g = self.generator()?;
+        let model = g.model()?;
         let mut stop_strings = params.stop.clone();
         stop_strings.extend(extra_stop.map(String::from));
         let cfg = GenerationConfig {
@@ -116,7 +140,7 @@ impl LocalProvider {
         // and only the text streamed so far is returned.
         let mut cancelled = false;
         let mut streamed = String::new();
-        let out = generate(g.model.as_ref(), g.tokenizer.as_ref(), prompt, &cfg, &mut |piece| {
+        let out = generate(model, g.tokenizer(), prompt, &cfg, &mut |piece| {
             if !cancelled {
                 streamed.push_str(piece);
                 cancelled = !on_text(piece);
@@ -155,9 +179,20 @@ impl Provider for LocalProvider {
         self.run(prompt, params, None, on_text)
     }
 
-    /// Renders the conversation with [`render_chat`] (these models have no chat template).
+    /// Renders the conversation with the model's chat template (the reply ends at its
+    /// end-of-turn token), or with [`render_chat`] for a model without one.
     fn chat_stream(&self, messages: &[ChatMessage], params: &GenParams, on_text: OnText<'_>) -> Result<Completion> {
-        let (prompt, stop) = render_chat(messages);
-        self.run(&prompt, params, Some(stop), on_text)
+        match self.generator()?.chat_template() {
+            Some(template) => {
+                let turns: Vec<loam_lm::ChatMessage> =
+                    messages.iter().map(|m| loam_lm::ChatMessage::new(m.role.name(), &m.content)).collect();
+                let prompt = template.render(&turns, true)?;
+                self.run(&prompt, params, None, on_text)
+            }
+            None => {
+                let (prompt, stop) = render_chat(messages);
+                self.run(&prompt, params, Some(stop), on_text)
+            }
+        }
     }
 }
