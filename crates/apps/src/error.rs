@@ -9,6 +9,9 @@ pub enum AppsError {
     /// The input is not something the application can work on (empty, binary, …).
     #[error("{0}")]
     Input(String),
+    /// The model provider failed (HTTP status, timeout, malformed answer, model error).
+    #[error(transparent)]
+    Provider(#[from] crate::provider::ProviderError),
     /// An invalid option or argument.
     #[error("{0}")]
     Config(String),

@@ -1,8 +1,10 @@
-//! Extractive summaries: TextRank over sentence similarity (sentence embeddings when an
+//! Summaries. Extractive ones: TextRank over sentence similarity (sentence embeddings when an
 //! encoder is given, TF-IDF cosine otherwise), maximal marginal relevance against redundancy,
 //! sentences returned in document order, by count or by ratio. English and Chinese: sentences
 //! come from `loam_text::split_sentences` and stop words from `loam_text::StopWords`; Chinese
 //! TF-IDF terms are character unigrams and bigrams. [`lead`] is the lead-N baseline.
+//! Abstractive ones ([`abstractive`]) are written by a generative model through any
+//! [`crate::provider::Provider`], from a prompt template.
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
@@ -15,11 +17,13 @@
 //! # Ok::<(), loam_apps::AppsError>(())
 //! ```
 
+mod abstractive;
 mod features;
 mod mmr;
 mod summarizer;
 mod textrank;
 
+pub use abstractive::{abstractive, abstractive_prompt};
 pub use features::{SparseVector, sparse_dot, terms, tfidf_vectors};
 pub use mmr::mmr_select;
 pub use summarizer::{DEFAULT_LAMBDA, Extract, Length, Method, Summarizer, Summary, document_sentences, lead};
