@@ -243,7 +243,7 @@ impl AutoModel {
 
     /// `gpt`, `gpt2`, `bert`… for messages.
     pub fn model_type(&self) -> &'static str {
-        match self.architecture {
+        match &self.architecture {
             Architecture::LoamRun { model: TrainedModel::Gpt(_), .. } => "loam gpt",
             Architecture::LoamRun { model: TrainedModel::Llama(_), .. } => "loam llama",
             Architecture::Gpt2(_) => "gpt2",
