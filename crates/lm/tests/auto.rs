@@ -88,7 +88,7 @@ fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
         ..TrainConfig::default()
     };
     let store = ParamStore::new(7);
-    let gpt = Gpt::new(&config.model, &store).unwrap();
+    let gpt = Gpt::new(&config.model.gpt().unwrap(), &store).unwrap();
     store.save(&dir.join("model.safetensors"), None).unwrap();
     std::fs::write(dir.join("config.toml"), config.to_toml()).unwrap();
     std::fs::copy(fixtures.join("tiny-gpt2/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
