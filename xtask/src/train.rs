@@ -97,9 +97,13 @@ pub fn run(args: &Args) -> Result<()> {
     .context("installing the Ctrl-C handler")?;
     let corpus = config.data.corpus.as_ref().map_or("the built-in customer-service corpus".into(), |p| p.display().to_string());
     eprintln!(
-        "training a {}-layer, {}-wide GPT on {corpus} for {} steps on {} threads → {}",
+        "training a {}-layer, {}-wide {} on {corpus} for {} steps on {} threads → {}",
         config.model.n_layer,
         config.model.n_embd,
+        match config.model.architecture {
+            loam_lm::ModelArchitecture::Gpt => "GPT",
+            loam_lm::ModelArchitecture::Llama => "Llama",
+        },
         config.optim.iters,
         rayon::current_num_threads(),
         out.display()

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
-use crate::gpt::Gpt;
 use crate::hf::{BertConfig, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
 use crate::sampling::GenerationConfig;
 use crate::train_config::TrainConfig;
+use crate::trained_model::TrainedModel;
 use crate::{LoadedModel, load_model};
 
 /// The config of a loam run folder (as its checkpoints are written).
@@ -30,7 +30,7 @@ pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2"];
 /// Which model a folder holds, from its files alone (no weights read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelKind {
-    /// A loam run folder or checkpoint (`config.toml`): loam's GPT.
+    /// A loam run folder or checkpoint (`config.toml`): a GPT or Llama loam trained.
     LoamRun,
     /// Hugging Face GPT-2 (`model_type` `gpt2`).
     Gpt2,
@@ -73,10 +73,10 @@ impl ModelKind {
 
 /// A loaded model, by family.
 pub enum Architecture {
-    /// loam's GPT from a run folder, with the training config it was made with.
-    Gpt {
+    /// loam's GPT or Llama from a run folder, with the training config it was made with.
+    LoamRun {
         /// The model.
-        gpt: Gpt,
+        model: TrainedModel,
         /// Its parameters.
         store: ParamStore,
         /// Its training config.
@@ -209,10 +209,10 @@ impl AutoModel {
     pub fn from_dir(dir: &Path) -> Result<AutoModel> {
         let kind = ModelKind::detect(dir)?;
         if kind == ModelKind::LoamRun {
-            let LoadedModel { gpt, store, tokenizer, config } = load_model(dir)?;
+            let LoadedModel { model, store, tokenizer, config } = load_model(dir)?;
             return Ok(AutoModel {
                 dir: dir.to_path_buf(),
-                architecture: Architecture::Gpt { gpt, store, config: Box::new(config) },
+                architecture: Architecture::LoamRun { model, store, config: Box::new(config) },
                 tokenizer,
                 generation: GenerationDefaults::loam_run(),
                 chat_template: ChatTemplate::from_dir(dir)?,
@@ -244,7 +244,8 @@ impl AutoModel {
     /// `gpt`, `gpt2`, `bert`… for messages.
     pub fn model_type(&self) -> &'static str {
         match &self.architecture {
-            Architecture::Gpt { .. } => "loam gpt",
+            Architecture::LoamRun { model: TrainedModel::Gpt(_), .. } => "loam gpt",
+            Architecture::LoamRun { model: TrainedModel::Llama(_), .. } => "loam llama",
             Architecture::Gpt2(_) => "gpt2",
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
@@ -255,7 +256,7 @@ impl AutoModel {
     /// The model as a text generator; an encoder is an error.
     pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match &self.architecture {
-            Architecture::Gpt { gpt, .. } => Ok(gpt),
+            Architecture::LoamRun { model, .. } => Ok(model.causal_lm()),
             Architecture::Gpt2(g) => Ok(&g.model),
             Architecture::Llama(l) => Ok(&l.model),
             Architecture::Bert { .. } => Err(LmError::file(
@@ -267,7 +268,7 @@ impl AutoModel {
 
     /// Whether the model came from a Hugging Face folder (its defaults follow `transformers`).
     pub fn is_hugging_face(&self) -> bool {
-        !matches!(self.architecture, Architecture::Gpt { .. })
+        !matches!(self.architecture, Architecture::LoamRun { .. })
     }
 
     /// The model's generation defaults as a config; its end-of-turn ids are the

@@ -34,6 +34,7 @@ mod rope;
 mod sampling;
 mod train_config;
 mod trainable;
+mod trained_model;
 mod trainer;
 pub mod hf;
 
@@ -54,6 +55,7 @@ pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
-pub use train_config::{DataConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
+pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;
+pub use trained_model::TrainedModel;
 pub use trainer::{RunOptions, TrainSummary, saved_config, train};

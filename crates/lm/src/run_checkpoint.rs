@@ -14,8 +14,8 @@ use loam_text::{AnyTokenizer, load_tokenizer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
-use crate::gpt::Gpt;
 use crate::train_config::TrainConfig;
+use crate::trained_model::TrainedModel;
 
 /// Weights file in a checkpoint or model folder.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -186,8 +186,8 @@ pub fn prune_checkpoints(dir: &Path, keep: usize) -> Result<()> {
 
 /// A model read back from a checkpoint or model folder.
 pub struct LoadedModel {
-    /// The model.
-    pub gpt: Gpt,
+    /// The model (its architecture is the config's).
+    pub model: TrainedModel,
     /// Its parameters.
     pub store: ParamStore,
     /// Its tokenizer.
@@ -211,9 +211,9 @@ pub fn load_model(dir: &Path) -> Result<LoadedModel> {
     let weights = require(dir, MODEL_FILE)?;
     let tokenizer = load_tokenizer(&require(dir, TOKENIZER_FILE)?)?;
     let store = ParamStore::new(config.run.seed);
-    let gpt = Gpt::new(&config.model, &store)?;
+    let model = TrainedModel::new(&config.model, &store)?;
     store.load(&weights)?;
-    Ok(LoadedModel { gpt, store, tokenizer, config })
+    Ok(LoadedModel { model, store, tokenizer, config })
 }
 
 /// Reads a checkpoint's loop state.

@@ -9,7 +9,170 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
+use crate::llama::LlamaConfig;
 use crate::sampling::GenerationConfig;
+
+/// Which model a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelArchitecture {
+    /// loam's GPT ([`crate::Gpt`]).
+    Gpt,
+    /// A Llama-family decoder ([`crate::Llama`]): RMSNorm, rotary positions, grouped-query
+    /// attention, SwiGLU.
+    Llama,
+}
+
+/// The `[model]` section: the architecture, the keys both share, and the keys of one only.
+/// [`ModelConfig::gpt`] and [`ModelConfig::llama`] refuse a key the other architecture owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// `gpt` or `llama`.
+    pub architecture: ModelArchitecture,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// Attention (query) heads per block.
+    pub n_head: usize,
+    /// Embedding width.
+    pub n_embd: usize,
+    /// Longest context (positions).
+    pub block_size: usize,
+    /// Vocabulary size; 0 means "take it from the tokenizer".
+    pub vocab_size: usize,
+    /// GPT only: dropout on embeddings, attention weights and residual branches.
+    pub dropout: f32,
+    /// GPT only: biases in linear layers and layer norms.
+    pub bias: bool,
+    /// The output head shares the token embedding.
+    pub tie_embeddings: bool,
+    /// GPT only: `gelu` (exact) or `gelu_new` (tanh approximation).
+    pub activation: String,
+    /// Epsilon of the norms (GPT's layer norm, Llama's RMSNorm).
+    pub layer_norm_eps: f32,
+    /// Llama only: key/value heads (grouped-query attention); 0 means `n_head`.
+    pub n_kv_head: usize,
+    /// Llama only: feed-forward inner width; 0 means the multiple of 64 at or above
+    /// 8/3·`n_embd`.
+    pub intermediate_size: usize,
+    /// Llama only: rotary base θ.
+    pub rope_theta: f32,
+}
+
+/// The default rotary base of a trained Llama.
+const DEFAULT_ROPE_THETA: f32 = 10_000.0;
+
+impl Default for ModelConfig {
+    /// The built-in run's: a 4-layer, 128-wide character GPT with 64 positions.
+    fn default() -> Self {
+        ModelConfig {
+            architecture: ModelArchitecture::Gpt,
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+            block_size: 64,
+            vocab_size: 0,
+            dropout: 0.0,
+            bias: false,
+            tie_embeddings: true,
+            activation: "gelu".into(),
+            layer_norm_eps: 1e-5,
+            n_kv_head: 0,
+            intermediate_size: 0,
+            rope_theta: DEFAULT_ROPE_THETA,
+        }
+    }
+}
+
+impl From<GptConfig> for ModelConfig {
+    /// A GPT's shape as a `[model]` section.
+    fn from(g: GptConfig) -> Self {
+        ModelConfig {
+            architecture: ModelArchitecture::Gpt,
+            n_layer: g.n_layer,
+            n_head: g.n_head,
+            n_embd: g.n_embd,
+            block_size: g.block_size,
+            vocab_size: g.vocab_size,
+            dropout: g.dropout,
+            bias: g.bias,
+            tie_embeddings: g.tie_embeddings,
+            activation: g.activation,
+            layer_norm_eps: g.layer_norm_eps,
+            ..ModelConfig::default()
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The GPT this section describes; a Llama-only key that is set is an error naming it.
+    pub fn gpt(&self) -> Result<GptConfig> {
+        let refuse = |key: &str| Err(LmError::Config(format!("model config: `{key}` applies to architecture = \"llama\" only, not to a gpt")));
+        if self.architecture != ModelArchitecture::Gpt {
+            return Err(LmError::Config("model config: architecture is not \"gpt\"".into()));
+        }
+        if self.n_kv_head != 0 {
+            return refuse("n_kv_head");
+        }
+        if self.intermediate_size != 0 {
+            return refuse("intermediate_size");
+        }
+        if self.rope_theta != DEFAULT_ROPE_THETA {
+            return refuse("rope_theta");
+        }
+        Ok(GptConfig {
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_embd: self.n_embd,
+            block_size: self.block_size,
+            vocab_size: self.vocab_size,
+            dropout: self.dropout,
+            bias: self.bias,
+            tie_embeddings: self.tie_embeddings,
+            activation: self.activation.clone(),
+            layer_norm_eps: self.layer_norm_eps,
+        })
+    }
+
+    /// The Llama this section describes (no biases, normal(0, 0.02) init, `layer_norm_eps`
+    /// as the RMSNorm epsilon); a GPT-only key that is set is an error naming it.
+    pub fn llama(&self) -> Result<LlamaConfig> {
+        let refuse = |key: &str| Err(LmError::Config(format!("model config: `{key}` applies to architecture = \"gpt\" only, not to a llama")));
+        if self.architecture != ModelArchitecture::Llama {
+            return Err(LmError::Config("model config: architecture is not \"llama\"".into()));
+        }
+        if self.dropout > 0.0 {
+            return refuse("dropout");
+        }
+        if self.bias {
+            return refuse("bias");
+        }
+        if self.activation != ModelConfig::default().activation {
+            return refuse("activation");
+        }
+        let intermediate_size = match self.intermediate_size {
+            0 => (8 * self.n_embd).div_ceil(3).div_ceil(64) * 64,
+            n => n,
+        };
+        Ok(LlamaConfig {
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_kv_head: if self.n_kv_head == 0 { self.n_head } else { self.n_kv_head },
+            n_embd: self.n_embd,
+            head_dim: None,
+            intermediate_size,
+            block_size: self.block_size,
+            vocab_size: self.vocab_size,
+            rms_norm_eps: self.layer_norm_eps,
+            rope_theta: self.rope_theta,
+            rope_scaling: None,
+            attention_bias: false,
+            attention_out_bias: false,
+            tie_embeddings: self.tie_embeddings,
+            initializer_range: 0.02,
+        })
+    }
+}
 
 /// Where the training text comes from and how it is tokenized.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,7 +314,7 @@ impl SampleConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// The model (its `vocab_size` 0 is taken from the tokenizer).
-    pub model: GptConfig,
+    pub model: ModelConfig,
     /// The data.
     pub data: DataConfig,
     /// The optimizer and schedule.
@@ -166,18 +329,7 @@ impl Default for TrainConfig {
     /// The built-in run: a 4-layer, 128-wide character GPT on the built-in corpus, 600 steps.
     fn default() -> Self {
         TrainConfig {
-            model: GptConfig {
-                n_layer: 4,
-                n_head: 4,
-                n_embd: 128,
-                block_size: 64,
-                vocab_size: 0,
-                dropout: 0.0,
-                bias: false,
-                tie_embeddings: true,
-                activation: "gelu".into(),
-                layer_norm_eps: 1e-5,
-            },
+            model: ModelConfig::default(),
             data: DataConfig::default(),
             optim: OptimConfig { iters: 600, warmup: 50, ..OptimConfig::default() },
             run: RunConfig { eval_interval: 100, checkpoint_interval: 200, ..RunConfig::default() },
@@ -304,6 +456,25 @@ mod tests {
         let err = TrainConfig::from_toml("[model]\nn_layers = 3\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(err.contains("c.toml") && err.contains("n_layers") && err.contains("line 2, column 1"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn the_model_section_picks_the_architecture_and_refuses_keys_of_the_other() {
+        let llama = TrainConfig::from_toml("[model]\narchitecture = \"llama\"\nn_kv_head = 2\n", Path::new("c.toml")).unwrap().model;
+        let l = llama.llama().unwrap();
+        assert_eq!((l.n_head, l.n_kv_head, l.intermediate_size, l.rope_theta), (4, 2, 384, 10_000.0), "384 = 64·⌈(8/3·128)/64⌉");
+        assert!(llama.gpt().is_err());
+        assert!(TrainConfig::default().model.gpt().is_ok());
+        let err = TrainConfig::from_toml("[model]\narchitecture = \"mamba\"\n", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(err.contains("mamba") && err.contains("gpt") && err.contains("llama"), "{err}");
+        for (toml, key) in [("architecture = \"llama\"\ndropout = 0.1", "dropout"), ("architecture = \"llama\"\nbias = true", "bias"), ("rope_theta = 5e5", "rope_theta"), ("n_kv_head = 2", "n_kv_head")] {
+            let m = TrainConfig::from_toml(&format!("[model]\n{toml}\n"), Path::new("c.toml")).unwrap().model;
+            let err = match m.architecture {
+                ModelArchitecture::Gpt => m.gpt().unwrap_err(),
+                ModelArchitecture::Llama => m.llama().unwrap_err(),
+            };
+            assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the training loop needs of a model, so that one loop (data, progress, evaluation,
-//! checkpoints) can serve every objective. Only the GPT implements it for now.
+//! checkpoints) can serve every objective. The GPT and the Llama implement it.
 
 use loam_nn::Ctx;
 use loam_tensor::Tensor;
@@ -8,6 +8,7 @@ use loam_text::Tokenizer;
 use crate::error::Result;
 use crate::generate::generate;
 use crate::gpt::Gpt;
+use crate::llama::Llama;
 use crate::perplexity::perplexity;
 use crate::sampling::GenerationConfig;
 
@@ -34,6 +35,24 @@ impl TrainableModel for Gpt {
 
     fn loss(&self, x: &[usize], y: &[usize], b: usize, t: usize, ctx: &mut Ctx) -> Result<Tensor> {
         Gpt::loss(self, x, y, b, t, ctx)
+    }
+
+    fn full_loss(&self, tokens: &[usize]) -> Result<f64> {
+        Ok(perplexity(self, tokens, None, 64, &|t| t.len())?.mean_nll)
+    }
+
+    fn sample(&self, tokenizer: &dyn Tokenizer, prompt: &str, cfg: &GenerationConfig) -> Result<String> {
+        Ok(generate(self, tokenizer, prompt, cfg, &mut |_| ())?.text)
+    }
+}
+
+impl TrainableModel for Llama {
+    fn block_size(&self) -> usize {
+        self.config.block_size
+    }
+
+    fn loss(&self, x: &[usize], y: &[usize], b: usize, t: usize, ctx: &mut Ctx) -> Result<Tensor> {
+        Llama::loss(self, x, y, b, t, ctx)
     }
 
     fn full_loss(&self, tokens: &[usize]) -> Result<f64> {

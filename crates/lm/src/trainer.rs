@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::default_corpus::default_corpus;
 use crate::error::{LmError, Result};
-use crate::gpt::Gpt;
 use crate::measure::peak_rss_mb;
 use crate::metrics::{Metric, MetricsLog};
 use crate::plot::plot_losses;
@@ -28,6 +27,7 @@ use crate::run_checkpoint::{self, TrainState};
 use crate::run_folder::RunFolder;
 use crate::train_config::{OptimConfig, TrainConfig};
 use crate::trainable::TrainableModel;
+use crate::trained_model::TrainedModel;
 
 /// How a run is driven from outside: where it writes, whether it continues or replaces an
 /// earlier run, whether it shows progress, and how it is asked to stop.
@@ -76,7 +76,7 @@ pub struct TrainSummary {
     pub interrupted: bool,
 }
 
-/// Trains a GPT as `config` says, writing everything under `opts.out`. A new run refuses an
+/// Trains a GPT or a Llama as `config` says, writing everything under `opts.out`. A new run refuses an
 /// `out` that holds anything unless `opts.overwrite`; a resumed run continues from the newest
 /// checkpoint and refuses a `config` that differs from the saved one except in
 /// `optim.iters`, which must be above the saved step.
@@ -94,7 +94,7 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     let data = RunData::open(&config, &folder, resumed.is_some())?;
     let config = data.fit(config)?;
     let store = ParamStore::new(config.run.seed);
-    let gpt = Gpt::new(&config.model, &store)?;
+    let model = TrainedModel::new(&config.model, &store)?;
     let (opt, state) = match &resumed {
         Some(r) => r.restore(&store)?,
         // the data order has its own stream, apart from the init drawn from the same seed
@@ -109,8 +109,8 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
         saved_step: resumed.as_ref().map(|_| state.step),
     };
     let mut session = Session::new(&config, opts, &folder, &data, &store, opt, state, ckpts)?;
-    session.run(&gpt)?;
-    session.finish(&gpt, started)
+    session.run(model.trainable())?;
+    session.finish(model.trainable(), started)
 }
 
 /// The saved config of the newest checkpoint in `out`: what `--resume` continues with.

@@ -123,11 +123,11 @@ fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config = TrainConfig {
-        model: GptConfig { n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 512, ..GptConfig::default() },
+        model: GptConfig { n_layer: 1, n_head: 2, n_embd: 16, block_size: 16, vocab_size: 512, ..GptConfig::default() }.into(),
         ..TrainConfig::default()
     };
     let store = ParamStore::new(7);
-    let gpt = Gpt::new(&config.model, &store).unwrap();
+    let gpt = Gpt::new(&config.model.gpt().unwrap(), &store).unwrap();
     store.save(&dir.join("model.safetensors"), None).unwrap();
     std::fs::write(dir.join("config.toml"), config.to_toml()).unwrap();
     std::fs::copy(fixtures.join("tiny-gpt2/tokenizer.json"), dir.join("tokenizer.json")).unwrap();
@@ -136,7 +136,7 @@ fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
 
     let model = AutoModel::from_dir(&dir).unwrap();
     assert_eq!(ModelKind::detect(&dir).unwrap(), ModelKind::LoamRun);
-    assert!(matches!(model.architecture, Architecture::Gpt { .. }));
+    assert!(matches!(model.architecture, Architecture::LoamRun { .. }));
     let cfg = model.generation_config();
     assert!(cfg.do_sample && cfg.temperature == 0.8, "a loam run samples at 0.8 as generate always did");
     let x = [3usize, 1, 4];

@@ -16,7 +16,7 @@ fn tmp(name: &str) -> PathBuf {
 
 fn tiny(corpus: Option<PathBuf>, iters: usize) -> TrainConfig {
     let mut c = TrainConfig::default();
-    c.model = GptConfig { n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 0, bias: false, activation: "gelu".into(), ..GptConfig::default() };
+    c.model = GptConfig { n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 0, bias: false, activation: "gelu".into(), ..GptConfig::default() }.into();
     c.data.corpus = corpus;
     c.optim.iters = iters;
     c.optim.batch_size = 8;
@@ -78,7 +78,7 @@ fn a_small_model_overfits_a_tiny_corpus() {
     assert!(dir.join("run/best/model.safetensors").is_file());
     // the saved model reproduces the sentence
     let m = load_model(&s.best).unwrap();
-    let out = loam_lm::generate(&m.gpt, &m.tokenizer, "the cat ", &loam_lm::GenerationConfig { max_new_tokens: 14, ..Default::default() }, &mut |_| ()).unwrap();
+    let out = loam_lm::generate(m.model.causal_lm(), &m.tokenizer, "the cat ", &loam_lm::GenerationConfig { max_new_tokens: 14, ..Default::default() }, &mut |_| ()).unwrap();
     assert_eq!(out.text, "sat on the mat");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -83,7 +83,7 @@ impl LocalProvider {
         model.causal_lm()?;
         let mut eos_ids = model.generation_config().eos_ids;
         // a loam run ends at its tokenizer's end-of-text token
-        if matches!(model.architecture, Architecture::Gpt { .. }) {
+        if matches!(model.architecture, Architecture::LoamRun { .. }) {
             eos_ids.extend(model.tokenizer.end_of_text_id());
         }
         Ok(LocalProvider { id: id.into(), generator: Some(Generator { decoder: Decoder::Loaded(Arc::new(model)), eos_ids }), encoder: None })
