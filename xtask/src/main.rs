@@ -21,6 +21,7 @@ mod fetch_model;
 mod generate;
 mod measure;
 mod model_arg;
+mod provider_arg;
 mod pytorch;
 mod record;
 mod score;

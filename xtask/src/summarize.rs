@@ -1,12 +1,16 @@
 //! `cargo xtask summarize FILE [--sentences N | --ratio R] [--json] [--encoder DIR]`: an
 //! extractive summary of a UTF-8 text file (TextRank over TF-IDF, or over sentence embeddings
-//! with `--encoder`), its sentences in document order.
+//! with `--encoder`), its sentences in document order; with a generative model (`--model DIR`
+//! or `--openai-base URL --openai-model NAME`), an abstractive one of at most `--words` words.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
-use loam_apps::summarize::{Length, Summarizer, Summary};
+use loam_apps::provider::GenParams;
+use loam_apps::summarize::{Length, Summarizer, Summary, abstractive};
 use loam_lm::hf::SentenceEncoder;
+
+use crate::provider_arg::ProviderArgs;
 
 /// Arguments of `cargo xtask summarize`.
 #[derive(clap::Args)]
@@ -26,6 +30,17 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Abstractive summaries: words at most.
+    #[arg(long, default_value_t = 60)]
+    words: usize,
+    /// Abstractive summaries: the sampling seed (the temperature is 0, greedy, unless set).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Abstractive summaries: the sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// Prints the summary.
@@ -46,6 +61,15 @@ fn report(args: &Args) -> Result<String> {
     let text = String::from_utf8(bytes).map_err(|e| {
         anyhow!("{}: not UTF-8 text (invalid byte at offset {}); is it a binary file?", args.file.display(), e.utf8_error().valid_up_to())
     })?;
+    if let Some(provider) = args.provider.provider()? {
+        let params = GenParams { max_tokens: args.words * 3, temperature: args.temperature, seed: Some(args.seed), ..GenParams::default() };
+        let answer = abstractive(provider.as_ref(), &text, args.words, &params).with_context(|| format!("summarizing {}", args.file.display()))?;
+        if args.json {
+            return Ok(format!("{}\n", serde_json::json!({ "method": "abstractive", "model": provider.model_id(), "summary": answer.text, "finish_reason": answer.finish_reason, "usage": answer.usage })));
+        }
+        eprintln!("summarize: abstractive, by {}", provider.model_id());
+        return Ok(format!("{}\n", answer.text));
+    }
     let length = match (args.sentences, args.ratio) {
         (_, Some(r)) => Length::Ratio(r),
         (n, None) => Length::Sentences(n.unwrap_or(3)),
@@ -90,7 +114,8 @@ mod tests {
     }
 
     fn args(file: PathBuf) -> Args {
-        Args { file, sentences: None, ratio: None, encoder: None, json: false }
+        let provider = ProviderArgs { model: None, openai_base: None, openai_model: None, openai_key_env: String::new() };
+        Args { file, sentences: None, ratio: None, encoder: None, json: false, words: 60, seed: 0, temperature: 0.0, provider }
     }
 
     #[test]

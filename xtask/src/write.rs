@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use loam_apps::provider::{DEFAULT_API_KEY_ENV, GenParams, LocalProvider, OpenAiConfig, OpenAiProvider, Provider};
+use loam_apps::provider::GenParams;
 use loam_apps::writer::{Kind, Writer, WriterConfig, read_products};
+
+use crate::provider_arg::ProviderArgs;
 
 /// Arguments of `cargo xtask write`.
 #[derive(clap::Args)]
@@ -20,18 +22,8 @@ pub struct Args {
     /// Print one JSON object per product (with every try) instead of text.
     #[arg(long)]
     json: bool,
-    /// A local model: a loam run folder or a Hugging Face GPT-2 folder.
-    #[arg(long, conflicts_with = "openai_base")]
-    model: Option<PathBuf>,
-    /// An OpenAI-compatible server (e.g. https://api.openai.com).
-    #[arg(long, requires = "openai_model")]
-    openai_base: Option<String>,
-    /// The model name at the OpenAI-compatible server.
-    #[arg(long, requires = "openai_base")]
-    openai_model: Option<String>,
-    /// The environment variable holding the server's API key.
-    #[arg(long, default_value = DEFAULT_API_KEY_ENV)]
-    openai_key_env: String,
+    #[command(flatten)]
+    provider: ProviderArgs,
     /// The seed of the first try (try i uses seed + i).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -52,14 +44,8 @@ pub struct Args {
 /// Writes copy for every product and prints it with what it fails, if anything.
 pub fn run(args: &Args) -> Result<()> {
     let products = read_products(&args.product)?;
-    let provider: Box<dyn Provider> = match (&args.model, &args.openai_base, &args.openai_model) {
-        (Some(dir), _, _) => Box::new(LocalProvider::from_dir(dir)?),
-        (None, Some(base), Some(model)) => {
-            let mut config = OpenAiConfig::new(base.clone(), model.clone());
-            config.api_key_env = args.openai_key_env.clone();
-            Box::new(OpenAiProvider::new(config)?)
-        }
-        _ => bail!("give a model: --model DIR, or --openai-base URL --openai-model NAME"),
+    let Some(provider) = args.provider.provider()? else {
+        bail!("give a model: --model DIR, or --openai-base URL --openai-model NAME");
     };
     let config = WriterConfig {
         kind: Kind::parse(&args.kind).unwrap_or_default(),
