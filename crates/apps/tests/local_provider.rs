@@ -159,7 +159,12 @@ fn embeddings_without_an_encoder_are_refused_and_bad_folders_are_errors() {
     let err = load(&dir).embed(&["x"]).unwrap_err();
     assert_eq!(err.to_string(), "local:tiny-gpt2: no sentence encoder is loaded for embeddings");
     let err = LocalProvider::from_dir(&dir.join("no-such-folder")).err().unwrap();
-    assert!(matches!(err, ProviderError::Config(_)), "{err:?}");
+    assert!(matches!(err, ProviderError::Model(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("no-such-folder") && msg.contains("not a model folder"), "{msg}");
+    let bert = dir.with_file_name("tiny-bert-mlm");
+    let msg = LocalProvider::from_dir(&bert).err().expect("an encoder does not generate").to_string();
+    assert!(msg.contains("does not generate"), "{msg}");
 }
 
 #[test]
