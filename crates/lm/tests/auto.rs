@@ -6,16 +6,13 @@
 
 mod hf_common;
 
+use hf_common::{ids};
+
 use std::path::PathBuf;
 
 use loam_lm::{Architecture, AutoModel, Chat, FinishReason, Gpt, GptConfig, ModelKind, TrainConfig, generate_ids};
 use loam_nn::{Ctx, ParamStore};
 use loam_text::Tokenizer;
-use serde_json::Value;
-
-fn ids(v: &Value) -> Vec<usize> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
-}
 
 #[test]
 fn tiny_gpt2_generates_the_reference_with_its_own_defaults() {
@@ -26,7 +23,7 @@ fn tiny_gpt2_generates_the_reference_with_its_own_defaults() {
     let cfg = model.generation_config();
     assert!(!cfg.do_sample, "generation_config.json does not ask for sampling: greedy, as transformers");
     assert_eq!(cfg.eos_ids, vec![0], "eos_token_id of generation_config.json");
-    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let reference = hf_common::reference(&dir);
     for case in reference["cases"].as_array().unwrap() {
         let prompt: Vec<usize> =
             model.tokenizer.encode(case["prompt"].as_str().unwrap(), false).unwrap().into_iter().map(|i| i as usize).collect();
@@ -45,7 +42,7 @@ fn llama_family_through_the_loader(name: &str) {
     let dir = fixtures.join(name);
     let model = AutoModel::load(dir.to_str().unwrap(), &mut |_| {}).unwrap();
     assert!(matches!(model.architecture, Architecture::Llama(_)), "{name} loads as a Llama-family decoder");
-    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let reference = hf_common::reference(&dir);
     for case in reference["cases"].as_array().unwrap() {
         let prompt = ids(&case["input_ids"]);
         let expected = ids(&case["greedy_ids"]);

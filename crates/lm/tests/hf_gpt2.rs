@@ -5,6 +5,8 @@
 
 mod hf_common;
 
+use hf_common::{floats, ids, max_diff};
+
 use loam_lm::hf::{Gpt2Config, load_gpt2, save_gpt2};
 use loam_lm::{GenerationConfig, Gpt, GptConfig, generate_ids};
 use loam_nn::{Ctx, ParamStore};
@@ -13,25 +15,12 @@ use serde_json::Value;
 const LOGIT_TOL: f32 = 1e-4;
 const LOSS_TOL: f32 = 1e-5;
 
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
-}
-
-fn ids(v: &Value) -> Vec<usize> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
 #[test]
 fn tiny_gpt2_matches_transformers() {
     let Some(fixtures) = hf_common::fixtures("tiny-gpt2 parity") else { return };
     let dir = fixtures.join("tiny-gpt2");
     let gpt2 = load_gpt2(&dir).unwrap();
-    let reference: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let reference = hf_common::reference(&dir);
     let v = gpt2.model.config.vocab_size;
     for case in reference["cases"].as_array().unwrap() {
         let prompt = ids(&case["input_ids"]);

@@ -7,6 +7,8 @@
 
 mod hf_common;
 
+use hf_common::{floats, ids, max_diff, reference};
+
 use std::path::{Path, PathBuf};
 
 use loam_lm::hf::{HfWeights, LlamaHfConfig, LlamaOptions, load_llama};
@@ -21,23 +23,6 @@ const LOSS_TOL: f32 = 1e-5;
 /// bfloat16 keeps 8 significant bits (relative rounding error ≤ 2⁻⁹ per weight); over the two
 /// layers of the tiny models the logits move by up to a few percent of their largest magnitude.
 const BF16_RELATIVE_TOL: f32 = 0.05;
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
-}
-
-fn ids(v: &Value) -> Vec<usize> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn reference(dir: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loam-hf-llama-{name}-{}", std::process::id()));

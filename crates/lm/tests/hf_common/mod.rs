@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 /// Whether `var` is set to something other than empty, `0` or `false`.
 fn flag(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
@@ -72,4 +74,25 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// The numbers of a JSON array, as f32.
+pub fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+/// The token ids of a JSON array.
+pub fn ids(v: &Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+/// The largest absolute difference of two vectors of one length.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// A fixture folder's `reference.json`.
+pub fn reference(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap()
 }
