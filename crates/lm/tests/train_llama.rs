@@ -168,3 +168,21 @@ fn init_from_refuses_a_shape_key_or_tokenizer_that_disagrees() {
     assert!(err.contains("`tokenizer`") && err.contains("tokenizer.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_resumed_fine_tuning_run_matches_the_uninterrupted_one_to_the_bit() {
+    let Some(fixtures) = hf_common::fixtures("fine-tune resume") else { return };
+    let dir = tmp("fine-tune-resume");
+    let mut c = fine_tune(&fixtures.join("tiny-llama"), 6);
+    c.run.checkpoint_interval = 3;
+    let whole = dir.join("whole");
+    let a = train(&c, &opts(&whole)).unwrap();
+    let split = dir.join("split");
+    train(&c, &opts(&split)).unwrap();
+    std::fs::remove_dir_all(split.join("checkpoints/step-000006")).unwrap();
+    let b = train(&c, &RunOptions { resume: true, ..opts(&split) }).unwrap();
+    assert_eq!(b.start_step, 3);
+    assert_eq!(train_losses(&whole), train_losses(&split), "losses of steps 4..6 after resuming at 3");
+    assert_eq!(a.val_loss_full.to_bits(), b.val_loss_full.to_bits());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
