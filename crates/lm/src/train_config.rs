@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
+use crate::hf::LlamaHfConfig;
 use crate::llama::LlamaConfig;
 use crate::sampling::GenerationConfig;
 
@@ -57,6 +58,12 @@ pub struct ModelConfig {
     pub intermediate_size: usize,
     /// Llama only: rotary base θ.
     pub rope_theta: f32,
+    /// Llama only: a Hugging Face Llama or Qwen2 folder (`config.json`, safetensors weights,
+    /// `tokenizer.json`) whose weights start the run instead of a random init (full
+    /// fine-tuning); its config gives the shape and its `tokenizer.json` the tokenizer. See
+    /// [`TrainConfig::with_pretrained`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// The default rotary base of a trained Llama.
@@ -80,6 +87,7 @@ impl Default for ModelConfig {
             n_kv_head: 0,
             intermediate_size: 0,
             rope_theta: DEFAULT_ROPE_THETA,
+            init_from: None,
         }
     }
 }
@@ -150,6 +158,10 @@ impl ModelConfig {
         if self.activation != ModelConfig::default().activation {
             return refuse("activation");
         }
+        if let Some(dir) = &self.init_from {
+            let (_, pretrained) = self.with_pretrained(dir)?;
+            return Ok(LlamaConfig { block_size: self.block_size, ..pretrained });
+        }
         let intermediate_size = match self.intermediate_size {
             0 => (8 * self.n_embd).div_ceil(3).div_ceil(64) * 64,
             n => n,
@@ -171,6 +183,59 @@ impl ModelConfig {
             tie_embeddings: self.tie_embeddings,
             initializer_range: 0.02,
         })
+    }
+
+    /// This section with the shape of the pretrained Llama in `dir` (its `config.json`) and
+    /// that model's own [`LlamaConfig`]. A shape key left at its built-in value takes the
+    /// folder's; one set to another value that disagrees is an error naming it. `block_size`
+    /// stays the run's (the training context), at most the folder's `max_position_embeddings`.
+    fn with_pretrained(&self, dir: &Path) -> Result<(ModelConfig, LlamaConfig)> {
+        let config_path = dir.join("config.json");
+        let p = LlamaHfConfig::load(&config_path)?.to_llama_config(&config_path)?;
+        let shaped = ModelConfig {
+            architecture: ModelArchitecture::Llama,
+            n_layer: p.n_layer,
+            n_head: p.n_head,
+            n_kv_head: p.n_kv_head,
+            n_embd: p.n_embd,
+            intermediate_size: p.intermediate_size,
+            vocab_size: p.vocab_size,
+            tie_embeddings: p.tie_embeddings,
+            layer_norm_eps: p.rms_norm_eps,
+            rope_theta: p.rope_theta,
+            ..self.clone()
+        };
+        let keys = |c: &ModelConfig| {
+            [
+                ("n_layer", c.n_layer as f64),
+                ("n_head", c.n_head as f64),
+                ("n_kv_head", c.n_kv_head as f64),
+                ("n_embd", c.n_embd as f64),
+                ("intermediate_size", c.intermediate_size as f64),
+                ("vocab_size", c.vocab_size as f64),
+                ("tie_embeddings", f64::from(u8::from(c.tie_embeddings))),
+                ("layer_norm_eps", f64::from(c.layer_norm_eps)),
+                ("rope_theta", f64::from(c.rope_theta)),
+            ]
+        };
+        let (given, built_in, theirs) = (keys(self), keys(&ModelConfig::default()), keys(&shaped));
+        for (((key, g), (_, d)), (_, t)) in given.into_iter().zip(built_in).zip(theirs) {
+            if g != d && g != t {
+                return Err(LmError::Config(format!(
+                    "model config: `{key}` = {g} disagrees with init_from's {} ({t}); leave it out to take the pretrained model's",
+                    config_path.display()
+                )));
+            }
+        }
+        if self.block_size > p.block_size {
+            return Err(LmError::Config(format!(
+                "model config: `block_size` = {} is above init_from's max_position_embeddings {} ({})",
+                self.block_size,
+                p.block_size,
+                config_path.display()
+            )));
+        }
+        Ok((shaped, p))
     }
 }
 
@@ -350,6 +415,23 @@ impl TrainConfig {
         let mut merged = toml::Table::try_from(TrainConfig::default()).expect("the config serializes");
         merge(&mut merged, given);
         merged.try_into().map_err(|e: toml::de::Error| bad(e.to_string()))
+    }
+
+    /// The config with `model.init_from`'s shape and tokenizer filled in (itself without
+    /// `init_from`): the `[model]` shape keys from the folder's `config.json` (see
+    /// [`ModelConfig::llama`]), `data.tokenizer` the folder's `tokenizer.json`. A shape key or
+    /// a tokenizer set to something else is an error naming it.
+    pub fn with_pretrained(&self) -> Result<TrainConfig> {
+        let Some(dir) = &self.model.init_from else { return Ok(self.clone()) };
+        let (model, _) = self.model.with_pretrained(dir)?;
+        let tokenizer = dir.join("tokenizer.json").display().to_string();
+        if self.data.tokenizer != DataConfig::default().tokenizer && self.data.tokenizer != tokenizer {
+            return Err(LmError::Config(format!(
+                "data config: `tokenizer` = \"{}\" disagrees with init_from, whose tokenizer is {tokenizer}; leave it out",
+                self.data.tokenizer
+            )));
+        }
+        Ok(TrainConfig { model, data: DataConfig { tokenizer, ..self.data.clone() }, ..self.clone() })
     }
 
     /// Reads a TOML config file.

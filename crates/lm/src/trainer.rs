@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::default_corpus::default_corpus;
 use crate::error::{LmError, Result};
+use crate::hf::{LlamaOptions, load_llama};
 use crate::measure::peak_rss_mb;
 use crate::metrics::{Metric, MetricsLog};
 use crate::plot::plot_losses;
@@ -79,8 +80,10 @@ pub struct TrainSummary {
 /// Trains a GPT or a Llama as `config` says, writing everything under `opts.out`. A new run refuses an
 /// `out` that holds anything unless `opts.overwrite`; a resumed run continues from the newest
 /// checkpoint and refuses a `config` that differs from the saved one except in
-/// `optim.iters`, which must be above the saved step.
+/// `optim.iters`, which must be above the saved step. With `model.init_from`, a new run starts
+/// from that Hugging Face folder's weights and tokenizer ([`TrainConfig::with_pretrained`]).
 pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
+    let config = &config.with_pretrained()?;
     config.validate()?;
     let started = Instant::now();
     let folder = RunFolder::new(&opts.out);
@@ -98,7 +101,12 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     let (opt, state) = match &resumed {
         Some(r) => r.restore(&store)?,
         // the data order has its own stream, apart from the init drawn from the same seed
-        None => (new_optimizer(&config.optim, &store)?, TrainState::new(0, Rng::new(config.run.seed ^ 0xda7a).state(), None, 0)),
+        None => {
+            if let Some(dir) = &config.model.init_from {
+                init_from_pretrained(dir, &store)?;
+            }
+            (new_optimizer(&config.optim, &store)?, TrainState::new(0, Rng::new(config.run.seed ^ 0xda7a).state(), None, 0))
+        }
     };
     let ckpts = Checkpoints {
         folder: &folder,
@@ -172,6 +180,16 @@ impl Resume {
         let opt = AdamW::load_state(&self.dir.join(run_checkpoint::OPTIMIZER_FILE), &store.trainable())?;
         Ok((opt, run_checkpoint::load_state(&self.dir)?))
     }
+}
+
+/// Sets every parameter of `store` to the same-named weight of the Hugging Face Llama in
+/// `dir` (a tied head is the embedding, as in the model).
+fn init_from_pretrained(dir: &Path, store: &ParamStore) -> Result<()> {
+    let pretrained = load_llama(dir, LlamaOptions::default())?;
+    let weights = pretrained.store.ok_or_else(|| LmError::file(dir, "the pretrained weights were not kept in f32"))?;
+    let tensors: std::collections::HashMap<String, Tensor> = weights.params().into_iter().collect();
+    store.assign_from(&tensors, Some(dir))?;
+    Ok(())
 }
 
 fn new_optimizer(o: &OptimConfig, store: &ParamStore) -> Result<AdamW> {
