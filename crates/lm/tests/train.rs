@@ -2,17 +2,14 @@
 //! corpus, bit-exact resume that really restores, the refusals that protect a run folder,
 //! divergence and checkpoint errors.
 
+mod train_common;
+
+use train_common::{opts, tmp, train_losses};
+
 use std::path::{Path, PathBuf};
 
 use loam_lm::{GptConfig, LmError, Metric, RunOptions, TrainConfig, load_model, train};
 use loam_nn::optim::{AdamW, AdamWConfig};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loam-lm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn tiny(corpus: Option<PathBuf>, iters: usize) -> TrainConfig {
     let mut c = TrainConfig::default();
@@ -27,21 +24,6 @@ fn tiny(corpus: Option<PathBuf>, iters: usize) -> TrainConfig {
     c.run.checkpoint_interval = iters;
     c.sample.max_new_tokens = 20;
     c
-}
-
-fn opts(out: &Path) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), ..RunOptions::default() }
-}
-
-fn train_losses(out: &Path) -> Vec<(usize, f32)> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| match serde_json::from_str::<Metric>(l).unwrap() {
-            Metric::Train { step, loss, .. } => Some((step, loss)),
-            Metric::Eval { .. } => None,
-        })
-        .collect()
 }
 
 /// The raw lines of `metrics.jsonl` for steps ≤ `through`.

@@ -3,23 +3,19 @@
 //! uninterrupted one to the bit; a run with `init_from` starts from a pretrained Llama.
 
 mod hf_common;
+mod train_common;
 
-use std::path::{Path, PathBuf};
+use train_common::{opts, tmp, train_losses};
+
+use std::path::Path;
 
 use loam_lm::hf::{LlamaOptions, load_llama};
 use loam_lm::{
-    Architecture, AutoModel, Metric, ModelArchitecture, RunOptions, TrainConfig, TrainedModel, load_model, train,
+    Architecture, AutoModel, ModelArchitecture, RunOptions, TrainConfig, TrainedModel, load_model, train,
 };
 use loam_nn::Ctx;
 use loam_tensor::Rng;
 use loam_text::{Split, TokenDataset};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("loam-lm-llama-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A 2-layer, 32-wide Llama with 4 query heads over 2 k/v heads on the built-in corpus.
 fn tiny_llama(iters: usize) -> TrainConfig {
@@ -35,21 +31,6 @@ fn tiny_llama(iters: usize) -> TrainConfig {
     c.run.checkpoint_interval = iters;
     c.sample.max_new_tokens = 20;
     c
-}
-
-fn opts(out: &Path) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), ..RunOptions::default() }
-}
-
-fn train_losses(out: &Path) -> Vec<(usize, f32)> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| match serde_json::from_str::<Metric>(l).unwrap() {
-            Metric::Train { step, loss, .. } => Some((step, loss)),
-            Metric::Eval { .. } => None,
-        })
-        .collect()
 }
 
 #[test]
