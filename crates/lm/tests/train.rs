@@ -4,7 +4,7 @@
 
 mod train_common;
 
-use train_common::{opts, tmp, train_losses};
+use train_common::{assert_resumed_like_uninterrupted, opts, tmp, train_losses};
 
 use std::path::{Path, PathBuf};
 
@@ -95,14 +95,7 @@ fn resume_gives_the_same_losses_to_the_bit() {
     assert_eq!(b.start_step, 6, "the resumed session starts at the checkpoint's step");
     // the lines of steps 1..6 are the first session's, tokens/s and all, not rewritten
     assert_eq!(metric_lines(&split, 6), before);
-    let (la, lb) = (train_losses(&whole), train_losses(&split));
-    assert_eq!(la.len(), 12);
-    assert_eq!(la, lb, "losses of steps 7..12 after resuming at 6");
-    assert_eq!(a.val_loss_full.to_bits(), b.val_loss_full.to_bits());
-    let (ma, mb) = (load_model(&a.checkpoint).unwrap(), load_model(&b.checkpoint).unwrap());
-    for ((n, x), (_, y)) in ma.store.params().iter().zip(mb.store.params()) {
-        assert_eq!(x.to_vec(), y.to_vec(), "{n}");
-    }
+    assert_resumed_like_uninterrupted(&whole, &a, &split, &b);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,7 +5,7 @@
 mod hf_common;
 mod train_common;
 
-use train_common::{opts, tmp, train_losses};
+use train_common::{assert_resumed_like_uninterrupted, opts, tmp, train_losses};
 
 use std::path::Path;
 
@@ -72,14 +72,7 @@ fn a_resumed_llama_run_matches_the_uninterrupted_one_to_the_bit() {
     std::fs::remove_dir_all(split.join("checkpoints/step-000012")).unwrap();
     let b = train(&c, &RunOptions { resume: true, ..opts(&split) }).unwrap();
     assert_eq!(b.start_step, 6);
-    let (la, lb) = (train_losses(&whole), train_losses(&split));
-    assert_eq!(la.len(), 12);
-    assert_eq!(la, lb, "losses of steps 7..12 after resuming at 6");
-    assert_eq!(a.val_loss_full.to_bits(), b.val_loss_full.to_bits());
-    let (ma, mb) = (load_model(&a.checkpoint).unwrap(), load_model(&b.checkpoint).unwrap());
-    for ((n, x), (_, y)) in ma.store.params().iter().zip(mb.store.params()) {
-        assert_eq!(x.to_vec(), y.to_vec(), "{n}");
-    }
+    assert_resumed_like_uninterrupted(&whole, &a, &split, &b);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

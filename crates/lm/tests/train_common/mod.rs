@@ -1,11 +1,11 @@
-//! Shared helpers of the training tests: a fresh folder, run options, and the losses a run
-//! logged.
+//! Shared helpers of the training tests: a fresh folder, run options, the losses a run
+//! logged, and the check that a resumed run follows the uninterrupted one.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use loam_lm::{Metric, RunOptions};
+use loam_lm::{Metric, RunOptions, TrainSummary, load_model};
 
 /// A fresh, empty temporary folder named for the test.
 pub fn tmp(name: &str) -> PathBuf {
@@ -30,4 +30,18 @@ pub fn train_losses(out: &Path) -> Vec<(usize, f32)> {
             Metric::Eval { .. } => None,
         })
         .collect()
+}
+
+/// Asserts that the run in `split`, cut after step 6 of 12 and resumed (summary `b`), follows
+/// the uninterrupted run in `whole` (summary `a`) to the bit: the same training losses, the
+/// same validation loss, the same final parameters.
+pub fn assert_resumed_like_uninterrupted(whole: &Path, a: &TrainSummary, split: &Path, b: &TrainSummary) {
+    let (la, lb) = (train_losses(whole), train_losses(split));
+    assert_eq!(la.len(), 12);
+    assert_eq!(la, lb, "losses of steps 7..12 after resuming at 6");
+    assert_eq!(a.val_loss_full.to_bits(), b.val_loss_full.to_bits());
+    let (ma, mb) = (load_model(&a.checkpoint).unwrap(), load_model(&b.checkpoint).unwrap());
+    for ((n, x), (_, y)) in ma.store.params().iter().zip(mb.store.params()) {
+        assert_eq!(x.to_vec(), y.to_vec(), "{n}");
+    }
 }
