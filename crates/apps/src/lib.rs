@@ -1,8 +1,10 @@
 //! `loam-apps`: the applications built on loam's models, each taking its models through one
 //! [`provider::Provider`] interface (a local loam model or an OpenAI-compatible endpoint):
 //! semantic search ([`search`]: dense, BM25 and hybrid over one index), an extractive
-//! summarizer ([`summarize`]) and a product-copy writer ([`writer`]). The customer-service
-//! assistant and the HTTP server land with their issue (see DESIGN.md, "The apps crate").
+//! summarizer ([`summarize`]), a product-copy writer ([`writer`]) and the safety layer of the
+//! support assistant ([`safety`]: abuse, prompt injection, other customers' data, PII
+//! masking). The customer-service assistant and the HTTP server land with their issue (see
+//! DESIGN.md, "The apps crate").
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
@@ -17,6 +19,7 @@
 
 mod error;
 pub mod provider;
+pub mod safety;
 pub mod search;
 pub mod summarize;
 pub mod writer;
