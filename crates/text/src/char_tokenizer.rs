@@ -51,11 +51,7 @@ impl CharTokenizer {
                 other.insert(c, id);
             }
         }
-        CharTokenizer {
-            chars,
-            ascii,
-            other,
-        }
+        CharTokenizer { chars, ascii, other }
     }
 
     /// Reads a vocabulary written by [`Tokenizer::save`].
@@ -71,10 +67,7 @@ impl CharTokenizer {
     pub(crate) fn from_json(text: &str) -> std::result::Result<Self, String> {
         let file: CharFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if file.kind != FILE_KIND {
-            return Err(format!(
-                "\"type\" is {:?}, expected {FILE_KIND:?}",
-                file.kind
-            ));
+            return Err(format!("\"type\" is {:?}, expected {FILE_KIND:?}", file.kind));
         }
         let mut chars = Vec::with_capacity(file.chars.len());
         for (i, s) in file.chars.iter().enumerate() {
@@ -112,13 +105,7 @@ impl CharTokenizer {
         for (offset, c) in text.chars().enumerate() {
             match self.id_of(c) {
                 Some(id) => out.push(id),
-                None => {
-                    return Err(TextError::UnknownChar {
-                        ch: c,
-                        code: c as u32,
-                        offset,
-                    });
-                }
+                None => return Err(TextError::UnknownChar { ch: c, code: c as u32, offset }),
             }
         }
         Ok(())
@@ -210,28 +197,16 @@ mod tests {
     fn unknown_char_and_id_are_errors() {
         let tok = CharTokenizer::from_text("abc");
         match tok.encode("abz", false) {
-            Err(TextError::UnknownChar {
-                ch: 'z', offset: 2, ..
-            }) => {}
+            Err(TextError::UnknownChar { ch: 'z', offset: 2, .. }) => {}
             other => panic!("expected UnknownChar, got {other:?}"),
         }
-        assert!(matches!(
-            tok.decode(&[0, 3], false),
-            Err(TextError::UnknownId {
-                id: 3,
-                position: 1,
-                ..
-            })
-        ));
+        assert!(matches!(tok.decode(&[0, 3], false), Err(TextError::UnknownId { id: 3, position: 1, .. })));
     }
 
     #[test]
     fn json_form_is_checked() {
         let tok = CharTokenizer::from_text("ba\n");
-        assert!(
-            CharTokenizer::from_json(r#"{"type":"loam-char","chars":["\n","a","b"]}"#).unwrap()
-                == tok
-        );
+        assert!(CharTokenizer::from_json(r#"{"type":"loam-char","chars":["\n","a","b"]}"#).unwrap() == tok);
         assert!(CharTokenizer::from_json(r#"{"type":"loam-char","chars":["b","a"]}"#).is_err());
         assert!(CharTokenizer::from_json(r#"{"type":"loam-char","chars":["ab"]}"#).is_err());
         assert!(CharTokenizer::from_json(r#"{"type":"bpe"}"#).is_err());

@@ -79,11 +79,7 @@ impl CleanConfig {
             strip_html: true,
             remove_control: true,
             normalize_whitespace: true,
-            mask: MaskConfig {
-                urls: true,
-                emails: true,
-                phones: true,
-            },
+            mask: MaskConfig { urls: true, emails: true, phones: true },
             dedup_lines: true,
             dedup_documents: true,
             ..CleanConfig::default()
@@ -111,9 +107,7 @@ impl FromStr for CleanConfig {
             };
             let number = || -> Result<Option<usize>> {
                 let v = value.ok_or_else(|| bad(item, "needs a number, as in min-line=10"))?;
-                v.parse()
-                    .map(Some)
-                    .map_err(|_| bad(item, "not a non-negative integer"))
+                v.parse().map(Some).map_err(|_| bad(item, "not a non-negative integer"))
             };
             match key {
                 "none" => c = CleanConfig::default(),
@@ -127,13 +121,7 @@ impl FromStr for CleanConfig {
                 "urls" => c.mask.urls = true,
                 "emails" => c.mask.emails = true,
                 "phones" => c.mask.phones = true,
-                "mask" => {
-                    c.mask = MaskConfig {
-                        urls: true,
-                        emails: true,
-                        phones: true,
-                    }
-                }
+                "mask" => c.mask = MaskConfig { urls: true, emails: true, phones: true },
                 "dedup-lines" => c.dedup_lines = true,
                 "dedup-docs" => c.dedup_documents = true,
                 "min-line" => c.min_line_chars = number()?,
@@ -167,23 +155,14 @@ impl fmt::Display for CleanConfig {
             (self.dedup_lines, "dedup-lines"),
             (self.dedup_documents, "dedup-docs"),
         ];
-        items.extend(
-            flags
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, name)| name.to_string()),
-        );
+        items.extend(flags.iter().filter(|(on, _)| *on).map(|(_, name)| name.to_string()));
         let limits = [
             (self.min_line_chars, "min-line"),
             (self.max_line_chars, "max-line"),
             (self.min_doc_chars, "min-doc"),
             (self.max_doc_chars, "max-doc"),
         ];
-        items.extend(
-            limits
-                .iter()
-                .filter_map(|(v, name)| v.map(|v| format!("{name}={v}"))),
-        );
+        items.extend(limits.iter().filter_map(|(v, name)| v.map(|v| format!("{name}={v}"))));
         if items.is_empty() {
             items.push("none".into());
         }
@@ -192,10 +171,7 @@ impl fmt::Display for CleanConfig {
 }
 
 fn bad(option: &str, message: &str) -> TextError {
-    TextError::InvalidOption {
-        option: option.to_owned(),
-        message: message.to_owned(),
-    }
+    TextError::InvalidOption { option: option.to_owned(), message: message.to_owned() }
 }
 
 /// Runs a [`CleanConfig`] over texts, remembering what it saw (for deduplication) and counting
@@ -443,25 +419,17 @@ mod tests {
 
     #[test]
     fn spec_round_trips_through_display() {
-        let c: CleanConfig = "nfkc,html,whitespace,lower,mask,dedup-lines,min-line=3,max-doc=100"
-            .parse()
-            .unwrap();
+        let c: CleanConfig = "nfkc,html,whitespace,lower,mask,dedup-lines,min-line=3,max-doc=100".parse().unwrap();
         assert_eq!(c.to_string().parse::<CleanConfig>().unwrap(), c);
         assert!("min-line=x".parse::<CleanConfig>().is_err());
         assert!("shout".parse::<CleanConfig>().is_err());
-        assert_eq!(
-            "none".parse::<CleanConfig>().unwrap(),
-            CleanConfig::default()
-        );
+        assert_eq!("none".parse::<CleanConfig>().unwrap(), CleanConfig::default());
     }
 
     #[test]
     fn whitespace_control_and_blank_lines() {
         let config: CleanConfig = "control,whitespace".parse().unwrap();
-        let (out, report) = clean(
-            "a\u{0007}b \u{00A0}\t c  \r\n\n\n\n\u{3000}d\u{000B}\n",
-            &config,
-        );
+        let (out, report) = clean("a\u{0007}b \u{00A0}\t c  \r\n\n\n\n\u{3000}d\u{000B}\n", &config);
         assert_eq!(out.as_deref(), Some("ab c\n\nd\n"));
         assert_eq!(report.control_chars_removed, 2);
         assert_eq!(report.blank_lines_dropped, 2);
@@ -469,29 +437,14 @@ mod tests {
 
     #[test]
     fn dedup_and_length_filters() {
-        let config: CleanConfig = "dedup-lines,min-line=3,max-line=10,min-doc=2"
-            .parse()
-            .unwrap();
+        let config: CleanConfig = "dedup-lines,min-line=3,max-line=10,min-doc=2".parse().unwrap();
         let mut cleaner = Cleaner::new(config);
         let doc = "hello\nhi\nhello\n\nthis line is far too long\nworld\n";
-        assert_eq!(
-            cleaner.clean_document(doc).as_deref(),
-            Some("hello\n\nworld\n")
-        );
+        assert_eq!(cleaner.clean_document(doc).as_deref(), Some("hello\n\nworld\n"));
         assert_eq!(cleaner.clean_document("hello\nworld\n"), None);
         let r = cleaner.report();
-        assert_eq!(
-            (
-                r.duplicate_lines_dropped,
-                r.short_lines_dropped,
-                r.long_lines_dropped
-            ),
-            (3, 1, 1)
-        );
-        assert_eq!(
-            (r.documents_in, r.documents_out, r.short_documents_dropped),
-            (2, 1, 1)
-        );
+        assert_eq!((r.duplicate_lines_dropped, r.short_lines_dropped, r.long_lines_dropped), (3, 1, 1));
+        assert_eq!((r.documents_in, r.documents_out, r.short_documents_dropped), (2, 1, 1));
 
         let mut cleaner = Cleaner::new("dedup-docs".parse().unwrap());
         assert_eq!(cleaner.clean_document("a\nb").as_deref(), Some("a\nb"));

@@ -34,11 +34,7 @@ pub struct CorpusOptions {
 
 impl Default for CorpusOptions {
     fn default() -> Self {
-        CorpusOptions {
-            lossy_utf8: false,
-            chunk_bytes: 8 << 20,
-            skip_duplicate_files: false,
-        }
+        CorpusOptions { lossy_utf8: false, chunk_bytes: 8 << 20, skip_duplicate_files: false }
     }
 }
 
@@ -92,37 +88,23 @@ impl Corpus {
             walk(path, &mut found)?;
             found.sort();
             if found.is_empty() {
-                return Err(TextError::NoTextFiles {
-                    path: path.to_owned(),
-                });
+                return Err(TextError::NoTextFiles { path: path.to_owned() });
             }
             found
         };
-        let mut corpus = Corpus {
-            files: Vec::new(),
-            skipped: Vec::new(),
-            options,
-        };
+        let mut corpus = Corpus { files: Vec::new(), skipped: Vec::new(), options };
         for p in paths {
             let name = if single {
-                p.file_name().map_or_else(
-                    || p.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
+                p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
             } else {
-                p.strip_prefix(path)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .into_owned()
+                p.strip_prefix(path).unwrap_or(&p).to_string_lossy().into_owned()
             };
             let scan = scan_file(&p)?;
             if let Some(offset) = scan.nul_at {
                 if single {
                     return Err(TextError::BinaryFile { path: p, offset });
                 }
-                corpus
-                    .skipped
-                    .push(format!("{name}: binary (NUL byte at offset {offset})"));
+                corpus.skipped.push(format!("{name}: binary (NUL byte at offset {offset})"));
                 continue;
             }
             if let Some(offset) = scan.first_invalid.filter(|_| !corpus.options.lossy_utf8) {
@@ -134,9 +116,7 @@ impl Corpus {
             }
             let twin = corpus.files.iter().find(|f| f.sha256 == scan.sha256);
             if let Some(twin) = twin.filter(|_| corpus.options.skip_duplicate_files) {
-                corpus
-                    .skipped
-                    .push(format!("{name}: same bytes as {}", twin.name));
+                corpus.skipped.push(format!("{name}: same bytes as {}", twin.name));
                 continue;
             }
             let html = has_extension(&p, &["html", "htm"]);
@@ -150,15 +130,8 @@ impl Corpus {
             });
         }
         if corpus.files.is_empty() {
-            let why = if corpus.skipped.is_empty() {
-                "no files".to_owned()
-            } else {
-                corpus.skipped.join("; ")
-            };
-            return Err(TextError::EmptyCorpus(format!(
-                "{}: no usable text ({why})",
-                path.display()
-            )));
+            let why = if corpus.skipped.is_empty() { "no files".to_owned() } else { corpus.skipped.join("; ") };
+            return Err(TextError::EmptyCorpus(format!("{}: no usable text ({why})", path.display())));
         }
         Ok(corpus)
     }
@@ -180,14 +153,7 @@ impl Corpus {
 
     /// Streams the files in pieces cut at line starts.
     pub fn chunks(&self) -> Chunks<'_> {
-        Chunks {
-            corpus: self,
-            file: 0,
-            reader: None,
-            carry: Vec::new(),
-            offset: 0,
-            first: true,
-        }
+        Chunks { corpus: self, file: 0, reader: None, carry: Vec::new(), offset: 0, first: true }
     }
 }
 
@@ -216,30 +182,20 @@ impl Chunks<'_> {
         if self.reader.is_none() {
             self.reader = Some(File::open(path).map_err(|e| TextError::io("reading", path, e))?);
         }
-        let limit = if source.html {
-            usize::MAX
-        } else {
-            self.corpus.options.chunk_bytes.max(1)
-        };
+        let limit = if source.html { usize::MAX } else { self.corpus.options.chunk_bytes.max(1) };
         let mut eof = false;
         let reader = self.reader.as_mut().expect("reader opened above");
         while self.carry.len() < limit {
             let len = self.carry.len();
             self.carry.resize(len + READ_BLOCK, 0);
-            let n = reader
-                .read(&mut self.carry[len..])
-                .map_err(|e| TextError::io("reading", path, e))?;
+            let n = reader.read(&mut self.carry[len..]).map_err(|e| TextError::io("reading", path, e))?;
             self.carry.truncate(len + n);
             if n == 0 {
                 eof = true;
                 break;
             }
         }
-        let cut = if eof {
-            self.carry.len()
-        } else {
-            cut_point(&self.carry, limit)
-        };
+        let cut = if eof { self.carry.len() } else { cut_point(&self.carry, limit) };
         let rest = self.carry.split_off(cut);
         let bytes = std::mem::replace(&mut self.carry, rest);
         let start = self.offset;
@@ -255,12 +211,7 @@ impl Chunks<'_> {
         if self.first && text.starts_with('\u{FEFF}') {
             text.drain(..'\u{FEFF}'.len_utf8());
         }
-        let chunk = Chunk {
-            file: self.file,
-            first: self.first,
-            last: eof && self.carry.is_empty(),
-            text,
-        };
+        let chunk = Chunk { file: self.file, first: self.first, last: eof && self.carry.is_empty(), text };
         self.first = false;
         if chunk.last {
             self.file += 1;
@@ -277,18 +228,14 @@ impl Chunks<'_> {
 /// (a line longer than the buffer).
 fn cut_point(buf: &[u8], limit: usize) -> usize {
     let window = &buf[..limit.min(buf.len())];
-    let line_start = (1..window.len())
-        .rev()
-        .find(|&p| window[p - 1] == b'\n' && !window[p].is_ascii_whitespace());
+    let line_start = (1..window.len()).rev().find(|&p| window[p - 1] == b'\n' && !window[p].is_ascii_whitespace());
     if let Some(p) = line_start {
         return p;
     }
     if let Some(p) = window.iter().rposition(|&b| b == b'\n') {
         return p + 1;
     }
-    let boundary = (1..window.len())
-        .rev()
-        .find(|&p| (window[p] & 0xC0) != 0x80);
+    let boundary = (1..window.len()).rev().find(|&p| (window[p] & 0xC0) != 0x80);
     boundary.unwrap_or(window.len())
 }
 
@@ -299,9 +246,7 @@ pub fn split_lines(text: &str, max: usize) -> Vec<&str> {
     let mut rest = text;
     while rest.len() > max {
         let cut = cut_point(rest.as_bytes(), max).max(1);
-        let cut = (cut..=rest.len())
-            .find(|&c| rest.is_char_boundary(c))
-            .unwrap_or(rest.len());
+        let cut = (cut..=rest.len()).find(|&c| rest.is_char_boundary(c)).unwrap_or(rest.len());
         pieces.push(&rest[..cut]);
         rest = &rest[cut..];
     }
@@ -326,24 +271,13 @@ fn scan_file(path: &Path) -> Result<Scan> {
     let mut hasher = Sha256::new();
     let mut block = vec![0u8; READ_BLOCK];
     let mut pending: Vec<u8> = Vec::new();
-    let mut scan = Scan {
-        bytes: 0,
-        sha256: String::new(),
-        nul_at: None,
-        first_invalid: None,
-        invalid: 0,
-    };
+    let mut scan = Scan { bytes: 0, sha256: String::new(), nul_at: None, first_invalid: None, invalid: 0 };
     loop {
-        let n = file
-            .read(&mut block)
-            .map_err(|e| TextError::io("reading", path, e))?;
+        let n = file.read(&mut block).map_err(|e| TextError::io("reading", path, e))?;
         let data = &block[..n];
         hasher.update(data);
         if scan.nul_at.is_none() {
-            scan.nul_at = data
-                .iter()
-                .position(|&b| b == 0)
-                .map(|p| scan.bytes + p as u64);
+            scan.nul_at = data.iter().position(|&b| b == 0).map(|p| scan.bytes + p as u64);
         }
         let pending_start = scan.bytes - pending.len() as u64;
         scan.bytes += n as u64;
@@ -405,9 +339,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let kind = entry
-            .file_type()
-            .map_err(|e| TextError::io("inspecting", &path, e))?;
+        let kind = entry.file_type().map_err(|e| TextError::io("inspecting", &path, e))?;
         if kind.is_dir() {
             walk(&path, found)?;
         } else if has_extension(&path, TEXT_EXTENSIONS) {
@@ -441,23 +373,11 @@ mod tests {
 
     #[test]
     fn utf8_check_counts_and_carries() {
-        let mut scan = Scan {
-            bytes: 0,
-            sha256: String::new(),
-            nul_at: None,
-            first_invalid: None,
-            invalid: 0,
-        };
+        let mut scan = Scan { bytes: 0, sha256: String::new(), nul_at: None, first_invalid: None, invalid: 0 };
         let euro = "€".as_bytes();
-        assert_eq!(
-            check_utf8(&[b'a', euro[0], euro[1]], false, 0, &mut scan),
-            1
-        );
+        assert_eq!(check_utf8(&[b'a', euro[0], euro[1]], false, 0, &mut scan), 1);
         assert_eq!(scan.invalid, 0);
-        assert_eq!(
-            check_utf8(&[b'a', 0xFF, b'b', 0xC3], true, 10, &mut scan),
-            4
-        );
+        assert_eq!(check_utf8(&[b'a', 0xFF, b'b', 0xC3], true, 10, &mut scan), 4);
         assert_eq!((scan.invalid, scan.first_invalid), (2, Some(11)));
     }
 }

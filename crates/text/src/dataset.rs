@@ -15,11 +15,9 @@ use crate::char_tokenizer::CharTokenizer;
 use crate::clean::{CleanConfig, Cleaner};
 use crate::corpus::{Chunks, Corpus, CorpusOptions, split_lines};
 use crate::error::{Result, TextError};
-use crate::meta::{
-    DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo,
-};
+use crate::meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
 use crate::reader::stream_shard;
-use crate::shard::{ShardInfo, ShardWriter, TokenDtype};
+use crate::shard::{TokenDtype, ShardInfo, ShardWriter};
 use crate::spec::{AnyTokenizer, TokenizerSpec, load_tokenizer};
 use crate::tokenizer::Tokenizer;
 use crate::train::train_tokenizer;
@@ -69,11 +67,7 @@ pub struct DatasetConfig {
 
 impl DatasetConfig {
     /// The defaults for `corpus`, `out_dir` and `tokenizer`.
-    pub fn new(
-        corpus: impl Into<PathBuf>,
-        out_dir: impl Into<PathBuf>,
-        tokenizer: TokenizerSpec,
-    ) -> Self {
+    pub fn new(corpus: impl Into<PathBuf>, out_dir: impl Into<PathBuf>, tokenizer: TokenizerSpec) -> Self {
         DatasetConfig {
             corpus: corpus.into(),
             out_dir: out_dir.into(),
@@ -116,14 +110,9 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
 
     let val_docs = match config.split {
         SplitMode::Tail => BTreeSet::new(),
-        SplitMode::Documents { seed } => {
-            choose_val_documents(corpus.files().len(), config.val_fraction, seed)?
-        }
+        SplitMode::Documents { seed } => choose_val_documents(corpus.files().len(), config.val_fraction, seed)?,
     };
-    let separator = config
-        .document_separator
-        .then(|| tokenizer.end_of_text_id())
-        .flatten();
+    let separator = config.document_separator.then(|| tokenizer.end_of_text_id()).flatten();
     let shard = |split: &str| ShardWriter::new(out, split, dtype, vocab_size, config.shard_tokens);
     // With the tail split everything goes to `train` first; `split_tail` moves the tail.
     let mut train = shard("train")?;
@@ -139,11 +128,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
                 ids.extend(separator);
             }
         }
-        let writer = if val_docs.contains(&piece.file) {
-            &mut val
-        } else {
-            &mut train
-        };
+        let writer = if val_docs.contains(&piece.file) { &mut val } else { &mut train };
         writer.write(&ids)?;
     }
     let (train_shards, val_shards) = match config.split {
@@ -152,30 +137,21 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
     };
     let mut report = cleaner.report().clone();
     report.invalid_utf8_replaced += corpus.invalid_utf8();
-    report
-        .files_skipped
-        .extend(corpus.skipped().iter().cloned());
+    report.files_skipped.extend(corpus.skipped().iter().cloned());
     let tokens = TokenCounts {
         train: train_shards.iter().map(|s| s.tokens).sum(),
         val: val_shards.iter().map(|s| s.tokens).sum(),
         total: 0,
     };
     if tokens.train + tokens.val == 0 {
-        return Err(TextError::EmptyCorpus(format!(
-            "{}: no tokens left after cleaning",
-            config.corpus.display()
-        )));
+        return Err(TextError::EmptyCorpus(format!("{}: no tokens left after cleaning", config.corpus.display())));
     }
     let meta = DatasetMeta {
         format: META_FORMAT.into(),
         version: META_VERSION,
         vocab_size,
         dtype,
-        tokenizer: TokenizerInfo {
-            spec: config.tokenizer.to_string(),
-            kind: tokenizer.kind().into(),
-            file: TOKENIZER_FILE.into(),
-        },
+        tokenizer: TokenizerInfo { spec: config.tokenizer.to_string(), kind: tokenizer.kind().into(), file: TOKENIZER_FILE.into() },
         split: SplitInfo {
             method: match config.split {
                 SplitMode::Tail => "fraction".into(),
@@ -187,10 +163,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
                 SplitMode::Documents { seed } => Some(seed),
             },
         },
-        tokens: TokenCounts {
-            total: tokens.train + tokens.val,
-            ..tokens
-        },
+        tokens: TokenCounts { total: tokens.train + tokens.val, ..tokens },
         train_shards,
         val_shards,
         sources: corpus
@@ -203,14 +176,7 @@ pub fn build_dataset(config: &DatasetConfig) -> Result<DatasetMeta> {
                 sha256: f.sha256.clone(),
                 split: match config.split {
                     SplitMode::Tail => None,
-                    SplitMode::Documents { .. } => Some(
-                        if val_docs.contains(&i) {
-                            "val"
-                        } else {
-                            "train"
-                        }
-                        .into(),
-                    ),
+                    SplitMode::Documents { .. } => Some(if val_docs.contains(&i) { "val" } else { "train" }.into()),
                 },
             })
             .collect(),
@@ -234,23 +200,20 @@ fn make_tokenizer(config: &DatasetConfig, corpus: &Corpus) -> Result<AnyTokenize
                 chars.extend(piece?.text.iter().flat_map(|t| t.chars()));
             }
             if chars.is_empty() {
-                return Err(TextError::EmptyCorpus(
-                    "no characters left after cleaning".into(),
-                ));
+                return Err(TextError::EmptyCorpus("no characters left after cleaning".into()));
             }
             Ok(AnyTokenizer::Char(CharTokenizer::from_chars(chars)))
         }
         TokenizerSpec::Train(options) => {
             let mut cleaner = Cleaner::new(config.clean.clone());
             let failure = Mutex::new(None);
-            let texts =
-                CleanStream::new(corpus.chunks(), &mut cleaner).map_while(|piece| match piece {
-                    Ok(p) => Some(p.text.unwrap_or_default()),
-                    Err(e) => {
-                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        None
-                    }
-                });
+            let texts = CleanStream::new(corpus.chunks(), &mut cleaner).map_while(|piece| match piece {
+                Ok(p) => Some(p.text.unwrap_or_default()),
+                Err(e) => {
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    None
+                }
+            });
             let trained = train_tokenizer(options, texts);
             if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 return Err(e);
@@ -290,12 +253,7 @@ fn choose_val_documents(n: usize, fraction: f64, seed: u64) -> Result<BTreeSet<u
 
 /// Moves the tail of the token stream written to `all` into validation shards: the first
 /// `floor(total * (1 - fraction))` ids stay in training. Shards are streamed, never loaded whole.
-fn split_tail(
-    dir: &Path,
-    all: ShardWriter,
-    mut val: ShardWriter,
-    fraction: f64,
-) -> Result<(Vec<ShardInfo>, Vec<ShardInfo>)> {
+fn split_tail(dir: &Path, all: ShardWriter, mut val: ShardWriter, fraction: f64) -> Result<(Vec<ShardInfo>, Vec<ShardInfo>)> {
     let keep = ((all.tokens() as f64) * (1.0 - fraction)).floor() as u64;
     let (dtype, vocab_size, shard_tokens) = (all.dtype(), all.vocab_size(), all.shard_tokens());
     let mut train = Vec::new();
@@ -308,8 +266,7 @@ fn split_tail(
             continue;
         }
         let path = dir.join(&shard.file);
-        let mut head = ShardWriter::new(dir, "train", dtype, vocab_size, shard_tokens)?
-            .first_index(train.len());
+        let mut head = ShardWriter::new(dir, "train", dtype, vocab_size, shard_tokens)?.first_index(train.len());
         let mut at = start;
         stream_shard(&path, dtype, |ids| {
             let cut = (keep.saturating_sub(at) as usize).min(ids.len());
@@ -336,12 +293,7 @@ fn looks_like_shard(name: &str) -> bool {
 /// `meta.json` records is not loam's to overwrite or remove, so it is an error.
 fn earlier_shards(dir: &Path) -> Result<BTreeSet<String>> {
     let recorded: BTreeSet<String> = match DatasetMeta::load(dir) {
-        Ok(meta) => meta
-            .train_shards
-            .iter()
-            .chain(&meta.val_shards)
-            .map(|s| s.file.clone())
-            .collect(),
+        Ok(meta) => meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.clone()).collect(),
         Err(_) => BTreeSet::new(),
     };
     let entries = std::fs::read_dir(dir).map_err(|e| TextError::io("listing", dir, e))?;
@@ -360,18 +312,11 @@ fn earlier_shards(dir: &Path) -> Result<BTreeSet<String>> {
 
 /// Removes the shards the earlier build recorded (`earlier`) that `meta` does not list.
 fn remove_stale_shards(dir: &Path, earlier: &BTreeSet<String>, meta: &DatasetMeta) -> Result<()> {
-    let listed: BTreeSet<&str> = meta
-        .train_shards
-        .iter()
-        .chain(&meta.val_shards)
-        .map(|s| s.file.as_str())
-        .collect();
+    let listed: BTreeSet<&str> = meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.as_str()).collect();
     for name in earlier.iter().filter(|n| !listed.contains(n.as_str())) {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(TextError::io("removing stale shard", &path, e));
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(TextError::io("removing stale shard", &path, e)),
             _ => {}
         }
     }
@@ -382,27 +327,16 @@ fn remove_stale_shards(dir: &Path, earlier: &BTreeSet<String>, meta: &DatasetMet
 /// records, then `dir` itself if nothing else is left in it. Files it does not record stay.
 /// A folder without a readable `meta.json` is left alone.
 pub fn remove_dataset(dir: &Path) -> Result<()> {
-    let Ok(meta) = DatasetMeta::load(dir) else {
-        return Ok(());
-    };
-    let files = meta
-        .train_shards
-        .iter()
-        .chain(&meta.val_shards)
-        .map(|s| s.file.as_str());
+    let Ok(meta) = DatasetMeta::load(dir) else { return Ok(()) };
+    let files = meta.train_shards.iter().chain(&meta.val_shards).map(|s| s.file.as_str());
     for name in files.chain([meta.tokenizer.file.as_str(), "meta.json"]) {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(TextError::io("removing", &path, e));
-            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(TextError::io("removing", &path, e)),
             _ => {}
         }
     }
-    let empty = std::fs::read_dir(dir)
-        .map_err(|e| TextError::io("listing", dir, e))?
-        .next()
-        .is_none();
+    let empty = std::fs::read_dir(dir).map_err(|e| TextError::io("listing", dir, e))?.next().is_none();
     if empty {
         std::fs::remove_dir(dir).map_err(|e| TextError::io("removing", dir, e))?;
     }
@@ -445,10 +379,6 @@ impl Iterator for CleanStream<'_, '_> {
             }
             Some(self.cleaner.clean_chunk(&chunk.text))
         };
-        Some(Ok(Piece {
-            file: chunk.file,
-            last: chunk.last,
-            text,
-        }))
+        Some(Ok(Piece { file: chunk.file, last: chunk.last, text }))
     }
 }

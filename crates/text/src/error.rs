@@ -124,23 +124,12 @@ pub type Result<T, E = TextError> = std::result::Result<T, E>;
 
 impl TextError {
     /// An [`TextError::Io`] for `action` on `path`.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
-        TextError::Io {
-            action,
-            path: path.into(),
-            source,
-        }
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TextError::Io { action, path: path.into(), source }
     }
 
     /// A [`TextError::Tokenizer`] from any displayable error.
     pub(crate) fn tokenizer(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        TextError::Tokenizer {
-            what: what.into(),
-            message: message.to_string(),
-        }
+        TextError::Tokenizer { what: what.into(), message: message.to_string() }
     }
 }

@@ -34,27 +34,16 @@ pub(crate) struct AtomicFile {
 impl AtomicFile {
     /// Starts writing `target`.
     pub(crate) fn create(target: &Path) -> Result<Self> {
-        let name = target
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let name = target.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
         let temp = target.with_file_name(format!(".{name}.tmp{}", std::process::id()));
         let file = File::create(&temp).map_err(|e| TextError::io("creating", &temp, e))?;
-        Ok(AtomicFile {
-            target: target.to_owned(),
-            temp,
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
-        })
+        Ok(AtomicFile { target: target.to_owned(), temp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
     /// Appends bytes.
     pub(crate) fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        let writer = self
-            .writer
-            .as_mut()
-            .expect("AtomicFile is written only before commit");
-        writer
-            .write_all(bytes)
-            .map_err(|e| TextError::io("writing", &self.temp, e))
+        let writer = self.writer.as_mut().expect("AtomicFile is written only before commit");
+        writer.write_all(bytes).map_err(|e| TextError::io("writing", &self.temp, e))
     }
 
     /// Flushes, syncs and renames the file into place, then syncs the folder so the rename
@@ -62,18 +51,10 @@ impl AtomicFile {
     /// depend on).
     pub(crate) fn commit(mut self) -> Result<()> {
         let writer = self.writer.take().expect("AtomicFile is committed once");
-        let file = writer
-            .into_inner()
-            .map_err(|e| TextError::io("writing", &self.temp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| TextError::io("syncing", &self.temp, e))?;
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(|e| TextError::io("renaming into place", &self.target, e))?;
-        let dir = self
-            .target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let file = writer.into_inner().map_err(|e| TextError::io("writing", &self.temp, e.into_error()))?;
+        file.sync_all().map_err(|e| TextError::io("syncing", &self.temp, e))?;
+        std::fs::rename(&self.temp, &self.target).map_err(|e| TextError::io("renaming into place", &self.target, e))?;
+        let dir = self.target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }

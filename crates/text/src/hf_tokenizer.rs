@@ -25,10 +25,7 @@ impl HfTokenizer {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| TextError::io("reading", path, e))?;
         HfTokenizer::from_bytes(&bytes).map_err(|e| match e {
-            TextError::Tokenizer { message, .. } => TextError::Tokenizer {
-                what: path.display().to_string(),
-                message,
-            },
+            TextError::Tokenizer { message, .. } => TextError::Tokenizer { what: path.display().to_string(), message },
             other => other,
         })
     }
@@ -93,20 +90,9 @@ impl Tokenizer for HfTokenizer {
         Ok(encoding.get_ids().to_vec())
     }
 
-    fn encode_truncated(
-        &self,
-        text: &str,
-        add_special_tokens: bool,
-        max_len: usize,
-    ) -> Result<Vec<u32>> {
-        let fail = |e: tokenizers::Error| {
-            TextError::tokenizer(self.kind(), format!("encoding failed: {e}"))
-        };
-        let added = if add_special_tokens {
-            self.num_special_tokens()
-        } else {
-            0
-        };
+    fn encode_truncated(&self, text: &str, add_special_tokens: bool, max_len: usize) -> Result<Vec<u32>> {
+        let fail = |e: tokenizers::Error| TextError::tokenizer(self.kind(), format!("encoding failed: {e}"));
+        let added = if add_special_tokens { self.num_special_tokens() } else { 0 };
         if max_len < added {
             return Err(TextError::InvalidRequest(format!(
                 "cannot truncate to {max_len} tokens: the tokenizer adds {added} special tokens"
@@ -114,21 +100,14 @@ impl Tokenizer for HfTokenizer {
         }
         let mut encoding = self.inner.encode_fast(text, false).map_err(fail)?;
         encoding.truncate(max_len - added, 0, TruncationDirection::Right);
-        let encoding = self
-            .inner
-            .post_process(encoding, None, add_special_tokens)
-            .map_err(fail)?;
+        let encoding = self.inner.post_process(encoding, None, add_special_tokens).map_err(fail)?;
         Ok(encoding.get_ids().to_vec())
     }
 
     fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         let vocab_size = self.vocab_size();
         if let Some(position) = ids.iter().position(|&id| id as usize >= vocab_size) {
-            return Err(TextError::UnknownId {
-                id: ids[position],
-                position,
-                vocab_size,
-            });
+            return Err(TextError::UnknownId { id: ids[position], position, vocab_size });
         }
         self.inner
             .decode(ids, skip_special_tokens)
@@ -136,12 +115,7 @@ impl Tokenizer for HfTokenizer {
     }
 
     fn vocab_size(&self) -> usize {
-        let max_added = self
-            .inner
-            .get_added_tokens_decoder()
-            .keys()
-            .map(|&id| id as usize + 1)
-            .max();
+        let max_added = self.inner.get_added_tokens_decoder().keys().map(|&id| id as usize + 1).max();
         self.inner.get_vocab_size(true).max(max_added.unwrap_or(0))
     }
 
@@ -175,8 +149,6 @@ impl Tokenizer for HfTokenizer {
     }
 
     fn num_special_tokens(&self) -> usize {
-        self.inner
-            .get_post_processor()
-            .map_or(0, |p| p.added_tokens(false))
+        self.inner.get_post_processor().map_or(0, |p| p.added_tokens(false))
     }
 }

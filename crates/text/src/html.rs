@@ -20,38 +20,9 @@ pub struct HtmlStats {
 
 /// Tags whose start or end breaks a line of text.
 const BLOCK_TAGS: &[&str] = &[
-    "address",
-    "article",
-    "aside",
-    "blockquote",
-    "br",
-    "dd",
-    "div",
-    "dl",
-    "dt",
-    "figcaption",
-    "figure",
-    "footer",
-    "form",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "header",
-    "hr",
-    "li",
-    "main",
-    "nav",
-    "ol",
-    "p",
-    "pre",
-    "section",
-    "table",
-    "title",
-    "tr",
-    "ul",
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+    "nav", "ol", "p", "pre", "section", "table", "title", "tr", "ul",
 ];
 
 /// Tags whose content is not text.
@@ -185,8 +156,7 @@ mod tests {
 
     #[test]
     fn decodes_entities_after_stripping() {
-        let (text, stats) =
-            strip_html("<p>a &amp; b &lt;i&gt; &#8212; &#x1F600; &eacute; &bogus;</p>");
+        let (text, stats) = strip_html("<p>a &amp; b &lt;i&gt; &#8212; &#x1F600; &eacute; &bogus;</p>");
         assert_eq!(text, "\na & b <i> \u{2014} \u{1F600} \u{e9} &bogus;\n");
         assert_eq!(stats.entities_decoded, 6);
     }

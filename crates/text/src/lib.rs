@@ -48,22 +48,18 @@ mod tokenizer;
 mod train;
 
 pub use char_tokenizer::CharTokenizer;
-pub use check_digit::{chinese_id_check_char, chinese_id_valid, iban_valid, luhn_valid, ssn_valid};
 pub use clean::{CleanConfig, Cleaner, MaskConfig, Normalization, clean};
-pub use corpus::{
-    Chunk, Chunks, Corpus, CorpusOptions, SourceFile, TEXT_EXTENSIONS, sha256_file, split_lines,
-};
+pub use corpus::{Chunk, Chunks, Corpus, CorpusOptions, SourceFile, TEXT_EXTENSIONS, sha256_file, split_lines};
 pub use dataset::{DatasetConfig, SplitMode, TOKENIZER_FILE, build_dataset, remove_dataset};
 pub use error::{Result, TextError};
 pub use hf_tokenizer::HfTokenizer;
 pub use html::{HtmlStats, decode_entities, strip_html};
+pub use check_digit::{chinese_id_check_char, chinese_id_valid, iban_valid, luhn_valid, ssn_valid};
 pub use mask::{
-    CARD_PLACEHOLDER, EMAIL_PLACEHOLDER, IBAN_PLACEHOLDER, ID_PLACEHOLDER, MaskCounts, MaskKind,
-    MaskKinds, MaskSpan, PHONE_PLACEHOLDER, URL_PLACEHOLDER, find_spans, mask,
+    CARD_PLACEHOLDER, EMAIL_PLACEHOLDER, IBAN_PLACEHOLDER, ID_PLACEHOLDER, MaskCounts, MaskKind, MaskKinds, MaskSpan, PHONE_PLACEHOLDER,
+    URL_PLACEHOLDER, find_spans, mask,
 };
-pub use meta::{
-    DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo,
-};
+pub use meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
 pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
 pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};
 pub use report::CleanReport;

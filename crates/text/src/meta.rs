@@ -8,7 +8,7 @@ use crate::clean::CleanConfig;
 use crate::error::{Result, TextError};
 use crate::fsutil::{read_to_string, write_atomic};
 use crate::report::CleanReport;
-use crate::shard::{ShardInfo, TokenDtype};
+use crate::shard::{TokenDtype, ShardInfo};
 
 /// The value of `format` in every loam `meta.json`.
 pub const META_FORMAT: &str = "loam-tokens";
@@ -97,14 +97,8 @@ impl DatasetMeta {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join("meta.json");
         let text = read_to_string(&path)?;
-        let meta: DatasetMeta = serde_json::from_str(&text).map_err(|source| TextError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        let bad = |message: String| TextError::Dataset {
-            path: path.clone(),
-            message,
-        };
+        let meta: DatasetMeta = serde_json::from_str(&text).map_err(|source| TextError::Json { path: path.clone(), source })?;
+        let bad = |message: String| TextError::Dataset { path: path.clone(), message };
         if meta.format != META_FORMAT || meta.version != META_VERSION {
             return Err(bad(format!(
                 "format {:?} version {}, expected {META_FORMAT:?} version {META_VERSION}",
@@ -113,11 +107,8 @@ impl DatasetMeta {
         }
         meta.dtype.check_vocab(meta.vocab_size)?;
         let sum = |shards: &[ShardInfo]| shards.iter().map(|s| s.tokens).sum::<u64>();
-        if sum(&meta.train_shards) != meta.tokens.train || sum(&meta.val_shards) != meta.tokens.val
-        {
-            return Err(bad(
-                "shard token counts do not add up to the split totals".into()
-            ));
+        if sum(&meta.train_shards) != meta.tokens.train || sum(&meta.val_shards) != meta.tokens.val {
+            return Err(bad("shard token counts do not add up to the split totals".into()));
         }
         Ok(meta)
     }
@@ -125,10 +116,7 @@ impl DatasetMeta {
     /// Writes `dir/meta.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join("meta.json");
-        let json = serde_json::to_string_pretty(self).map_err(|source| TextError::Json {
-            path: path.clone(),
-            source,
-        })?;
+        let json = serde_json::to_string_pretty(self).map_err(|source| TextError::Json { path: path.clone(), source })?;
         write_atomic(&path, json.as_bytes())
     }
 }

@@ -30,11 +30,7 @@ pub struct MlmConfig {
 
 impl Default for MlmConfig {
     fn default() -> Self {
-        MlmConfig {
-            mask_prob: 0.15,
-            mask_token_prob: 0.8,
-            random_token_prob: 0.1,
-        }
+        MlmConfig { mask_prob: 0.15, mask_token_prob: 0.8, random_token_prob: 0.1 }
     }
 }
 
@@ -74,45 +70,23 @@ impl MlmCollator {
         special_ids: &[u32],
         seed: u64,
     ) -> Result<Self> {
-        let probs = [
-            config.mask_prob,
-            config.mask_token_prob,
-            config.random_token_prob,
-        ];
-        if probs.iter().any(|p| !(0.0..=1.0).contains(p))
-            || config.mask_token_prob + config.random_token_prob > 1.0
-        {
+        let probs = [config.mask_prob, config.mask_token_prob, config.random_token_prob];
+        if probs.iter().any(|p| !(0.0..=1.0).contains(p)) || config.mask_token_prob + config.random_token_prob > 1.0 {
             return Err(TextError::InvalidOption {
                 option: format!("{config:?}"),
-                message: "probabilities must lie in [0, 1] and mask + random must not exceed 1"
-                    .into(),
+                message: "probabilities must lie in [0, 1] and mask + random must not exceed 1".into(),
             });
         }
         let mut special: HashSet<u32> = special_ids.iter().copied().collect();
         special.extend([mask_id, pad_id]);
         if let Some(&bad) = special.iter().find(|&&id| id as usize >= vocab_size) {
-            return Err(TextError::UnknownId {
-                id: bad,
-                position: 0,
-                vocab_size,
-            });
+            return Err(TextError::UnknownId { id: bad, position: 0, vocab_size });
         }
-        let replacements: Vec<u32> = (0..vocab_size as u32)
-            .filter(|id| !special.contains(id))
-            .collect();
+        let replacements: Vec<u32> = (0..vocab_size as u32).filter(|id| !special.contains(id)).collect();
         if replacements.is_empty() {
-            return Err(TextError::InvalidRequest(
-                "the vocabulary has no non-special token to mask".into(),
-            ));
+            return Err(TextError::InvalidRequest("the vocabulary has no non-special token to mask".into()));
         }
-        Ok(MlmCollator {
-            config,
-            mask_id,
-            pad_id,
-            special,
-            replacements,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        })
+        Ok(MlmCollator { config, mask_id, pad_id, special, replacements, rng: ChaCha8Rng::seed_from_u64(seed) })
     }
 
     /// A collator for `tokenizer`, which must have a mask token (`[MASK]` or `<mask>`).
@@ -120,21 +94,9 @@ impl MlmCollator {
         let mask_id = ["[MASK]", "<mask>"]
             .iter()
             .find_map(|t| tokenizer.token_to_id(t))
-            .ok_or_else(|| {
-                TextError::InvalidRequest(format!(
-                    "the {} tokenizer has no [MASK] or <mask> token",
-                    tokenizer.kind()
-                ))
-            })?;
+            .ok_or_else(|| TextError::InvalidRequest(format!("the {} tokenizer has no [MASK] or <mask> token", tokenizer.kind())))?;
         let pad_id = tokenizer.pad_id().unwrap_or(mask_id);
-        MlmCollator::new(
-            config,
-            tokenizer.vocab_size(),
-            mask_id,
-            pad_id,
-            &tokenizer.special_ids(),
-            seed,
-        )
+        MlmCollator::new(config, tokenizer.vocab_size(), mask_id, pad_id, &tokenizer.special_ids(), seed)
     }
 
     /// Pads `rows` to the longest and masks them.
@@ -146,10 +108,7 @@ impl MlmCollator {
         let attention_mask: Vec<u32> = padded.attention_mask.into_iter().flatten().collect();
         let mut labels = vec![IGNORE_INDEX; input_ids.len()];
         for (i, id) in input_ids.iter_mut().enumerate() {
-            if attention_mask[i] == 0
-                || self.special.contains(id)
-                || !self.rng.random_bool(self.config.mask_prob)
-            {
+            if attention_mask[i] == 0 || self.special.contains(id) || !self.rng.random_bool(self.config.mask_prob) {
                 continue;
             }
             labels[i] = i64::from(*id);
@@ -160,12 +119,6 @@ impl MlmCollator {
                 *id = self.replacements[self.rng.random_range(0..self.replacements.len())];
             }
         }
-        Ok(MlmBatch {
-            input_ids,
-            labels,
-            attention_mask,
-            batch_size,
-            seq_len,
-        })
+        Ok(MlmBatch { input_ids, labels, attention_mask, batch_size, seq_len })
     }
 }

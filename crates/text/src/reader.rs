@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, TextError};
 use crate::meta::DatasetMeta;
-use crate::shard::{ShardInfo, TokenDtype};
+use crate::shard::{TokenDtype, ShardInfo};
 
 /// A dataset directory written by [`crate::build_dataset`].
 #[derive(Debug)]
@@ -35,10 +35,7 @@ pub enum Split {
 impl TokenDataset {
     /// Opens the dataset in `dir` (reads and checks `meta.json`).
     pub fn open(dir: &Path) -> Result<Self> {
-        Ok(TokenDataset {
-            dir: dir.to_owned(),
-            meta: DatasetMeta::load(dir)?,
-        })
+        Ok(TokenDataset { dir: dir.to_owned(), meta: DatasetMeta::load(dir)? })
     }
 
     /// The contents of `meta.json`.
@@ -66,10 +63,7 @@ impl TokenDataset {
             let path = self.dir.join(&shard.file);
             let sum = crate::corpus::sha256_file(&path)?;
             if sum != shard.sha256 {
-                return Err(TextError::Dataset {
-                    path,
-                    message: format!("SHA-256 {sum} differs from meta.json's {}", shard.sha256),
-                });
+                return Err(TextError::Dataset { path, message: format!("SHA-256 {sum} differs from meta.json's {}", shard.sha256) });
             }
         }
         Ok(())
@@ -109,24 +103,16 @@ impl TokenSplit {
         for shard in shards.iter().filter(|s| s.tokens > 0) {
             let path = dir.join(&shard.file);
             let file = File::open(&path).map_err(|e| TextError::io("opening shard", &path, e))?;
-            let size = file
-                .metadata()
-                .map_err(|e| TextError::io("inspecting shard", &path, e))?
-                .len();
+            let size = file.metadata().map_err(|e| TextError::io("inspecting shard", &path, e))?.len();
             if size != shard.tokens * dtype.size() as u64 {
                 return Err(TextError::Dataset {
                     path,
-                    message: format!(
-                        "{size} bytes, but meta.json says {} {} tokens",
-                        shard.tokens,
-                        dtype.name()
-                    ),
+                    message: format!("{size} bytes, but meta.json says {} {} tokens", shard.tokens, dtype.name()),
                 });
             }
             // SAFETY: the shard is opened read-only; loam writes shards atomically (temp file
             // and rename) and never modifies one in place, so the mapped bytes do not change.
-            let map = unsafe { Mmap::map(&file) }
-                .map_err(|e| TextError::io("memory-mapping", &path, e))?;
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| TextError::io("memory-mapping", &path, e))?;
             starts.push(len);
             len += shard.tokens as usize;
             parts.push(Part::Mapped(map, dtype));
@@ -137,11 +123,7 @@ impl TokenSplit {
     /// A split held in memory.
     pub fn from_tokens(tokens: Vec<u32>) -> Self {
         let len = tokens.len();
-        TokenSplit {
-            parts: vec![Part::Memory(tokens)],
-            starts: vec![0],
-            len,
-        }
+        TokenSplit { parts: vec![Part::Memory(tokens)], starts: vec![0], len }
     }
 
     /// Number of tokens.
@@ -156,29 +138,16 @@ impl TokenSplit {
 
     /// Copies `out.len()` tokens starting at `start` into `out`.
     pub fn read_into(&self, start: usize, out: &mut [u32]) -> Result<()> {
-        let end = start
-            .checked_add(out.len())
-            .filter(|&e| e <= self.len)
-            .ok_or_else(|| {
-                TextError::InvalidRequest(format!(
-                    "tokens {start}..{} are outside a split of {}",
-                    start + out.len(),
-                    self.len
-                ))
-            })?;
-        let mut part = self
-            .starts
-            .partition_point(|&s| s <= start)
-            .saturating_sub(1);
+        let end = start.checked_add(out.len()).filter(|&e| e <= self.len).ok_or_else(|| {
+            TextError::InvalidRequest(format!("tokens {start}..{} are outside a split of {}", start + out.len(), self.len))
+        })?;
+        let mut part = self.starts.partition_point(|&s| s <= start).saturating_sub(1);
         let mut pos = start;
         while pos < end {
             let base = self.starts[part];
             let part_end = self.starts.get(part + 1).copied().unwrap_or(self.len);
             let stop = end.min(part_end);
-            for (o, i) in out[pos - start..stop - start]
-                .iter_mut()
-                .zip(pos - base..stop - base)
-            {
+            for (o, i) in out[pos - start..stop - start].iter_mut().zip(pos - base..stop - base) {
                 *o = self.parts[part].get(i);
             }
             pos = stop;
@@ -198,23 +167,14 @@ impl TokenSplit {
     /// starts uniform in `0 .. len - block`).
     pub fn random_windows(&self, block: usize, seed: u64) -> Result<RandomWindows<'_>> {
         self.check_block(block)?;
-        Ok(RandomWindows {
-            split: self,
-            block,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        })
+        Ok(RandomWindows { split: self, block, rng: ChaCha8Rng::seed_from_u64(seed) })
     }
 
     /// Every non-overlapping window of `block` tokens, in order: starts `0, block, 2·block, …`
     /// while the shifted targets fit.
     pub fn sequential_windows(&self, block: usize) -> Result<SequentialWindows<'_>> {
         self.check_block(block)?;
-        Ok(SequentialWindows {
-            split: self,
-            block,
-            next: 0,
-            count: (self.len - 1) / block,
-        })
+        Ok(SequentialWindows { split: self, block, next: 0, count: (self.len - 1) / block })
     }
 
     fn check_block(&self, block: usize) -> Result<()> {
@@ -230,8 +190,7 @@ impl TokenSplit {
     /// Reads the window at `start` into a batch row.
     fn window_into(&self, start: usize, block: usize, x: &mut Vec<u32>, y: &mut Vec<u32>) {
         let mut buf = vec![0; block + 1];
-        self.read_into(start, &mut buf)
-            .expect("window bounds are checked by the caller");
+        self.read_into(start, &mut buf).expect("window bounds are checked by the caller");
         x.extend_from_slice(&buf[..block]);
         y.extend_from_slice(&buf[1..]);
     }
@@ -263,17 +222,10 @@ impl RandomWindows<'_> {
     /// The next `batch_size` windows.
     pub fn next_batch(&mut self, batch_size: usize) -> Batch {
         let block = self.block;
-        let mut batch = Batch {
-            x: Vec::with_capacity(batch_size * block),
-            y: Vec::with_capacity(batch_size * block),
-            batch_size,
-            block,
-            starts: Vec::with_capacity(batch_size),
-        };
+        let mut batch = Batch { x: Vec::with_capacity(batch_size * block), y: Vec::with_capacity(batch_size * block), batch_size, block, starts: Vec::with_capacity(batch_size) };
         for _ in 0..batch_size {
             let start = self.rng.random_range(0..self.split.len - block);
-            self.split
-                .window_into(start, block, &mut batch.x, &mut batch.y);
+            self.split.window_into(start, block, &mut batch.x, &mut batch.y);
             batch.starts.push(start);
         }
         batch
@@ -296,16 +248,9 @@ impl SequentialWindows<'_> {
             return None;
         }
         let block = self.block;
-        let mut batch = Batch {
-            x: Vec::with_capacity(rows * block),
-            y: Vec::with_capacity(rows * block),
-            batch_size: rows,
-            block,
-            starts: Vec::with_capacity(rows),
-        };
+        let mut batch = Batch { x: Vec::with_capacity(rows * block), y: Vec::with_capacity(rows * block), batch_size: rows, block, starts: Vec::with_capacity(rows) };
         for k in self.next..self.next + rows {
-            self.split
-                .window_into(k * block, block, &mut batch.x, &mut batch.y);
+            self.split.window_into(k * block, block, &mut batch.x, &mut batch.y);
             batch.starts.push(k * block);
         }
         self.next += rows;
@@ -319,19 +264,13 @@ impl SequentialWindows<'_> {
 }
 
 /// Calls `f` with the ids of a shard file, a block at a time.
-pub(crate) fn stream_shard(
-    path: &Path,
-    dtype: TokenDtype,
-    mut f: impl FnMut(&[u32]) -> Result<()>,
-) -> Result<()> {
+pub(crate) fn stream_shard(path: &Path, dtype: TokenDtype, mut f: impl FnMut(&[u32]) -> Result<()>) -> Result<()> {
     let mut file = File::open(path).map_err(|e| TextError::io("reading shard", path, e))?;
     let mut bytes = vec![0u8; 1 << 20];
     let mut ids = Vec::with_capacity(bytes.len() / dtype.size());
     let mut filled = 0;
     loop {
-        let n = file
-            .read(&mut bytes[filled..])
-            .map_err(|e| TextError::io("reading shard", path, e))?;
+        let n = file.read(&mut bytes[filled..]).map_err(|e| TextError::io("reading shard", path, e))?;
         filled += n;
         let whole = filled / dtype.size() * dtype.size();
         if n == 0 || whole == bytes.len() {
@@ -343,10 +282,7 @@ pub(crate) fn stream_shard(
         }
         if n == 0 {
             if filled != 0 {
-                return Err(TextError::Dataset {
-                    path: path.to_owned(),
-                    message: format!("{filled} trailing bytes after the last {} id", dtype.name()),
-                });
+                return Err(TextError::Dataset { path: path.to_owned(), message: format!("{filled} trailing bytes after the last {} id", dtype.name()) });
             }
             return Ok(());
         }
@@ -364,10 +300,7 @@ mod tests {
         split.parts.push(Part::Memory(tokens[40..].to_vec()));
         split.starts.push(40);
         split.len = 100;
-        assert_eq!(
-            split.tokens(35, 10).unwrap(),
-            (35..45).collect::<Vec<u32>>()
-        );
+        assert_eq!(split.tokens(35, 10).unwrap(), (35..45).collect::<Vec<u32>>());
         let mut w = split.random_windows(8, 7).unwrap();
         let b = w.next_batch(50);
         for (r, &s) in b.starts.iter().enumerate() {

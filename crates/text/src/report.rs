@@ -93,22 +93,14 @@ impl fmt::Display for CleanReport {
         writeln!(
             f,
             "documents {} -> {}, lines {} -> {}, chars {} -> {}",
-            self.documents_in,
-            self.documents_out,
-            self.lines_in,
-            self.lines_out,
-            self.chars_in,
-            self.chars_out
+            self.documents_in, self.documents_out, self.lines_in, self.lines_out, self.chars_in, self.chars_out
         )?;
         let counts = [
             ("texts renormalized", self.texts_renormalized),
             ("HTML tags removed", self.html_tags_removed),
             ("HTML entities decoded", self.html_entities_decoded),
             ("control characters removed", self.control_chars_removed),
-            (
-                "lines with whitespace normalized",
-                self.whitespace_lines_changed,
-            ),
+            ("lines with whitespace normalized", self.whitespace_lines_changed),
             ("blank lines dropped", self.blank_lines_dropped),
             ("characters lowercased", self.chars_lowercased),
             ("URLs masked", self.urls_masked),
@@ -117,16 +109,10 @@ impl fmt::Display for CleanReport {
             ("duplicate lines dropped", self.duplicate_lines_dropped),
             ("short lines dropped", self.short_lines_dropped),
             ("long lines dropped", self.long_lines_dropped),
-            (
-                "duplicate documents dropped",
-                self.duplicate_documents_dropped,
-            ),
+            ("duplicate documents dropped", self.duplicate_documents_dropped),
             ("short documents dropped", self.short_documents_dropped),
             ("long documents dropped", self.long_documents_dropped),
-            (
-                "invalid UTF-8 sequences replaced",
-                self.invalid_utf8_replaced,
-            ),
+            ("invalid UTF-8 sequences replaced", self.invalid_utf8_replaced),
         ];
         for (name, n) in counts.iter().filter(|(_, n)| *n > 0) {
             writeln!(f, "  {name}: {n}")?;

@@ -10,18 +10,16 @@
 /// Abbreviations (lower case, without their final period) after which a period ends nothing.
 const ABBREVIATIONS: &[&str] = &[
     "a.m", "approx", "apr", "aug", "ave", "capt", "cf", "co", "col", "corp", "dec", "dept", "dr",
-    "e.g", "esp", "est", "etc", "feb", "fig", "gen", "gov", "i.e", "inc", "jan", "jr", "jul",
-    "jun", "lt", "ltd", "messrs", "mr", "mrs", "ms", "mt", "no", "nov", "oct", "p.m", "pp", "prof",
-    "rd", "rep", "rev", "sen", "sep", "sept", "sgt", "sr", "st", "u.k", "u.s", "vol", "vs",
+    "e.g", "esp", "est", "etc", "feb", "fig", "gen", "gov", "i.e", "inc", "jan", "jr", "jul", "jun",
+    "lt", "ltd", "messrs", "mr", "mrs", "ms", "mt", "no", "nov", "oct", "p.m", "pp", "prof", "rd",
+    "rep", "rev", "sen", "sep", "sept", "sgt", "sr", "st", "u.k", "u.s", "vol", "vs",
 ];
 
 /// Characters that end a sentence in Chinese text, with no space needed after them.
 const CJK_TERMINATORS: &[char] = &['。', '！', '？', '｡'];
 
 /// Closing quotes and brackets that stay with the sentence they close.
-const CLOSERS: &[char] = &[
-    '"', '\'', '”', '’', ')', ']', '}', '»', '」', '』', '）', '》', '】', '〉',
-];
+const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '}', '»', '」', '』', '）', '》', '】', '〉'];
 
 /// Splits `text` into sentences, each trimmed of surrounding white space, in order.
 pub fn split_sentences(text: &str) -> Vec<&str> {
@@ -42,15 +40,11 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
         }
         let start = i;
         let mut end = i + 1;
-        while end < chars.len() && (is_terminator(chars[end].1) || CLOSERS.contains(&chars[end].1))
-        {
+        while end < chars.len() && (is_terminator(chars[end].1) || CLOSERS.contains(&chars[end].1)) {
             end += 1;
         }
         let cut = chars.get(end).map_or(text.len(), |&(b, _)| b);
-        let cjk = cjk
-            || chars[start..end].iter().any(|&(_, c)| {
-                CJK_TERMINATORS.contains(&c) || c == '…' && is_cjk_before(&chars, start)
-            });
+        let cjk = cjk || chars[start..end].iter().any(|&(_, c)| CJK_TERMINATORS.contains(&c) || c == '…' && is_cjk_before(&chars, start));
         if cjk || ends_english_sentence(text, &chars, start, end) {
             cuts.push(cut);
         }
@@ -74,11 +68,7 @@ fn is_terminator(c: char) -> bool {
 
 /// Whether the line break at `i` is followed by a blank line (white space up to another break).
 fn is_blank_line_after(chars: &[(usize, char)], i: usize) -> bool {
-    chars[i + 1..]
-        .iter()
-        .map(|&(_, c)| c)
-        .take_while(|c| c.is_whitespace())
-        .any(|c| c == '\n')
+    chars[i + 1..].iter().map(|&(_, c)| c).take_while(|c| c.is_whitespace()).any(|c| c == '\n')
 }
 
 /// Whether the character before position `start` is a CJK ideograph.
@@ -98,10 +88,7 @@ fn ends_english_sentence(text: &str, chars: &[(usize, char)], start: usize, end:
     if !next.is_whitespace() {
         return false;
     }
-    let following = chars[end..]
-        .iter()
-        .map(|&(_, c)| c)
-        .find(|c| !c.is_whitespace());
+    let following = chars[end..].iter().map(|&(_, c)| c).find(|c| !c.is_whitespace());
     if following.is_some_and(char::is_lowercase) {
         return false;
     }
@@ -111,9 +98,7 @@ fn ends_english_sentence(text: &str, chars: &[(usize, char)], start: usize, end:
     }
     let word_start = text[..chars[start].0]
         .rfind(|c: char| c.is_whitespace() || "(\"'“‘[".contains(c))
-        .map_or(0, |p| {
-            p + text[p..].chars().next().map_or(1, char::len_utf8)
-        });
+        .map_or(0, |p| p + text[p..].chars().next().map_or(1, char::len_utf8));
     let word = &text[word_start..chars[start].0];
     let is_initial = {
         let mut w = word.chars();
@@ -149,32 +134,19 @@ mod tests {
         let text = "今天天气很好。我们去公园吧！你去吗？“好的。”他说……然后走了";
         assert_eq!(
             split_sentences(text),
-            vec![
-                "今天天气很好。",
-                "我们去公园吧！",
-                "你去吗？",
-                "“好的。”",
-                "他说……",
-                "然后走了"
-            ]
+            vec!["今天天气很好。", "我们去公园吧！", "你去吗？", "“好的。”", "他说……", "然后走了"]
         );
     }
 
     #[test]
     fn blank_lines_end_sentences_and_wrapped_lines_do_not() {
         let text = "A heading\n\nThis sentence is\nwrapped. Next one\n";
-        assert_eq!(
-            split_sentences(text),
-            vec!["A heading", "This sentence is\nwrapped.", "Next one"]
-        );
+        assert_eq!(split_sentences(text), vec!["A heading", "This sentence is\nwrapped.", "Next one"]);
     }
 
     #[test]
     fn mixed_scripts_and_emoji_stay_intact() {
         let text = "I love Rust 🦀. مرحبا بالعالم. 你好，世界！Done.";
-        assert_eq!(
-            split_sentences(text),
-            vec!["I love Rust 🦀.", "مرحبا بالعالم.", "你好，世界！", "Done."]
-        );
+        assert_eq!(split_sentences(text), vec!["I love Rust 🦀.", "مرحبا بالعالم.", "你好，世界！", "Done."]);
     }
 }

@@ -26,11 +26,7 @@ pub enum TokenDtype {
 impl TokenDtype {
     /// The smallest type that holds every id of a vocabulary of `vocab_size`.
     pub fn for_vocab(vocab_size: usize) -> TokenDtype {
-        if vocab_size <= TokenDtype::U16.max_vocab() {
-            TokenDtype::U16
-        } else {
-            TokenDtype::U32
-        }
+        if vocab_size <= TokenDtype::U16.max_vocab() { TokenDtype::U16 } else { TokenDtype::U32 }
     }
 
     /// Bytes per id.
@@ -60,11 +56,7 @@ impl TokenDtype {
     /// Checks that a vocabulary of `vocab_size` fits this type.
     pub fn check_vocab(self, vocab_size: usize) -> Result<()> {
         if vocab_size > self.max_vocab() {
-            return Err(TextError::VocabTooLarge {
-                vocab_size,
-                dtype: self.name(),
-                max: self.max_vocab(),
-            });
+            return Err(TextError::VocabTooLarge { vocab_size, dtype: self.name(), max: self.max_vocab() });
         }
         Ok(())
     }
@@ -74,12 +66,7 @@ impl TokenDtype {
     pub fn read(self, bytes: &[u8], i: usize) -> u32 {
         match self {
             TokenDtype::U16 => u32::from(u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
-            TokenDtype::U32 => u32::from_le_bytes([
-                bytes[4 * i],
-                bytes[4 * i + 1],
-                bytes[4 * i + 2],
-                bytes[4 * i + 3],
-            ]),
+            TokenDtype::U32 => u32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
         }
     }
 }
@@ -110,19 +97,10 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     /// A writer of `{split}_NNNN.bin` files in `dir`.
-    pub fn new(
-        dir: &Path,
-        split: &str,
-        dtype: TokenDtype,
-        vocab_size: usize,
-        shard_tokens: u64,
-    ) -> Result<Self> {
+    pub fn new(dir: &Path, split: &str, dtype: TokenDtype, vocab_size: usize, shard_tokens: u64) -> Result<Self> {
         dtype.check_vocab(vocab_size)?;
         if shard_tokens == 0 {
-            return Err(TextError::InvalidOption {
-                option: "shard tokens 0".into(),
-                message: "must be positive".into(),
-            });
+            return Err(TextError::InvalidOption { option: "shard tokens 0".into(), message: "must be positive".into() });
         }
         Ok(ShardWriter {
             dir: dir.to_owned(),
@@ -159,21 +137,13 @@ impl ShardWriter {
     }
 
     fn shard_name(&self) -> String {
-        format!(
-            "{}_{:04}.bin",
-            self.split,
-            self.first_index + self.done.len()
-        )
+        format!("{}_{:04}.bin", self.split, self.first_index + self.done.len())
     }
 
     /// Appends ids, checking each is inside the vocabulary.
     pub fn write(&mut self, mut ids: &[u32]) -> Result<()> {
         if let Some(bad) = ids.iter().position(|&id| id as usize >= self.vocab_size) {
-            return Err(TextError::UnknownId {
-                id: ids[bad],
-                position: bad,
-                vocab_size: self.vocab_size,
-            });
+            return Err(TextError::UnknownId { id: ids[bad], position: bad, vocab_size: self.vocab_size });
         }
         while !ids.is_empty() {
             if self.current.is_none() {
@@ -185,12 +155,8 @@ impl ShardWriter {
             let (now, later) = ids.split_at(room.min(ids.len()));
             self.buf.clear();
             match self.dtype {
-                TokenDtype::U16 => now
-                    .iter()
-                    .for_each(|&id| self.buf.extend_from_slice(&(id as u16).to_le_bytes())),
-                TokenDtype::U32 => now
-                    .iter()
-                    .for_each(|&id| self.buf.extend_from_slice(&id.to_le_bytes())),
+                TokenDtype::U16 => now.iter().for_each(|&id| self.buf.extend_from_slice(&(id as u16).to_le_bytes())),
+                TokenDtype::U32 => now.iter().for_each(|&id| self.buf.extend_from_slice(&id.to_le_bytes())),
             }
             file.write_all(&self.buf)?;
             hasher.update(&self.buf);
@@ -218,11 +184,7 @@ impl ShardWriter {
         if let Some((file, hasher, tokens)) = self.current.take() {
             file.commit()?;
             let name = self.shard_name();
-            self.done.push(ShardInfo {
-                file: name,
-                tokens,
-                sha256: hex(&hasher.finalize()),
-            });
+            self.done.push(ShardInfo { file: name, tokens, sha256: hex(&hasher.finalize()) });
         }
         Ok(())
     }
@@ -237,18 +199,9 @@ mod tests {
         assert_eq!(TokenDtype::for_vocab(65), TokenDtype::U16);
         assert_eq!(TokenDtype::for_vocab(65_536), TokenDtype::U16);
         assert_eq!(TokenDtype::for_vocab(65_537), TokenDtype::U32);
-        assert!(matches!(
-            TokenDtype::U16.check_vocab(70_000),
-            Err(TextError::VocabTooLarge { .. })
-        ));
+        assert!(matches!(TokenDtype::U16.check_vocab(70_000), Err(TextError::VocabTooLarge { .. })));
         let bytes = [0x34, 0x12, 0xFF, 0xFF];
-        assert_eq!(
-            (
-                TokenDtype::U16.read(&bytes, 0),
-                TokenDtype::U16.read(&bytes, 1)
-            ),
-            (0x1234, 0xFFFF)
-        );
+        assert_eq!((TokenDtype::U16.read(&bytes, 0), TokenDtype::U16.read(&bytes, 1)), (0x1234, 0xFFFF));
         assert_eq!(TokenDtype::U32.read(&bytes, 0), 0xFFFF_1234);
     }
 }

@@ -9,7 +9,7 @@ use crate::char_tokenizer::CharTokenizer;
 use crate::error::{Result, TextError};
 use crate::hf_tokenizer::HfTokenizer;
 use crate::tokenizer::Tokenizer;
-use crate::train::{TokenizerTrainOptions, TrainKind};
+use crate::train::{TrainKind, TokenizerTrainOptions};
 
 /// Which tokenizer a dataset uses: built from the corpus, trained on it, or read from a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +26,7 @@ impl FromStr for TokenizerSpec {
     type Err = TextError;
 
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = |message: &str| TextError::InvalidSpec {
-            spec: s.to_owned(),
-            message: message.to_owned(),
-        };
+        let invalid = |message: &str| TextError::InvalidSpec { spec: s.to_owned(), message: message.to_owned() };
         if s == "char" {
             return Ok(TokenizerSpec::Char);
         }
@@ -47,14 +44,10 @@ impl FromStr for TokenizerSpec {
             if vocab_size == 0 {
                 return Err(invalid("the vocabulary size must be positive"));
             }
-            return Ok(TokenizerSpec::Train(TokenizerTrainOptions::new(
-                kind, vocab_size,
-            )));
+            return Ok(TokenizerSpec::Train(TokenizerTrainOptions::new(kind, vocab_size)));
         }
         if matches!(s, "bpe" | "wordpiece" | "unigram") {
-            return Err(invalid(
-                "a trained tokenizer needs a vocabulary size, as in bpe:8000",
-            ));
+            return Err(invalid("a trained tokenizer needs a vocabulary size, as in bpe:8000"));
         }
         if s.is_empty() {
             return Err(invalid("empty"));
@@ -107,11 +100,8 @@ impl AnyTokenizer {
 /// Reads a saved tokenizer: a character vocabulary written by loam, or any `tokenizer.json`.
 pub fn load_tokenizer(path: &Path) -> Result<AnyTokenizer> {
     let bytes = std::fs::read(path).map_err(|e| TextError::io("reading", path, e))?;
-    let tag =
-        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| TextError::Tokenizer {
-            what: path.display().to_string(),
-            message: format!("not JSON: {e}"),
-        })?;
+    let tag = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map_err(|e| TextError::Tokenizer { what: path.display().to_string(), message: format!("not JSON: {e}") })?;
     if tag.get("type").and_then(|t| t.as_str()) == Some("loam-char") {
         return CharTokenizer::load(path).map(AnyTokenizer::Char);
     }
@@ -155,14 +145,8 @@ impl Tokenizer for AnyTokenizer {
         self.as_dyn().num_special_tokens()
     }
 
-    fn encode_truncated(
-        &self,
-        text: &str,
-        add_special_tokens: bool,
-        max_len: usize,
-    ) -> Result<Vec<u32>> {
-        self.as_dyn()
-            .encode_truncated(text, add_special_tokens, max_len)
+    fn encode_truncated(&self, text: &str, add_special_tokens: bool, max_len: usize) -> Result<Vec<u32>> {
+        self.as_dyn().encode_truncated(text, add_special_tokens, max_len)
     }
 
     fn pad_id(&self) -> Option<u32> {
@@ -180,13 +164,7 @@ mod tests {
 
     #[test]
     fn parses_and_displays_specs() {
-        for s in [
-            "char",
-            "bpe:8000",
-            "wordpiece:30522",
-            "unigram:500",
-            "models/tokenizer.json",
-        ] {
+        for s in ["char", "bpe:8000", "wordpiece:30522", "unigram:500", "models/tokenizer.json"] {
             assert_eq!(s.parse::<TokenizerSpec>().unwrap().to_string(), s);
         }
         assert_eq!(
@@ -194,23 +172,11 @@ mod tests {
             TokenizerSpec::Train(TokenizerTrainOptions::new(TrainKind::Bpe, 8000))
         );
         for bad in ["bpe", "bpe:", "bpe:x", "unigram:0", ""] {
-            assert!(
-                matches!(
-                    bad.parse::<TokenizerSpec>(),
-                    Err(TextError::InvalidSpec { .. })
-                ),
-                "{bad}"
-            );
+            assert!(matches!(bad.parse::<TokenizerSpec>(), Err(TextError::InvalidSpec { .. })), "{bad}");
         }
         // a mistyped name is reported as one, with the names that exist
         let err = "foo".parse::<TokenizerSpec>().unwrap_err().to_string();
-        assert!(
-            err.contains("unknown tokenizer") && err.contains("`char`, `bpe:VOCAB`"),
-            "{err}"
-        );
-        assert_eq!(
-            "foo.json".parse::<TokenizerSpec>().unwrap(),
-            TokenizerSpec::File("foo.json".into())
-        );
+        assert!(err.contains("unknown tokenizer") && err.contains("`char`, `bpe:VOCAB`"), "{err}");
+        assert_eq!("foo.json".parse::<TokenizerSpec>().unwrap(), TokenizerSpec::File("foo.json".into()));
     }
 }

@@ -41,12 +41,9 @@ pub struct StopWords {
 impl StopWords {
     /// The built-in lists of the given languages, merged.
     pub fn new(languages: &[Language]) -> Self {
-        let words = languages.iter().flat_map(|l| {
-            stop_words::lookup(l.code())
-                .unwrap_or_default()
-                .iter()
-                .copied()
-        });
+        let words = languages
+            .iter()
+            .flat_map(|l| stop_words::lookup(l.code()).unwrap_or_default().iter().copied());
         StopWords::from_words(words)
     }
 
@@ -101,11 +98,7 @@ impl StopWords {
 
     /// The tokens that are not stop words, in order.
     pub fn remove<'a>(&self, tokens: &[&'a str]) -> Vec<&'a str> {
-        tokens
-            .iter()
-            .copied()
-            .filter(|t| !self.contains(t))
-            .collect()
+        tokens.iter().copied().filter(|t| !self.contains(t)).collect()
     }
 
     /// Splits `text` into words and returns those that are not stop words, in order.
@@ -126,11 +119,7 @@ impl StopWords {
 
     /// Pushes the stretches of a run of ideographs that lie between stop words.
     fn cjk_content<'a>(&self, run: &'a str, out: &mut Vec<&'a str>) {
-        let idx: Vec<usize> = run
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(run.len()))
-            .collect();
+        let idx: Vec<usize> = run.char_indices().map(|(i, _)| i).chain(std::iter::once(run.len())).collect();
         let chars = idx.len() - 1;
         let mut content_start = 0;
         let mut i = 0;
@@ -204,10 +193,7 @@ mod tests {
     fn chinese_content_words() {
         let sw = StopWords::new(&[Language::Chinese]);
         assert!(sw.len() > 700);
-        assert_eq!(
-            sw.content_words("我们的公园和图书馆"),
-            vec!["公园", "图书馆"]
-        );
+        assert_eq!(sw.content_words("我们的公园和图书馆"), vec!["公园", "图书馆"]);
     }
 
     #[test]

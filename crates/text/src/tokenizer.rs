@@ -37,12 +37,7 @@ pub trait Tokenizer: Send + Sync {
     }
 
     /// Encodes `text` truncated so that, special tokens included, it holds at most `max_len` ids.
-    fn encode_truncated(
-        &self,
-        text: &str,
-        add_special_tokens: bool,
-        max_len: usize,
-    ) -> Result<Vec<u32>> {
+    fn encode_truncated(&self, text: &str, add_special_tokens: bool, max_len: usize) -> Result<Vec<u32>> {
         let mut ids = self.encode(text, add_special_tokens)?;
         ids.truncate(max_len);
         Ok(ids)
@@ -50,17 +45,13 @@ pub trait Tokenizer: Send + Sync {
 
     /// The padding id: the vocabulary's pad token (`[PAD]`, `<pad>`, `<|pad|>`) if any.
     fn pad_id(&self) -> Option<u32> {
-        ["[PAD]", "<pad>", "<|pad|>"]
-            .iter()
-            .find_map(|t| self.token_to_id(t))
+        ["[PAD]", "<pad>", "<|pad|>"].iter().find_map(|t| self.token_to_id(t))
     }
 
     /// The id that marks the end of a document, if the vocabulary has one
     /// (`<|endoftext|>`, `</s>`, `[SEP]`).
     fn end_of_text_id(&self) -> Option<u32> {
-        ["<|endoftext|>", "</s>", "[SEP]"]
-            .iter()
-            .find_map(|t| self.token_to_id(t))
+        ["<|endoftext|>", "</s>", "[SEP]"].iter().find_map(|t| self.token_to_id(t))
     }
 
     /// Encodes several texts at once, truncated and padded as `options` says.
@@ -104,12 +95,7 @@ pub struct BatchOptions {
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions {
-            add_special_tokens: true,
-            truncate_to: None,
-            padding: Padding::None,
-            pad_id: None,
-        }
+        BatchOptions { add_special_tokens: true, truncate_to: None, padding: Padding::None, pad_id: None }
     }
 }
 
@@ -141,10 +127,7 @@ pub fn pad_batch(ids: Vec<Vec<u32>>, padding: Padding, pad_id: u32) -> Result<Ba
             Some(n)
         }
     };
-    let mut batch = BatchEncoding {
-        lengths,
-        ..BatchEncoding::default()
-    };
+    let mut batch = BatchEncoding { lengths, ..BatchEncoding::default() };
     for mut row in ids {
         let real = row.len();
         let len = target.unwrap_or(real);

@@ -12,7 +12,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use tokenizers::AddedToken;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::decoders::metaspace::Metaspace as MetaspaceDecoder;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
@@ -25,6 +24,7 @@ use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::bert::BertProcessing;
+use tokenizers::AddedToken;
 
 use crate::error::{Result, TextError};
 use crate::hf_tokenizer::HfTokenizer;
@@ -88,12 +88,7 @@ pub struct TokenizerTrainOptions {
 impl TokenizerTrainOptions {
     /// Options for `kind` with `vocab_size`, default special tokens and minimum frequency 2.
     pub fn new(kind: TrainKind, vocab_size: usize) -> Self {
-        TokenizerTrainOptions {
-            kind,
-            vocab_size,
-            min_frequency: 2,
-            special_tokens: None,
-        }
+        TokenizerTrainOptions { kind, vocab_size, min_frequency: 2, special_tokens: None }
     }
 }
 
@@ -105,24 +100,15 @@ where
 {
     let what = format!("training {}", options.kind);
     let fail = |e: tokenizers::Error| TextError::tokenizer(what.clone(), e);
-    let specials = options
-        .special_tokens
-        .clone()
-        .unwrap_or_else(|| options.kind.default_special_tokens());
+    let specials = options.special_tokens.clone().unwrap_or_else(|| options.kind.default_special_tokens());
     let min = options.kind.min_vocab(specials.len());
     if options.vocab_size < min {
         return Err(TextError::InvalidOption {
             option: format!("vocab size {}", options.vocab_size),
-            message: format!(
-                "{} needs at least {min} (its base alphabet and special tokens)",
-                options.kind
-            ),
+            message: format!("{} needs at least {min} (its base alphabet and special tokens)", options.kind),
         });
     }
-    let added: Vec<AddedToken> = specials
-        .iter()
-        .map(|t| AddedToken::from(t.clone(), true))
-        .collect();
+    let added: Vec<AddedToken> = specials.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
     let (mut tokenizer, mut trainer): (tokenizers::Tokenizer, TrainerWrapper) = match options.kind {
         TrainKind::Bpe => {
             let mut t = tokenizers::Tokenizer::new(BPE::default());
@@ -140,10 +126,7 @@ where
         }
         TrainKind::WordPiece => {
             let unk = pick(&specials, &["[UNK]", "<unk>"]).unwrap_or("[UNK]");
-            let model = WordPiece::builder()
-                .unk_token(unk.to_owned())
-                .build()
-                .map_err(fail)?;
+            let model = WordPiece::builder().unk_token(unk.to_owned()).build().map_err(fail)?;
             let mut t = tokenizers::Tokenizer::new(model);
             t.with_normalizer(Some(BertNormalizer::new(true, true, Some(false), false)));
             t.with_pre_tokenizer(Some(BertPreTokenizer));
@@ -160,11 +143,7 @@ where
             let unk = pick(&specials, &["<unk>", "[UNK]"]).map(str::to_owned);
             let mut t = tokenizers::Tokenizer::new(Unigram::default());
             t.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Always, true)));
-            t.with_decoder(Some(MetaspaceDecoder::new(
-                '▁',
-                PrependScheme::Always,
-                true,
-            )));
+            t.with_decoder(Some(MetaspaceDecoder::new('▁', PrependScheme::Always, true)));
             let trainer = UnigramTrainerBuilder::default()
                 .show_progress(false)
                 .vocab_size(options.vocab_size as u32)
@@ -183,17 +162,12 @@ where
         }
     }
     if tokenizer.get_vocab_size(true) <= specials.len() {
-        return Err(TextError::EmptyCorpus(format!(
-            "{what}: the corpus gave no tokens to learn"
-        )));
+        return Err(TextError::EmptyCorpus(format!("{what}: the corpus gave no tokens to learn")));
     }
     HfTokenizer::from_inner(tokenizer)
 }
 
 /// The first of `names` that is among `specials`.
 fn pick<'a>(specials: &'a [String], names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| specials.iter().find(|s| s == n))
-        .map(String::as_str)
+    names.iter().find_map(|n| specials.iter().find(|s| s == n)).map(String::as_str)
 }
