@@ -1,6 +1,7 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
 //! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
 
+mod assistant;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -80,6 +81,8 @@ enum Task {
     Search(search::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
+    /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
+    Assistant(assistant::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
         Task::Write(args) => write::run(&args),
+        Task::Assistant(args) => assistant::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,6 +15,7 @@
 //! # Ok::<(), loam_apps::AppsError>(())
 //! ```
 
+pub mod assistant;
 mod error;
 pub mod provider;
 pub mod search;
