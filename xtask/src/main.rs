@@ -1,6 +1,7 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, safety).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and its safety layer).
 
+mod assistant;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -83,6 +84,8 @@ enum Task {
     Write(write::Args),
     /// The support assistant's safety layer: score it on the labelled sets, or check one text.
     Safety(safety::Args),
+    /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
+    Assistant(assistant::Args),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Task::Search(args) => search::run(args),
         Task::Write(args) => write::run(&args),
         Task::Safety(args) => safety::run(args),
+        Task::Assistant(args) => assistant::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
