@@ -1,5 +1,6 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and its safety layer).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and
+//! its safety layer).
 
 mod assistant;
 mod bench;
