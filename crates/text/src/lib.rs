@@ -55,7 +55,7 @@ pub use hf_tokenizer::HfTokenizer;
 pub use html::{HtmlStats, decode_entities, strip_html};
 pub use mask::{EMAIL_PLACEHOLDER, MaskCounts, MaskKinds, PHONE_PLACEHOLDER, URL_PLACEHOLDER, mask};
 pub use meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
-pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
+pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig, word_continuations};
 pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};
 pub use report::CleanReport;
 pub use sentences::split_sentences;
