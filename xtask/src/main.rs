@@ -20,6 +20,7 @@ mod data;
 mod embed;
 mod eval;
 mod fetch_model;
+mod fill_mask;
 mod generate;
 mod measure;
 mod model_arg;
@@ -61,10 +62,13 @@ enum Task {
     CheckLayers,
     /// Build a token dataset (shards + meta.json) from a corpus.
     Data(data::DataArgs),
-    /// Train a GPT (the built-in run without arguments).
+    /// Train a GPT, Llama or BERT (the built-in GPT run without arguments).
     Train(train::Args),
-    /// Perplexity of a trained model on a text file.
+    /// Perplexity of a trained model on a text file (masked-token accuracy and MLM
+    /// perplexity for a masked LM).
     Eval(eval::Args),
+    /// The likeliest tokens at each [MASK] of a text, with a masked language model.
+    FillMask(fill_mask::Args),
     /// Continue a prompt with any model (run folder, Hugging Face folder or hub id), streaming.
     Generate(generate::Args),
     /// Chat in the terminal with a model that has a chat template (or answer a messages file).
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Task::Data(args) => data::run(args),
         Task::Train(args) => train::run(&args),
         Task::Eval(args) => eval::run(&args),
+        Task::FillMask(args) => fill_mask::run(&args),
         Task::Generate(args) => generate::run(&args),
         Task::Chat(args) => chat::run(&args),
         Task::Embed(args) => embed::run(args),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
-use crate::hf::{BertConfig, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
+use crate::hf::{BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
 use crate::sampling::GenerationConfig;
 use crate::train_config::TrainConfig;
 use crate::trained_model::TrainedModel;
@@ -30,7 +30,7 @@ pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2"];
 /// Which model a folder holds, from its files alone (no weights read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelKind {
-    /// A loam run folder or checkpoint (`config.toml`): a GPT or Llama loam trained.
+    /// A loam run folder or checkpoint (`config.toml`): a GPT, Llama or BERT loam trained.
     LoamRun,
     /// Hugging Face GPT-2 (`model_type` `gpt2`).
     Gpt2,
@@ -40,10 +40,13 @@ pub enum ModelKind {
     Llama(String),
 }
 
-/// Only the field of `config.json` that picks the model.
+/// Only the fields of `config.json` that pick the model.
 #[derive(Deserialize)]
 struct ModelType {
     model_type: Option<String>,
+    /// The task classes the weights were saved from (`BertForMaskedLM`…).
+    #[serde(default)]
+    architectures: Vec<String>,
 }
 
 impl ModelKind {
@@ -73,7 +76,7 @@ impl ModelKind {
 
 /// A loaded model, by family.
 pub enum Architecture {
-    /// loam's GPT or Llama from a run folder, with the training config it was made with.
+    /// loam's GPT, Llama or BERT from a run folder, with the training config it was made with.
     LoamRun {
         /// The model.
         model: TrainedModel,
@@ -90,6 +93,13 @@ pub enum Architecture {
     Bert {
         /// The encoder.
         model: BertModel,
+        /// Its parameters.
+        store: ParamStore,
+    },
+    /// A Hugging Face BERT with its masked-LM head (`architectures` names `BertForMaskedLM`).
+    BertForMaskedLM {
+        /// The model.
+        model: BertForMaskedLM,
         /// Its parameters.
         store: ParamStore,
     },
@@ -221,9 +231,15 @@ impl AutoModel {
         let architecture = match kind {
             ModelKind::Gpt2 => Architecture::Gpt2(load_gpt2(dir)?),
             ModelKind::Bert => {
-                BertConfig::load(&dir.join("config.json"))?;
-                let (model, store) = BertModel::from_dir(dir)?;
-                Architecture::Bert { model, store }
+                let config = dir.join("config.json");
+                BertConfig::load(&config)?;
+                if read_json::<ModelType>(&config)?.architectures.iter().any(|a| a == "BertForMaskedLM") {
+                    let (model, store) = BertForMaskedLM::from_dir(dir)?;
+                    Architecture::BertForMaskedLM { model, store }
+                } else {
+                    let (model, store) = BertModel::from_dir(dir)?;
+                    Architecture::Bert { model, store }
+                }
             }
             ModelKind::Llama(_) => Architecture::Llama(load_llama(dir, LlamaOptions::default())?),
             ModelKind::LoamRun => unreachable!("handled above"),
@@ -246,23 +262,40 @@ impl AutoModel {
         match &self.architecture {
             Architecture::LoamRun { model: TrainedModel::Gpt(_), .. } => "loam gpt",
             Architecture::LoamRun { model: TrainedModel::Llama(_), .. } => "loam llama",
+            Architecture::LoamRun { model: TrainedModel::Bert(_), .. } => "loam bert",
             Architecture::Gpt2(_) => "gpt2",
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
-            Architecture::Bert { .. } => "bert",
+            Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => "bert",
         }
     }
 
     /// The model as a text generator; an encoder is an error.
     pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match &self.architecture {
-            Architecture::LoamRun { model, .. } => Ok(model.causal_lm()),
+            Architecture::LoamRun { model, .. } => model.causal_lm(),
             Architecture::Gpt2(g) => Ok(&g.model),
             Architecture::Llama(l) => Ok(&l.model),
-            Architecture::Bert { .. } => Err(LmError::file(
+            Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => Err(LmError::file(
                 &self.dir,
                 "a BERT encoder does not generate text (it gives embeddings and fill-mask predictions)",
             )),
+        }
+    }
+
+    /// The model as a masked language model (a loam MLM run or a Hugging Face
+    /// `BertForMaskedLM`); any other model is an error.
+    pub fn masked_lm(&self) -> Result<&BertForMaskedLM> {
+        match &self.architecture {
+            Architecture::LoamRun { model, .. } => model.masked_lm().map_err(|e| LmError::file(&self.dir, e.to_string())),
+            Architecture::BertForMaskedLM { model, .. } => Ok(model),
+            Architecture::Bert { .. } => Err(LmError::file(
+                &self.dir,
+                "this BERT has no masked-LM head (config.json's `architectures` does not name BertForMaskedLM)",
+            )),
+            Architecture::Gpt2(_) | Architecture::Llama(_) => {
+                Err(LmError::file(&self.dir, format!("a {} model is not a masked language model", self.model_type())))
+            }
         }
     }
 

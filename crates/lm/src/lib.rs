@@ -1,6 +1,7 @@
-//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity,
-//! generation (decoder-only [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models), one
-//! loader for every model ([`AutoModel`]) and chat.
+//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop (causal and
+//! masked LM objectives), perplexity, masked-LM scoring and fill-mask, generation (decoder-only
+//! [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models), one loader for every model
+//! ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -23,11 +24,15 @@ mod clm;
 mod chat_template;
 mod default_corpus;
 mod error;
+mod fill_mask;
 mod generate;
 mod gpt;
 mod llama;
+mod masking;
 mod measure;
 pub mod metrics;
+mod mlm;
+mod mlm_score;
 mod objective;
 mod perplexity;
 mod plot;
@@ -53,7 +58,9 @@ pub use generate::{FinishReason, Generated, generate, generate_batch, generate_i
 pub use gpt::{Gpt, GptCache, GptConfig};
 pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
+pub use fill_mask::{MaskCandidate, MaskFill, fill_mask, fill_mask_ids, mask_token_id};
 pub use metrics::{Metric, MetricsLog};
+pub use mlm_score::{MlmScore, MlmScoreOptions, mlm_score};
 pub use objective::{Objective, ObjectiveKind, Validation};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::{font_available, plot_losses};

@@ -90,9 +90,15 @@ fn model_types_are_recognised_or_named_in_the_error() {
 fn bert_loads_as_an_encoder_that_does_not_generate() {
     let Some(fixtures) = hf_common::fixtures("auto bert") else { return };
     let model = AutoModel::from_dir(&fixtures.join("tiny-bert-mlm")).unwrap();
-    assert!(matches!(model.architecture, Architecture::Bert { .. }));
+    assert!(matches!(model.architecture, Architecture::BertForMaskedLM { .. }), "config.json names BertForMaskedLM");
+    assert!(model.masked_lm().is_ok());
     let err = model.causal_lm().err().expect("an encoder is not a causal LM").to_string();
     assert!(err.contains("does not generate"), "{err}");
+    let Some(minilm) = hf_common::minilm("auto bert encoder") else { return };
+    let encoder = AutoModel::from_dir(&minilm).unwrap();
+    assert!(matches!(encoder.architecture, Architecture::Bert { .. }));
+    let err = encoder.masked_lm().map(drop).expect_err("no masked-LM head").to_string();
+    assert!(err.contains("no masked-LM head"), "{err}");
 }
 
 #[test]
