@@ -1,6 +1,7 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
 //! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
 
+mod beam_args;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -9,6 +10,7 @@ mod bench_gpt2_generate;
 mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;
+mod bench_seq2seq_generate;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;

@@ -120,10 +120,16 @@ struct Search<'a> {
 /// `transformers`' stand-in for minus infinity in beam scores.
 const NEG: f32 = -1.0e9;
 
-/// Indices of `v` sorted by value, largest first (stable: lower index first among ties).
-fn order_desc(v: &[f32]) -> Vec<usize> {
+/// Indices of the `k` largest values of `v`, largest first (lower index first among ties),
+/// selected before sorting so that a step over `num_beams · vocab` scores stays cheap.
+fn top_desc(v: &[f32], k: usize) -> Vec<usize> {
+    let cmp = |a: &usize, b: &usize| v[*b].total_cmp(&v[*a]).then(a.cmp(b));
     let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k, cmp);
+        idx.truncate(k);
+    }
+    idx.sort_by(cmp);
     idx
 }
 
@@ -158,7 +164,7 @@ impl Search<'_> {
                 self.process(row, &running[b], cur_len);
                 acc.extend(row.iter().map(|&lp| lp + running_scores[b]));
             }
-            let top: Vec<usize> = order_desc(&acc).into_iter().take(keep).collect();
+            let top = top_desc(&acc, keep);
             let cands: Vec<(usize, usize, f32, bool)> = top
                 .iter()
                 .map(|&i| {
@@ -169,7 +175,7 @@ impl Search<'_> {
                 .collect();
             // the best non-finished continuations keep running
             let run_scores: Vec<f32> = cands.iter().map(|&(_, _, s, hits)| if hits { s + NEG } else { s }).collect();
-            let next: Vec<usize> = order_desc(&run_scores).into_iter().take(nb).collect();
+            let next = top_desc(&run_scores, nb);
             // finished candidates among the first nb join the finished set
             let full = finished.iter().all(|f| f.2) && self.beam.early_stopping == EarlyStopping::True;
             let norm = ((cur_len + 1 - self.prompt_len) as f64).powf(self.beam.length_penalty as f64) as f32;
@@ -185,7 +191,7 @@ impl Search<'_> {
                 merged.push((seq, score, done));
             }
             let merged_scores: Vec<f32> = merged.iter().map(|m| m.1).collect();
-            finished = order_desc(&merged_scores).into_iter().take(nb).map(|i| merged[i].clone()).collect();
+            finished = top_desc(&merged_scores, nb).into_iter().map(|i| merged[i].clone()).collect();
             let origins: Vec<usize> = next.iter().map(|&j| cands[j].0).collect();
             let last: Vec<usize> = next.iter().map(|&j| cands[j].1).collect();
             running = next.iter().map(|&j| {
