@@ -135,8 +135,9 @@ fn run_seq2seq(args: &Args, m: &AutoModel, mut cfg: GenerationConfig, beam: Opti
     print_hypotheses(m, args, &hyps, source.len(), false)
 }
 
-/// Prints the hypotheses: their text (after the prompt when `echo`), one per line, or one
-/// JSON object with the text, ids and finish reason of the best and, for beams, all of them.
+/// Prints the hypotheses: their text (after the prompt when `echo`), each under a line with
+/// its rank and score when there are several, or one JSON object with the text, ids and
+/// finish reason of the best and, for beams, of all of them.
 fn print_hypotheses(m: &AutoModel, args: &Args, hyps: &[Hypothesis], prompt_tokens: usize, echo: bool) -> Result<()> {
     let texts = hyps
         .iter()
@@ -155,10 +156,13 @@ fn print_hypotheses(m: &AutoModel, args: &Args, hyps: &[Hypothesis], prompt_toke
         println!("{out}");
         return Ok(());
     }
-    for (h, text) in hyps.iter().zip(&texts) {
+    for (i, (h, text)) in hyps.iter().zip(&texts).enumerate() {
+        if hyps.len() > 1 {
+            let reason = if h.finish_reason == FinishReason::Length { "length" } else { "stop" };
+            println!("--- {} (score {:.4}, {reason})", i + 1, h.score);
+        }
         let prefix = if echo { args.prompt.as_str() } else { "" };
-        let cut = if h.finish_reason == FinishReason::Length && hyps.len() > 1 { " [length]" } else { "" };
-        println!("{prefix}{text}{cut}");
+        println!("{prefix}{text}");
     }
     Ok(())
 }

@@ -117,6 +117,9 @@ struct Search<'a> {
     forced_eos: Option<usize>,
 }
 
+/// One decoding step of the beams: (origins, last tokens) → next-token logits per beam.
+type Step<'a> = dyn FnMut(Option<&[usize]>, &[usize]) -> Result<Vec<Vec<f32>>> + 'a;
+
 /// `transformers`' stand-in for minus infinity in beam scores.
 const NEG: f32 = -1.0e9;
 
@@ -145,7 +148,7 @@ impl Search<'_> {
     /// each running beam after reordering the model's cache so that beam `i` continues old beam
     /// `origins[i]` and feeding it token `last[i]` (the first call, with no origins, feeds the
     /// prompt and returns `num_beams` copies of its last logits).
-    fn run(&self, prompt: &[usize], step: &mut dyn FnMut(Option<&[usize]>, &[usize]) -> Result<Vec<Vec<f32>>>) -> Result<Vec<Hypothesis>> {
+    fn run(&self, prompt: &[usize], step: &mut Step<'_>) -> Result<Vec<Hypothesis>> {
         let (nb, v) = (self.beam.num_beams, self.vocab);
         let keep = 2.max(1 + self.cfg.eos_ids.len()) * nb;
         let mut running: Vec<Vec<usize>> = vec![prompt.to_vec(); nb];

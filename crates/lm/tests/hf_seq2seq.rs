@@ -110,9 +110,12 @@ fn relative_buckets_follow_t5() {
     assert_eq!(relative_position_bucket(-1000, false, 32, 128), 31);
 }
 
+/// A checkpoint's tensors by name.
+type Tensors = Vec<(String, Tensor)>;
+
 /// A copy of the fixture `name` in a fresh folder, its weights rewritten by `edit` (tensor
 /// name → tensor; removing drops it) and its config by `config`.
-fn edited_copy(name: &str, edit: &dyn Fn(&mut Vec<(String, Tensor)>), config: &dyn Fn(&mut serde_json::Value)) -> Option<PathBuf> {
+fn edited_copy(name: &str, edit: &dyn Fn(&mut Tensors), config: &dyn Fn(&mut serde_json::Value)) -> Option<PathBuf> {
     let fixtures = hf_common::fixtures(name)?;
     let src = fixtures.join(name);
     let dir = std::env::temp_dir().join(format!("loam-hf-seq2seq-{name}-{}-{}", std::process::id(), COPIES.fetch_add(1, Ordering::Relaxed)));
@@ -124,7 +127,7 @@ fn edited_copy(name: &str, edit: &dyn Fn(&mut Vec<(String, Tensor)>), config: &d
     config(&mut c);
     std::fs::write(dir.join("config.json"), c.to_string()).unwrap();
     let file = loam_nn::TensorFile::open(&src.join("model.safetensors")).unwrap();
-    let mut tensors: Vec<(String, Tensor)> = file.entries().keys().map(|n| (n.clone(), file.tensor(n).unwrap())).collect();
+    let mut tensors: Tensors = file.entries().keys().map(|n| (n.clone(), file.tensor(n).unwrap())).collect();
     edit(&mut tensors);
     loam_nn::safetensors_io::save(&dir.join("model.safetensors"), &tensors, None).unwrap();
     Some(dir)
