@@ -3,6 +3,7 @@
 //! its safety layer).
 
 mod assistant;
+mod beam_args;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -11,6 +12,7 @@ mod bench_gpt2_generate;
 mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;
+mod bench_seq2seq_generate;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;

@@ -13,8 +13,12 @@ use serde::Deserialize;
 use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
-use crate::hf::{BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
+use crate::hf::{
+    Bart, BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, T5, load_bart, load_gpt2, load_llama, load_t5,
+    read_json, resolve_model,
+};
 use crate::sampling::GenerationConfig;
+use crate::seq2seq_lm::Seq2SeqLm;
 use crate::train_config::TrainConfig;
 use crate::trained_model::TrainedModel;
 use crate::{LoadedModel, load_model};
@@ -25,7 +29,7 @@ const RUN_CONFIG_FILE: &str = "config.toml";
 const HF_TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The `model_type`s the loader knows, for error messages.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2", "t5", "bart"];
 
 /// Which model a folder holds, from its files alone (no weights read).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,10 @@ pub enum ModelKind {
     Bert,
     /// The Llama family (`model_type` `llama` or `qwen2`), with the type as written.
     Llama(String),
+    /// Hugging Face T5 (`model_type` `t5`: T5, flan-t5), an encoder–decoder.
+    T5,
+    /// Hugging Face BART (`model_type` `bart`: BART, distilbart), an encoder–decoder.
+    Bart,
 }
 
 /// Only the fields of `config.json` that pick the model.
@@ -65,6 +73,8 @@ impl ModelKind {
             Some("gpt2") => Ok(ModelKind::Gpt2),
             Some("bert") => Ok(ModelKind::Bert),
             Some(family @ ("llama" | "qwen2")) => Ok(ModelKind::Llama(family.to_string())),
+            Some("t5") => Ok(ModelKind::T5),
+            Some("bart") => Ok(ModelKind::Bart),
             Some(other) => Err(LmError::file(
                 config,
                 format!("model_type `{other}` is not supported; loam loads {}", SUPPORTED_MODEL_TYPES.join(", ")),
@@ -89,6 +99,10 @@ pub enum Architecture {
     Gpt2(Gpt2),
     /// A Hugging Face Llama-family decoder (Llama, SmolLM2, Qwen2).
     Llama(HfLlama),
+    /// A Hugging Face T5 encoder–decoder.
+    T5(Box<T5>),
+    /// A Hugging Face BART encoder–decoder.
+    Bart(Box<Bart>),
     /// A Hugging Face BERT encoder.
     Bert {
         /// The encoder.
@@ -242,6 +256,8 @@ impl AutoModel {
                 }
             }
             ModelKind::Llama(_) => Architecture::Llama(load_llama(dir, LlamaOptions::default())?),
+            ModelKind::T5 => Architecture::T5(Box::new(load_t5(dir)?)),
+            ModelKind::Bart => Architecture::Bart(Box::new(load_bart(dir)?)),
             ModelKind::LoamRun => unreachable!("handled above"),
         };
         let tokenizer_path = dir.join(HF_TOKENIZER_FILE);
@@ -267,10 +283,22 @@ impl AutoModel {
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
             Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => "bert",
+            Architecture::T5(_) => "t5",
+            Architecture::Bart(_) => "bart",
         }
     }
 
-    /// The model as a text generator; an encoder is an error.
+    /// The model as an encoder–decoder generator, or `None` for other models.
+    pub fn seq2seq_lm(&self) -> Option<&dyn Seq2SeqLm> {
+        match &self.architecture {
+            Architecture::T5(m) => Some(m.as_ref()),
+            Architecture::Bart(m) => Some(m.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The model as a decoder-only text generator; an encoder or an encoder–decoder (see
+    /// [`AutoModel::seq2seq_lm`]) is an error.
     pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match &self.architecture {
             Architecture::LoamRun { model, .. } => model.causal_lm(),
@@ -279,6 +307,10 @@ impl AutoModel {
             Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => Err(LmError::file(
                 &self.dir,
                 "a BERT encoder does not generate text (it gives embeddings and fill-mask predictions)",
+            )),
+            Architecture::T5(_) | Architecture::Bart(_) => Err(LmError::file(
+                &self.dir,
+                format!("{} is an encoder–decoder: it generates from a source text, not as a continuation", self.model_type()),
             )),
         }
     }
@@ -293,7 +325,7 @@ impl AutoModel {
                 &self.dir,
                 "this BERT has no masked-LM head (config.json's `architectures` does not name BertForMaskedLM)",
             )),
-            Architecture::Gpt2(_) | Architecture::Llama(_) => {
+            Architecture::Gpt2(_) | Architecture::Llama(_) | Architecture::T5(_) | Architecture::Bart(_) => {
                 Err(LmError::file(&self.dir, format!("a {} model is not a masked language model", self.model_type())))
             }
         }

@@ -18,6 +18,7 @@
 //! ```
 
 mod auto;
+mod beam_search;
 mod causal_lm;
 mod chat;
 mod clm;
@@ -41,6 +42,7 @@ mod run_data;
 mod run_folder;
 mod rope;
 mod sampling;
+mod seq2seq_generate;
 mod seq2seq_lm;
 mod train_config;
 mod trainable;
@@ -49,6 +51,7 @@ mod trainer;
 pub mod hf;
 
 pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
+pub use beam_search::{BeamConfig, EarlyStopping, Hypothesis, beam_search, beam_search_seq2seq};
 pub use causal_lm::CausalLm;
 pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
@@ -68,6 +71,7 @@ pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
+pub use seq2seq_generate::generate_seq2seq;
 pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;
