@@ -1,6 +1,8 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and
+//! its safety layer).
 
+mod assistant;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -24,6 +26,7 @@ mod model_arg;
 mod provider_arg;
 mod pytorch;
 mod record;
+mod safety;
 mod score;
 mod summarize;
 mod search;
@@ -80,6 +83,10 @@ enum Task {
     Search(search::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
+    /// The support assistant's safety layer: score it on the labelled sets, or check one text.
+    Safety(safety::Args),
+    /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
+    Assistant(assistant::Args),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +106,8 @@ fn main() -> ExitCode {
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
         Task::Write(args) => write::run(&args),
+        Task::Safety(args) => safety::run(args),
+        Task::Assistant(args) => assistant::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

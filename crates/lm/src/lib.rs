@@ -1,5 +1,6 @@
 //! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity,
-//! generation, one loader for every model ([`AutoModel`]) and chat.
+//! generation (decoder-only [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models), one
+//! loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -18,6 +19,7 @@
 mod auto;
 mod causal_lm;
 mod chat;
+mod clm;
 mod chat_template;
 mod default_corpus;
 mod error;
@@ -26,12 +28,15 @@ mod gpt;
 mod llama;
 mod measure;
 pub mod metrics;
+mod objective;
 mod perplexity;
 mod plot;
 mod run_checkpoint;
+mod run_data;
 mod run_folder;
 mod rope;
 mod sampling;
+mod seq2seq_lm;
 mod train_config;
 mod trainable;
 mod trained_model;
@@ -49,12 +54,14 @@ pub use gpt::{Gpt, GptCache, GptConfig};
 pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
 pub use metrics::{Metric, MetricsLog};
+pub use objective::{Objective, ObjectiveKind, Validation};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::{font_available, plot_losses};
 pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
+pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;
 pub use trained_model::TrainedModel;
