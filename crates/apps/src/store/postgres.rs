@@ -4,7 +4,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 
 use super::migrations::{self, SCHEMA_VERSION};
 use super::sql::sql_storage;
@@ -37,6 +38,12 @@ impl PgStore {
             source,
         };
         let options = PgConnectOptions::from_str(url).map_err(connect)?;
+        // One direct connection first: the pool retries a refused connection until its
+        // timeout and then reports only the timeout; this says why, at once.
+        let probe = PgConnection::connect_with(&options)
+            .await
+            .map_err(connect)?;
+        probe.close().await.map_err(connect)?;
         let pool = PgPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
