@@ -294,7 +294,7 @@ fn a_reload_mid_conversation_keeps_the_conversation_going() {
     };
     let embedder: Arc<dyn Embedder + Send + Sync> =
         Arc::new(EncoderEmbedder::from_dir(&dir).unwrap());
-    let v1 = "[[entry]]\nid = \"canada\"\nquestions = [\"Do you ship to Canada?\"]\nanswer = \"Yes, in 5 to 8 days.\"\n\n\
+    let v1 = "[[entry]]\nid = \"canada\"\nquestions = [\"Do you ship to Canada?\", \"How long does delivery to Canada take?\"]\nanswer = \"Yes, in 5 to 8 days.\"\n\n\
               [[entry]]\nid = \"hours\"\nquestions = [\"When are you open?\"]\nanswer = \"From 10 am to 8 pm.\"\n";
     let kb = |text: &str| KnowledgeBase::parse(text, Format::Toml, Path::new("kb.toml")).unwrap();
     let a = Assistant::new(kb(v1), embedder, AssistantConfig::default()).unwrap();
@@ -320,5 +320,33 @@ fn a_reload_mid_conversation_keeps_the_conversation_going() {
         answered(&after),
         Some("hours"),
         "a topic whose entry is gone is forgotten"
+    );
+}
+
+#[test]
+fn after_a_miss_there_is_no_topic_to_follow_up_on() {
+    let Some(a) = assistant("after_a_miss_there_is_no_topic_to_follow_up_on") else {
+        return;
+    };
+    // A short message about something else right after an answer is not a follow-up either.
+    let replies = converse(
+        a,
+        &[
+            "Do you ship to Canada?",
+            "tell me a joke",
+            "who won the game?",
+        ],
+    );
+    assert_eq!(replies[1].resolved_query, "tell me a joke");
+    assert!(
+        matches!(replies[1].outcome, Outcome::Rephrase { .. }),
+        "{:?}",
+        replies[1]
+    );
+    assert_eq!(replies[2].resolved_query, "who won the game?");
+    assert!(
+        matches!(replies[2].outcome, Outcome::Handoff { .. }),
+        "{:?}",
+        replies[2]
     );
 }

@@ -35,6 +35,9 @@ pub struct AssistantConfig {
     pub lexical_weight: f32,
     /// Read a follow-up together with the last answered topic.
     pub memory: bool,
+    /// A follow-up is read with the topic only when the message alone scores at least this on
+    /// some entry (a short message about something else, "tell me a joke", is not a follow-up).
+    pub memory_floor: f32,
     /// Weight of the message's own scores, against those of the topic and message joined, in
     /// a follow-up's scores.
     pub memory_weight: f32,
@@ -51,6 +54,7 @@ impl Default for AssistantConfig {
             lexical_weight: 0.1,
             memory: true,
             memory_weight: 0.5,
+            memory_floor: 0.3,
         }
     }
 }
@@ -346,16 +350,21 @@ impl Assistant {
             .filter(|_| self.config.memory && is_follow_up(message))
             .and_then(|id| prepared.kb.get(id))
             .map(|e| e.questions[0].as_str());
-        let joined = topic.map(|t| format!("{t} {message}"));
-        let texts: Vec<&str> = std::iter::once(message).chain(joined.as_deref()).collect();
-        let vectors = embed(self.embedder.as_ref(), &texts)?;
+        let vector = embed(self.embedder.as_ref(), &[message])?;
         let weight = self.config.lexical_weight;
-        let mut scores = prepared.index.scores(message, &vectors[0], lang, weight);
-        let Some(topic) = topic else {
+        let mut scores = prepared.index.scores(message, &vector[0], lang, weight);
+        let own_best = scores
+            .iter()
+            .flatten()
+            .fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let Some(topic) = topic.filter(|_| own_best >= self.config.memory_floor) else {
             return Ok((message.to_string(), scores));
         };
         let joined = format!("{topic} {message}");
-        let joined_scores = prepared.index.scores(&joined, &vectors[1], lang, weight);
+        let joined_vector = embed(self.embedder.as_ref(), &[&joined])?;
+        let joined_scores = prepared
+            .index
+            .scores(&joined, &joined_vector[0], lang, weight);
         for (s, j) in scores.iter_mut().zip(joined_scores) {
             *s = s.zip(j).map(|(s, j)| {
                 (j + self.config.memory_weight * s) / (1.0 + self.config.memory_weight)

@@ -5,11 +5,12 @@
 //! ends as one ("…呢？"), points back ("it", "that", "这个", "它"), or is very short (six words
 //! or fewer, six ideographs or fewer). Its entry scores are then those of the topic and the
 //! message joined in one query, averaged with weight `memory_weight` with those of the message
-//! alone, where the topic is the first question of the entry that answered the last answered
-//! turn: the message picks the aspect, the topic keeps the subject.
+//! alone, where the topic is the first question of the entry that answered the assistant's last
+//! turn (when that turn was an answer): the message picks the aspect, the topic keeps the subject.
 
 use crate::assistant::engine::{Outcome, Turn};
 use crate::assistant::lang::{Lang, is_cjk};
+use crate::provider::Role;
 
 /// An English message of this many words or fewer is read as a follow-up.
 const MAX_SHORT_WORDS: usize = 6;
@@ -60,10 +61,16 @@ pub fn is_follow_up(message: &str) -> bool {
     }
 }
 
-/// The entry id of the last answered turn of `history`.
+/// The entry that answered the assistant's last turn, if that turn was an answer (after a
+/// rephrasing request, a hand-off or a refusal there is no topic to follow up on).
 pub fn last_topic(history: &[Turn]) -> Option<&str> {
-    history.iter().rev().find_map(|t| match &t.outcome {
+    match history
+        .iter()
+        .rev()
+        .find(|t| t.role == Role::Assistant)
+        .and_then(|t| t.outcome.as_ref())
+    {
         Some(Outcome::Answered { entry_id, .. }) => Some(entry_id.as_str()),
         _ => None,
-    })
+    }
 }

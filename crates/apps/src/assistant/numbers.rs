@@ -113,7 +113,7 @@ fn english_words(text: &str) -> Vec<u64> {
             None => v,
             Some(c) if v == 100 => c * 100,
             Some(c)
-                if (c >= 20 && c < 100 && c % 10 == 0 && v < 10)
+                if ((20..100).contains(&c) && c % 10 == 0 && v < 10)
                     || (c >= 100 && c % 100 == 0 && v < 100) =>
             {
                 c + v
