@@ -14,6 +14,7 @@ use crate::assistant::lang::Lang;
 use crate::assistant::memory::{is_follow_up, last_topic};
 use crate::assistant::policy::{EntryIndex, Scores, confidences, confident, embed, ranked};
 use crate::provider::{ChatMessage, OnText, Provider, Role};
+use crate::safety::{Safety, SafetyConfig, Verdict};
 use crate::search::Embedder;
 
 /// How the assistant decides. The defaults are Rasa's (threshold 0.3, gap 0.1, hand off at the
@@ -41,6 +42,10 @@ pub struct AssistantConfig {
     /// Weight of the message's own scores, against those of the topic and message joined, in
     /// a follow-up's scores.
     pub memory_weight: f32,
+    /// Check messages and model rewrites with the safety layer ([`crate::safety`]); the
+    /// knowledge base's own contacts (its answers' e-mail addresses and phone numbers) are
+    /// allowed in replies and never masked.
+    pub safety: bool,
 }
 
 impl Default for AssistantConfig {
@@ -55,6 +60,7 @@ impl Default for AssistantConfig {
             memory: true,
             memory_weight: 0.5,
             memory_floor: 0.3,
+            safety: true,
         }
     }
 }
@@ -151,6 +157,30 @@ pub struct Reply {
 struct Prepared {
     kb: Arc<KnowledgeBase>,
     index: EntryIndex,
+    /// The safety layer that allows this knowledge base's contacts.
+    safety: Arc<Safety>,
+}
+
+impl Prepared {
+    /// Embeds `kb`'s questions and builds its safety layer.
+    fn new(kb: KnowledgeBase, embedder: &dyn Embedder) -> Result<Prepared> {
+        let index = EntryIndex::build(&kb, embedder)?;
+        let safety = Arc::new(safety_for(&kb)?);
+        Ok(Prepared { kb: Arc::new(kb), index, safety })
+    }
+}
+
+/// The default safety layer, allowing the personal-data spans (the shop's e-mail addresses,
+/// phone numbers, …) that `kb`'s answers contain.
+fn safety_for(kb: &KnowledgeBase) -> Result<Safety> {
+    let invalid = |e: crate::AppsError| AssistantError::Invalid(format!("safety layer: {e}"));
+    let probe = Safety::new(SafetyConfig::default()).map_err(invalid)?;
+    let allowed_pii = kb
+        .entries()
+        .iter()
+        .flat_map(|e| probe.pii_spans(&e.answer).into_iter().map(|(span, _)| e.answer[span.start..span.end].to_string()))
+        .collect();
+    Safety::new(SafetyConfig { allowed_pii, ..SafetyConfig::default() }).map_err(invalid)
 }
 
 /// The customer-service assistant (see the module docs).
@@ -169,11 +199,7 @@ impl Assistant {
         config: AssistantConfig,
     ) -> Result<Assistant> {
         check_config(&config)?;
-        let index = EntryIndex::build(&kb, embedder.as_ref())?;
-        let prepared = RwLock::new(Arc::new(Prepared {
-            kb: Arc::new(kb),
-            index,
-        }));
+        let prepared = RwLock::new(Arc::new(Prepared::new(kb, embedder.as_ref())?));
         Ok(Assistant {
             prepared,
             embedder,
@@ -214,11 +240,7 @@ impl Assistant {
     /// Swaps in `kb` once its questions are embedded; replies in progress finish on the old one,
     /// and conversations go on (a topic whose entry is gone is simply forgotten).
     pub fn reload(&self, kb: KnowledgeBase) -> Result<()> {
-        let index = EntryIndex::build(&kb, self.embedder.as_ref())?;
-        let fresh = Arc::new(Prepared {
-            kb: Arc::new(kb),
-            index,
-        });
+        let fresh = Arc::new(Prepared::new(kb, self.embedder.as_ref())?);
         *self
             .prepared
             .write()
@@ -234,6 +256,17 @@ impl Assistant {
         }
         let lang = Lang::detect(message);
         let prepared = self.current();
+        let safety = self.config.safety.then_some(prepared.safety.as_ref());
+        if let Some(Verdict::Block { category, reply }) = safety.map(|s| s.check_input(message)) {
+            return Ok(Reply {
+                text: reply,
+                outcome: Outcome::Blocked { category: category.name().to_string() },
+                lang,
+                resolved_query: prepared.safety.mask_pii(message).text,
+                candidates: Vec::new(),
+                phrasing: None,
+            });
+        }
         if asks_for_person(message) {
             return Ok(handoff(
                 lang,
@@ -268,7 +301,7 @@ impl Assistant {
                 entry_id: entry.id.clone(),
                 confidence: conf[best],
             };
-            let (text, phrasing) = self.phrase(history, message, &entry.answer, lang)?;
+            let (text, phrasing) = self.phrase(history, message, &entry.answer, lang, safety)?;
             return Ok(Reply {
                 text,
                 outcome,
@@ -380,6 +413,7 @@ impl Assistant {
         message: &str,
         answer: &str,
         lang: Lang,
+        safety: Option<&Safety>,
     ) -> Result<(String, Option<Phrasing>)> {
         let Some(provider) = &self.provider else {
             return Ok((answer.to_string(), None));
@@ -394,7 +428,8 @@ impl Assistant {
             .collect();
         messages.push(ChatMessage::new(Role::User, message));
         let phrasing = phrase(provider.as_ref(), &messages, answer, lang)?;
-        let text = if phrasing.drift.is_empty() {
+        let unsafe_rewrite = safety.is_some_and(|s| s.check_output(&phrasing.generated).is_block());
+        let text = if phrasing.drift.is_empty() && !unsafe_rewrite {
             phrasing.generated.clone()
         } else {
             answer.to_string()
@@ -407,6 +442,12 @@ impl Assistant {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The safety layer in use (`None` when switched off): it allows the knowledge base's own
+    /// contacts, so a server masks what it logs with it.
+    pub fn safety(&self) -> Option<Arc<Safety>> {
+        self.config.safety.then(|| self.current().safety.clone())
     }
 
     /// The encoder the knowledge base was embedded with, for `/ready` and logs.
