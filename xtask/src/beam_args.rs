@@ -45,7 +45,10 @@ impl BeamArgs {
             return Ok(None);
         }
         if sampling {
-            bail!("--num-beams {} with sampling: beam search here is deterministic (pass --greedy)", self.num_beams);
+            bail!(
+                "--num-beams {} with sampling: beam search here is deterministic (pass --greedy)",
+                self.num_beams
+            );
         }
         Ok(Some(beam))
     }

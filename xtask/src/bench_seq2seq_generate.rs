@@ -39,14 +39,23 @@ pub fn source(vocab: usize) -> Vec<usize> {
 
 /// Seconds to generate `n` tokens greedily (`beams` 1) or with `beams` beams.
 fn generate_secs(t5: &T5, beams: usize, n: usize) -> Result<f64> {
-    let cfg = GenerationConfig { max_new_tokens: n, ..GenerationConfig::default() };
+    let cfg = GenerationConfig {
+        max_new_tokens: n,
+        ..GenerationConfig::default()
+    };
     let src = source(t5.config.vocab_size);
     let start = Instant::now();
     let got = if beams == 1 {
         generate_seq2seq(t5, &src, &cfg, &mut |_| true)?.0.len()
     } else {
-        let beam = BeamConfig { num_beams: beams, ..BeamConfig::default() };
-        beam_search_seq2seq(t5, &src, &cfg, &beam)?.remove(0).ids.len()
+        let beam = BeamConfig {
+            num_beams: beams,
+            ..BeamConfig::default()
+        };
+        beam_search_seq2seq(t5, &src, &cfg, &beam)?
+            .remove(0)
+            .ids
+            .len()
     };
     anyhow::ensure!(got == n, "generated {got} tokens, expected {n}");
     Ok(start.elapsed().as_secs_f64())
@@ -57,15 +66,23 @@ pub fn run() -> Result<Vec<Record>> {
     let store = ParamStore::new(0);
     let t5 = T5::new(&flan_t5_small()?, &store)?;
     let mut records = Vec::new();
-    for (beams, case) in [(1, "flan-t5-small greedy, 64+64"), (4, "flan-t5-small beam-4, 64+64")] {
+    for (beams, case) in [
+        (1, "flan-t5-small greedy, 64+64"),
+        (4, "flan-t5-small beam-4, 64+64"),
+    ] {
         generate_secs(&t5, beams, 4)?;
-        let mut times = (0..RUNS).map(|_| generate_secs(&t5, beams, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
+        let mut times = (0..RUNS)
+            .map(|_| generate_secs(&t5, beams, NEW_TOKENS))
+            .collect::<Result<Vec<_>>>()?;
         times.sort_by(f64::total_cmp);
         let secs = times[RUNS / 2];
         records.push(Record::loam(
             "seq2seq-generate",
             case,
-            &[("tokens_per_s", NEW_TOKENS as f64 / secs), ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64)],
+            &[
+                ("tokens_per_s", NEW_TOKENS as f64 / secs),
+                ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),
+            ],
         ));
     }
     Ok(records)

@@ -45,7 +45,9 @@ impl FromStr for EarlyStopping {
             "true" => Ok(EarlyStopping::True),
             "false" => Ok(EarlyStopping::False),
             "never" => Ok(EarlyStopping::Never),
-            other => Err(LmError::Config(format!("early_stopping `{other}`: expected true, false or never"))),
+            other => Err(LmError::Config(format!(
+                "early_stopping `{other}`: expected true, false or never"
+            ))),
         }
     }
 }
@@ -70,7 +72,13 @@ impl Default for BeamConfig {
     /// `transformers`' defaults with 4 beams: length penalty 1, `early_stopping` false, one
     /// sequence returned.
     fn default() -> Self {
-        BeamConfig { num_beams: 4, length_penalty: 1.0, early_stopping: EarlyStopping::False, num_return_sequences: 1, min_new_tokens: 0 }
+        BeamConfig {
+            num_beams: 4,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+            num_return_sequences: 1,
+            min_new_tokens: 0,
+        }
     }
 }
 
@@ -79,7 +87,9 @@ impl BeamConfig {
     /// a number.
     pub fn validate(&self) -> Result<()> {
         if self.num_beams == 0 {
-            return Err(LmError::Config("beam search: num_beams must be at least 1".into()));
+            return Err(LmError::Config(
+                "beam search: num_beams must be at least 1".into(),
+            ));
         }
         if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
             return Err(LmError::Config(format!(
@@ -88,7 +98,10 @@ impl BeamConfig {
             )));
         }
         if !self.length_penalty.is_finite() {
-            return Err(LmError::Config(format!("beam search: length_penalty {} must be finite", self.length_penalty)));
+            return Err(LmError::Config(format!(
+                "beam search: length_penalty {} must be finite",
+                self.length_penalty
+            )));
         }
         Ok(())
     }
@@ -172,16 +185,22 @@ impl Search<'_> {
                 .iter()
                 .map(|&i| {
                     let (b, tok) = (i / v, i % v);
-                    let hits = self.cfg.eos_ids.contains(&(tok as u32)) || cur_len + 1 >= self.max_len;
+                    let hits =
+                        self.cfg.eos_ids.contains(&(tok as u32)) || cur_len + 1 >= self.max_len;
                     (b, tok, acc[i], hits)
                 })
                 .collect();
             // the best non-finished continuations keep running
-            let run_scores: Vec<f32> = cands.iter().map(|&(_, _, s, hits)| if hits { s + NEG } else { s }).collect();
+            let run_scores: Vec<f32> = cands
+                .iter()
+                .map(|&(_, _, s, hits)| if hits { s + NEG } else { s })
+                .collect();
             let next = top_desc(&run_scores, nb);
             // finished candidates among the first nb join the finished set
-            let full = finished.iter().all(|f| f.2) && self.beam.early_stopping == EarlyStopping::True;
-            let norm = ((cur_len + 1 - self.prompt_len) as f64).powf(self.beam.length_penalty as f64) as f32;
+            let full =
+                finished.iter().all(|f| f.2) && self.beam.early_stopping == EarlyStopping::True;
+            let norm = ((cur_len + 1 - self.prompt_len) as f64)
+                .powf(self.beam.length_penalty as f64) as f32;
             let mut merged = finished.clone();
             for (j, &(b, tok, s, hits)) in cands.iter().enumerate() {
                 let done = hits && j < nb;
@@ -194,22 +213,39 @@ impl Search<'_> {
                 merged.push((seq, score, done));
             }
             let merged_scores: Vec<f32> = merged.iter().map(|m| m.1).collect();
-            finished = top_desc(&merged_scores, nb).into_iter().map(|i| merged[i].clone()).collect();
+            finished = top_desc(&merged_scores, nb)
+                .into_iter()
+                .map(|i| merged[i].clone())
+                .collect();
             let origins: Vec<usize> = next.iter().map(|&j| cands[j].0).collect();
             let last: Vec<usize> = next.iter().map(|&j| cands[j].1).collect();
-            running = next.iter().map(|&j| {
-                let mut seq = running[cands[j].0].clone();
-                seq.push(cands[j].1);
-                seq
-            }).collect();
+            running = next
+                .iter()
+                .map(|&j| {
+                    let mut seq = running[cands[j].0].clone();
+                    seq.push(cands[j].1);
+                    seq
+                })
+                .collect();
             running_scores = next.iter().map(|&j| run_scores[j]).collect();
             cur_len += 1;
             // can a running beam still beat the worst finished one?
-            let best_len = if self.beam.early_stopping == EarlyStopping::Never && self.beam.length_penalty > 0.0 { self.max_len - self.prompt_len } else { cur_len - self.prompt_len };
-            let best_possible = running_scores[0] / ((best_len as f64).powf(self.beam.length_penalty as f64) as f32);
+            let best_len = if self.beam.early_stopping == EarlyStopping::Never
+                && self.beam.length_penalty > 0.0
+            {
+                self.max_len - self.prompt_len
+            } else {
+                cur_len - self.prompt_len
+            };
+            let best_possible = running_scores[0]
+                / ((best_len as f64).powf(self.beam.length_penalty as f64) as f32);
             let worst = finished.iter().map(|f| f.1).fold(f32::INFINITY, f32::min);
-            unsatisfied = unsatisfied && finished.iter().any(|f| best_possible > if f.2 { worst } else { NEG });
-            let all_finished = finished.iter().all(|f| f.2) && self.beam.early_stopping == EarlyStopping::True;
+            unsatisfied = unsatisfied
+                && finished
+                    .iter()
+                    .any(|f| best_possible > if f.2 { worst } else { NEG });
+            let all_finished =
+                finished.iter().all(|f| f.2) && self.beam.early_stopping == EarlyStopping::True;
             if !unsatisfied || all_finished || cands.iter().all(|c| c.3) {
                 break;
             }
@@ -220,11 +256,21 @@ impl Search<'_> {
             .take(self.beam.num_return_sequences)
             .map(|(seq, score, _)| {
                 let mut ids = seq[self.prompt_len..].to_vec();
-                let eos = ids.last().is_some_and(|&t| self.cfg.eos_ids.contains(&(t as u32)));
+                let eos = ids
+                    .last()
+                    .is_some_and(|&t| self.cfg.eos_ids.contains(&(t as u32)));
                 if eos {
                     ids.pop();
                 }
-                Hypothesis { ids, score, finish_reason: if eos { FinishReason::Stop } else { FinishReason::Length } }
+                Hypothesis {
+                    ids,
+                    score,
+                    finish_reason: if eos {
+                        FinishReason::Stop
+                    } else {
+                        FinishReason::Length
+                    },
+                }
             })
             .collect())
     }
@@ -264,24 +310,46 @@ fn check(cfg: &GenerationConfig, beam: &BeamConfig, ids: &[usize], vocab: usize)
     cfg.validate()?;
     beam.validate()?;
     if ids.is_empty() {
-        return Err(LmError::Config("beam search needs a prompt of at least one token".into()));
+        return Err(LmError::Config(
+            "beam search needs a prompt of at least one token".into(),
+        ));
     }
     if let Some(&bad) = ids.iter().find(|&&t| t >= vocab) {
-        return Err(LmError::Config(format!("token {bad} is outside the vocabulary of {vocab}")));
+        return Err(LmError::Config(format!(
+            "token {bad} is outside the vocabulary of {vocab}"
+        )));
     }
     Ok(())
 }
 
 /// Beam search after `prompt` with a decoder-only model: the best `num_return_sequences`
 /// hypotheses, best first. The prompt and the new tokens must fit the model's context.
-pub fn beam_search(model: &dyn CausalLm, prompt: &[usize], cfg: &GenerationConfig, beam: &BeamConfig) -> Result<Vec<Hypothesis>> {
+pub fn beam_search(
+    model: &dyn CausalLm,
+    prompt: &[usize],
+    cfg: &GenerationConfig,
+    beam: &BeamConfig,
+) -> Result<Vec<Hypothesis>> {
     check(cfg, beam, prompt, model.vocab_size())?;
     let max_len = prompt.len() + cfg.max_new_tokens;
     if max_len > model.max_positions() {
-        return Err(LmError::Config(format!("beam search keeps every beam in one window: {} prompt + {} new tokens exceed the context of {}", prompt.len(), cfg.max_new_tokens, model.max_positions())));
+        return Err(LmError::Config(format!(
+            "beam search keeps every beam in one window: {} prompt + {} new tokens exceed the context of {}",
+            prompt.len(),
+            cfg.max_new_tokens,
+            model.max_positions()
+        )));
     }
     let _g = no_grad();
-    let search = Search { cfg, beam, vocab: model.vocab_size(), prompt_len: prompt.len(), max_len, forced_bos: None, forced_eos: None };
+    let search = Search {
+        cfg,
+        beam,
+        vocab: model.vocab_size(),
+        prompt_len: prompt.len(),
+        max_len,
+        forced_bos: None,
+        forced_eos: None,
+    };
     let nb = beam.num_beams;
     let mut ctx = Ctx::eval();
     let mut cache = model.new_cache();
@@ -304,7 +372,12 @@ pub fn beam_search(model: &dyn CausalLm, prompt: &[usize], cfg: &GenerationConfi
 /// Beam search for the target of `source` with an encoder–decoder model, starting from its
 /// decoder start token, with its forced first and last tokens: the best
 /// `num_return_sequences` hypotheses, best first.
-pub fn beam_search_seq2seq(model: &dyn Seq2SeqLm, source: &[usize], cfg: &GenerationConfig, beam: &BeamConfig) -> Result<Vec<Hypothesis>> {
+pub fn beam_search_seq2seq(
+    model: &dyn Seq2SeqLm,
+    source: &[usize],
+    cfg: &GenerationConfig,
+    beam: &BeamConfig,
+) -> Result<Vec<Hypothesis>> {
     check(cfg, beam, source, model.vocab_size())?;
     let _g = no_grad();
     let mut ctx = Ctx::eval();
@@ -314,7 +387,9 @@ pub fn beam_search_seq2seq(model: &dyn Seq2SeqLm, source: &[usize], cfg: &Genera
     let mut cache = model.new_cache(&encoded);
     let max_len = 1 + cfg.max_new_tokens;
     if let Some(limit) = model.max_target_positions().filter(|&l| max_len > l) {
-        return Err(LmError::Config(format!("{max_len} target positions exceed the decoder's limit of {limit}")));
+        return Err(LmError::Config(format!(
+            "{max_len} target positions exceed the decoder's limit of {limit}"
+        )));
     }
     let search = Search {
         cfg,

@@ -22,10 +22,18 @@ pub fn generate_seq2seq(
 ) -> Result<(Vec<usize>, FinishReason)> {
     cfg.validate()?;
     if source.is_empty() {
-        return Err(LmError::Config("generation needs a source of at least one token".into()));
+        return Err(LmError::Config(
+            "generation needs a source of at least one token".into(),
+        ));
     }
-    if let Some(limit) = model.max_target_positions().filter(|&l| cfg.max_new_tokens + 1 > l) {
-        return Err(LmError::Config(format!("{} new tokens exceed the decoder's limit of {limit} positions", cfg.max_new_tokens)));
+    if let Some(limit) = model
+        .max_target_positions()
+        .filter(|&l| cfg.max_new_tokens + 1 > l)
+    {
+        return Err(LmError::Config(format!(
+            "{} new tokens exceed the decoder's limit of {limit} positions",
+            cfg.max_new_tokens
+        )));
     }
     let _g = no_grad();
     let mut ctx = Ctx::eval();

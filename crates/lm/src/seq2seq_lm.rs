@@ -107,7 +107,9 @@ pub fn reorder_caches(caches: &mut [KvCache], rows: &[usize]) -> Result<()> {
 /// Fails when a row index is outside a batch of `batch` rows.
 fn check_rows(rows: &[usize], batch: usize) -> Result<()> {
     match rows.iter().find(|&&r| r >= batch) {
-        Some(r) => Err(LmError::Config(format!("row {r} is outside a batch of {batch} rows"))),
+        Some(r) => Err(LmError::Config(format!(
+            "row {r} is outside a batch of {batch} rows"
+        ))),
         None => Ok(()),
     }
 }
@@ -149,7 +151,14 @@ pub trait Seq2SeqLm: Send + Sync {
 
     /// Encodes `ids` (`B × S`, row-major, right-padded): row `r` holds `lengths[r]` real
     /// tokens followed by padding that no position attends to.
-    fn encode(&self, ids: &[usize], b: usize, s: usize, lengths: &[usize], ctx: &mut Ctx) -> Result<EncoderOutput>;
+    fn encode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        s: usize,
+        lengths: &[usize],
+        ctx: &mut Ctx,
+    ) -> Result<EncoderOutput>;
 
     /// Decoder logits `[B, T, vocab]` of the target ids `ids` (`B × T`, row-major) attending
     /// to `encoded`. With a cache, `ids` holds only the new positions, which follow the
@@ -201,13 +210,22 @@ mod tests {
         assert_eq!(rows_of(&cache.self_attn[0]), vec![3.0, 1.0]);
         assert_eq!(rows_of(&cache.cross_attn[0]), vec![20.0, 10.0]);
         assert_eq!(cache.source_rows, vec![1, 0]);
-        assert!(cache.reorder(&[2]).unwrap_err().to_string().contains("row 2 is outside a batch of 2"));
+        assert!(
+            cache
+                .reorder(&[2])
+                .unwrap_err()
+                .to_string()
+                .contains("row 2 is outside a batch of 2")
+        );
     }
 
     #[test]
     fn encoder_rows_are_selected_with_their_lengths() {
         let hidden = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2, 1]).expect("shape");
-        let out = EncoderOutput { hidden, lengths: vec![2, 1] };
+        let out = EncoderOutput {
+            hidden,
+            lengths: vec![2, 1],
+        };
         let picked = out.select_rows(&[1, 1, 0]).expect("in range");
         assert_eq!(picked.hidden.to_vec(), vec![3.0, 4.0, 3.0, 4.0, 1.0, 2.0]);
         assert_eq!(picked.lengths, vec![1, 1, 2]);

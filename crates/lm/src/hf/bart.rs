@@ -105,7 +105,8 @@ impl BartConfig {
         let generation = dir.join("generation_config.json");
         if generation.is_file() {
             let g: GenerationIds = read_json(&generation)?;
-            config.decoder_start_token_id = g.decoder_start_token_id.or(config.decoder_start_token_id);
+            config.decoder_start_token_id =
+                g.decoder_start_token_id.or(config.decoder_start_token_id);
             config.forced_bos_token_id = g.forced_bos_token_id.or(config.forced_bos_token_id);
             config.forced_eos_token_id = g.forced_eos_token_id.or(config.forced_eos_token_id);
             config.pad_token_id = g.pad_token_id.or(config.pad_token_id);
@@ -119,19 +120,33 @@ impl BartConfig {
 
     /// What is wrong with the numbers, if anything.
     fn validate(&self) -> std::result::Result<(), String> {
-        let sizes = [self.vocab_size, self.d_model, self.encoder_layers, self.decoder_layers, self.encoder_attention_heads, self.decoder_attention_heads, self.encoder_ffn_dim, self.decoder_ffn_dim, self.max_position_embeddings];
+        let sizes = [
+            self.vocab_size,
+            self.d_model,
+            self.encoder_layers,
+            self.decoder_layers,
+            self.encoder_attention_heads,
+            self.decoder_attention_heads,
+            self.encoder_ffn_dim,
+            self.decoder_ffn_dim,
+            self.max_position_embeddings,
+        ];
         if sizes.contains(&0) {
             return Err("vocab_size, d_model, layers, heads, ffn dims and max_position_embeddings must be positive".into());
         }
         for heads in [self.encoder_attention_heads, self.decoder_attention_heads] {
             if !self.d_model.is_multiple_of(heads) {
-                return Err(format!("d_model {} is not a multiple of {heads} attention heads", self.d_model));
+                return Err(format!(
+                    "d_model {} is not a multiple of {heads} attention heads",
+                    self.d_model
+                ));
             }
         }
         if self.normalize_before || self.add_final_layer_norm {
             return Err("normalize_before / add_final_layer_norm (mBART's pre-LN) are not BART's layout and are not supported".into());
         }
-        Activation::from_hf_name(&self.activation_function).map_err(|e| format!("activation_function: {e}"))?;
+        Activation::from_hf_name(&self.activation_function)
+            .map_err(|e| format!("activation_function: {e}"))?;
         Ok(())
     }
 }
@@ -173,18 +188,57 @@ pub struct Bart {
 
 /// Builds the encoder (`decoder` false) or decoder stack from `vb`.
 fn build_stack(c: &BartConfig, decoder: bool, vb: Builder) -> Result<Stack> {
-    let init = Init::Normal { mean: 0.0, std: 0.02 };
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.02,
+    };
     let d = c.d_model;
-    let (layers, heads, ffn) = if decoder { (c.decoder_layers, c.decoder_attention_heads, c.decoder_ffn_dim) } else { (c.encoder_layers, c.encoder_attention_heads, c.encoder_ffn_dim) };
-    let lin = |d_in, d_out, vb: Builder| -> Result<Linear> { Ok(Linear::with_init(d_in, d_out, Some(Init::Zeros), WeightLayout::OutIn, init, vb)?.for_inference()?) };
+    let (layers, heads, ffn) = if decoder {
+        (
+            c.decoder_layers,
+            c.decoder_attention_heads,
+            c.decoder_ffn_dim,
+        )
+    } else {
+        (
+            c.encoder_layers,
+            c.encoder_attention_heads,
+            c.encoder_ffn_dim,
+        )
+    };
+    let lin = |d_in, d_out, vb: Builder| -> Result<Linear> {
+        Ok(Linear::with_init(
+            d_in,
+            d_out,
+            Some(Init::Zeros),
+            WeightLayout::OutIn,
+            init,
+            vb,
+        )?
+        .for_inference()?)
+    };
     let attn = |vb: Builder| -> Result<Attention> {
-        Ok(Attention { q: lin(d, d, vb.pp("q_proj"))?, k: lin(d, d, vb.pp("k_proj"))?, v: lin(d, d, vb.pp("v_proj"))?, o: lin(d, d, vb.pp("out_proj"))?, heads, scale: ((d / heads) as f32).powf(-0.5) })
+        Ok(Attention {
+            q: lin(d, d, vb.pp("q_proj"))?,
+            k: lin(d, d, vb.pp("k_proj"))?,
+            v: lin(d, d, vb.pp("v_proj"))?,
+            o: lin(d, d, vb.pp("out_proj"))?,
+            heads,
+            scale: ((d / heads) as f32).powf(-0.5),
+        })
     };
     let norm = |vb: Builder| LayerNorm::new(d, true, 1e-5, vb);
     let mut out = Vec::with_capacity(layers);
     for i in 0..layers {
         let vb = vb.pp("layers").pp(i);
-        let cross = if decoder { Some((attn(vb.pp("encoder_attn"))?, norm(vb.pp("encoder_attn_layer_norm"))?)) } else { None };
+        let cross = if decoder {
+            Some((
+                attn(vb.pp("encoder_attn"))?,
+                norm(vb.pp("encoder_attn_layer_norm"))?,
+            ))
+        } else {
+            None
+        };
         out.push(Layer {
             self_attn: attn(vb.pp("self_attn"))?,
             self_attn_layer_norm: norm(vb.pp("self_attn_layer_norm"))?,
@@ -194,7 +248,16 @@ fn build_stack(c: &BartConfig, decoder: bool, vb: Builder) -> Result<Stack> {
             final_layer_norm: norm(vb.pp("final_layer_norm"))?,
         });
     }
-    Ok(Stack { positions: Embedding::new(c.max_position_embeddings + OFFSET, d, init, vb.pp("embed_positions"))?, layernorm_embedding: norm(vb.pp("layernorm_embedding"))?, layers: out })
+    Ok(Stack {
+        positions: Embedding::new(
+            c.max_position_embeddings + OFFSET,
+            d,
+            init,
+            vb.pp("embed_positions"),
+        )?,
+        layernorm_embedding: norm(vb.pp("layernorm_embedding"))?,
+        layers: out,
+    })
 }
 
 impl Bart {
@@ -203,15 +266,27 @@ impl Bart {
         config.validate().map_err(LmError::Config)?;
         let c = config;
         let vb = store.builder();
-        let init = Init::Normal { mean: 0.0, std: 0.02 };
+        let init = Init::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         let shared = Embedding::new(c.vocab_size, c.d_model, init, vb.pp("model").pp("shared"))?;
-        let head = if c.tie_word_embeddings.unwrap_or(true) { shared.weight.clone() } else { vb.pp("lm_head").get(&[c.vocab_size, c.d_model], "weight", init)? };
+        let head = if c.tie_word_embeddings.unwrap_or(true) {
+            shared.weight.clone()
+        } else {
+            vb.pp("lm_head")
+                .get(&[c.vocab_size, c.d_model], "weight", init)?
+        };
         // the bias is a buffer some files lack (transformers then uses zeros)
         let final_logits_bias = store.get("final_logits_bias");
         if let Some(b) = &final_logits_bias
             && b.shape() != [1, c.vocab_size]
         {
-            return Err(LmError::Config(format!("tensor `final_logits_bias` has shape {:?} but the model's config needs [1, {}]", b.shape(), c.vocab_size)));
+            return Err(LmError::Config(format!(
+                "tensor `final_logits_bias` has shape {:?} but the model's config needs [1, {}]",
+                b.shape(),
+                c.vocab_size
+            )));
         }
         Ok(Bart {
             config: c.clone(),
@@ -225,9 +300,20 @@ impl Bart {
     }
 
     /// Token embeddings plus positions `past..past+t`, normed: `[B, T, C]`.
-    fn embed(&self, stack: &Stack, ids: &[usize], b: usize, t: usize, past: usize) -> Result<Tensor> {
+    fn embed(
+        &self,
+        stack: &Stack,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        past: usize,
+    ) -> Result<Tensor> {
         if past + t > self.config.max_position_embeddings {
-            return Err(LmError::Config(format!("{} positions exceed BART's max_position_embeddings {}", past + t, self.config.max_position_embeddings)));
+            return Err(LmError::Config(format!(
+                "{} positions exceed BART's max_position_embeddings {}",
+                past + t,
+                self.config.max_position_embeddings
+            )));
         }
         let mut x = self.shared.forward_ids(ids, &[b, t])?;
         if self.config.scale_embedding {
@@ -241,7 +327,9 @@ impl Bart {
 
     /// `x = norm(x + fc2(act(fc1(x))))`.
     fn feed_forward(&self, layer: &Layer, x: &Tensor) -> Result<Tensor> {
-        let h = layer.fc2.forward(&self.act.forward(&layer.fc1.forward(x)?))?;
+        let h = layer
+            .fc2
+            .forward(&self.act.forward(&layer.fc1.forward(x)?))?;
         Ok(layer.final_layer_norm.forward(&x.add(&h)?)?)
     }
 }
@@ -283,7 +371,14 @@ impl Seq2SeqLm for Bart {
         self.decoder.layers.len()
     }
 
-    fn encode(&self, ids: &[usize], b: usize, s: usize, lengths: &[usize], _ctx: &mut Ctx) -> Result<EncoderOutput> {
+    fn encode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        s: usize,
+        lengths: &[usize],
+        _ctx: &mut Ctx,
+    ) -> Result<EncoderOutput> {
         check_source(ids, b, s, lengths, self.config.vocab_size)?;
         let mask = padding_mask(lengths, s);
         let mut x = self.embed(&self.encoder, ids, b, s, 0)?;
@@ -292,12 +387,27 @@ impl Seq2SeqLm for Bart {
             x = layer.self_attn_layer_norm.forward(&x.add(&a)?)?;
             x = self.feed_forward(layer, &x)?;
         }
-        Ok(EncoderOutput { hidden: x, lengths: lengths.to_vec() })
+        Ok(EncoderOutput {
+            hidden: x,
+            lengths: lengths.to_vec(),
+        })
     }
 
-    fn decode(&self, ids: &[usize], b: usize, t: usize, encoded: &EncoderOutput, mut cache: Option<&mut Seq2SeqCache>, _ctx: &mut Ctx) -> Result<Tensor> {
+    fn decode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        encoded: &EncoderOutput,
+        mut cache: Option<&mut Seq2SeqCache>,
+        _ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         if ids.len() != b * t || t == 0 || encoded.batch() != b {
-            return Err(LmError::Config(format!("{} target ids do not form a {b} × {t} batch over {} encoded rows", ids.len(), encoded.batch())));
+            return Err(LmError::Config(format!(
+                "{} target ids do not form a {b} × {t} batch over {} encoded rows",
+                ids.len(),
+                encoded.batch()
+            )));
         }
         check_ids(ids, self.config.vocab_size)?;
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -306,11 +416,14 @@ impl Seq2SeqLm for Bart {
         let mut x = self.embed(&self.decoder, ids, b, t, past)?;
         for (i, layer) in self.decoder.layers.iter().enumerate() {
             let self_cache = cache.as_deref_mut().map(|c| &mut c.self_attn[i]);
-            let a = layer.self_attn.self_attend(&x, None, causal.as_ref(), self_cache)?;
+            let a = layer
+                .self_attn
+                .self_attend(&x, None, causal.as_ref(), self_cache)?;
             x = layer.self_attn_layer_norm.forward(&x.add(&a)?)?;
             if let Some((cross, norm)) = &layer.cross {
                 let cross_cache = cache.as_deref_mut().map(|c| &mut c.cross_attn[i]);
-                let a = cross.cross_attend(&x, &encoded.hidden, source_mask.as_ref(), cross_cache)?;
+                let a =
+                    cross.cross_attend(&x, &encoded.hidden, source_mask.as_ref(), cross_cache)?;
                 x = norm.forward(&x.add(&a)?)?;
             }
             x = self.feed_forward(layer, &x)?;
@@ -331,7 +444,11 @@ pub fn load_bart(dir: &Path) -> Result<Bart> {
     let config = BartConfig::load(dir)?;
     let ckpt = HfWeights::open(dir)?;
     let tied = config.tie_word_embeddings.unwrap_or(true);
-    let skip = |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
-    let (model, _store) = ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| Bart::new(&config, store))?;
+    let skip =
+        |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
+    let (model, _store) = ckpt
+        .build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| {
+            Bart::new(&config, store)
+        })?;
     Ok(model)
 }

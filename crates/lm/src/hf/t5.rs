@@ -89,7 +89,11 @@ fn default_ff() -> String {
 pub(crate) fn ids_of(v: &Option<Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|n| n as u32).into_iter().collect(),
-        Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_u64).map(|n| n as u32).collect(),
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .filter_map(Value::as_u64)
+            .map(|n| n as u32)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -104,7 +108,15 @@ impl T5Config {
 
     /// What is wrong with the numbers, if anything.
     fn validate(&self) -> std::result::Result<(), String> {
-        let sizes = [self.vocab_size, self.d_model, self.d_kv, self.d_ff, self.num_layers, self.num_heads, self.relative_attention_num_buckets];
+        let sizes = [
+            self.vocab_size,
+            self.d_model,
+            self.d_kv,
+            self.d_ff,
+            self.num_layers,
+            self.num_heads,
+            self.relative_attention_num_buckets,
+        ];
         if sizes.contains(&0) || self.num_decoder_layers == Some(0) {
             return Err("vocab_size, d_model, d_kv, d_ff, num_layers, num_decoder_layers, num_heads and relative_attention_num_buckets must be positive".into());
         }
@@ -117,17 +129,28 @@ impl T5Config {
         let (gated, act) = match self.feed_forward_proj.split_once('-') {
             Some(("gated", act)) => (true, act),
             None => (false, self.feed_forward_proj.as_str()),
-            Some(_) => return Err(format!("feed_forward_proj `{}` is neither `ACT` nor `gated-ACT`", self.feed_forward_proj)),
+            Some(_) => {
+                return Err(format!(
+                    "feed_forward_proj `{}` is neither `ACT` nor `gated-ACT`",
+                    self.feed_forward_proj
+                ));
+            }
         };
         // transformers reads `gated-gelu` as the tanh GELU (`gelu_new`)
-        let act = if gated && act == "gelu" { "gelu_new" } else { act };
-        let act = loam_nn::Activation::from_hf_name(act).map_err(|e| format!("feed_forward_proj `{}`: {e}", self.feed_forward_proj))?;
+        let act = if gated && act == "gelu" {
+            "gelu_new"
+        } else {
+            act
+        };
+        let act = loam_nn::Activation::from_hf_name(act)
+            .map_err(|e| format!("feed_forward_proj `{}`: {e}", self.feed_forward_proj))?;
         Ok((act, gated))
     }
 
     /// Whether the decoder output is rescaled by d_model^−0.5 before the head.
     pub fn rescales_output(&self) -> bool {
-        self.scale_decoder_outputs.unwrap_or(self.tie_word_embeddings.unwrap_or(true))
+        self.scale_decoder_outputs
+            .unwrap_or(self.tie_word_embeddings.unwrap_or(true))
     }
 }
 
@@ -188,7 +211,12 @@ pub struct T5 {
 }
 
 /// T5's bucket of the relative position `rel = key − query`.
-pub fn relative_position_bucket(rel: i64, bidirectional: bool, num_buckets: usize, max_distance: usize) -> usize {
+pub fn relative_position_bucket(
+    rel: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> usize {
     let mut buckets = num_buckets as i64;
     let mut bucket = 0;
     let n = if bidirectional {
@@ -205,7 +233,9 @@ pub fn relative_position_bucket(rel: i64, bidirectional: bool, num_buckets: usiz
         return (bucket + n) as usize;
     }
     // as transformers computes it: in float32, truncated toward zero
-    let log = ((n as f32 / max_exact as f32).ln() / ((max_distance as f64 / max_exact as f64).ln() as f32) * (buckets - max_exact) as f32) as i64;
+    let log = ((n as f32 / max_exact as f32).ln()
+        / ((max_distance as f64 / max_exact as f64).ln() as f32)
+        * (buckets - max_exact) as f32) as i64;
     (bucket + (max_exact + log).min(buckets - 1)) as usize
 }
 
@@ -218,7 +248,12 @@ impl Stack {
         for q in 0..t {
             for k in 0..tk {
                 let rel = k as i64 - (past + q) as i64;
-                let bucket = relative_position_bucket(rel, !self.decoder, config.relative_attention_num_buckets, config.relative_attention_max_distance);
+                let bucket = relative_position_bucket(
+                    rel,
+                    !self.decoder,
+                    config.relative_attention_num_buckets,
+                    config.relative_attention_max_distance,
+                );
                 for head in 0..h {
                     bias[(head * t + q) * tk + k] = self.bias_table[bucket * h + head];
                 }
@@ -233,10 +268,22 @@ fn build_stack(c: &T5Config, layers: usize, decoder: bool, vb: Builder) -> Resul
     let (act, gated) = c.activation().map_err(LmError::Config)?;
     let eps = c.layer_norm_epsilon as f32;
     let inner = c.num_heads * c.d_kv;
-    let init = Init::Normal { mean: 0.0, std: 0.02 };
-    let lin = |d_in, d_out, vb: Builder| -> Result<Linear> { Ok(Linear::with_init(d_in, d_out, None, WeightLayout::OutIn, init, vb)?.for_inference()?) };
+    let init = Init::Normal {
+        mean: 0.0,
+        std: 0.02,
+    };
+    let lin = |d_in, d_out, vb: Builder| -> Result<Linear> {
+        Ok(Linear::with_init(d_in, d_out, None, WeightLayout::OutIn, init, vb)?.for_inference()?)
+    };
     let attn = |vb: Builder| -> Result<Attention> {
-        Ok(Attention { q: lin(c.d_model, inner, vb.pp("q"))?, k: lin(c.d_model, inner, vb.pp("k"))?, v: lin(c.d_model, inner, vb.pp("v"))?, o: lin(inner, c.d_model, vb.pp("o"))?, heads: c.num_heads, scale: 1.0 })
+        Ok(Attention {
+            q: lin(c.d_model, inner, vb.pp("q"))?,
+            k: lin(c.d_model, inner, vb.pp("k"))?,
+            v: lin(c.d_model, inner, vb.pp("v"))?,
+            o: lin(inner, c.d_model, vb.pp("o"))?,
+            heads: c.num_heads,
+            scale: 1.0,
+        })
     };
     let mut blocks = Vec::with_capacity(layers);
     let mut bias_table = Vec::new();
@@ -244,16 +291,37 @@ fn build_stack(c: &T5Config, layers: usize, decoder: bool, vb: Builder) -> Resul
         let vb = vb.pp("block").pp(i).pp("layer");
         let sa = vb.pp(0);
         if i == 0 {
-            let table = sa.pp("SelfAttention").pp("relative_attention_bias").get(&[c.relative_attention_num_buckets, c.num_heads], "weight", init)?;
+            let table = sa.pp("SelfAttention").pp("relative_attention_bias").get(
+                &[c.relative_attention_num_buckets, c.num_heads],
+                "weight",
+                init,
+            )?;
             bias_table = table.to_vec();
         }
-        let cross = if decoder { Some((RmsNorm::new(c.d_model, eps, vb.pp(1).pp("layer_norm"))?, attn(vb.pp(1).pp("EncDecAttention"))?)) } else { None };
+        let cross = if decoder {
+            Some((
+                RmsNorm::new(c.d_model, eps, vb.pp(1).pp("layer_norm"))?,
+                attn(vb.pp(1).pp("EncDecAttention"))?,
+            ))
+        } else {
+            None
+        };
         let f = vb.pp(if decoder { 2 } else { 1 });
         let d = f.pp("DenseReluDense");
         let ff = if gated {
-            FeedForward { wi: lin(c.d_model, c.d_ff, d.pp("wi_0"))?, wi_1: Some(lin(c.d_model, c.d_ff, d.pp("wi_1"))?), wo: lin(c.d_ff, c.d_model, d.pp("wo"))?, act }
+            FeedForward {
+                wi: lin(c.d_model, c.d_ff, d.pp("wi_0"))?,
+                wi_1: Some(lin(c.d_model, c.d_ff, d.pp("wi_1"))?),
+                wo: lin(c.d_ff, c.d_model, d.pp("wo"))?,
+                act,
+            }
         } else {
-            FeedForward { wi: lin(c.d_model, c.d_ff, d.pp("wi"))?, wi_1: None, wo: lin(c.d_ff, c.d_model, d.pp("wo"))?, act }
+            FeedForward {
+                wi: lin(c.d_model, c.d_ff, d.pp("wi"))?,
+                wi_1: None,
+                wo: lin(c.d_ff, c.d_model, d.pp("wo"))?,
+                act,
+            }
         };
         blocks.push(Block {
             self_norm: RmsNorm::new(c.d_model, eps, sa.pp("layer_norm"))?,
@@ -263,7 +331,12 @@ fn build_stack(c: &T5Config, layers: usize, decoder: bool, vb: Builder) -> Resul
             ff,
         });
     }
-    Ok(Stack { blocks, bias_table, final_norm: RmsNorm::new(c.d_model, eps, vb.pp("final_layer_norm"))?, decoder })
+    Ok(Stack {
+        blocks,
+        bias_table,
+        final_norm: RmsNorm::new(c.d_model, eps, vb.pp("final_layer_norm"))?,
+        decoder,
+    })
 }
 
 impl T5 {
@@ -272,26 +345,75 @@ impl T5 {
         config.validate().map_err(LmError::Config)?;
         let c = config;
         let vb = store.builder();
-        let shared = Embedding::new(c.vocab_size, c.d_model, Init::Normal { mean: 0.0, std: 1.0 }, vb.pp("shared"))?;
+        let shared = Embedding::new(
+            c.vocab_size,
+            c.d_model,
+            Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            vb.pp("shared"),
+        )?;
         let encoder = build_stack(c, c.num_layers, false, vb.pp("encoder"))?;
-        let decoder = build_stack(c, c.num_decoder_layers.unwrap_or(c.num_layers), true, vb.pp("decoder"))?;
+        let decoder = build_stack(
+            c,
+            c.num_decoder_layers.unwrap_or(c.num_layers),
+            true,
+            vb.pp("decoder"),
+        )?;
         let tied = c.tie_word_embeddings.unwrap_or(true);
         let lm_head = if tied {
             None
         } else {
-            Some(Linear::with_init(c.d_model, c.vocab_size, None, WeightLayout::OutIn, Init::Normal { mean: 0.0, std: 1.0 }, vb.pp("lm_head"))?.for_inference()?)
+            Some(
+                Linear::with_init(
+                    c.d_model,
+                    c.vocab_size,
+                    None,
+                    WeightLayout::OutIn,
+                    Init::Normal {
+                        mean: 0.0,
+                        std: 1.0,
+                    },
+                    vb.pp("lm_head"),
+                )?
+                .for_inference()?,
+            )
         };
-        let tied_head = tied.then(|| shared.weight.detach().transpose(0, 1).map(|w| w.contiguous())).transpose()?;
-        Ok(T5 { config: c.clone(), shared, encoder, decoder, lm_head, tied_head })
+        let tied_head = tied
+            .then(|| {
+                shared
+                    .weight
+                    .detach()
+                    .transpose(0, 1)
+                    .map(|w| w.contiguous())
+            })
+            .transpose()?;
+        Ok(T5 {
+            config: c.clone(),
+            shared,
+            encoder,
+            decoder,
+            lm_head,
+            tied_head,
+        })
     }
 
     /// Logits `[B, T, vocab]` of the decoder's final hidden states `x` `[B, T, C]`.
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        let x = if self.config.rescales_output() { x.mul_scalar((self.config.d_model as f32).powf(-0.5)) } else { x.clone() };
+        let x = if self.config.rescales_output() {
+            x.mul_scalar((self.config.d_model as f32).powf(-0.5))
+        } else {
+            x.clone()
+        };
         Ok(match (&self.lm_head, &self.tied_head) {
             (Some(head), _) => head.forward(&x)?,
             (None, Some(w)) => project(&x, w)?,
-            (None, None) => return Err(LmError::Config("T5 has neither a tied nor a separate head".into())),
+            (None, None) => {
+                return Err(LmError::Config(
+                    "T5 has neither a tied nor a separate head".into(),
+                ));
+            }
         })
     }
 }
@@ -310,7 +432,9 @@ impl Seq2SeqLm for T5 {
     }
 
     fn decoder_start_token_id(&self) -> usize {
-        self.config.decoder_start_token_id.unwrap_or(self.pad_token_id())
+        self.config
+            .decoder_start_token_id
+            .unwrap_or(self.pad_token_id())
     }
 
     fn eos_token_ids(&self) -> Vec<u32> {
@@ -325,23 +449,50 @@ impl Seq2SeqLm for T5 {
         self.decoder.blocks.len()
     }
 
-    fn encode(&self, ids: &[usize], b: usize, s: usize, lengths: &[usize], _ctx: &mut Ctx) -> Result<EncoderOutput> {
+    fn encode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        s: usize,
+        lengths: &[usize],
+        _ctx: &mut Ctx,
+    ) -> Result<EncoderOutput> {
         check_source(ids, b, s, lengths, self.config.vocab_size)?;
         let bias = self.encoder.position_bias(&self.config, s, 0)?;
         let mask = padding_mask(lengths, s);
         // x: [B, S, C]
         let mut x = self.shared.forward_ids(ids, &[b, s])?;
         for block in &self.encoder.blocks {
-            let a = block.self_attn.self_attend(&block.self_norm.forward(&x)?, Some(&bias), mask.as_ref(), None)?;
+            let a = block.self_attn.self_attend(
+                &block.self_norm.forward(&x)?,
+                Some(&bias),
+                mask.as_ref(),
+                None,
+            )?;
             x = x.add(&a)?;
             x = x.add(&block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }
-        Ok(EncoderOutput { hidden: self.encoder.final_norm.forward(&x)?, lengths: lengths.to_vec() })
+        Ok(EncoderOutput {
+            hidden: self.encoder.final_norm.forward(&x)?,
+            lengths: lengths.to_vec(),
+        })
     }
 
-    fn decode(&self, ids: &[usize], b: usize, t: usize, encoded: &EncoderOutput, mut cache: Option<&mut Seq2SeqCache>, _ctx: &mut Ctx) -> Result<Tensor> {
+    fn decode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        encoded: &EncoderOutput,
+        mut cache: Option<&mut Seq2SeqCache>,
+        _ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         if ids.len() != b * t || t == 0 || encoded.batch() != b {
-            return Err(LmError::Config(format!("{} target ids do not form a {b} × {t} batch over {} encoded rows", ids.len(), encoded.batch())));
+            return Err(LmError::Config(format!(
+                "{} target ids do not form a {b} × {t} batch over {} encoded rows",
+                ids.len(),
+                encoded.batch()
+            )));
         }
         check_ids(ids, self.config.vocab_size)?;
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -352,11 +503,21 @@ impl Seq2SeqLm for T5 {
         let mut x = self.shared.forward_ids(ids, &[b, t])?;
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             let self_cache = cache.as_deref_mut().map(|c| &mut c.self_attn[i]);
-            let a = block.self_attn.self_attend(&block.self_norm.forward(&x)?, Some(&bias), causal.as_ref(), self_cache)?;
+            let a = block.self_attn.self_attend(
+                &block.self_norm.forward(&x)?,
+                Some(&bias),
+                causal.as_ref(),
+                self_cache,
+            )?;
             x = x.add(&a)?;
             if let Some((norm, cross)) = &block.cross {
                 let cross_cache = cache.as_deref_mut().map(|c| &mut c.cross_attn[i]);
-                x = x.add(&cross.cross_attend(&norm.forward(&x)?, &encoded.hidden, source_mask.as_ref(), cross_cache)?)?;
+                x = x.add(&cross.cross_attend(
+                    &norm.forward(&x)?,
+                    &encoded.hidden,
+                    source_mask.as_ref(),
+                    cross_cache,
+                )?)?;
             }
             x = x.add(&block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }
@@ -371,7 +532,11 @@ pub fn load_t5(dir: &Path) -> Result<T5> {
     let config = T5Config::load(&dir.join("config.json"))?;
     let ckpt = HfWeights::open(dir)?;
     let tied = config.tie_word_embeddings.unwrap_or(true);
-    let skip = |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
-    let (model, _store) = ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| T5::new(&config, store))?;
+    let skip =
+        |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
+    let (model, _store) = ckpt
+        .build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| {
+            T5::new(&config, store)
+        })?;
     Ok(model)
 }
