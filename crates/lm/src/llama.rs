@@ -136,14 +136,14 @@ impl Dense {
     /// A bfloat16 copy (`[out, in]`, as the f32 weight is stored).
     fn to_bf16(&self) -> Result<Dense> {
         Ok(match self {
-            Dense::F32(l) => Dense::Bf16 { weight: Bf16Matrix::from_tensor(&l.weight)?, bias: l.bias.as_ref().map(Tensor::detach) },
+            Dense::F32(l) => Dense::Bf16 { weight: Bf16Matrix::from_tensor(l.weight.f32()?)?, bias: l.bias.as_ref().map(Tensor::detach) },
             bf16 => bf16.clone(),
         })
     }
 
     fn weight_bytes(&self) -> usize {
         match self {
-            Dense::F32(l) => 4 * (l.weight.elem_count() + l.bias.as_ref().map_or(0, Tensor::elem_count)),
+            Dense::F32(l) => l.weight.bytes() + 4 * l.bias.as_ref().map_or(0, Tensor::elem_count),
             Dense::Bf16 { weight, bias } => weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count),
         }
     }

@@ -179,6 +179,50 @@ impl QuantMatrix {
         Ok(QuantMatrix { format, rows, cols, bf16: None, packed: Some(packed) })
     }
 
+    /// The rows of `parts` one after another (`[Σ rows, cols]`): several layers' weights as
+    /// one product. All must have the same format and columns.
+    pub fn stack_rows(parts: &[&QuantMatrix]) -> Result<QuantMatrix> {
+        let Some(first) = parts.first() else {
+            return Err(TensorError::invalid("QuantMatrix::stack_rows", "no matrices to stack"));
+        };
+        if let Some(m) = parts.iter().find(|m| m.format != first.format || m.cols != first.cols) {
+            return Err(TensorError::invalid(
+                "QuantMatrix::stack_rows",
+                format!("{} [{}, {}] cannot stack under {} [{}, {}]", m.format, m.rows, m.cols, first.format, first.rows, first.cols),
+            ));
+        }
+        let rows = parts.iter().map(|m| m.rows).sum();
+        let all = parts.iter().map(|m| m.parts());
+        let stacked = match first.format {
+            QuantFormat::Bf16 => QuantParts::Bf16(all.flat_map(|p| match p {
+                QuantParts::Bf16(b) => b,
+                _ => unreachable!("same format"),
+            }).collect()),
+            QuantFormat::Int8 => {
+                let (mut q, mut scales) = (Vec::new(), Vec::new());
+                for p in all {
+                    if let QuantParts::Int8 { q: pq, scales: ps } = p {
+                        q.extend(pq);
+                        scales.extend(ps);
+                    }
+                }
+                QuantParts::Int8 { q, scales }
+            }
+            QuantFormat::Q4 => {
+                let (mut q, mut scales, mut mins) = (Vec::new(), Vec::new(), Vec::new());
+                for p in all {
+                    if let QuantParts::Q4 { q: pq, scales: ps, mins: pm } = p {
+                        q.extend(pq);
+                        scales.extend(ps);
+                        mins.extend(pm);
+                    }
+                }
+                QuantParts::Q4 { q, scales, mins }
+            }
+        };
+        QuantMatrix::from_parts(rows, first.cols, stacked)
+    }
+
     /// The stored parts, for writing to a checkpoint.
     pub fn parts(&self) -> QuantParts {
         match (&self.bf16, &self.packed) {
@@ -366,6 +410,23 @@ mod tests {
         assert!(err.contains("weight [0, 1] is inf"), "{err}");
         assert!(QuantFormat::parse("q3").unwrap_err().to_string().contains("int8, q4 or bf16"));
         assert_eq!(QuantFormat::parse("q4").unwrap(), QuantFormat::Q4);
+    }
+
+    #[test]
+    fn stacked_rows_dequantize_to_the_stacked_matrices() {
+        let mut rng = Rng::new(6);
+        let (a, b) = (Tensor::randn(&[3, 50], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 50], 0.0, 1.0, &mut rng));
+        for format in [QuantFormat::Bf16, QuantFormat::Int8, QuantFormat::Q4] {
+            let (qa, qb) = (QuantMatrix::quantize(&a, format).unwrap(), QuantMatrix::quantize(&b, format).unwrap());
+            let both = QuantMatrix::stack_rows(&[&qa, &qb]).unwrap();
+            assert_eq!(both.shape(), [5, 50]);
+            let mut want = qa.dequantize().to_vec();
+            want.extend(qb.dequantize().to_vec());
+            assert_eq!(both.dequantize().to_vec(), want, "{format}");
+        }
+        let other = QuantMatrix::quantize(&a, QuantFormat::Q4).unwrap();
+        let int8 = QuantMatrix::quantize(&a, QuantFormat::Int8).unwrap();
+        assert!(QuantMatrix::stack_rows(&[&int8, &other]).unwrap_err().to_string().contains("cannot stack"));
     }
 
     #[test]
