@@ -55,7 +55,8 @@ pub struct Linear {
     pub weight: LinearWeight,
     /// The bias `[out]`, if any.
     pub bias: Option<Tensor>,
-    /// The layout of an f32 weight (a quantized one is `[out, in]`).
+    /// The layout of the f32 weight; for a quantized weight (always `[out, in]`), the layout of
+    /// the f32 weight it was made from, which a checkpoint records.
     pub layout: WeightLayout,
     /// The weight's parameter name (`h.0.attn.c_attn.weight`), which a quantized checkpoint
     /// stores it under; `None` for a layer built outside a store (a fused inference copy).
@@ -117,7 +118,7 @@ impl Linear {
         Ok(Linear {
             weight: LinearWeight::Quantized(w),
             bias: self.bias.as_ref().map(Tensor::detach),
-            layout: WeightLayout::OutIn,
+            layout: self.layout,
             name: self.name.clone(),
         })
     }

@@ -15,6 +15,7 @@ mod fetch;
 mod gpt2;
 mod hub;
 mod llama;
+mod quantized;
 mod weights;
 
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
@@ -22,6 +23,7 @@ pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
 pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FILES, hub_endpoint, resolve_model};
-pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
+pub use gpt2::{Gpt2, TIED_HEAD, gpt2_config_json, load_gpt2, save_gpt2};
 pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
+pub use quantized::{QUANT_FORMAT_KEY, QUANT_WEIGHTS_KEY, QuantizedWeight, save_quantized};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};
