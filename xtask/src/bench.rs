@@ -85,13 +85,8 @@ pub struct Args {
     model: Option<String>,
     /// The loam side's weight format for `gpt2-generate` and `embed`: int8, q4 or bf16 (linear
     /// layers, and GPT-2's tied head, quantized in memory); f32 when not given.
-    #[arg(long, value_parser = parse_quant)]
+    #[arg(long, value_parser = crate::quantize::parse_format)]
     quant: Option<QuantFormat>,
-}
-
-/// `--quant`'s value as a format.
-fn parse_quant(s: &str) -> std::result::Result<QuantFormat, String> {
-    QuantFormat::parse(s).map_err(|e| e.to_string())
 }
 
 /// The loam side's records of `name`.

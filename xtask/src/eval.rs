@@ -27,6 +27,9 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Evaluate with the linear layers quantized in memory: int8, q4 or bf16.
+    #[arg(long, value_parser = crate::quantize::parse_format)]
+    quant: Option<loam_tensor::QuantFormat>,
 }
 
 /// A count that must be at least 1.
@@ -40,7 +43,10 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 
 /// Prints mean NLL, perplexity and bits per token and per character.
 pub fn run(args: &Args) -> Result<()> {
-    let m = model_arg::load(&args.model)?;
+    let mut m = model_arg::load(&args.model)?;
+    if let Some(format) = args.quant {
+        m.quantize(format)?;
+    }
     let text = std::fs::read_to_string(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
     let ids: Vec<usize> = m.tokenizer.encode(&text, false)?.into_iter().map(|i| i as usize).collect();
     let chars_of = |t: &[usize]| {

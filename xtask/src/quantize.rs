@@ -25,8 +25,8 @@ pub struct Args {
     overwrite: bool,
 }
 
-/// `--to`'s value as a format.
-fn parse_format(s: &str) -> std::result::Result<QuantFormat, String> {
+/// A `--to` or `--quant` value as a format.
+pub fn parse_format(s: &str) -> std::result::Result<QuantFormat, String> {
     QuantFormat::parse(s).map_err(|e| e.to_string())
 }
 
