@@ -43,7 +43,7 @@ fn quantized_weights(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
     layers
         .into_iter()
         .map(|l| match (&l.name, &l.weight) {
-            (Some(name), LinearWeight::Quantized(q)) => Ok((name.clone(), l.layout, q.clone())),
+            (Some(name), LinearWeight::Quantized(q)) => Ok((name.clone(), l.layout, (**q).clone())),
             _ => Err(LmError::Config(format!("a linear layer {:?} was left unquantized or unnamed", l.name))),
         })
         .collect()
@@ -54,8 +54,11 @@ fn f32_params(store: &ParamStore, quantized: &[QuantizedWeight]) -> Vec<(String,
     store.params().into_iter().filter(|(n, _)| !quantized.iter().any(|(q, _, _)| q == n)).collect()
 }
 
+/// A quantized model's f32 parameters (embeddings, norms, biases) and quantized weights.
+type QuantizedParams = (Vec<(String, Tensor)>, Vec<QuantizedWeight>);
+
 /// The quantized weights and the remaining f32 parameters of a loaded model.
-fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<(Vec<(String, Tensor)>, Vec<QuantizedWeight>)> {
+fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<QuantizedParams> {
     Ok(match &model.architecture {
         Architecture::Gpt2(g) => {
             let mut q = g.model.quantize(format)?;
@@ -70,7 +73,8 @@ fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<(Vec<
             (f32_params(store, &weights), weights)
         }
         Architecture::Llama(l) => {
-            let store = l.store.as_ref().ok_or_else(|| LmError::Config("a bfloat16-loaded Llama has no f32 store".into()))?;
+            let store =
+                l.store.as_ref().ok_or_else(|| LmError::Config("a bfloat16-loaded Llama has no f32 store".into()))?;
             let weights = quantized_weights(l.model.quantize(format)?.linears_mut())?;
             (f32_params(store, &weights), weights)
         }
@@ -94,7 +98,8 @@ pub fn quantize_folder(src: &Path, format: QuantFormat, out: &Path, overwrite: b
         if !out.is_dir() {
             return Err(LmError::file(out, "exists and is not a folder"));
         }
-        let empty = std::fs::read_dir(out).map_err(|e| LmError::file(out, format!("cannot read: {e}")))?.next().is_none();
+        let empty =
+            std::fs::read_dir(out).map_err(|e| LmError::file(out, format!("cannot read: {e}")))?.next().is_none();
         if !empty && !overwrite {
             return Err(LmError::file(out, "exists and is not empty: pass --overwrite to replace it"));
         }
@@ -106,7 +111,8 @@ pub fn quantize_folder(src: &Path, format: QuantFormat, out: &Path, overwrite: b
         if out.exists() {
             std::fs::remove_dir_all(out).map_err(|e| LmError::file(out, format!("cannot replace: {e}")))?;
         }
-        std::fs::rename(&staging, out).map_err(|e| LmError::file(out, format!("cannot move the new folder in place: {e}")))
+        std::fs::rename(&staging, out)
+            .map_err(|e| LmError::file(out, format!("cannot move the new folder in place: {e}")))
     });
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&staging);
@@ -137,13 +143,20 @@ fn staging_dir(out: &Path) -> Result<PathBuf> {
 }
 
 /// Copies `src`'s side files (config, tokenizer, templates…) and writes the weights.
-fn write_folder(src: &Path, dir: &Path, params: &[(String, Tensor)], weights: &[QuantizedWeight], format: QuantFormat) -> Result<()> {
+fn write_folder(
+    src: &Path,
+    dir: &Path,
+    params: &[(String, Tensor)],
+    weights: &[QuantizedWeight],
+    format: QuantFormat,
+) -> Result<()> {
     let entries = std::fs::read_dir(src).map_err(|e| LmError::file(src, format!("cannot read: {e}")))?;
     for entry in entries {
         let entry = entry.map_err(|e| LmError::file(src, format!("cannot read: {e}")))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if entry.path().is_file() && !is_weights_file(&name) {
-            std::fs::copy(entry.path(), dir.join(&name)).map_err(|e| LmError::file(entry.path(), format!("cannot copy: {e}")))?;
+            std::fs::copy(entry.path(), dir.join(&name))
+                .map_err(|e| LmError::file(entry.path(), format!("cannot copy: {e}")))?;
         }
     }
     save_quantized(&dir.join(WEIGHTS_FILE), params, weights, format)

@@ -80,7 +80,10 @@ fn quantized_llama_and_qwen2_folders_load_with_the_in_memory_logits() {
         for format in [QuantFormat::Int8, QuantFormat::Q4] {
             let out = tmp.join(format!("{name}-{format}"));
             let report = quantize_folder(&src, format, &out, false).unwrap();
-            assert_eq!(report.weights, 7 * f32_model.model.config.n_layer + usize::from(!f32_model.model.config.tie_embeddings));
+            assert_eq!(
+                report.weights,
+                7 * f32_model.model.config.n_layer + usize::from(!f32_model.model.config.tie_embeddings)
+            );
             let quantized = f32_model.model.quantize(format).unwrap();
             let want = {
                 let _inference = no_grad();
@@ -95,8 +98,11 @@ fn quantized_llama_and_qwen2_folders_load_with_the_in_memory_logits() {
 
 #[test]
 fn minilm_int8_embeddings_stay_within_cosine_0_995_of_f32() {
-    let (Some(fixtures), Some(model)) = (hf_common::fixtures("minilm int8"), hf_common::minilm("minilm int8")) else { return };
-    let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("minilm-reference.json")).unwrap()).unwrap();
+    let (Some(fixtures), Some(model)) = (hf_common::fixtures("minilm int8"), hf_common::minilm("minilm int8")) else {
+        return;
+    };
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("minilm-reference.json")).unwrap()).unwrap();
     let texts: Vec<&str> = reference["cases"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
     let exact = SentenceEncoder::from_dir(&model).unwrap().encode(&texts).unwrap();
     let tmp = temp_dir("minilm");
@@ -138,14 +144,22 @@ fn a_non_empty_target_the_source_itself_and_a_damaged_index_are_errors() {
     }
     let file = loam_nn::TensorFile::open(&out.join(WEIGHTS_FILE)).unwrap();
     let mut meta = file.metadata().clone();
-    let index = meta["loam_quantized"].replace("\"transformer.h.0.mlp.c_fc.weight\"", "\"transformer.h.0.mlp.nothing.weight\"");
+    let index =
+        meta["loam_quantized"].replace("\"transformer.h.0.mlp.c_fc.weight\"", "\"transformer.h.0.mlp.nothing.weight\"");
     meta.insert("loam_quantized".into(), index);
     let tensors: Vec<(String, loam_nn::safetensors_io::StoredTensor)> = file
         .entries()
         .keys()
         .map(|n| {
             let raw = file.raw(n).unwrap();
-            (n.clone(), loam_nn::safetensors_io::StoredTensor { dtype: raw.dtype, shape: raw.shape.to_vec(), bytes: raw.bytes.to_vec() })
+            (
+                n.clone(),
+                loam_nn::safetensors_io::StoredTensor {
+                    dtype: raw.dtype,
+                    shape: raw.shape.to_vec(),
+                    bytes: raw.bytes.to_vec(),
+                },
+            )
         })
         .collect();
     loam_nn::safetensors_io::save_raw(&damaged.join(WEIGHTS_FILE), &tensors, Some(meta)).unwrap();

@@ -24,8 +24,8 @@ pub enum LinearWeight {
     /// f32, laid out as the layer's [`WeightLayout`] says; trainable.
     F32(Tensor),
     /// Quantized, always `[out, in]`; inference only (a product whose input tracks gradients
-    /// is an error).
-    Quantized(QuantMatrix),
+    /// is an error). Boxed, so that a layer stays small whichever weight it holds.
+    Quantized(Box<QuantMatrix>),
 }
 
 impl LinearWeight {
@@ -100,7 +100,7 @@ impl Linear {
             (LinearWeight::Quantized(q), _) if q.format() == format => return Ok(self.clone()),
             (LinearWeight::Quantized(q), _) => q.dequantize(),
         };
-        Ok(self.with_quantized(QuantMatrix::quantize(&out_in, format)?)?)
+        self.with_quantized(QuantMatrix::quantize(&out_in, format)?)
     }
 
     /// This layer with the quantized weight `w` (`[out, in]`, as a checkpoint stored it) in
@@ -116,7 +116,7 @@ impl Linear {
             )));
         }
         Ok(Linear {
-            weight: LinearWeight::Quantized(w),
+            weight: LinearWeight::Quantized(Box::new(w)),
             bias: self.bias.as_ref().map(Tensor::detach),
             layout: self.layout,
             name: self.name.clone(),
@@ -159,7 +159,7 @@ impl Linear {
         let quantized: Vec<&QuantMatrix> = copies
             .iter()
             .filter_map(|l| match &l.weight {
-                LinearWeight::Quantized(q) => Some(q),
+                LinearWeight::Quantized(q) => Some(&**q),
                 LinearWeight::F32(_) => None,
             })
             .collect();
@@ -167,7 +167,7 @@ impl Linear {
             if quantized.len() != copies.len() {
                 return Err(NnError::Config("side_by_side: some layers are quantized and some are not".into()));
             }
-            let weight = LinearWeight::Quantized(QuantMatrix::stack_rows(&quantized)?);
+            let weight = LinearWeight::Quantized(Box::new(QuantMatrix::stack_rows(&quantized)?));
             return Ok(Linear { weight, bias, layout: WeightLayout::OutIn, name: None });
         }
         let weights = copies.iter().map(|l| l.weight.f32().cloned()).collect::<Result<Vec<_>>>()?;

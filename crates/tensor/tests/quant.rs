@@ -4,7 +4,8 @@
 //! walks both paths in turn.
 
 use loam_tensor::{
-    KernelPath, QuantFormat, QuantMatrix, Rng, Tensor, force_portable, kernel_path, no_grad, quant_gemv_calls, wide_available,
+    KernelPath, QuantFormat, QuantMatrix, Rng, Tensor, force_portable, kernel_path, no_grad, quant_gemv_calls,
+    wide_available,
 };
 
 /// `x · wᵀ` for the dequantized `w`, summed in f64: `x` `[m, k]`, `w` `[n, k]`.

@@ -59,7 +59,9 @@ impl QuantIndex {
         let path = file.path().to_path_buf();
         let meta = file.metadata();
         let format = QuantFormat::parse(&meta[QUANT_FORMAT_KEY]).map_err(|e| LmError::file(&path, e.to_string()))?;
-        let text = meta.get(QUANT_WEIGHTS_KEY).ok_or_else(|| LmError::file(&path, format!("metadata `{QUANT_WEIGHTS_KEY}` is missing")))?;
+        let text = meta
+            .get(QUANT_WEIGHTS_KEY)
+            .ok_or_else(|| LmError::file(&path, format!("metadata `{QUANT_WEIGHTS_KEY}` is missing")))?;
         let entries: BTreeMap<String, QuantEntry> = serde_json::from_str(text)
             .map_err(|e| LmError::file(&path, format!("metadata `{QUANT_WEIGHTS_KEY}` is not a valid index: {e}")))?;
         for (name, e) in &entries {
@@ -70,10 +72,16 @@ impl QuantIndex {
                 QuantFormat::Q4 => needed.extend([format!("{name}{SCALE}"), format!("{name}{MIN}")]),
             }
             if let Some(missing) = needed.iter().find(|n| !names.contains_key(*n)) {
-                return Err(LmError::file(&path, format!("quantized tensor `{missing}`: listed in the metadata but missing")));
+                return Err(LmError::file(
+                    &path,
+                    format!("quantized tensor `{missing}`: listed in the metadata but missing"),
+                ));
             }
             if !matches!(e.layout.as_str(), "out_in" | "in_out") {
-                return Err(LmError::file(&path, format!("quantized tensor `{name}`: layout `{}` is neither out_in nor in_out", e.layout)));
+                return Err(LmError::file(
+                    &path,
+                    format!("quantized tensor `{name}`: layout `{}` is neither out_in nor in_out", e.layout),
+                ));
             }
         }
         Ok(Some(QuantIndex { format, entries }))
@@ -115,8 +123,12 @@ impl QuantIndex {
         }
         let floats = |part: &str| -> Result<Vec<f32>> { Ok(ckpt.tensor(&format!("{name}{part}"))?.to_vec()) };
         let parts = match self.format {
-            QuantFormat::Bf16 => QuantParts::Bf16(raw.bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-            QuantFormat::Int8 => QuantParts::Int8 { q: raw.bytes.iter().map(|&b| b as i8).collect(), scales: floats(SCALE)? },
+            QuantFormat::Bf16 => {
+                QuantParts::Bf16(raw.bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+            }
+            QuantFormat::Int8 => {
+                QuantParts::Int8 { q: raw.bytes.iter().map(|&b| b as i8).collect(), scales: floats(SCALE)? }
+            }
             QuantFormat::Q4 => QuantParts::Q4 { q: raw.bytes.to_vec(), scales: floats(SCALE)?, mins: floats(MIN)? },
         };
         QuantMatrix::from_parts(rows, cols, parts).map_err(|e| bad(e.to_string()))
@@ -143,10 +155,20 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 /// Writes `model.safetensors` at `path` (atomically): the f32 tensors `params` as they are and
 /// the `quantized` weights in `format`, with the metadata that lets [`HfWeights`] load them.
 /// Every quantized weight must be in `format`.
-pub fn save_quantized(path: &Path, params: &[(String, Tensor)], quantized: &[QuantizedWeight], format: QuantFormat) -> Result<()> {
+pub fn save_quantized(
+    path: &Path,
+    params: &[(String, Tensor)],
+    quantized: &[QuantizedWeight],
+    format: QuantFormat,
+) -> Result<()> {
     let mut tensors: Vec<(String, StoredTensor)> = params
         .iter()
-        .map(|(n, t)| (n.clone(), StoredTensor { dtype: StoredDtype::F32, shape: t.shape().to_vec(), bytes: f32_bytes(&t.to_vec()) }))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                StoredTensor { dtype: StoredDtype::F32, shape: t.shape().to_vec(), bytes: f32_bytes(&t.to_vec()) },
+            )
+        })
         .collect();
     let mut index = BTreeMap::new();
     for (name, layout, m) in quantized {
@@ -169,7 +191,10 @@ pub fn save_quantized(path: &Path, params: &[(String, Tensor)], quantized: &[Qua
             }
             QuantParts::Q4 { q, scales, mins } => {
                 let groups = scales.len() / rows.max(1);
-                tensors.push((name.clone(), StoredTensor { dtype: StoredDtype::U8, shape: vec![rows, groups, 16], bytes: q }));
+                tensors.push((
+                    name.clone(),
+                    StoredTensor { dtype: StoredDtype::U8, shape: vec![rows, groups, 16], bytes: q },
+                ));
                 tensors.push((format!("{name}{SCALE}"), f32s(vec![rows, groups], &scales)));
                 tensors.push((format!("{name}{MIN}"), f32s(vec![rows, groups], &mins)));
             }

@@ -155,8 +155,25 @@ fn gemm_quant(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) {
         // j0..j0+cols of every output row, which no other block writes.
         unsafe {
             gemm::gemm(
-                m, cols, k, po.get().add(j0), 1, n as isize, false, x.as_ptr(), 1, k as isize, block.as_ptr(), k as isize, 1,
-                0.0, 1.0, false, false, false, Parallelism::None,
+                m,
+                cols,
+                k,
+                po.get().add(j0),
+                1,
+                n as isize,
+                false,
+                x.as_ptr(),
+                1,
+                k as isize,
+                block.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
             );
         }
     });
@@ -226,7 +243,8 @@ mod x86 {
         for (j0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
             let live = outs.len();
             // a short last group repeats its last row instead of reading past the matrix
-            let rows: [&[u8]; 4] = std::array::from_fn(|c| &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
+            let rows: [&[u8]; 4] =
+                std::array::from_fn(|c| &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
             let mut acc = [_mm512_setzero_ps(); 4];
             let mut i = 0;
             // SAFETY: i + 16 ≤ kk ≤ k inside every row and x.

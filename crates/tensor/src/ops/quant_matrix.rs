@@ -52,7 +52,9 @@ impl QuantFormat {
             "bf16" => Ok(QuantFormat::Bf16),
             "int8" => Ok(QuantFormat::Int8),
             "q4" => Ok(QuantFormat::Q4),
-            other => Err(TensorError::invalid("QuantFormat", format!("unknown format `{other}`: use int8, q4 or bf16"))),
+            other => {
+                Err(TensorError::invalid("QuantFormat", format!("unknown format `{other}`: use int8, q4 or bf16")))
+            }
         }
     }
 }
@@ -117,7 +119,10 @@ impl QuantMatrix {
     /// error: a scale cannot represent them.
     pub fn quantize(t: &Tensor, format: QuantFormat) -> Result<QuantMatrix> {
         if t.rank() != 2 {
-            return Err(TensorError::invalid("QuantMatrix::quantize", format!("needs a matrix, got shape {:?}", t.shape())));
+            return Err(TensorError::invalid(
+                "QuantMatrix::quantize",
+                format!("needs a matrix, got shape {:?}", t.shape()),
+            ));
         }
         let (rows, cols) = (t.shape()[0], t.shape()[1]);
         let w = t.to_vec();
@@ -188,16 +193,22 @@ impl QuantMatrix {
         if let Some(m) = parts.iter().find(|m| m.format != first.format || m.cols != first.cols) {
             return Err(TensorError::invalid(
                 "QuantMatrix::stack_rows",
-                format!("{} [{}, {}] cannot stack under {} [{}, {}]", m.format, m.rows, m.cols, first.format, first.rows, first.cols),
+                format!(
+                    "{} [{}, {}] cannot stack under {} [{}, {}]",
+                    m.format, m.rows, m.cols, first.format, first.rows, first.cols
+                ),
             ));
         }
         let rows = parts.iter().map(|m| m.rows).sum();
         let all = parts.iter().map(|m| m.parts());
         let stacked = match first.format {
-            QuantFormat::Bf16 => QuantParts::Bf16(all.flat_map(|p| match p {
-                QuantParts::Bf16(b) => b,
-                _ => unreachable!("same format"),
-            }).collect()),
+            QuantFormat::Bf16 => QuantParts::Bf16(
+                all.flat_map(|p| match p {
+                    QuantParts::Bf16(b) => b,
+                    _ => unreachable!("same format"),
+                })
+                .collect(),
+            ),
             QuantFormat::Int8 => {
                 let (mut q, mut scales) = (Vec::new(), Vec::new());
                 for p in all {
@@ -399,7 +410,8 @@ mod tests {
         }
         let err = QuantMatrix::from_parts(1, 2, QuantParts::Int8 { q: vec![1, -128], scales: vec![1.0] }).unwrap_err();
         assert!(err.to_string().contains("−128"), "{err}");
-        let err = QuantMatrix::from_parts(1, 2, QuantParts::Int8 { q: vec![1, 2], scales: vec![f32::NAN] }).unwrap_err();
+        let err =
+            QuantMatrix::from_parts(1, 2, QuantParts::Int8 { q: vec![1, 2], scales: vec![f32::NAN] }).unwrap_err();
         assert!(err.to_string().contains("scales[0] is NaN"), "{err}");
     }
 
