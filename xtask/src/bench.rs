@@ -6,6 +6,7 @@
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
+use loam_tensor::QuantFormat;
 
 use crate::record::{self, Record};
 use crate::{
@@ -86,6 +87,10 @@ pub struct Args {
     /// of `embed` (instead of all-MiniLM-L6-v2); loam side only.
     #[arg(long)]
     model: Option<String>,
+    /// The loam side's weight format for `gpt2-generate` and `embed`: int8, q4 or bf16 (linear
+    /// layers, and GPT-2's tied head, quantized in memory); f32 when not given.
+    #[arg(long, value_parser = crate::quantize::parse_format)]
+    quant: Option<QuantFormat>,
 }
 
 /// The loam side's records of `name`.
@@ -98,8 +103,8 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         BenchName::TrainShakespeare => {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
-        BenchName::Embed => bench_embed::run(args.model.as_deref()),
-        BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref()),
+        BenchName::Embed => bench_embed::run(args.model.as_deref(), args.quant),
+        BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
         BenchName::Search => bench_search::run(),
@@ -128,6 +133,9 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if args.model.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
         bail!("--model applies to bench gpt2-generate and embed");
+    }
+    if args.quant.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
+        bail!("--quant applies to bench gpt2-generate and embed");
     }
     if args.model.is_some() && args.compare_pytorch {
         bail!("--model runs the loam side only: the PyTorch side of bench {} has its own model", args.name.name());

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use loam_lm::hf::{SentenceEncoder, minilm_dir, resolve_model};
+use loam_tensor::QuantFormat;
 
 use crate::measure::median_secs;
 use crate::record::Record;
@@ -40,14 +41,18 @@ pub fn short_sentences(n: usize) -> Vec<String> {
 }
 
 /// Embeds the sentences repeatedly with `model` (a folder or hub id; all-MiniLM-L6-v2 when
-/// `None`) and returns the loam record.
-pub fn run(model: Option<&str>) -> Result<Vec<Record>> {
+/// `None`), its linear layers in `quant` when given, and returns the loam record.
+pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record>> {
     let dir = match model {
         Some(model) => resolve_model(model, &mut |line| eprintln!("fetch: {line}"))?,
         None => minilm_dir()?,
     };
     let mut encoder = SentenceEncoder::from_dir(&dir).with_context(|| format!("loading {}", dir.display()))?;
     encoder.batch_size = BATCH;
+    if let Some(format) = quant {
+        eprintln!("bench embed: loam weights {format} (sentence-transformers: f32)");
+        encoder.model = encoder.model.quantize(format)?;
+    }
     let sentences = short_sentences(SENTENCES);
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let secs = median_secs(BUDGET, || encoder.encode(&texts))?;

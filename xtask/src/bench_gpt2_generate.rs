@@ -3,6 +3,11 @@
 //! in tokens per second, and the weight bytes read per second that this implies (decoding one
 //! sequence reads every weight once per token, so memory bandwidth bounds it).
 //!
+//! With `--quant int8|q4|bf16` the loam side decodes with quantized linear layers and head
+//! (the model quantized in memory, as `cargo xtask quantize` writes it), reports the bytes one
+//! token reads and the fraction of the machine's read bandwidth (measured in the same run)
+//! that its tokens per second imply.
+//!
 //! The shape, prompt and timing rule match `xtask/py/gpt2-generate.py` (Hugging Face
 //! transformers), so the two sides line up by case.
 
@@ -11,7 +16,9 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use loam_lm::{Architecture, GenerationConfig, Gpt, GptConfig, generate_ids};
 use loam_nn::ParamStore;
+use loam_tensor::QuantFormat;
 
+use crate::bandwidth;
 use crate::model_arg;
 use crate::record::Record;
 
@@ -37,8 +44,8 @@ fn generate_secs(gpt: &Gpt, n: usize) -> Result<f64> {
 }
 
 /// One warm-up run, then the median of [`RUNS`] timed runs, with random weights or the GPT-2
-/// `model` (a folder or hub id).
-pub fn run(model: Option<&str>) -> Result<Vec<Record>> {
+/// `model` (a folder or hub id), its weights in `quant` when given.
+pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record>> {
     let (gpt, store, case) = match model {
         None => {
             let store = ParamStore::new(0);
@@ -49,25 +56,51 @@ pub fn run(model: Option<&str>) -> Result<Vec<Record>> {
             _ => bail!("bench gpt2-generate --model takes a GPT-2 model; {name} is not one"),
         },
     };
-    generate_secs(&gpt, 8)?;
-    let mut times = (0..RUNS).map(|_| generate_secs(&gpt, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
-    times.sort_by(f64::total_cmp);
-    let secs = times[RUNS / 2];
     // every new token reads every weight once (the output head is the tied embedding; of the
     // position table, one row): the memory traffic that bounds decoding at batch 1
-    let weight_bytes: usize = store
+    let f32_bytes: usize = store
         .params()
         .iter()
         .filter(|(name, _)| !name.ends_with("wpe.weight"))
         .map(|(_, p)| p.elem_count() * size_of::<f32>())
         .sum();
-    Ok(vec![Record::loam(
-        "gpt2-generate",
-        &case,
-        &[
-            ("tokens_per_s", NEW_TOKENS as f64 / secs),
-            ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),
-            ("gb_per_s", weight_bytes as f64 * NEW_TOKENS as f64 / secs / 1e9),
-        ],
-    )])
+    let (gpt, weight_bytes) = match quant {
+        None => (gpt, f32_bytes),
+        Some(format) => {
+            let mut q = gpt.quantize(format)?;
+            drop((gpt, store));
+            // each quantized matrix replaces its f32 bytes; a quantized tied head is read in
+            // place of the f32 embedding
+            let mut bytes = f32_bytes;
+            for l in q.linears_mut() {
+                bytes = bytes - 4 * l.d_in() * l.d_out() + l.weight.bytes();
+            }
+            if let Some(head) = q.tied_head() {
+                bytes = bytes - 4 * head.shape()[0] * head.shape()[1] + head.bytes();
+            }
+            (q, bytes)
+        }
+    };
+    if let Some(format) = quant {
+        eprintln!("bench gpt2-generate: loam weights {format} (PyTorch: f32)");
+    }
+    generate_secs(&gpt, 8)?;
+    let mut times = (0..RUNS).map(|_| generate_secs(&gpt, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
+    times.sort_by(f64::total_cmp);
+    let secs = times[RUNS / 2];
+    let gb_per_s = weight_bytes as f64 * NEW_TOKENS as f64 / secs / 1e9;
+    let mut figures = vec![
+        ("tokens_per_s", NEW_TOKENS as f64 / secs),
+        ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),
+        ("gb_per_s", gb_per_s),
+        ("mb_per_token", weight_bytes as f64 / 1e6),
+    ];
+    let mut records = Vec::new();
+    if quant.is_some() {
+        let (read, copy) = bandwidth::measure();
+        figures.push(("bandwidth_fraction", gb_per_s / read));
+        records.push(Record::loam("gpt2-generate", "memory bandwidth (read / copy loop)", &[("read_gb_per_s", read), ("copy_gb_per_s", copy)]));
+    }
+    records.insert(0, Record::loam("gpt2-generate", &case, &figures));
+    Ok(records)
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use loam_lm::{Architecture, AutoModel, MlmScoreOptions, mlm_score, perplexity};
+use loam_lm::{Architecture, AutoModel, CausalLm, GenerationConfig, MlmScoreOptions, generate_ids, mlm_score, perplexity};
 use loam_text::Tokenizer;
 
 use crate::model_arg::{self, MODEL_HELP};
@@ -35,6 +35,10 @@ pub struct Args {
     /// also ask for it.
     #[arg(long)]
     whole_word_mask: bool,
+    /// Evaluate with the linear layers quantized in memory: int8, q4 or bf16; also prints the
+    /// greedy agreement with the f32 model (prompts taken from the corpus).
+    #[arg(long, value_parser = crate::quantize::parse_format)]
+    quant: Option<loam_tensor::QuantFormat>,
 }
 
 /// A count that must be at least 1.
@@ -48,7 +52,15 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 
 /// Prints mean NLL, perplexity and bits per token and per character.
 pub fn run(args: &Args) -> Result<()> {
-    let m = model_arg::load(&args.model)?;
+    let mut m = model_arg::load(&args.model)?;
+    let f32_model = match args.quant {
+        Some(format) => {
+            let exact = model_arg::load(&args.model)?;
+            m.quantize(format)?;
+            Some(exact)
+        }
+        None => None,
+    };
     let text = std::fs::read_to_string(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
     if m.masked_lm().is_ok() {
         return run_masked(args, &m, &text);
@@ -59,10 +71,18 @@ pub fn run(args: &Args) -> Result<()> {
         m.tokenizer.decode(&ids, false).map_or(t.len(), |s| s.chars().count())
     };
     let p = perplexity(m.causal_lm()?, &ids, args.stride, args.batch, &chars_of)?;
+    let agreement = match &f32_model {
+        Some(exact) => Some(greedy_agreement(exact.causal_lm()?, m.causal_lm()?, &ids)?),
+        None => None,
+    };
     let unit = m.tokenizer.kind();
     if args.json {
         let mut v = serde_json::to_value(p)?;
         v["token_unit"] = unit.into();
+        if let (Some(format), Some(a)) = (args.quant, agreement) {
+            v["quant"] = format.name().into();
+            v["greedy_agreement"] = a.into();
+        }
         println!("{v}");
     } else {
         println!("tokens scored    {} ({unit} tokens), {} characters", p.tokens, p.chars);
@@ -70,6 +90,12 @@ pub fn run(args: &Args) -> Result<()> {
         println!("perplexity       {:.4} per {unit} token", p.perplexity);
         println!("bits per token   {:.4}", p.bits_per_token);
         println!("bits per char    {:.4}", p.bits_per_char);
+        if let (Some(format), Some(a)) = (args.quant, agreement) {
+            println!(
+                "greedy agreement {:.4} of {AGREE_PROMPTS} × {AGREE_TOKENS} tokens the same as f32 ({format} weights)",
+                a
+            );
+        }
     }
     Ok(())
 }
@@ -102,4 +128,28 @@ fn run_masked(args: &Args, m: &AutoModel, text: &str) -> Result<()> {
         println!("masked accuracy  {:.4}", s.accuracy);
     }
     Ok(())
+}
+
+/// Prompts of the greedy agreement check, spread over the corpus.
+const AGREE_PROMPTS: usize = 8;
+/// Prompt tokens and generated tokens of each.
+const AGREE_PROMPT_LEN: usize = 16;
+/// Tokens generated greedily after each prompt.
+const AGREE_TOKENS: usize = 32;
+
+/// The fraction of greedy tokens (position by position) that `quantized` generates as `exact`
+/// does, after [`AGREE_PROMPTS`] prompts taken at even steps through `ids`.
+fn greedy_agreement(exact: &dyn CausalLm, quantized: &dyn CausalLm, ids: &[usize]) -> Result<f64> {
+    anyhow::ensure!(ids.len() >= AGREE_PROMPT_LEN, "the corpus is shorter than a {AGREE_PROMPT_LEN}-token prompt");
+    let cfg = GenerationConfig { max_new_tokens: AGREE_TOKENS, ..GenerationConfig::default() };
+    let step = (ids.len() - AGREE_PROMPT_LEN) / AGREE_PROMPTS;
+    let (mut same, mut total) = (0usize, 0usize);
+    for i in 0..AGREE_PROMPTS {
+        let prompt = &ids[i * step..i * step + AGREE_PROMPT_LEN];
+        let (a, _) = generate_ids(exact, prompt, &cfg, true, &mut |_| true)?;
+        let (b, _) = generate_ids(quantized, prompt, &cfg, true, &mut |_| true)?;
+        same += a.iter().zip(&b).filter(|(x, y)| x == y).count();
+        total += a.len().max(b.len());
+    }
+    Ok(same as f64 / total.max(1) as f64)
 }

@@ -4,6 +4,7 @@
 
 mod assistant;
 mod beam_args;
+mod bandwidth;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -28,6 +29,7 @@ mod measure;
 mod model_arg;
 mod provider_arg;
 mod pytorch;
+mod quantize;
 mod record;
 mod safety;
 mod score;
@@ -81,6 +83,8 @@ enum Task {
     FetchModel(fetch_model::FetchModelArgs),
     /// Run a named benchmark and print its figures.
     Bench(bench::Args),
+    /// Quantize a model folder's linear layers to int8, 4-bit or bf16 (a new folder).
+    Quantize(quantize::Args),
     /// ROUGE or BLEU of a file of hypotheses against reference files, line by line.
     Score(score::Args),
     /// An extractive summary of a text file (TextRank, sentences in document order).
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Task::Embed(args) => embed::run(args),
         Task::FetchModel(args) => fetch_model::run(args),
         Task::Bench(args) => bench::run(&args),
+        Task::Quantize(args) => quantize::run(&args),
         Task::Score(args) => score::run(&args),
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),

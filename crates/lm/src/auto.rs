@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use loam_nn::ParamStore;
+use loam_tensor::QuantFormat;
 use loam_text::{AnyTokenizer, Tokenizer, load_tokenizer};
 use serde::Deserialize;
 
@@ -329,6 +330,30 @@ impl AutoModel {
                 Err(LmError::file(&self.dir, format!("a {} model is not a masked language model", self.model_type())))
             }
         }
+    }
+
+    /// Replaces the model with an inference copy whose linear layers (and a tied GPT head) are
+    /// in `format`: a quantized checkpoint's model without writing one. It then runs under
+    /// `no_grad` only (generation, evaluation and embedding do).
+    pub fn quantize(&mut self, format: QuantFormat) -> Result<()> {
+        let kind = self.model_type();
+        match &mut self.architecture {
+            Architecture::LoamRun { model: TrainedModel::Gpt(g), .. } => *g = g.quantize(format)?,
+            Architecture::LoamRun { model: TrainedModel::Llama(l), .. } => *l = l.quantize(format)?,
+            Architecture::Gpt2(g) => g.model = g.model.quantize(format)?,
+            Architecture::Llama(l) => l.model = l.model.quantize(format)?,
+            Architecture::Bert { model, .. } => *model = model.quantize(format)?,
+            Architecture::LoamRun { model: TrainedModel::Bert(m), .. } | Architecture::BertForMaskedLM { model: m, .. } => {
+                m.bert = m.bert.quantize(format)?
+            }
+            Architecture::T5(_) | Architecture::Bart(_) => {
+                return Err(LmError::file(
+                    &self.dir,
+                    format!("quantizing a {kind} encoder–decoder is not supported (GPT, GPT-2, BERT and the Llama family are)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the model came from a Hugging Face folder (its defaults follow `transformers`).

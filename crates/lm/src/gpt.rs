@@ -5,7 +5,7 @@ use loam_nn::{
     Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, FeedForward, Init, KvCache, LayerNorm, Linear, Module,
     MultiHeadAttention, ParamStore, Projections, WeightLayout,
 };
-use loam_tensor::{Mask, Tensor};
+use loam_tensor::{Mask, QuantFormat, QuantMatrix, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -94,6 +94,9 @@ pub struct Gpt {
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Option<Linear>,
+    /// A quantized copy of `wte` `[vocab, n_embd]` that a tied head multiplies by (the
+    /// embedding lookups keep reading the f32 table).
+    tied_head: Option<QuantMatrix>,
 }
 
 /// Per-layer caches for incremental decoding.
@@ -146,8 +149,61 @@ impl Gpt {
             ln_f: LayerNorm::new(c.n_embd, c.bias, c.layer_norm_eps, vb.pp("ln_f"))?,
             blocks,
             lm_head,
+            tied_head: None,
             config: c,
         })
+    }
+
+    /// The linear layers (attention, MLP, an untied head), each named as its parameter, for
+    /// quantizing.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for b in &mut self.blocks {
+            out.extend(b.attn.linears_mut());
+            out.push(&mut b.mlp.up);
+            out.push(&mut b.mlp.down);
+        }
+        out.extend(self.lm_head.as_mut());
+        out
+    }
+
+    /// An inference copy with every linear layer's weight in `format`, and with a tied head,
+    /// a copy of the token embedding in `format` for the output product (the lookups keep
+    /// the f32 table). Embeddings, norms and biases stay f32.
+    pub fn quantize(&self, format: QuantFormat) -> Result<Gpt> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        if self.config.tie_embeddings {
+            let head = match &self.tied_head {
+                Some(h) if h.format() == format => h.clone(),
+                Some(h) => QuantMatrix::quantize(&h.dequantize(), format)?,
+                None => QuantMatrix::quantize(&self.wte.weight.detach(), format)?,
+            };
+            q.tied_head = Some(head);
+        }
+        Ok(q)
+    }
+
+    /// The quantized copy of the tied embedding the head multiplies by, if any.
+    pub fn tied_head(&self) -> Option<&QuantMatrix> {
+        self.tied_head.as_ref()
+    }
+
+    /// Sets the tied head's quantized copy (as a quantized checkpoint stored it); it must be
+    /// `[vocab, n_embd]` and the model's head tied.
+    pub fn set_tied_head(&mut self, head: QuantMatrix) -> Result<()> {
+        let want = [self.config.vocab_size, self.config.n_embd];
+        if !self.config.tie_embeddings || head.shape() != want {
+            return Err(LmError::Config(format!(
+                "a quantized tied head {:?} does not fit this GPT (tied: {}, needs {want:?})",
+                head.shape(),
+                self.config.tie_embeddings
+            )));
+        }
+        self.tied_head = Some(head);
+        Ok(())
     }
 
     /// Empty caches, one per block.
@@ -200,10 +256,11 @@ impl Gpt {
             x = x.add(&blk.resid_dropout.forward_t(&m, ctx)?)?;
         }
         let x = self.ln_f.forward(&x)?;
-        Ok(match &self.lm_head {
-            Some(head) => head.forward(&x)?,
+        Ok(match (&self.lm_head, &self.tied_head) {
+            (Some(head), _) => head.forward(&x)?,
+            (None, Some(head)) => x.matmul_quant(head)?,
             // one [B·T, C] × [C, vocab] product: the embedding is read once, not once per row
-            None => {
+            (None, None) => {
                 let c = self.config.n_embd;
                 x.reshape(&[b * t, c])?.matmul(&self.wte.weight.transpose(0, 1)?)?.reshape(&[b, t, self.config.vocab_size])?
             }

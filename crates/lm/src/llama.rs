@@ -10,7 +10,7 @@
 //! query heads that share a k/v head are stacked as `G·T` query rows of one product.
 
 use loam_nn::{Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout, attention_weights};
-use loam_tensor::{Bf16Matrix, Mask, Tensor};
+use loam_tensor::{Bf16Matrix, Mask, QuantFormat, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -136,14 +136,14 @@ impl Dense {
     /// A bfloat16 copy (`[out, in]`, as the f32 weight is stored).
     fn to_bf16(&self) -> Result<Dense> {
         Ok(match self {
-            Dense::F32(l) => Dense::Bf16 { weight: Bf16Matrix::from_tensor(&l.weight)?, bias: l.bias.as_ref().map(Tensor::detach) },
+            Dense::F32(l) => Dense::Bf16 { weight: Bf16Matrix::from_tensor(l.weight.f32()?)?, bias: l.bias.as_ref().map(Tensor::detach) },
             bf16 => bf16.clone(),
         })
     }
 
     fn weight_bytes(&self) -> usize {
         match self {
-            Dense::F32(l) => 4 * (l.weight.elem_count() + l.bias.as_ref().map_or(0, Tensor::elem_count)),
+            Dense::F32(l) => l.weight.bytes() + 4 * l.bias.as_ref().map_or(0, Tensor::elem_count),
             Dense::Bf16 { weight, bias } => weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count),
         }
     }
@@ -272,6 +272,31 @@ impl Llama {
             lm_head: self.lm_head.as_ref().map(Dense::to_bf16).transpose()?,
             inv_freq: self.inv_freq.clone(),
         })
+    }
+
+    /// The f32 or quantized projection layers (attention, MLP, an untied head), each named as
+    /// its parameter, for quantizing; bfloat16 copies made by [`Llama::to_bf16`] are left out.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let dense = self.layers.iter_mut().flat_map(|l| {
+            [&mut l.q_proj, &mut l.k_proj, &mut l.v_proj, &mut l.o_proj, &mut l.gate_proj, &mut l.up_proj, &mut l.down_proj]
+        });
+        dense
+            .chain(self.lm_head.as_mut())
+            .filter_map(|d| match d {
+                Dense::F32(l) => Some(l),
+                Dense::Bf16 { .. } => None,
+            })
+            .collect()
+    }
+
+    /// An inference copy with every projection weight (and an untied head) in `format`;
+    /// embeddings, norms and biases stay f32. The copy cannot be trained.
+    pub fn quantize(&self, format: QuantFormat) -> Result<Llama> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        Ok(q)
     }
 
     /// Bytes held by the projection weights, biases and the token embedding (and untied head):

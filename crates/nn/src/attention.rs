@@ -109,6 +109,16 @@ impl MultiHeadAttention {
         Ok(MultiHeadAttention { proj, out: self.out.for_inference()?, n_heads: self.n_heads, dropout: self.dropout })
     }
 
+    /// The projection layers (q/k/v or the fused one, then the output), for quantizing.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = match &mut self.proj {
+            Projections::Fused(qkv) => vec![qkv],
+            Projections::Separate { q, k, v } => vec![q, k, v],
+        };
+        out.push(&mut self.out);
+        out
+    }
+
     /// Projects to heads: q from `x` `[B, Tq, d]`, k and v from `memory` (cross-attention) or
     /// from `x` (self-attention).
     fn project(&self, x: &Tensor, memory: Option<&Tensor>) -> Result<(Tensor, Tensor, Tensor)> {

@@ -55,7 +55,7 @@ pub use feed_forward::FeedForward;
 pub use init::Init;
 pub use kv_cache::KvCache;
 pub use layer_config::LayerConfig;
-pub use linear::{Linear, WeightLayout};
+pub use linear::{Linear, LinearWeight, WeightLayout};
 pub use module::Module;
 pub use norm::{LayerNorm, RmsNorm};
 pub use positional::{LearnedPositional, SinusoidalPositional};

@@ -19,15 +19,20 @@ fn file_err(path: &Path, msg: impl Into<String>) -> NnError {
     NnError::File { path: path.to_path_buf(), msg: msg.into() }
 }
 
-/// One tensor's bytes in the form the safetensors writer wants.
-struct F32View {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// One tensor as stored: its type, shape and little-endian bytes (what [`save_raw`] writes).
+#[derive(Debug, Clone)]
+pub struct StoredTensor {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// The bytes, `shape`'s element count times the type's size.
+    pub bytes: Vec<u8>,
 }
 
-impl View for &F32View {
+impl View for &StoredTensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         &self.shape
@@ -42,14 +47,20 @@ impl View for &F32View {
 
 /// Saves named f32 tensors (and metadata) to `path` atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<Metadata>) -> Result<()> {
-    let views: Vec<(String, F32View)> = tensors
+    let views: Vec<(String, StoredTensor)> = tensors
         .iter()
         .map(|(name, t)| {
             let bytes = t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), F32View { shape: t.shape().to_vec(), bytes })
+            (name.clone(), StoredTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes })
         })
         .collect();
-    let refs: Vec<(&str, &F32View)> = views.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    save_raw(path, &views, metadata)
+}
+
+/// Saves named tensors of any stored type (quantized weights: I8, U8, BF16) with metadata to
+/// `path` atomically; a byte count that disagrees with the shape and type is an error.
+pub fn save_raw(path: &Path, tensors: &[(String, StoredTensor)], metadata: Option<Metadata>) -> Result<()> {
+    let refs: Vec<(&str, &StoredTensor)> = tensors.iter().map(|(n, v)| (n.as_str(), v)).collect();
     let bytes = safetensors::serialize(refs, metadata).map_err(|e| file_err(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }

@@ -209,7 +209,7 @@ fn inference_copies_of_linear_layers_compute_the_same() {
         }
     };
     let fast = p.for_inference().unwrap();
-    assert_eq!(fast.weight.shape(), &[6, 4]);
+    assert_eq!(fast.weight.f32().unwrap().shape(), &[6, 4]);
     close(&fast.forward(&x).unwrap(), &p.forward(&x).unwrap());
     let both = Linear::side_by_side(&[&p, &q]).unwrap();
     let want = Tensor::cat(&[p.forward(&x).unwrap(), q.forward(&x).unwrap()], -1).unwrap();
@@ -217,4 +217,43 @@ fn inference_copies_of_linear_layers_compute_the_same() {
     let no_bias = Linear::new(6, 2, false, b.pp("r")).unwrap();
     assert!(Linear::side_by_side(&[&p, &no_bias]).is_err());
     assert!(Linear::side_by_side(&[&p, &Linear::new(5, 2, true, b.pp("s")).unwrap()]).is_err());
+}
+
+/// A quantized `Linear` (either layout) computes the product of its dequantized weight plus
+/// the bias, refuses to train, stacks with others of its format, and refuses a weight that
+/// does not fit.
+#[test]
+fn quantized_linear_layers_compute_with_their_dequantized_weights() {
+    use loam_nn::LinearWeight;
+    use loam_tensor::{QuantFormat, QuantMatrix};
+    let store = ParamStore::new(8);
+    let b = store.builder();
+    let out_in = Linear::new(40, 9, true, b.pp("p")).unwrap();
+    let init = Init::Normal { mean: 0.0, std: 0.5 };
+    let in_out = Linear::with_init(40, 7, Some(init), WeightLayout::InOut, init, b.pp("c")).unwrap();
+    let x = randn(&[2, 3, 40], 9);
+    for layer in [&out_in, &in_out] {
+        assert_eq!(layer.name.as_deref(), Some(if layer.d_out() == 9 { "p.weight" } else { "c.weight" }));
+        for format in [QuantFormat::Int8, QuantFormat::Q4, QuantFormat::Bf16] {
+            let q = layer.quantize(format).unwrap();
+            let LinearWeight::Quantized(w) = &q.weight else { panic!("{format}: not quantized") };
+            assert_eq!((q.d_in(), q.d_out(), q.name.clone()), (layer.d_in(), layer.d_out(), layer.name.clone()));
+            let want = x.matmul(&w.dequantize().transpose(0, 1).unwrap()).unwrap().add(layer.bias.as_ref().unwrap()).unwrap();
+            let got = q.forward(&x).unwrap();
+            assert_eq!(got.shape(), &[2, 3, layer.d_out()]);
+            for (u, v) in got.to_vec().iter().zip(want.to_vec()) {
+                assert!((u - v).abs() < 1e-4, "{format}: {u} vs {v}");
+            }
+            let err = q.forward(&x.to_var()).unwrap_err().to_string();
+            assert!(err.contains("no backward"), "{format}: {err}");
+        }
+    }
+    let (p, r) = (out_in.quantize(QuantFormat::Int8).unwrap(), Linear::new(40, 5, true, b.pp("r")).unwrap());
+    let both = Linear::side_by_side(&[&p, &r.quantize(QuantFormat::Int8).unwrap()]).unwrap();
+    let want = Tensor::cat(&[p.forward(&x).unwrap(), r.quantize(QuantFormat::Int8).unwrap().forward(&x).unwrap()], -1).unwrap();
+    assert_eq!(both.forward(&x).unwrap().to_vec(), want.to_vec());
+    assert!(Linear::side_by_side(&[&p, &r]).unwrap_err().to_string().contains("some layers are quantized"));
+    let wrong = QuantMatrix::quantize(&randn(&[9, 41], 1), QuantFormat::Int8).unwrap();
+    let err = out_in.with_quantized(wrong).unwrap_err().to_string();
+    assert!(err.contains("p.weight") && err.contains("[9, 41]"), "{err}");
 }

@@ -39,6 +39,8 @@ pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::gemv::gemv_calls;
 pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::mask::Mask;
+pub use ops::quant_matmul::quant_gemv_calls;
+pub use ops::quant_matrix::{Q4_GROUP, QuantFormat, QuantMatrix, QuantParts};
 pub use rng::{Rng, RngState};
 pub use tensor::{Tensor, TensorId};
 pub use workers::map_on_workers;

@@ -10,7 +10,7 @@ use loam_nn::{
     Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, Init, LayerNorm, Linear, Module, MultiHeadAttention,
     ParamStore, Projections, WeightLayout,
 };
-use loam_tensor::Tensor;
+use loam_tensor::{QuantFormat, Tensor};
 
 use crate::error::{LmError, Result};
 use crate::hf::weights::HfWeights;
@@ -175,7 +175,30 @@ impl BertModel {
         let config = BertConfig::load(&dir.join("config.json"))?;
         let ckpt = HfWeights::open(dir)?;
         let prefix = bert_prefix(&ckpt);
-        ckpt.build(|store| BertModel::new(&config, at(store, prefix)))
+        let (mut model, store) = ckpt.build(|store| BertModel::new(&config, at(store, prefix)))?;
+        ckpt.apply_quantized(model.linears_mut())?;
+        Ok((model, store))
+    }
+
+    /// The linear layers of every encoder layer, each named as its parameter, for quantizing.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            out.extend(l.attn.linears_mut());
+            out.push(&mut l.intermediate);
+            out.push(&mut l.output);
+        }
+        out
+    }
+
+    /// An inference copy with every linear layer's weight in `format` (embeddings, norms and
+    /// biases stay f32).
+    pub fn quantize(&self, format: QuantFormat) -> Result<BertModel> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        Ok(q)
     }
 
     /// A copy for inference: every linear layer with its weight stored `[in, out]` and each
@@ -246,7 +269,11 @@ impl BertForMaskedLM {
     pub fn from_dir(dir: &Path) -> Result<(BertForMaskedLM, ParamStore)> {
         let config = BertConfig::load(&dir.join("config.json"))?;
         let ckpt = HfWeights::open(dir)?;
-        ckpt.build(|store| BertForMaskedLM::new(&config, store.builder()))
+        let (mut model, store) = ckpt.build(|store| BertForMaskedLM::new(&config, store.builder()))?;
+        let mut linears = model.bert.linears_mut();
+        linears.push(&mut model.transform);
+        ckpt.apply_quantized(linears)?;
+        Ok((model, store))
     }
 
     /// Token logits `[B, T, vocab]`.

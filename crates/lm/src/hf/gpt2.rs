@@ -14,6 +14,9 @@ use crate::gpt::{Gpt, GptConfig};
 use crate::hf::weights::{HfWeights, WEIGHTS_FILE};
 use crate::hf::config::Gpt2Config;
 
+/// The name a quantized checkpoint stores a tied head's quantized copy of `wte` under.
+pub const TIED_HEAD: &str = "lm_head.weight";
+
 /// A GPT-2 checkpoint loaded into loam.
 #[derive(Clone)]
 pub struct Gpt2 {
@@ -45,7 +48,11 @@ pub fn load_gpt2(dir: &Path) -> Result<Gpt2> {
     let gpt_config = config.to_gpt_config()?;
     let ckpt = HfWeights::open(dir)?;
     let tied = gpt_config.tie_embeddings;
-    let (model, store) = ckpt.build_renamed(&|name| store_name(name, tied), |store| Gpt::new(&gpt_config, store))?;
+    let (mut model, store) = ckpt.build_renamed(&|name| store_name(name, tied), |store| Gpt::new(&gpt_config, store))?;
+    ckpt.apply_quantized(model.linears_mut())?;
+    if tied && let Some(head) = ckpt.quantized(TIED_HEAD)? {
+        model.set_tied_head(head)?;
+    }
     Ok(Gpt2 { model, store, config })
 }
 

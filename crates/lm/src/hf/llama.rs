@@ -219,7 +219,9 @@ pub fn load_llama(dir: &Path, options: LlamaOptions) -> Result<HfLlama> {
     let ckpt = HfWeights::open(dir)?;
     let tied = llama_config.tie_embeddings;
     let skip = |name: &str| (tied && name == "lm_head.weight") || name.ends_with(".rotary_emb.inv_freq");
-    let (model, store) = ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| Llama::new(&llama_config, store))?;
+    let (mut model, store) =
+        ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| Llama::new(&llama_config, store))?;
+    ckpt.apply_quantized(model.linears_mut())?;
     if options.bf16_weights {
         let bf16 = model.to_bf16()?;
         drop((model, store));

@@ -19,6 +19,7 @@ mod gpt2;
 mod hub;
 mod llama;
 mod t5;
+mod quantized;
 mod weights;
 
 pub use bart::{Bart, BartConfig, load_bart};
@@ -27,7 +28,8 @@ pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
 pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_model, known_model, minilm_dir, verify};
 pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FILES, hub_endpoint, resolve_model};
-pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
+pub use gpt2::{Gpt2, TIED_HEAD, gpt2_config_json, load_gpt2, save_gpt2};
 pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
 pub use t5::{T5, T5Config, load_t5, relative_position_bucket};
+pub use quantized::{QUANT_FORMAT_KEY, QUANT_WEIGHTS_KEY, QuantizedWeight, save_quantized};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};

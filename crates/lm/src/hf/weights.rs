@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use loam_nn::{NnError, ParamStore, RawTensor, TensorEntry, TensorFile};
-use loam_tensor::Tensor;
+use loam_nn::{Linear, NnError, ParamStore, RawTensor, TensorEntry, TensorFile};
+use loam_tensor::{QuantMatrix, Tensor};
 use serde::Deserialize;
 
 use crate::error::{LmError, Result};
+use crate::hf::quantized::QuantIndex;
 
 /// The single-file weights name.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -29,6 +30,8 @@ pub struct HfWeights {
     files: Vec<TensorFile>,
     /// Tensor name → index into `files`.
     names: BTreeMap<String, usize>,
+    /// The quantized weights, when a `cargo xtask quantize` checkpoint holds some.
+    quant: Option<QuantIndex>,
 }
 
 impl HfWeights {
@@ -84,7 +87,34 @@ impl HfWeights {
                 }
             }
         }
-        Ok(HfWeights { files, names })
+        let quant = QuantIndex::from_files(&files, &names)?;
+        Ok(HfWeights { files, names, quant })
+    }
+
+    /// The weight `name` as the quantized matrix the checkpoint stores (`[out, in]`), or
+    /// `None` when it is not stored quantized.
+    pub fn quantized(&self, name: &str) -> Result<Option<QuantMatrix>> {
+        match &self.quant {
+            Some(q) if q.contains(name) => Ok(Some(q.matrix(self, name)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Puts the checkpoint's quantized weights into the `layers` named like them (after a
+    /// model was built from their dequantized values); a quantized weight that no layer
+    /// takes is an error.
+    pub fn apply_quantized(&self, layers: Vec<&mut Linear>) -> Result<()> {
+        let Some(q) = &self.quant else { return Ok(()) };
+        let mut used = BTreeSet::new();
+        for layer in layers {
+            let Some(name) = layer.name.clone().filter(|n| q.contains(n)) else { continue };
+            *layer = layer.with_quantized(q.matrix(self, &name)?)?;
+            used.insert(name);
+        }
+        match q.names().find(|n| !used.contains(*n) && !q.is_tied_head(n)) {
+            Some(n) => Err(LmError::file(self.file_of(n), format!("quantized tensor `{n}` matches no linear layer of the model"))),
+            None => Ok(()),
+        }
     }
 
     /// The tensor names, sorted.
@@ -109,8 +139,12 @@ impl HfWeights {
         self.files.get(i).map(|f| f.path().to_path_buf()).unwrap_or_default()
     }
 
-    /// The tensor `name` converted to f32.
+    /// The tensor `name` converted to f32 (a quantized weight dequantized, in the layout its
+    /// model reads).
     pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        if let Some(q) = self.quant.as_ref().filter(|q| q.contains(name)) {
+            return q.dequantized(self, name);
+        }
         match self.names.get(name) {
             Some(&i) => Ok(self.files[i].tensor(name)?),
             None => Err(LmError::file(self.file_of(name), format!("tensor `{name}`: missing"))),
@@ -144,9 +178,13 @@ impl HfWeights {
     ) -> Result<(M, ParamStore)> {
         let store = ParamStore::new(0);
         let mut origin: BTreeMap<String, String> = BTreeMap::new();
+        let quantized = |name: &str| self.quant.as_ref().is_some_and(|q| q.contains(name));
         for name in self.names.keys() {
+            if self.quant.as_ref().is_some_and(|q| q.is_part(name)) {
+                continue;
+            }
             let Some(param) = rename(name) else { continue };
-            if self.entry(name).is_some_and(|(e, _)| e.is_float()) {
+            if self.entry(name).is_some_and(|(e, _)| e.is_float()) || quantized(name) {
                 store.insert(&param, &self.tensor(name)?);
             }
             origin.insert(param, name.clone());
@@ -165,7 +203,7 @@ impl HfWeights {
                 None => {
                     return Err(LmError::file(self.file_of(&name), format!("tensor `{name}`: missing, and the model needs it")));
                 }
-                Some((e, path)) if !e.is_float() => {
+                Some((e, path)) if !e.is_float() && !quantized(&name) => {
                     return Err(LmError::file(path, format!("tensor `{name}`: unsupported dtype {} (F32, F16 and BF16 load)", e.dtype)));
                 }
                 Some(_) => {}

@@ -55,6 +55,19 @@ impl Bf16Matrix {
         Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows: t.shape()[0], cols: t.shape()[1] })
     }
 
+    /// A matrix over stored bfloat16 bits (row-major); the length must be `rows × cols`.
+    pub fn from_bits(bits: Vec<u16>, rows: usize, cols: usize) -> Result<Bf16Matrix> {
+        if bits.len() != rows * cols {
+            return Err(TensorError::invalid("Bf16Matrix", format!("{} values do not fill [{rows}, {cols}]", bits.len())));
+        }
+        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows, cols })
+    }
+
+    /// The stored bits, row-major.
+    pub fn bits(&self) -> &[u16] {
+        &self.bits
+    }
+
     /// The dimensions `[rows, cols]`.
     pub fn shape(&self) -> [usize; 2] {
         [self.rows, self.cols]

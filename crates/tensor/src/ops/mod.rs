@@ -11,6 +11,8 @@ mod layer_norm;
 mod layout;
 pub mod mask;
 mod matmul;
+pub mod quant_matmul;
+pub mod quant_matrix;
 mod reduce;
 mod rms_norm;
 mod rope;

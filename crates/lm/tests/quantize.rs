@@ -1,0 +1,169 @@
+//! Quantized checkpoints (`quantize_folder`): GPT-2, Llama/Qwen2 and MiniLM folders quantized
+//! to int8, q4 and bf16, loaded back through `AutoModel` with the same logits as the model
+//! quantized in memory, generating; MiniLM int8 embeddings within cosine 0.995 of f32; and the
+//! errors of a bad target folder or a damaged file.
+
+mod hf_common;
+
+use std::path::{Path, PathBuf};
+
+use hf_common::max_diff;
+use loam_lm::hf::{LlamaOptions, SentenceEncoder, WEIGHTS_FILE, load_gpt2, load_llama};
+use loam_lm::{AutoModel, GenerationConfig, generate_ids, quantize_folder};
+use loam_nn::Ctx;
+use loam_tensor::{QuantFormat, no_grad};
+use serde_json::Value;
+
+const FORMATS: [QuantFormat; 3] = [QuantFormat::Int8, QuantFormat::Q4, QuantFormat::Bf16];
+
+/// A fresh temporary folder for `name`.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loam-quantize-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Logits `[T, vocab]` of `ids` through the model of `dir` loaded by `AutoModel` (under
+/// `no_grad`, as generation and evaluation run: a quantized weight has no backward).
+fn auto_logits(dir: &Path, ids: &[usize]) -> Vec<f32> {
+    let model = AutoModel::from_dir(dir).unwrap();
+    let lm = model.causal_lm().unwrap();
+    let _inference = no_grad();
+    lm.forward_padded(ids, 1, ids.len(), None, None, &mut Ctx::eval()).unwrap().to_vec()
+}
+
+#[test]
+fn quantized_gpt2_folders_load_through_automodel_with_the_in_memory_logits_and_generate() {
+    let Some(fixtures) = hf_common::fixtures("quantized gpt2") else { return };
+    let src = fixtures.join("tiny-gpt2");
+    let tmp = temp_dir("gpt2");
+    let f32_model = load_gpt2(&src).unwrap();
+    let n_layer = f32_model.model.config.n_layer;
+    let ids = [3usize, 14, 15, 9, 2, 6];
+    let exact = auto_logits(&src, &ids);
+    for format in FORMATS {
+        let out = tmp.join(format.name());
+        let report = quantize_folder(&src, format, &out, false).unwrap();
+        assert_eq!(report.weights, 4 * n_layer + 1, "{format}: four linear layers a block and the tied head");
+        assert!(report.quantized_bytes < report.f32_bytes, "{format}: {report:?}");
+        assert!(out.join("tokenizer.json").is_file() && out.join("config.json").is_file());
+        let loaded = auto_logits(&out, &ids);
+        let in_memory = f32_model.model.quantize(format).unwrap();
+        // outside no_grad the f32 embeddings track gradients, and training is refused
+        let err = in_memory.forward(&ids, 1, ids.len(), None, &mut Ctx::eval()).unwrap_err().to_string();
+        assert!(err.contains("no backward"), "{format}: {err}");
+        let _inference = no_grad();
+        let want = in_memory.forward(&ids, 1, ids.len(), None, &mut Ctx::eval()).unwrap().to_vec();
+        let diff = max_diff(&loaded, &want);
+        assert!(diff <= 1e-5, "{format}: loaded and in-memory quantized logits differ by {diff}");
+        let from_f32 = max_diff(&loaded, &exact);
+        assert!(from_f32 > 0.0, "{format}: the loaded model computes with f32 weights");
+        let auto = AutoModel::from_dir(&out).unwrap();
+        let cfg = GenerationConfig { max_new_tokens: 8, ..GenerationConfig::default() };
+        let (new, _) = generate_ids(auto.causal_lm().unwrap(), &ids, &cfg, true, &mut |_| true).unwrap();
+        assert_eq!(new.len(), 8, "{format}: greedy generation from the quantized folder");
+        // quantizing the quantized folder again (any format) reads its dequantized weights
+        quantize_folder(&out, QuantFormat::Int8, &tmp.join(format!("{format}-again")), false).unwrap();
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn quantized_llama_and_qwen2_folders_load_with_the_in_memory_logits() {
+    let Some(fixtures) = hf_common::fixtures("quantized llama") else { return };
+    let tmp = temp_dir("llama");
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let src = fixtures.join(name);
+        let f32_model = load_llama(&src, LlamaOptions::default()).unwrap();
+        let ids = [1usize, 5, 9, 20, 7];
+        for format in [QuantFormat::Int8, QuantFormat::Q4] {
+            let out = tmp.join(format!("{name}-{format}"));
+            let report = quantize_folder(&src, format, &out, false).unwrap();
+            assert_eq!(
+                report.weights,
+                7 * f32_model.model.config.n_layer + usize::from(!f32_model.model.config.tie_embeddings)
+            );
+            let quantized = f32_model.model.quantize(format).unwrap();
+            let want = {
+                let _inference = no_grad();
+                quantized.forward(&ids, 1, ids.len(), None, &mut Ctx::eval()).unwrap().to_vec()
+            };
+            let diff = max_diff(&auto_logits(&out, &ids), &want);
+            assert!(diff <= 1e-5, "{name} {format}: loaded and in-memory quantized logits differ by {diff}");
+        }
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn minilm_int8_embeddings_stay_within_cosine_0_995_of_f32() {
+    let (Some(fixtures), Some(model)) = (hf_common::fixtures("minilm int8"), hf_common::minilm("minilm int8")) else {
+        return;
+    };
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("minilm-reference.json")).unwrap()).unwrap();
+    let texts: Vec<&str> = reference["cases"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let exact = SentenceEncoder::from_dir(&model).unwrap().encode(&texts).unwrap();
+    let tmp = temp_dir("minilm");
+    // int8 must keep 0.995; 4-bit groups of 32 through six small layers lose more (0.93 seen)
+    for (format, bound) in [(QuantFormat::Int8, 0.995), (QuantFormat::Q4, 0.9)] {
+        let out = tmp.join(format.name());
+        let report = quantize_folder(&model, format, &out, false).unwrap();
+        assert_eq!(report.weights, 6 * 6, "{format}: q, k, v, output, intermediate, output a layer");
+        let got = SentenceEncoder::from_dir(&out).unwrap().encode(&texts).unwrap();
+        let worst = got.iter().zip(&exact).map(|(a, b)| hf_common::cosine(a, b)).fold(f64::INFINITY, f64::min);
+        assert!(worst >= bound, "{format}: worst cosine to f32 {worst} < {bound}");
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn a_non_empty_target_the_source_itself_and_a_damaged_index_are_errors() {
+    let Some(fixtures) = hf_common::fixtures("quantize errors") else { return };
+    let src = fixtures.join("tiny-gpt2");
+    let tmp = temp_dir("errors");
+    let out = tmp.join("q");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "x").unwrap();
+    let err = quantize_folder(&src, QuantFormat::Int8, &out, false).unwrap_err().to_string();
+    assert!(err.contains("not empty") && err.contains("--overwrite"), "{err}");
+    assert!(out.join("keep.txt").is_file(), "a refused run leaves the folder alone");
+    quantize_folder(&src, QuantFormat::Int8, &out, true).unwrap();
+    assert!(!out.join("keep.txt").exists() && out.join(WEIGHTS_FILE).is_file(), "--overwrite replaces the folder");
+    let err = quantize_folder(&out, QuantFormat::Q4, &out, true).unwrap_err().to_string();
+    assert!(err.contains("source folder"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no staging folder is left behind: {leftovers:?}");
+
+    // a file whose index lists a weight it lacks
+    let damaged = tmp.join("damaged");
+    std::fs::create_dir_all(&damaged).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(out.join(f), damaged.join(f)).unwrap();
+    }
+    let file = loam_nn::TensorFile::open(&out.join(WEIGHTS_FILE)).unwrap();
+    let mut meta = file.metadata().clone();
+    let index =
+        meta["loam_quantized"].replace("\"transformer.h.0.mlp.c_fc.weight\"", "\"transformer.h.0.mlp.nothing.weight\"");
+    meta.insert("loam_quantized".into(), index);
+    let tensors: Vec<(String, loam_nn::safetensors_io::StoredTensor)> = file
+        .entries()
+        .keys()
+        .map(|n| {
+            let raw = file.raw(n).unwrap();
+            (
+                n.clone(),
+                loam_nn::safetensors_io::StoredTensor {
+                    dtype: raw.dtype,
+                    shape: raw.shape.to_vec(),
+                    bytes: raw.bytes.to_vec(),
+                },
+            )
+        })
+        .collect();
+    loam_nn::safetensors_io::save_raw(&damaged.join(WEIGHTS_FILE), &tensors, Some(meta)).unwrap();
+    let err = AutoModel::from_dir(&damaged).err().unwrap().to_string();
+    assert!(err.contains("transformer.h.0.mlp.nothing.weight") && err.contains("missing"), "{err}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

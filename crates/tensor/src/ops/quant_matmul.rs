@@ -1,0 +1,299 @@
+//! Products with a [`QuantMatrix`] weight: y = x·Wᵀ with W `[out, in]`. A vector × matrix
+//! product (decoding, bound by memory bandwidth) reads the packed weights once, widening them
+//! to f32 in registers: the AVX-512 kernels below when [`kernel_path`] is wide, a portable loop
+//! otherwise, the output rows split over rayon's threads. A matrix product (a prompt) widens
+//! blocks of weight rows to f32 and multiplies each with the gemm crate. bf16 weights go
+//! through [`Tensor::matmul_bf16`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gemm::Parallelism;
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use crate::backprop::grad_enabled;
+use crate::error::{Result, TensorError};
+use crate::kernel::{KernelPath, kernel_path, standard};
+use crate::ops::quant_matrix::{Packed, Q4_GROUP, QuantFormat, QuantMatrix, groups};
+use crate::tensor::Tensor;
+
+/// Weight rows widened together for one gemm call of a matrix product.
+const BLOCK_ROWS: usize = 128;
+/// Below this many multiply-adds a vector product stays on one thread.
+const PAR_MIN_MACS: usize = 1 << 16;
+/// Input rows from which a product goes through widened blocks and gemm.
+const GEMM_MIN_ROWS: usize = 4;
+
+/// Vector products computed by the wide and by the portable kernels (a product split over
+/// threads counts once per part).
+static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// How many quantized vector products ran on the wide and on the portable kernels, for tests
+/// that check which path ran.
+pub fn quant_gemv_calls() -> (u64, u64) {
+    (CALLS[0].load(Ordering::Relaxed), CALLS[1].load(Ordering::Relaxed))
+}
+
+/// A raw pointer that may cross to rayon workers; each worker writes its own outputs.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// One input vector prepared for a 4-bit product: zero-padded to whole groups, with the sum of
+/// each group (the minimum's term: Σ (min + s·q)·x = min·Σx + s·Σ q·x).
+struct Q4Input {
+    /// `groups × 32` values.
+    x: Vec<f32>,
+    /// One sum per group.
+    sums: Vec<f32>,
+}
+
+impl Q4Input {
+    fn new(x: &[f32]) -> Q4Input {
+        let g = groups(x.len());
+        let mut padded = vec![0.0f32; g * Q4_GROUP];
+        padded[..x.len()].copy_from_slice(x);
+        let sums = padded.chunks_exact(Q4_GROUP).map(|c| c.iter().sum()).collect();
+        Q4Input { x: padded, sums }
+    }
+}
+
+/// `out[j] = x · w[j0 + j, :]` for a packed int8 matrix, on the path [`kernel_path`] chose.
+fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
+    let k = x.len();
+    let q = &p.q[j0 * k..(j0 + out.len()) * k];
+    let scales = &p.scales[j0..j0 + out.len()];
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Wide {
+        // SAFETY: q holds out.len() rows of k values; the wide path implies AVX-512 F and BW.
+        unsafe { x86::int8_rows(x, q, scales, out) };
+        CALLS[0].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    CALLS[1].fetch_add(1, Ordering::Relaxed);
+    for ((o, row), &s) in out.iter_mut().zip(q.chunks_exact(k.max(1))).zip(scales) {
+        let mut acc = [0.0f32; 8];
+        let (xc, rc) = (x.chunks_exact(8), row.chunks_exact(8));
+        let tail: f32 = xc.remainder().iter().zip(rc.remainder()).map(|(&a, &b)| a * f32::from(b as i8)).sum();
+        for (xa, ra) in xc.zip(rc) {
+            for i in 0..8 {
+                acc[i] += xa[i] * f32::from(ra[i] as i8);
+            }
+        }
+        *o = s * (acc.iter().sum::<f32>() + tail);
+    }
+}
+
+/// `out[j] = x · w[j0 + j, :]` for a packed 4-bit matrix, on the path [`kernel_path`] chose.
+fn q4_rows(x: &Q4Input, p: &Packed, j0: usize, out: &mut [f32]) {
+    let g = x.sums.len();
+    let rows = j0..j0 + out.len();
+    let q = &p.q[rows.start * g * 16..rows.end * g * 16];
+    let (scales, mins) = (&p.scales[rows.start * g..rows.end * g], &p.mins[rows.start * g..rows.end * g]);
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Wide {
+        // SAFETY: q, scales and mins hold out.len() rows of g groups; x.x holds g × 32 values;
+        // the wide path implies AVX-512 F and BW.
+        unsafe { x86::q4_rows(&x.x, &x.sums, q, scales, mins, out) };
+        CALLS[0].fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    CALLS[1].fetch_add(1, Ordering::Relaxed);
+    for (r, o) in out.iter_mut().enumerate() {
+        let mut total = 0.0f32;
+        for gi in 0..g {
+            let at = r * g + gi;
+            let bytes = &q[at * 16..at * 16 + 16];
+            let xs = &x.x[gi * Q4_GROUP..(gi + 1) * Q4_GROUP];
+            let mut dot = [0.0f32; 16];
+            for i in 0..16 {
+                dot[i] = xs[i] * f32::from(bytes[i] & 15) + xs[i + 16] * f32::from(bytes[i] >> 4);
+            }
+            total += scales[at] * dot.iter().sum::<f32>() + mins[at] * x.sums[gi];
+        }
+        *o = total;
+    }
+}
+
+/// `y[j] = x · w[j, :]` for every row of `w`, split over threads by output.
+fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
+    let (k, n) = (x.len(), w.rows);
+    let q4 = (w.format == QuantFormat::Q4).then(|| Q4Input::new(x));
+    let part = |j0: usize, out: &mut [f32]| match &q4 {
+        Some(xq) => q4_rows(xq, p, j0, out),
+        None => int8_rows(x, p, j0, out),
+    };
+    let threads = rayon::current_num_threads();
+    if k * n < PAR_MIN_MACS || threads == 1 {
+        part(0, y);
+    } else {
+        let per = n.div_ceil(threads).div_ceil(4) * 4;
+        y.par_chunks_mut(per).enumerate().for_each(|(i, out)| part(i * per, out));
+    }
+}
+
+/// `out[m, n] = x[m, k] · w[n, k]ᵀ`: blocks of [`BLOCK_ROWS`] weight rows widened to f32 and
+/// multiplied by the gemm crate, the blocks split over threads.
+fn gemm_quant(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) {
+    let n = w.rows;
+    let po = SendPtr(out.as_mut_ptr());
+    (0..n.div_ceil(BLOCK_ROWS)).into_par_iter().for_each(|blk| {
+        let j0 = blk * BLOCK_ROWS;
+        let cols = BLOCK_ROWS.min(n - j0);
+        // block: [cols, k], row-major f32
+        let mut block = vec![0.0f32; cols * k];
+        w.dequantize_rows(j0, &mut block);
+        // SAFETY: x is [m, k] and block [cols, k] row-major; the block writes columns
+        // j0..j0+cols of every output row, which no other block writes.
+        unsafe {
+            gemm::gemm(
+                m,
+                cols,
+                k,
+                po.get().add(j0),
+                1,
+                n as isize,
+                false,
+                x.as_ptr(),
+                1,
+                k as isize,
+                block.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    });
+}
+
+impl Tensor {
+    /// `self (…, k) · wᵀ` for a quantized weight `w` `[n, k]`: → `(…, n)`. Inference only: an
+    /// input that tracks gradients is an error (there is no backward).
+    pub fn matmul_quant(&self, w: &QuantMatrix) -> Result<Tensor> {
+        let s = self.shape();
+        let k = *s.last().unwrap_or(&0);
+        if s.is_empty() || k != w.cols {
+            return Err(TensorError::ShapeMismatch {
+                op: "matmul_quant",
+                lhs: s.to_vec(),
+                rhs: vec![w.rows, w.cols],
+                detail: format!("the input's last axis must be the weight's {} columns", w.cols),
+            });
+        }
+        if grad_enabled() && self.tracks_grad() {
+            return Err(TensorError::invalid(
+                "matmul_quant",
+                format!("a {} weight has no backward: train with f32 weights (or run under no_grad)", w.format),
+            ));
+        }
+        let (Some(p), None) = (&w.packed, &w.bf16) else {
+            let bf16 = w.bf16.as_ref().expect("a QuantMatrix holds bf16 or packed values");
+            return self.matmul_bf16(bf16);
+        };
+        let (n, m) = (w.rows, self.elem_count() / k.max(1));
+        let x = self.arr();
+        let xs = standard(x.view());
+        let mut out = vec![0.0f32; m * n];
+        if k > 0 && n > 0 {
+            if m >= GEMM_MIN_ROWS {
+                gemm_quant(&xs, m, k, w, &mut out);
+            } else {
+                for (row, y) in xs.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+                    gemv_quant(row, w, p, y);
+                }
+            }
+        }
+        let mut shape = s.to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Sixteen int8 values at `p` widened to f32.
+    #[inline(always)]
+    unsafe fn load_i8(p: *const u8) -> __m512 {
+        // SAFETY: the caller guarantees 16 bytes at p.
+        unsafe { _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))) }
+    }
+
+    /// `out[j] = scale[j] · (x · q[j, :])`, q row-major int8 `[out.len(), x.len()]`, four rows
+    /// at a time sharing each load of `x`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn int8_rows(x: &[f32], q: &[u8], scales: &[f32], out: &mut [f32]) {
+        let k = x.len();
+        let kk = k / 16 * 16;
+        let tail = |row: &[u8]| -> f32 { x[kk..].iter().zip(&row[kk..]).map(|(&a, &b)| a * f32::from(b as i8)).sum() };
+        for (j0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
+            let live = outs.len();
+            // a short last group repeats its last row instead of reading past the matrix
+            let rows: [&[u8]; 4] =
+                std::array::from_fn(|c| &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut i = 0;
+            // SAFETY: i + 16 ≤ kk ≤ k inside every row and x.
+            unsafe {
+                while i < kk {
+                    let xv = _mm512_loadu_ps(x.as_ptr().add(i));
+                    for c in 0..4 {
+                        acc[c] = _mm512_fmadd_ps(xv, load_i8(rows[c].as_ptr().add(i)), acc[c]);
+                    }
+                    i += 16;
+                }
+            }
+            for c in 0..live {
+                outs[c] = scales[j0 + c] * (_mm512_reduce_add_ps(acc[c]) + tail(rows[c]));
+            }
+        }
+    }
+
+    /// `out[j] = Σ_g scale[j,g] · (x_g · q[j,g]) + min[j,g] · Σ x_g` for 4-bit groups (16 bytes
+    /// a group: low nibbles are its first 16 weights, high nibbles the next 16), two rows at
+    /// a time sharing each load of `x`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn q4_rows(x: &[f32], sums: &[f32], q: &[u8], scales: &[f32], mins: &[f32], out: &mut [f32]) {
+        let g = sums.len();
+        let low = _mm512_set1_epi32(15);
+        for (j0, outs) in (0..out.len()).step_by(2).zip(out.chunks_mut(2)) {
+            let live = outs.len();
+            let rows: [usize; 2] = std::array::from_fn(|c| j0 + c.min(live - 1));
+            let mut acc = [_mm512_setzero_ps(); 2];
+            let mut min_terms = [0.0f32; 2];
+            for gi in 0..g {
+                // SAFETY: group gi of x holds 32 values; group gi of each row 16 bytes.
+                unsafe {
+                    let x_lo = _mm512_loadu_ps(x.as_ptr().add(gi * 32));
+                    let x_hi = _mm512_loadu_ps(x.as_ptr().add(gi * 32 + 16));
+                    for c in 0..2 {
+                        let at = rows[c] * g + gi;
+                        let b = _mm512_cvtepu8_epi32(_mm_loadu_si128(q.as_ptr().add(at * 16).cast()));
+                        let q_lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, low));
+                        let q_hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
+                        let dot = _mm512_fmadd_ps(x_hi, q_hi, _mm512_mul_ps(x_lo, q_lo));
+                        acc[c] = _mm512_fmadd_ps(dot, _mm512_set1_ps(*scales.get_unchecked(at)), acc[c]);
+                        min_terms[c] += *mins.get_unchecked(at) * *sums.get_unchecked(gi);
+                    }
+                }
+            }
+            for c in 0..live {
+                outs[c] = _mm512_reduce_add_ps(acc[c]) + min_terms[c];
+            }
+        }
+    }
+}
