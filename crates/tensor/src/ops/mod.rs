@@ -1,5 +1,7 @@
 //! The differentiable operations, one concept per file, each with its backward beside it.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod bf16_gemm;
 pub mod bf16_matmul;
 mod binary;
 mod concat;
