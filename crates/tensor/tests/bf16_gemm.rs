@@ -1,12 +1,13 @@
-//! Matrix products with bfloat16 weights on both paths: the native AVX512-BF16 kernel, which
-//! rounds the activations to bf16 too, and the portable one (forced with `force_portable`),
-//! which widens the weights and keeps the activations in f32. Each is checked against an f64
+//! Matrix products with bfloat16 weights on both paths: the native AVX512-BF16 kernel (asked
+//! for with `native_bf16`), which rounds the activations to bf16 too, and the default one
+//! (also what `force_portable` forces), which widens the weights and keeps the activations in
+//! f32. Each is checked against an f64
 //! sum of the operands it uses, on ragged shapes (rows, columns and k not multiples of the
 //! kernel's tiles, k odd, k longer than one packed block). The switch is process-wide, so this
 //! file holds a single test. On a CPU without AVX512-BF16 the native half is skipped with one
 //! line on stderr.
 
-use loam_tensor::{Bf16Matrix, Rng, Tensor, force_portable};
+use loam_tensor::{Bf16Matrix, Rng, Tensor, force_portable, native_bf16};
 
 /// Shapes `(m, k, n)`: m ≥ 4 (matrix products), tails everywhere, k = 1 and k > 512.
 const SHAPES: [(usize, usize, usize); 8] =
@@ -57,6 +58,7 @@ fn native_cpu() -> bool {
 
 #[test]
 fn native_and_portable_bf16_products_match_their_references() {
+    native_bf16(true);
     force_portable(true);
     let portable = products(false);
     force_portable(false);
@@ -66,6 +68,9 @@ fn native_and_portable_bf16_products_match_their_references() {
         return;
     }
     let native = products(true);
+    // asked off again, the default path runs and keeps the activations in f32
+    native_bf16(false);
+    assert!(products(false) == portable, "the default path differs from the portable one");
     // the native path rounds the activations, so its products differ from the portable ones
     for ((a, b), (m, k, n)) in native.iter().zip(&portable).zip(SHAPES) {
         if k > 1 {

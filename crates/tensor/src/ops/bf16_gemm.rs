@@ -10,6 +10,14 @@
 //! sixteen registers and, for each pair of k, broadcasts one pair of each x row against two
 //! 16-column halves of the panel. The result is `x` rounded to bf16 times `w` in f32 up to the
 //! order of the additions.
+//!
+//! Off by default: on the Xeon this was written on (AVX512-BF16 and AMX), `vdpbf16ps` retires
+//! a quarter as often as an f32 `vfmadd` (0.55 against 2.1 G instructions/s on one thread), so
+//! its 32 multiply-adds an instruction are half the f32 rate and the widen-then-f32-gemm path
+//! is faster (this kernel ran at 0.3–1.1× of it a round, 0.5–0.8× in the median, on
+//! SmolLM2-360M's products with 256 rows, 2 threads, a loaded machine). `native_bf16` (in
+//! `bf16_native`) or `LOAM_BF16_NATIVE=1` turns it on, for CPUs whose bf16 dot products run at
+//! full rate.
 
 use rayon::prelude::*;
 
@@ -24,10 +32,11 @@ const MR: usize = 8;
 /// Columns of one panel (two registers of 16 lanes).
 const NR: usize = 32;
 
-/// Whether the native kernel runs: an AVX512-BF16 CPU and the wide path not forced off.
+/// Whether the native kernel runs: asked for, an AVX512-BF16 CPU and the wide path not
+/// forced off.
 pub(crate) fn native_available() -> bool {
     static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    kernel_path() == KernelPath::Wide && *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512bf16"))
+    super::bf16_native::asked() && kernel_path() == KernelPath::Wide && *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512bf16"))
 }
 
 /// f32 → bf16 bits, rounding to nearest even (NaN stays NaN), as `Bf16Matrix` rounds.

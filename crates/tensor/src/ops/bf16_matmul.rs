@@ -3,9 +3,9 @@
 //! weight is widened to f32 as it is read: one row at a time for vector × matrix products
 //! (decoding, bound by memory bandwidth, so half the bytes is up to twice the speed) and in
 //! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate;
-//! on CPUs with AVX512-BF16 matrix products instead go to the native kernel of `bf16_gemm`,
-//! which also rounds the activations to bf16 (the portable path, forced by
-//! `force_portable`, keeps them in f32).
+//! asked for with `native_bf16` (off by default: slower on the CPUs measured), matrix products
+//! on CPUs with AVX512-BF16 instead go to the native kernel of `bf16_gemm`, which also rounds
+//! the activations to bf16 (`force_portable` always keeps this file's path).
 //! There is no backward: training keeps f32 weights.
 
 use gemm::Parallelism;
@@ -143,8 +143,8 @@ fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]
     });
 }
 
-/// Whether a product with `m` input rows goes to the native bf16 kernel (x86-64 with
-/// AVX512-BF16, the wide path not forced off).
+/// Whether a product with `m` input rows goes to the native bf16 kernel (asked for, x86-64
+/// with AVX512-BF16, the wide path not forced off).
 fn goes_native(m: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
