@@ -38,6 +38,7 @@ pub use error::{Result, TensorError};
 pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::gemv::gemv_calls;
 pub use ops::bf16_matmul::Bf16Matrix;
+pub use ops::bf16_native::native_bf16;
 pub use ops::mask::Mask;
 pub use ops::quant_matmul::quant_gemv_calls;
 pub use ops::quant_matrix::{Q4_GROUP, QuantFormat, QuantMatrix, QuantParts};

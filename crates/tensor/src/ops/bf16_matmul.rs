@@ -2,7 +2,10 @@
 //! y = x·Wᵀ with W `[out, in]` as PyTorch's `Linear` (and a Hugging Face file) stores it. The
 //! weight is widened to f32 as it is read: one row at a time for vector × matrix products
 //! (decoding, bound by memory bandwidth, so half the bytes is up to twice the speed) and in
-//! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate.
+//! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate;
+//! asked for with `native_bf16` (off by default: slower on the CPUs measured), matrix products
+//! on CPUs with AVX512-BF16 instead go to the native kernel of `bf16_gemm`, which also rounds
+//! the activations to bf16 (`force_portable` always keeps this file's path).
 //! There is no backward: training keeps f32 weights.
 
 use gemm::Parallelism;
@@ -153,6 +156,20 @@ fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]
     });
 }
 
+/// Whether a product with `m` input rows goes to the native bf16 kernel (asked for, x86-64
+/// with AVX512-BF16, the wide path not forced off).
+fn goes_native(m: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        m >= GEMM_MIN_ROWS && super::bf16_gemm::native_available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = m;
+        false
+    }
+}
+
 impl Tensor {
     /// `self (…, k) · wᵀ` for a bfloat16 weight `w` `[n, k]`: → `(…, n)`. Inference only: an
     /// input that tracks gradients is an error (there is no backward).
@@ -174,7 +191,10 @@ impl Tensor {
         let x = self.arr();
         let xs = standard(x.view());
         let mut out = vec![0.0f32; m * n];
-        if m >= GEMM_MIN_ROWS {
+        if goes_native(m) {
+            #[cfg(target_arch = "x86_64")]
+            super::bf16_gemm::gemm_bf16_native(&xs, m, k, &w.bits, n, &mut out);
+        } else if m >= GEMM_MIN_ROWS {
             gemm_bf16(&xs, m, k, &w.bits, n, &mut out);
         } else {
             for (row, y) in xs.chunks_exact(k.max(1)).zip(out.chunks_exact_mut(n.max(1))) {
@@ -241,7 +261,9 @@ mod tests {
         for (m, k, n) in [(1, 37, 9), (1, 64, 300), (3, 40, 17), (5, 33, 260), (40, 96, 513)] {
             let w = Bf16Matrix::from_tensor(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng)).unwrap();
             let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
-            let want = x.matmul(&w.to_tensor().transpose(0, 1).unwrap()).unwrap().to_vec();
+            // the native kernel rounds the activations of matrix products to bf16 too
+            let xr = if goes_native(m) { Bf16Matrix::from_tensor(&x).unwrap().to_tensor() } else { x.clone() };
+            let want = xr.matmul(&w.to_tensor().transpose(0, 1).unwrap()).unwrap().to_vec();
             let got = x.matmul_bf16(&w).unwrap().to_vec();
             let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
             assert!(worst < 1e-4, "m {m} k {k} n {n}: max difference {worst}");

@@ -1,6 +1,9 @@
 //! The differentiable operations, one concept per file, each with its backward beside it.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod bf16_gemm;
 pub mod bf16_matmul;
+pub mod bf16_native;
 mod binary;
 mod concat;
 mod cross_entropy;
