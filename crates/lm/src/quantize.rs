@@ -78,6 +78,16 @@ fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<Quant
             let weights = quantized_weights(l.model.quantize(format)?.linears_mut())?;
             (f32_params(store, &weights), weights)
         }
+        Architecture::BertForMaskedLM { .. } | Architecture::T5(_) | Architecture::Bart(_) => {
+            return Err(LmError::file(
+                &model.dir,
+                format!(
+                    "a {} {} does not quantize to a checkpoint yet (GPT-2, BERT encoders and the Llama family do)",
+                    model.model_type(),
+                    if model.seq2seq_lm().is_some() { "encoder–decoder" } else { "masked LM" }
+                ),
+            ));
+        }
         Architecture::LoamRun { .. } => {
             return Err(LmError::file(
                 &model.dir,
