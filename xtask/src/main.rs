@@ -28,6 +28,7 @@ mod score;
 mod summarize;
 mod search;
 mod search_map;
+mod seq2seq_task;
 mod test;
 mod train;
 mod write;
@@ -78,6 +79,8 @@ enum Task {
     Summarize(summarize::Args),
     /// Semantic search: index a folder, query an index, score labelled queries.
     Search(search::Args),
+    /// Synthetic (source, target) pairs for the encoder–decoder: dates, reverse or sort.
+    Seq2seqData(seq2seq_task::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
 }
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Task::Score(args) => score::run(&args),
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
+        Task::Seq2seqData(args) => seq2seq_task::run(&args),
         Task::Write(args) => write::run(&args),
     };
     match outcome {

@@ -1,4 +1,4 @@
-//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity,
+//! `loam-lm`: language models (GPT, the Llama family, BERT, an encoder–decoder), the training loop, perplexity,
 //! generation, one loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
@@ -25,6 +25,7 @@ mod generate;
 mod gpt;
 mod llama;
 mod measure;
+mod pairs;
 pub mod metrics;
 mod perplexity;
 mod plot;
@@ -32,6 +33,7 @@ mod run_checkpoint;
 mod run_folder;
 mod rope;
 mod sampling;
+pub mod seq2seq;
 mod train_config;
 mod trainable;
 mod trained_model;
@@ -49,11 +51,13 @@ pub use gpt::{Gpt, GptCache, GptConfig};
 pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
 pub use metrics::{Metric, MetricsLog};
+pub use pairs::{EncodedPair, Pair, encode_pairs, make_batch, read_pairs};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::{font_available, plot_losses};
 pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
+pub use seq2seq::{Seq2Seq, Seq2SeqBatch, Seq2SeqConfig};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;
