@@ -3,6 +3,7 @@
 //! Hugging Face BART layout.
 
 mod config;
+mod decoding;
 mod evaluate;
 mod export;
 mod loss;

@@ -9,7 +9,7 @@ use loam_lm::seq2seq::{
     IGNORE_INDEX, PositionKind, SPECIAL_TOKENS, Seq2Seq, Seq2SeqConfig, bart_config, char_tokenizer, char_tokenizer_json,
     export_bart, label_smoothed_cross_entropy,
 };
-use loam_lm::{EncodedPair, encode_pairs, make_batch, read_pairs};
+use loam_lm::{EncodedPair, Seq2SeqLm, encode_pairs, make_batch, read_pairs};
 use loam_nn::{Ctx, ParamStore};
 use loam_tensor::gradcheck::{check, check_vars, randn};
 use loam_tensor::{Tensor, no_grad};
@@ -199,6 +199,23 @@ fn padding_and_the_cache_change_nothing() {
         let want = full.narrow(1, step, 1).unwrap().to_vec();
         let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(diff < 1e-5, "step {step}: {diff}");
+    }
+    // the same through Seq2SeqLm's cache, with the rows swapped halfway (as beam search does)
+    let encoded = Seq2SeqLm::encode(&model, &batch.src, 2, batch.s, &batch.src_lengths, &mut Ctx::eval()).unwrap();
+    let mut cache = Seq2SeqLm::new_cache(&model, &encoded);
+    for step in 0..batch.t {
+        let swapped = step >= 2;
+        let rows: Vec<usize> = if swapped { vec![1, 0] } else { vec![0, 1] };
+        let ids: Vec<usize> = rows.iter().map(|&r| batch.tgt_in[r * batch.t + step]).collect();
+        let got = Seq2SeqLm::decode(&model, &ids, 2, 1, &encoded.select_rows(&rows).unwrap(), Some(&mut cache), &mut Ctx::eval()).unwrap();
+        for (i, &r) in rows.iter().enumerate() {
+            let want = full.narrow(0, r, 1).unwrap().narrow(1, step, 1).unwrap().to_vec();
+            let diff = got.narrow(0, i, 1).unwrap().to_vec().iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(diff < 1e-5, "Seq2SeqLm step {step} row {r}: {diff}");
+        }
+        if step == 1 {
+            cache.reorder(&[1, 0]).unwrap();
+        }
     }
     let greedy = model.greedy(&batch, 5).unwrap();
     assert_eq!(greedy.len(), 2);
