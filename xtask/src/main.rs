@@ -1,5 +1,5 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, safety).
 
 mod bench;
 mod bench_block;
@@ -24,6 +24,7 @@ mod model_arg;
 mod provider_arg;
 mod pytorch;
 mod record;
+mod safety;
 mod score;
 mod summarize;
 mod search;
@@ -83,6 +84,8 @@ enum Task {
     Seq2seqData(seq2seq_task::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
+    /// The support assistant's safety layer: score it on the labelled sets, or check one text.
+    Safety(safety::Args),
 }
 
 fn main() -> ExitCode {
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Task::Search(args) => search::run(args),
         Task::Seq2seqData(args) => seq2seq_task::run(&args),
         Task::Write(args) => write::run(&args),
+        Task::Safety(args) => safety::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
