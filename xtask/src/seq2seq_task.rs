@@ -58,9 +58,29 @@ pub struct Args {
     format: Format,
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 fn days_in_month(y: u32, m: u32) -> u32 {
     match m {
@@ -112,7 +132,12 @@ fn pair(task: Task, rng: &mut Rng) -> (String, String) {
 }
 
 /// `n_valid` validation pairs, then `n_train` training pairs whose sources differ from them.
-fn generate(task: Task, n_train: usize, n_valid: usize, seed: u64) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+fn generate(
+    task: Task,
+    n_train: usize,
+    n_valid: usize,
+    seed: u64,
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
     let mut rng = Rng::new(seed);
     let mut seen = HashSet::new();
     let mut valid = Vec::with_capacity(n_valid);
@@ -145,12 +170,15 @@ fn write(path: &Path, pairs: &[(String, String)], format: Format) -> Result<()> 
     let mut text = String::new();
     for (s, t) in pairs {
         match format {
-            Format::Jsonl => text.push_str(&serde_json::json!({"source": s, "target": t}).to_string()),
+            Format::Jsonl => {
+                text.push_str(&serde_json::json!({"source": s, "target": t}).to_string())
+            }
             Format::Tsv => text.push_str(&format!("{s}\t{t}")),
         }
         text.push('\n');
     }
-    loam_nn::write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    loam_nn::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Writes the two files and prints what it wrote.
@@ -159,16 +187,28 @@ pub fn run(args: &Args) -> Result<()> {
         bail!("--train and --valid must be positive");
     }
     let (train, valid) = generate(args.task, args.train, args.valid, args.seed)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let ext = match args.format {
         Format::Jsonl => "jsonl",
         Format::Tsv => "tsv",
     };
-    let (train_path, valid_path) = (args.out.join(format!("train.{ext}")), args.out.join(format!("valid.{ext}")));
+    let (train_path, valid_path) = (
+        args.out.join(format!("train.{ext}")),
+        args.out.join(format!("valid.{ext}")),
+    );
     write(&train_path, &train, args.format)?;
     write(&valid_path, &valid, args.format)?;
-    println!("wrote {} training pairs to {}", train.len(), train_path.display());
-    println!("wrote {} validation pairs to {}", valid.len(), valid_path.display());
+    println!(
+        "wrote {} training pairs to {}",
+        train.len(),
+        train_path.display()
+    );
+    println!(
+        "wrote {} validation pairs to {}",
+        valid.len(),
+        valid_path.display()
+    );
     for (s, t) in valid.iter().take(3) {
         println!("  {s:?} → {t:?}");
     }
@@ -186,7 +226,13 @@ mod tests {
         let (train, valid) = generate(Task::Dates, 300, 50, 7).unwrap();
         for (s, t) in train.iter().chain(&valid) {
             let parts: Vec<u32> = t.split('-').map(|p| p.parse().unwrap()).collect();
-            assert!(parts[1] >= 1 && parts[1] <= 12 && parts[2] >= 1 && parts[2] <= days_in_month(parts[0], parts[1]), "{t}");
+            assert!(
+                parts[1] >= 1
+                    && parts[1] <= 12
+                    && parts[2] >= 1
+                    && parts[2] <= days_in_month(parts[0], parts[1]),
+                "{t}"
+            );
             assert!(s.contains(&parts[0].to_string()), "{s} → {t}");
         }
     }
@@ -204,6 +250,10 @@ mod tests {
         let (train, _) = generate(Task::Reverse, 10, 1, 1).unwrap();
         let (s, t) = &train[0];
         assert_eq!(s.chars().rev().collect::<String>(), *t);
-        assert_eq!(generate(Task::Dates, 10, 5, 3).unwrap(), generate(Task::Dates, 10, 5, 3).unwrap(), "seeded");
+        assert_eq!(
+            generate(Task::Dates, 10, 5, 3).unwrap(),
+            generate(Task::Dates, 10, 5, 3).unwrap(),
+            "seeded"
+        );
     }
 }

@@ -26,18 +26,30 @@ pub fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     let jsonl = match path.extension().and_then(|e| e.to_str()) {
         Some("jsonl" | "json") => true,
         Some("tsv") => false,
-        _ => return Err(LmError::file(path, "pairs must be a .jsonl (source/target keys) or .tsv (two columns) file")),
+        _ => {
+            return Err(LmError::file(
+                path,
+                "pairs must be a .jsonl (source/target keys) or .tsv (two columns) file",
+            ));
+        }
     };
-    let bytes = std::fs::read(path).map_err(|e| LmError::file(path, format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| LmError::file(path, format!("cannot read: {e}")))?;
     let mut pairs = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let at = |msg: String| LmError::file(path, format!("line {}: {msg}", i + 1));
-        let line = std::str::from_utf8(raw).map_err(|e| at(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
+        let line = std::str::from_utf8(raw)
+            .map_err(|e| at(format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
-        let pair = if jsonl { json_pair(line) } else { tsv_pair(line) }.map_err(at)?;
+        let pair = if jsonl {
+            json_pair(line)
+        } else {
+            tsv_pair(line)
+        }
+        .map_err(at)?;
         for (what, text) in [("source", &pair.source), ("target", &pair.target)] {
             if text.trim().is_empty() {
                 return Err(at(format!("the {what} is empty")));
@@ -58,14 +70,23 @@ fn json_pair(line: &str) -> std::result::Result<Pair, String> {
         Some(_) => Err(format!("`{key}` is not a string")),
         None => Err(format!("no `{key}` key")),
     };
-    Ok(Pair { source: field("source")?, target: field("target")? })
+    Ok(Pair {
+        source: field("source")?,
+        target: field("target")?,
+    })
 }
 
 fn tsv_pair(line: &str) -> std::result::Result<Pair, String> {
     let cols: Vec<&str> = line.split('\t').collect();
     match cols.as_slice() {
-        [source, target] => Ok(Pair { source: source.to_string(), target: target.to_string() }),
-        _ => Err(format!("expected two tab-separated columns (source, target), found {}", cols.len())),
+        [source, target] => Ok(Pair {
+            source: source.to_string(),
+            target: target.to_string(),
+        }),
+        _ => Err(format!(
+            "expected two tab-separated columns (source, target), found {}",
+            cols.len()
+        )),
     }
 }
 
@@ -113,17 +134,44 @@ pub fn encode_pairs(
 
 /// A padded batch of `pairs`: decoder inputs are the start id then the target, labels the
 /// target then the end id ([`IGNORE_INDEX`] on padding).
-pub fn make_batch(pairs: &[&EncodedPair], pad_id: usize, bos_id: usize, eos_id: usize) -> Seq2SeqBatch {
+pub fn make_batch(
+    pairs: &[&EncodedPair],
+    pad_id: usize,
+    bos_id: usize,
+    eos_id: usize,
+) -> Seq2SeqBatch {
     let b = pairs.len();
     let s = pairs.iter().map(|p| p.source.len()).max().unwrap_or(1);
     let t = pairs.iter().map(|p| p.target.len() + 1).max().unwrap_or(1);
-    let (mut src, mut tgt_in, mut labels) = (Vec::with_capacity(b * s), Vec::with_capacity(b * t), Vec::with_capacity(b * t));
+    let (mut src, mut tgt_in, mut labels) = (
+        Vec::with_capacity(b * s),
+        Vec::with_capacity(b * t),
+        Vec::with_capacity(b * t),
+    );
     for p in pairs {
-        src.extend(p.source.iter().copied().chain(std::iter::repeat(pad_id)).take(s));
+        src.extend(
+            p.source
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(pad_id))
+                .take(s),
+        );
         let input = std::iter::once(bos_id).chain(p.target.iter().copied());
         tgt_in.extend(input.chain(std::iter::repeat(pad_id)).take(t));
-        let label = p.target.iter().map(|&id| id as i64).chain(std::iter::once(eos_id as i64));
+        let label = p
+            .target
+            .iter()
+            .map(|&id| id as i64)
+            .chain(std::iter::once(eos_id as i64));
         labels.extend(label.chain(std::iter::repeat(IGNORE_INDEX)).take(t));
     }
-    Seq2SeqBatch { b, s, src, src_lengths: pairs.iter().map(|p| p.source.len()).collect(), t, tgt_in, labels }
+    Seq2SeqBatch {
+        b,
+        s,
+        src,
+        src_lengths: pairs.iter().map(|p| p.source.len()).collect(),
+        t,
+        tgt_in,
+        labels,
+    }
 }

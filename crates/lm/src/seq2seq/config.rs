@@ -96,23 +96,41 @@ impl Default for Seq2SeqConfig {
 impl Seq2SeqConfig {
     /// Decoder layers.
     pub fn decoder_layers(&self) -> usize {
-        if self.n_decoder_layer == 0 { self.n_layer } else { self.n_decoder_layer }
+        if self.n_decoder_layer == 0 {
+            self.n_layer
+        } else {
+            self.n_decoder_layer
+        }
     }
 
     /// Feed-forward inner width.
     pub fn ffn_dim(&self) -> usize {
-        if self.d_ff == 0 { 4 * self.n_embd } else { self.d_ff }
+        if self.d_ff == 0 {
+            4 * self.n_embd
+        } else {
+            self.d_ff
+        }
     }
 
     /// The source vocabulary size.
     pub fn source_vocab(&self) -> usize {
-        if self.shared_vocab { self.vocab_size } else { self.source_vocab_size }
+        if self.shared_vocab {
+            self.vocab_size
+        } else {
+            self.source_vocab_size
+        }
     }
 
     /// Checks that the numbers fit together; errors name the key.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(LmError::Config(format!("seq2seq model config: {m}")));
-        for (key, v) in [("n_layer", self.n_layer), ("n_head", self.n_head), ("n_embd", self.n_embd), ("block_size", self.block_size), ("vocab_size", self.vocab_size)] {
+        for (key, v) in [
+            ("n_layer", self.n_layer),
+            ("n_head", self.n_head),
+            ("n_embd", self.n_embd),
+            ("block_size", self.block_size),
+            ("vocab_size", self.vocab_size),
+        ] {
             if v == 0 {
                 return bad(format!("`{key}` must be positive"));
             }
@@ -123,23 +141,40 @@ impl Seq2SeqConfig {
         if self.shared_vocab && self.source_vocab_size != 0 {
             return bad("`source_vocab_size` applies only when `shared_vocab` is false".into());
         }
-        if self.n_embd % self.n_head != 0 {
-            return bad(format!("`n_embd` {} is not a multiple of `n_head` {}", self.n_embd, self.n_head));
+        if !self.n_embd.is_multiple_of(self.n_head) {
+            return bad(format!(
+                "`n_embd` {} is not a multiple of `n_head` {}",
+                self.n_embd, self.n_head
+            ));
         }
-        for (key, p) in [("dropout", self.dropout), ("attention_dropout", self.attention_dropout)] {
+        for (key, p) in [
+            ("dropout", self.dropout),
+            ("attention_dropout", self.attention_dropout),
+        ] {
             if !(0.0..1.0).contains(&p) {
                 return bad(format!("`{key}` {p} is not in [0, 1)"));
             }
         }
-        for (key, id) in [("pad_id", self.pad_id), ("bos_id", self.bos_id), ("eos_id", self.eos_id)] {
+        for (key, id) in [
+            ("pad_id", self.pad_id),
+            ("bos_id", self.bos_id),
+            ("eos_id", self.eos_id),
+        ] {
             if id >= self.vocab_size {
-                return bad(format!("`{key}` {id} is outside the vocabulary of {}", self.vocab_size));
+                return bad(format!(
+                    "`{key}` {id} is outside the vocabulary of {}",
+                    self.vocab_size
+                ));
             }
         }
         if self.pad_id >= self.source_vocab() || self.eos_id >= self.source_vocab() {
-            return bad(format!("`pad_id` and `eos_id` must be in the source vocabulary of {}", self.source_vocab()));
+            return bad(format!(
+                "`pad_id` and `eos_id` must be in the source vocabulary of {}",
+                self.source_vocab()
+            ));
         }
-        Activation::from_hf_name(&self.activation).map_err(|e| LmError::Config(format!("seq2seq model config: `activation`: {e}")))?;
+        Activation::from_hf_name(&self.activation)
+            .map_err(|e| LmError::Config(format!("seq2seq model config: `activation`: {e}")))?;
         Ok(())
     }
 }

@@ -38,8 +38,18 @@ impl Seq2SeqLm for Seq2Seq {
         self.config.decoder_layers()
     }
 
-    fn encode(&self, ids: &[usize], b: usize, s: usize, lengths: &[usize], ctx: &mut Ctx) -> Result<EncoderOutput> {
-        Ok(EncoderOutput { hidden: Seq2Seq::encode(self, ids, b, s, lengths, ctx)?, lengths: lengths.to_vec() })
+    fn encode(
+        &self,
+        ids: &[usize],
+        b: usize,
+        s: usize,
+        lengths: &[usize],
+        ctx: &mut Ctx,
+    ) -> Result<EncoderOutput> {
+        Ok(EncoderOutput {
+            hidden: Seq2Seq::encode(self, ids, b, s, lengths, ctx)?,
+            lengths: lengths.to_vec(),
+        })
     }
 
     fn decode(
@@ -52,21 +62,50 @@ impl Seq2SeqLm for Seq2Seq {
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
         let Some(cache) = cache else {
-            return Seq2Seq::decode(self, ids, b, t, &encoded.hidden, &encoded.lengths, None, ctx);
+            return Seq2Seq::decode(
+                self,
+                ids,
+                b,
+                t,
+                &encoded.hidden,
+                &encoded.lengths,
+                None,
+                ctx,
+            );
         };
         let layers = self.config.decoder_layers();
         if cache.self_attn.len() != layers || cache.cross_attn.len() != layers {
-            return Err(LmError::Config(format!("a cache of {} layers for a decoder of {layers}", cache.self_attn.len())));
+            return Err(LmError::Config(format!(
+                "a cache of {} layers for a decoder of {layers}",
+                cache.self_attn.len()
+            )));
         }
         // the layers' caches move into the per-layer form the decoder layers take, and back
         let mut layer_caches: Vec<DecoderCache> = cache
             .self_attn
             .iter_mut()
             .zip(cache.cross_attn.iter_mut())
-            .map(|(s, c)| DecoderCache { self_attn: std::mem::take(s), cross_attn: std::mem::take(c) })
+            .map(|(s, c)| DecoderCache {
+                self_attn: std::mem::take(s),
+                cross_attn: std::mem::take(c),
+            })
             .collect();
-        let logits = Seq2Seq::decode(self, ids, b, t, &encoded.hidden, &encoded.lengths, Some(&mut layer_caches), ctx);
-        for ((s, c), layer) in cache.self_attn.iter_mut().zip(cache.cross_attn.iter_mut()).zip(layer_caches) {
+        let logits = Seq2Seq::decode(
+            self,
+            ids,
+            b,
+            t,
+            &encoded.hidden,
+            &encoded.lengths,
+            Some(&mut layer_caches),
+            ctx,
+        );
+        for ((s, c), layer) in cache
+            .self_attn
+            .iter_mut()
+            .zip(cache.cross_attn.iter_mut())
+            .zip(layer_caches)
+        {
             (*s, *c) = (layer.self_attn, layer.cross_attn);
         }
         logits

@@ -23,21 +23,37 @@ pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 
 /// BART's `config.json` for `c`, or an error naming the first key BART cannot express.
 pub fn bart_config(c: &Seq2SeqConfig) -> Result<Value> {
-    let refuse = |key: &str, why: &str| Err(LmError::Config(format!("cannot export as BART: `{key}` = {why}")));
+    let refuse = |key: &str, why: &str| {
+        Err(LmError::Config(format!(
+            "cannot export as BART: `{key}` = {why}"
+        )))
+    };
     if c.positions != PositionKind::Learned {
-        return refuse("positions", "\"sinusoidal\", but BART has learned positions only");
+        return refuse(
+            "positions",
+            "\"sinusoidal\", but BART has learned positions only",
+        );
     }
     if c.pre_norm {
         return refuse("pre_norm", "true, but BART is post-LN");
     }
     if !c.shared_vocab {
-        return refuse("shared_vocab", "false, but BART has one vocabulary for source and target");
+        return refuse(
+            "shared_vocab",
+            "false, but BART has one vocabulary for source and target",
+        );
     }
     if !c.bias {
-        return refuse("bias", "false, but BART's linear layers and norms have biases");
+        return refuse(
+            "bias",
+            "false, but BART's linear layers and norms have biases",
+        );
     }
     if c.layer_norm_eps != 1e-5 {
-        return refuse("layer_norm_eps", &format!("{}, but BART's layer norms use 1e-5", c.layer_norm_eps));
+        return refuse(
+            "layer_norm_eps",
+            &format!("{}, but BART's layer norms use 1e-5", c.layer_norm_eps),
+        );
     }
     let (h, ff) = (c.n_head, c.ffn_dim());
     Ok(json!({
@@ -92,20 +108,36 @@ fn generation_config(c: &Seq2SeqConfig) -> Value {
 /// Writes `model` (its weights in `store`) and the tokenizer file `tokenizer` to the folder
 /// `out` in BART's layout. The folder is written beside `out` and renamed into place, so a
 /// failure leaves no half-written model.
-pub fn export_bart(model: &Seq2Seq, store: &ParamStore, tokenizer: &Path, out: &Path) -> Result<()> {
+pub fn export_bart(
+    model: &Seq2Seq,
+    store: &ParamStore,
+    tokenizer: &Path,
+    out: &Path,
+) -> Result<()> {
     let c = &model.config;
     let config = bart_config(c)?;
     let mut tensors: Vec<(String, Tensor)> = store.params();
-    let shared = store.get("model.shared.weight").ok_or_else(|| LmError::Config("the store holds no model.shared.weight".into()))?;
+    let shared = store
+        .get("model.shared.weight")
+        .ok_or_else(|| LmError::Config("the store holds no model.shared.weight".into()))?;
     // transformers ties these to model.shared; the file carries them as save_pretrained may
-    for name in ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight"] {
+    for name in [
+        "model.encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight",
+    ] {
         tensors.push((name.to_string(), shared.clone()));
     }
     if c.tie_embeddings {
         tensors.push(("lm_head.weight".to_string(), shared));
     }
-    tensors.push(("final_logits_bias".to_string(), Tensor::zeros(&[1, c.vocab_size])));
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "export".into());
+    tensors.push((
+        "final_logits_bias".to_string(),
+        Tensor::zeros(&[1, c.vocab_size]),
+    ));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "export".into());
     let tmp = out.with_file_name(format!(".{name}.tmp"));
     let io = |p: &Path, e: std::io::Error| LmError::file(p, format!("cannot write: {e}"));
     if tmp.exists() {
@@ -116,7 +148,11 @@ pub fn export_bart(model: &Seq2Seq, store: &ParamStore, tokenizer: &Path, out: &
     loam_nn::safetensors_io::save(&tmp.join(MODEL_FILE), &tensors, Some(metadata))?;
     let pretty = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON serializes");
     loam_nn::write_atomic(&tmp.join(BART_CONFIG_FILE), &pretty(&config))?;
-    loam_nn::write_atomic(&tmp.join(GENERATION_CONFIG_FILE), &pretty(&generation_config(c)))?;
-    std::fs::copy(tokenizer, tmp.join(TOKENIZER_FILE)).map_err(|e| LmError::file(tokenizer, format!("cannot copy the tokenizer: {e}")))?;
+    loam_nn::write_atomic(
+        &tmp.join(GENERATION_CONFIG_FILE),
+        &pretty(&generation_config(c)),
+    )?;
+    std::fs::copy(tokenizer, tmp.join(TOKENIZER_FILE))
+        .map_err(|e| LmError::file(tokenizer, format!("cannot copy the tokenizer: {e}")))?;
     replace_dir(&tmp, out)
 }

@@ -12,15 +12,24 @@ pub const IGNORE_INDEX: i64 = -100;
 /// Mean label-smoothed cross-entropy of `logits` `[N, V]` against `targets` (N ids; rows
 /// whose target is `ignore_index` do not count; with none counted the loss is 0).
 // logits: [N, V], targets: N → scalar ()
-pub fn label_smoothed_cross_entropy(logits: &Tensor, targets: &[i64], ignore_index: Option<i64>, smoothing: f32) -> Result<Tensor> {
+pub fn label_smoothed_cross_entropy(
+    logits: &Tensor,
+    targets: &[i64],
+    ignore_index: Option<i64>,
+    smoothing: f32,
+) -> Result<Tensor> {
     if !(0.0..=1.0).contains(&smoothing) {
-        return Err(LmError::Config(format!("label_smoothing {smoothing} is not in [0, 1]")));
+        return Err(LmError::Config(format!(
+            "label_smoothing {smoothing} is not in [0, 1]"
+        )));
     }
     let nll = logits.cross_entropy(targets, ignore_index)?;
     if smoothing == 0.0 {
         return Ok(nll);
     }
-    let counted: Vec<usize> = (0..targets.len()).filter(|&i| Some(targets[i]) != ignore_index).collect();
+    let counted: Vec<usize> = (0..targets.len())
+        .filter(|&i| Some(targets[i]) != ignore_index)
+        .collect();
     if counted.is_empty() {
         return Ok(nll);
     }

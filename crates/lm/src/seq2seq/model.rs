@@ -5,9 +5,9 @@
 //! BART-shaped model exports as `BartForConditionalGeneration` without a mapping table.
 
 use loam_nn::{
-    Activation, AttentionMask, Builder, Ctx, DecoderCache, DecoderLayer, Dropout, Embedding, EncoderLayer, FeedForward, Init,
-    LayerNorm, LearnedPositional, Linear, Module, MultiHeadAttention, ParamStore, Projections, SinusoidalPositional,
-    WeightLayout,
+    Activation, AttentionMask, Builder, Ctx, DecoderCache, DecoderLayer, Dropout, Embedding,
+    EncoderLayer, FeedForward, Init, LayerNorm, LearnedPositional, Linear, Module,
+    MultiHeadAttention, ParamStore, Projections, SinusoidalPositional, WeightLayout,
 };
 use loam_tensor::{Tensor, no_grad};
 
@@ -48,10 +48,15 @@ enum Positions {
 impl Positions {
     fn new(c: &Seq2SeqConfig, init: Init, vb: Builder) -> Result<Positions> {
         Ok(match c.positions {
-            PositionKind::Learned => {
-                Positions::Learned(LearnedPositional::new(c.block_size + LEARNED_POSITION_OFFSET, c.n_embd, init, vb)?)
+            PositionKind::Learned => Positions::Learned(LearnedPositional::new(
+                c.block_size + LEARNED_POSITION_OFFSET,
+                c.n_embd,
+                init,
+                vb,
+            )?),
+            PositionKind::Sinusoidal => {
+                Positions::Sinusoidal(SinusoidalPositional::new(c.block_size, c.n_embd))
             }
-            PositionKind::Sinusoidal => Positions::Sinusoidal(SinusoidalPositional::new(c.block_size, c.n_embd)),
         })
     }
 
@@ -78,10 +83,23 @@ struct Embed {
 
 impl Embed {
     // ids: B × T (positions offset.., ) → [B, T, d]
-    fn forward(&self, ids: &[usize], b: usize, t: usize, offset: usize, ctx: &mut Ctx) -> Result<Tensor> {
+    fn forward(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        offset: usize,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         let x = self.tokens.forward_ids(ids, &[b, t])?;
-        let x = if self.scale == 1.0 { x } else { x.mul_scalar(self.scale) };
-        let x = self.norm.forward(&x.add(&self.positions.forward(offset, t)?)?)?;
+        let x = if self.scale == 1.0 {
+            x
+        } else {
+            x.mul_scalar(self.scale)
+        };
+        let x = self
+            .norm
+            .forward(&x.add(&self.positions.forward(offset, t)?)?)?;
         Ok(self.drop.forward_t(&x, ctx)?)
     }
 }
@@ -105,7 +123,11 @@ pub struct Seq2Seq {
 fn attention(c: &Seq2SeqConfig, init: Init, vb: Builder) -> Result<MultiHeadAttention> {
     let lin = |name: &str| linear(c, c.n_embd, c.n_embd, init, vb.pp(name));
     Ok(MultiHeadAttention {
-        proj: Projections::Separate { q: lin("q_proj")?, k: lin("k_proj")?, v: lin("v_proj")? },
+        proj: Projections::Separate {
+            q: lin("q_proj")?,
+            k: lin("k_proj")?,
+            v: lin("v_proj")?,
+        },
         out: lin("out_proj")?,
         n_heads: c.n_head,
         dropout: Dropout::new(c.attention_dropout),
@@ -113,7 +135,14 @@ fn attention(c: &Seq2SeqConfig, init: Init, vb: Builder) -> Result<MultiHeadAtte
 }
 
 fn linear(c: &Seq2SeqConfig, d_in: usize, d_out: usize, init: Init, vb: Builder) -> Result<Linear> {
-    Ok(Linear::with_init(d_in, d_out, c.bias.then_some(Init::Zeros), WeightLayout::OutIn, init, vb)?)
+    Ok(Linear::with_init(
+        d_in,
+        d_out,
+        c.bias.then_some(Init::Zeros),
+        WeightLayout::OutIn,
+        init,
+        vb,
+    )?)
 }
 
 fn feed_forward(c: &Seq2SeqConfig, init: Init, vb: &Builder) -> Result<FeedForward> {
@@ -130,7 +159,10 @@ impl Seq2Seq {
     pub fn new(config: &Seq2SeqConfig, store: &ParamStore) -> Result<Seq2Seq> {
         config.validate()?;
         let c = config.clone();
-        let init = Init::Normal { mean: 0.0, std: 0.02 };
+        let init = Init::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
         let root = store.builder();
         let m = root.pp("model");
         let norm = |vb: Builder| LayerNorm::new(c.n_embd, c.bias, c.layer_norm_eps, vb);
@@ -139,11 +171,25 @@ impl Seq2Seq {
             (shared.clone(), shared)
         } else {
             (
-                Embedding::new(c.source_vocab_size, c.n_embd, init, m.pp("encoder").pp("embed_tokens"))?,
-                Embedding::new(c.vocab_size, c.n_embd, init, m.pp("decoder").pp("embed_tokens"))?,
+                Embedding::new(
+                    c.source_vocab_size,
+                    c.n_embd,
+                    init,
+                    m.pp("encoder").pp("embed_tokens"),
+                )?,
+                Embedding::new(
+                    c.vocab_size,
+                    c.n_embd,
+                    init,
+                    m.pp("decoder").pp("embed_tokens"),
+                )?,
             )
         };
-        let scale = if c.scale_embedding { (c.n_embd as f32).sqrt() } else { 1.0 };
+        let scale = if c.scale_embedding {
+            (c.n_embd as f32).sqrt()
+        } else {
+            1.0
+        };
         let embed = |tokens: Embedding, vb: Builder| -> Result<Embed> {
             Ok(Embed {
                 tokens,
@@ -155,7 +201,10 @@ impl Seq2Seq {
         };
         let (enc, dec) = (m.pp("encoder"), m.pp("decoder"));
         let layer_config = |vb: &Builder| -> Result<(MultiHeadAttention, FeedForward)> {
-            Ok((attention(&c, init, vb.pp("self_attn"))?, feed_forward(&c, init, vb)?))
+            Ok((
+                attention(&c, init, vb.pp("self_attn"))?,
+                feed_forward(&c, init, vb)?,
+            ))
         };
         let mut encoder = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
@@ -185,12 +234,25 @@ impl Seq2Seq {
                 pre_norm: c.pre_norm,
             });
         }
-        let (enc_norm, dec_norm) =
-            if c.pre_norm { (Some(norm(enc.pp("layer_norm"))?), Some(norm(dec.pp("layer_norm"))?)) } else { (None, None) };
+        let (enc_norm, dec_norm) = if c.pre_norm {
+            (
+                Some(norm(enc.pp("layer_norm"))?),
+                Some(norm(dec.pp("layer_norm"))?),
+            )
+        } else {
+            (None, None)
+        };
         let lm_head = if c.tie_embeddings {
             None
         } else {
-            Some(Linear::with_init(c.n_embd, c.vocab_size, None, WeightLayout::OutIn, init, root.pp("lm_head"))?)
+            Some(Linear::with_init(
+                c.n_embd,
+                c.vocab_size,
+                None,
+                WeightLayout::OutIn,
+                init,
+                root.pp("lm_head"),
+            )?)
         };
         Ok(Seq2Seq {
             enc_embed: embed(src_tokens, enc.clone())?,
@@ -206,23 +268,40 @@ impl Seq2Seq {
 
     fn check_ids(&self, what: &str, ids: &[usize], b: usize, t: usize, vocab: usize) -> Result<()> {
         if ids.len() != b * t {
-            return Err(LmError::Config(format!("{what}: {} ids do not form a {b} × {t} batch", ids.len())));
+            return Err(LmError::Config(format!(
+                "{what}: {} ids do not form a {b} × {t} batch",
+                ids.len()
+            )));
         }
         if t > self.config.block_size {
-            return Err(LmError::Config(format!("{what}: {t} positions exceed the model's block size {}", self.config.block_size)));
+            return Err(LmError::Config(format!(
+                "{what}: {t} positions exceed the model's block size {}",
+                self.config.block_size
+            )));
         }
         if let Some(&id) = ids.iter().find(|&&id| id >= vocab) {
-            return Err(LmError::Config(format!("{what}: id {id} is outside the vocabulary of {vocab}")));
+            return Err(LmError::Config(format!(
+                "{what}: id {id} is outside the vocabulary of {vocab}"
+            )));
         }
         Ok(())
     }
 
     /// The encoder's output `[B, S, d]` for source ids `src` (`B × S`, row-major; row `r` has
     /// `src_lengths[r]` real tokens, then padding that no position attends to).
-    pub fn encode(&self, src: &[usize], b: usize, s: usize, src_lengths: &[usize], ctx: &mut Ctx) -> Result<Tensor> {
+    pub fn encode(
+        &self,
+        src: &[usize],
+        b: usize,
+        s: usize,
+        src_lengths: &[usize],
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         self.check_ids("source", src, b, s, self.config.source_vocab())?;
         if src_lengths.len() != b || src_lengths.iter().any(|&l| l == 0 || l > s) {
-            return Err(LmError::Config(format!("source lengths {src_lengths:?} do not fit {b} rows of at most {s} tokens (each at least 1)")));
+            return Err(LmError::Config(format!(
+                "source lengths {src_lengths:?} do not fit {b} rows of at most {s} tokens (each at least 1)"
+            )));
         }
         // x: [B, S, d]
         let mut x = self.enc_embed.forward(src, b, s, 0, ctx)?;
@@ -244,6 +323,7 @@ impl Seq2Seq {
     /// Logits `[B, T, vocab]` of decoder inputs `tgt` (`B × T`) over the encoder output
     /// `memory` `[B, S, d]` whose rows have `src_lengths` real positions. With caches, `tgt`
     /// holds only the new positions.
+    #[allow(clippy::too_many_arguments)]
     pub fn decode(
         &self,
         tgt: &[usize],
@@ -254,10 +334,17 @@ impl Seq2Seq {
         mut cache: Option<&mut Vec<DecoderCache>>,
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
-        let past = cache.as_ref().and_then(|c| c.first()).map_or(0, |c| c.self_attn.len());
+        let past = cache
+            .as_ref()
+            .and_then(|c| c.first())
+            .map_or(0, |c| c.self_attn.len());
         self.check_ids("target", tgt, b, t, self.config.vocab_size)?;
         if past + t > self.config.block_size {
-            return Err(LmError::Config(format!("target: {} positions exceed the model's block size {}", past + t, self.config.block_size)));
+            return Err(LmError::Config(format!(
+                "target: {} positions exceed the model's block size {}",
+                past + t,
+                self.config.block_size
+            )));
         }
         // x: [B, T, d]
         let mut x = self.dec_embed.forward(tgt, b, t, past, ctx)?;
@@ -275,7 +362,9 @@ impl Seq2Seq {
             // one [B·T, d] × [d, vocab] product with the target embedding
             None => {
                 let (d, v) = (self.config.n_embd, self.config.vocab_size);
-                x.reshape(&[b * t, d])?.matmul(&self.dec_embed.tokens.weight.transpose(0, 1)?)?.reshape(&[b, t, v])?
+                x.reshape(&[b * t, d])?
+                    .matmul(&self.dec_embed.tokens.weight.transpose(0, 1)?)?
+                    .reshape(&[b, t, v])?
             }
         })
     }
@@ -283,14 +372,32 @@ impl Seq2Seq {
     /// Logits `[B, T, vocab]` of a batch under teacher forcing.
     pub fn forward(&self, batch: &Seq2SeqBatch, ctx: &mut Ctx) -> Result<Tensor> {
         let memory = self.encode(&batch.src, batch.b, batch.s, &batch.src_lengths, ctx)?;
-        self.decode(&batch.tgt_in, batch.b, batch.t, &memory, &batch.src_lengths, None, ctx)
+        self.decode(
+            &batch.tgt_in,
+            batch.b,
+            batch.t,
+            &memory,
+            &batch.src_lengths,
+            None,
+            ctx,
+        )
     }
 
     /// Mean label-smoothed cross-entropy of a batch's labels under teacher forcing.
-    pub fn loss(&self, batch: &Seq2SeqBatch, label_smoothing: f32, ctx: &mut Ctx) -> Result<Tensor> {
+    pub fn loss(
+        &self,
+        batch: &Seq2SeqBatch,
+        label_smoothing: f32,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         let logits = self.forward(batch, ctx)?;
         let rows = batch.b * batch.t;
-        label_smoothed_cross_entropy(&logits.reshape(&[rows, self.config.vocab_size])?, &batch.labels, Some(IGNORE_INDEX), label_smoothing)
+        label_smoothed_cross_entropy(
+            &logits.reshape(&[rows, self.config.vocab_size])?,
+            &batch.labels,
+            Some(IGNORE_INDEX),
+            label_smoothing,
+        )
     }
 
     /// Greedy decoding of a batch's sources with the KV cache: per row, the ids after the
@@ -305,11 +412,25 @@ impl Seq2Seq {
         let (mut out, mut done) = (vec![Vec::new(); b], vec![false; b]);
         let v = self.config.vocab_size;
         for _ in 0..max_new_tokens.min(self.config.block_size) {
-            let logits = self.decode(&last, b, 1, &memory, &batch.src_lengths, Some(&mut cache), ctx)?.to_vec();
+            let logits = self
+                .decode(
+                    &last,
+                    b,
+                    1,
+                    &memory,
+                    &batch.src_lengths,
+                    Some(&mut cache),
+                    ctx,
+                )?
+                .to_vec();
             for r in 0..b {
                 let id = argmax(&logits[r * v..(r + 1) * v]);
                 if !done[r] {
-                    if id == self.config.eos_id { done[r] = true } else { out[r].push(id) }
+                    if id == self.config.eos_id {
+                        done[r] = true
+                    } else {
+                        out[r].push(id)
+                    }
                 }
                 last[r] = id;
             }

@@ -18,7 +18,12 @@ pub const SPECIAL_TOKENS: [&str; 4] = ["<s>", "<pad>", "</s>", "<unk>"];
 pub fn char_tokenizer_json<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
     let chars: BTreeSet<char> = texts.into_iter().flat_map(str::chars).collect();
     let mut vocab = serde_json::Map::new();
-    for (id, token) in SPECIAL_TOKENS.iter().map(|s| s.to_string()).chain(chars.iter().map(char::to_string)).enumerate() {
+    for (id, token) in SPECIAL_TOKENS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(chars.iter().map(char::to_string))
+        .enumerate()
+    {
         vocab.insert(token, json!(id));
     }
     let added: Vec<Value> = SPECIAL_TOKENS
@@ -60,5 +65,7 @@ pub fn char_tokenizer_json<'a>(texts: impl IntoIterator<Item = &'a str>) -> Stri
 
 /// The character tokenizer of `texts`.
 pub fn char_tokenizer<'a>(texts: impl IntoIterator<Item = &'a str>) -> Result<HfTokenizer> {
-    Ok(HfTokenizer::from_bytes(char_tokenizer_json(texts).as_bytes())?)
+    Ok(HfTokenizer::from_bytes(
+        char_tokenizer_json(texts).as_bytes(),
+    )?)
 }
