@@ -106,7 +106,7 @@ fn trains_to_high_exact_match_on_held_out_pairs() {
         if step % eval_every == 0 || step == steps {
             let e = evaluate(&model, &tok, &valid, 100).unwrap();
             let metrics = BTreeMap::from([
-                ("exact_match".to_string(), e.exact_match),
+                ("exact_match_pct".to_string(), 100.0 * e.exact_match),
                 ("bleu".to_string(), e.bleu),
             ]);
             log.log(Metric::Eval {
