@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use crate::record::{self, Record};
 use crate::{
     bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
+    bench_seq2seq_generate,
     bench_tokenize, bench_train_shakespeare, pytorch,
 };
 
@@ -34,6 +35,8 @@ pub enum BenchName {
     /// SmolLM2-360M-shaped Llama: 256-token prompt processing and greedy decoding after it
     /// (tokens/s), f32 and bfloat16 weights.
     LlamaGenerate,
+    /// flan-t5-small-shaped T5: greedy and beam-4 generation with the caches (tokens/s).
+    Seq2seqGenerate,
     /// Semantic search at 10k and 100k chunks: indexing docs/s, queries/s, HNSW recall@10,
     /// memory (loam only).
     Search,
@@ -51,6 +54,7 @@ impl BenchName {
             BenchName::Embed => "embed",
             BenchName::Gpt2Generate => "gpt2-generate",
             BenchName::LlamaGenerate => "llama-generate",
+            BenchName::Seq2seqGenerate => "seq2seq-generate",
             BenchName::Search => "search",
         }
     }
@@ -97,6 +101,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         BenchName::Embed => bench_embed::run(args.model.as_deref()),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref()),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
+        BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
         BenchName::Search => bench_search::run(),
     }
 }

@@ -44,7 +44,7 @@ pub fn run_loam(corpus: &Path, iters: Option<usize>) -> Result<Vec<Record>> {
     let n = 500;
     let cfg = GenerationConfig { max_new_tokens: n, do_sample: true, temperature: 0.8, top_k: Some(40), ..Default::default() };
     let t = Instant::now();
-    let (ids, _) = generate_ids(m.model.causal_lm(), &[0], &cfg, true, &mut |_| true)?;
+    let (ids, _) = generate_ids(m.model.causal_lm()?, &[0], &cfg, true, &mut |_| true)?;
     let gen_tps = ids.len() as f64 / t.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&out);
     Ok(vec![

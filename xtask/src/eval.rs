@@ -1,10 +1,11 @@
 //! `cargo xtask eval`: perplexity of a model (a loam run, a Hugging Face folder or a hub id)
-//! on a text file.
+//! on a text file; for a masked LM (a loam MLM run, a `BertForMaskedLM`), the masked-token
+//! accuracy and MLM perplexity on windows masked with a fixed seed.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use loam_lm::perplexity;
+use anyhow::{Context, Result, bail};
+use loam_lm::{Architecture, AutoModel, MlmScoreOptions, mlm_score, perplexity};
 use loam_text::Tokenizer;
 
 use crate::model_arg::{self, MODEL_HELP};
@@ -27,6 +28,13 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Masked LM: the seed of the masking (the same seed, the same figures).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Masked LM: mask whole words (a token and its `##` pieces); a loam run's config can
+    /// also ask for it.
+    #[arg(long)]
+    whole_word_mask: bool,
 }
 
 /// A count that must be at least 1.
@@ -42,6 +50,9 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 pub fn run(args: &Args) -> Result<()> {
     let m = model_arg::load(&args.model)?;
     let text = std::fs::read_to_string(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
+    if m.masked_lm().is_ok() {
+        return run_masked(args, &m, &text);
+    }
     let ids: Vec<usize> = m.tokenizer.encode(&text, false)?.into_iter().map(|i| i as usize).collect();
     let chars_of = |t: &[usize]| {
         let ids: Vec<u32> = t.iter().map(|&i| i as u32).collect();
@@ -59,6 +70,36 @@ pub fn run(args: &Args) -> Result<()> {
         println!("perplexity       {:.4} per {unit} token", p.perplexity);
         println!("bits per token   {:.4}", p.bits_per_token);
         println!("bits per char    {:.4}", p.bits_per_char);
+    }
+    Ok(())
+}
+
+/// Prints the masked-token accuracy and the MLM perplexity of a masked LM: every
+/// non-overlapping window of the model's positions, masked with `--seed` (BERT's 15%, 80/10/10).
+fn run_masked(args: &Args, m: &AutoModel, text: &str) -> Result<()> {
+    if args.stride.is_some() {
+        bail!("--stride applies to causal language models; a masked LM is scored on non-overlapping windows");
+    }
+    let model = m.masked_lm()?;
+    let (mask_prob, whole_word) = match &m.architecture {
+        Architecture::LoamRun { config, .. } => (config.data.mask_prob, config.data.whole_word_mask || args.whole_word_mask),
+        _ => (0.15, args.whole_word_mask),
+    };
+    let block = model.bert.config.max_position_embeddings;
+    let ids = m.tokenizer.encode(text, false)?;
+    let options = MlmScoreOptions { block, batch: args.batch, seed: args.seed, mask_prob, whole_word };
+    let s = mlm_score(model, &m.tokenizer, &ids, &options)?;
+    if args.json {
+        let mut v = serde_json::to_value(s)?;
+        v["seed"] = args.seed.into();
+        v["whole_word_mask"] = whole_word.into();
+        println!("{v}");
+    } else {
+        println!("windows          {} of {block} tokens, masking seed {}{}", s.windows, args.seed, if whole_word { ", whole words" } else { "" });
+        println!("masked tokens    {}", s.masked);
+        println!("mean NLL         {:.4} nats/masked token", s.mean_nll);
+        println!("MLM perplexity   {:.4}", s.perplexity);
+        println!("masked accuracy  {:.4}", s.accuracy);
     }
     Ok(())
 }

@@ -2,13 +2,18 @@
 //! folder or a hub id), streaming to stdout. `--model gpt2 --prompt "The quick brown fox"
 //! --max-length 50` is `transformers`' first program: greedy (as `generation_config.json`
 //! says), `max_length` counting the prompt, the prompt and its continuation printed.
+//!
+//! With an encoder–decoder (T5, BART) the prompt is the source (`"summarize: …"`) and the
+//! output its target; `--num-beams` runs beam search with either kind of model.
 
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use loam_lm::generate;
+use loam_lm::{AutoModel, BeamConfig, FinishReason, GenerationConfig, Hypothesis, beam_search, beam_search_seq2seq, generate, generate_seq2seq};
 use loam_text::Tokenizer;
+use serde_json::json;
 
+use crate::beam_args::BeamArgs;
 use crate::model_arg::{self, MODEL_HELP, SamplingArgs};
 
 /// New tokens when neither --max-new-tokens nor --max-length is given.
@@ -25,11 +30,14 @@ pub struct Args {
     /// New tokens at most (default 200).
     #[arg(long, conflicts_with = "max_length")]
     max_new_tokens: Option<usize>,
-    /// Tokens at most, the prompt's included (as `transformers`' `max_length`).
+    /// Tokens at most, the prompt's included (as `transformers`' `max_length`; for an
+    /// encoder–decoder, the target's with its start token).
     #[arg(long)]
     max_length: Option<usize>,
     #[command(flatten)]
     sampling: SamplingArgs,
+    #[command(flatten)]
+    beams: BeamArgs,
     /// Ban repeating n-grams of this size (0: off).
     #[arg(long, default_value_t = 0)]
     no_repeat_ngram_size: usize,
@@ -48,11 +56,17 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     // out-of-range flags are refused before the model is read
     args.sampling.check()?;
+    args.beams.config(false)?;
     let m = model_arg::load(&args.model)?;
-    let model = m.causal_lm()?;
     let mut cfg = args.sampling.config(&m)?;
+    let beam = args.beams.config(cfg.do_sample && cfg.temperature > 0.0)?;
+    if m.seq2seq_lm().is_some() {
+        return run_seq2seq(args, &m, cfg, beam);
+    }
+    let model = m.causal_lm()?;
     // a prompt the vocabulary cannot spell is refused before it is echoed
-    let prompt_tokens = m.tokenizer.encode(&args.prompt, false)?.len();
+    let prompt_ids = m.tokenizer.encode(&args.prompt, false)?;
+    let prompt_tokens = prompt_ids.len();
     cfg.max_new_tokens = match args.max_length {
         Some(max_length) => {
             if max_length <= prompt_tokens {
@@ -65,6 +79,14 @@ pub fn run(args: &Args) -> Result<()> {
     cfg.no_repeat_ngram_size = args.no_repeat_ngram_size;
     cfg.eos_ids.extend(&args.stop_token);
     cfg.stop_strings = args.stop.clone();
+    if let Some(beam) = beam {
+        if !cfg.stop_strings.is_empty() {
+            bail!("--stop strings apply to greedy and sampled decoding, not to beam search");
+        }
+        let prompt: Vec<usize> = prompt_ids.iter().map(|&i| i as usize).collect();
+        let hyps = beam_search(model, &prompt, &cfg, &beam)?;
+        return print_hypotheses(&m, args, &hyps, prompt_tokens, true);
+    }
     let mut out = std::io::stdout().lock();
     if !args.json {
         write!(out, "{}", args.prompt)?;
@@ -80,6 +102,67 @@ pub fn run(args: &Args) -> Result<()> {
         println!("{}", serde_json::json!({ "prompt": args.prompt, "text": g.text, "ids": g.ids, "finish_reason": g.finish_reason, "prompt_tokens": g.prompt_tokens }));
     } else {
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Generates the target of the prompt with an encoder–decoder: greedy, sampled or beams.
+fn run_seq2seq(args: &Args, m: &AutoModel, mut cfg: GenerationConfig, beam: Option<BeamConfig>) -> Result<()> {
+    let Some(model) = m.seq2seq_lm() else { bail!("{} is not an encoder–decoder", m.model_type()) };
+    if !args.stop.is_empty() {
+        bail!("--stop strings apply to decoder-only models; an encoder–decoder stops at its EOS token");
+    }
+    // the source with the tokenizer's special tokens (T5 and BART end it with </s>)
+    let source: Vec<usize> = m.tokenizer.encode(&args.prompt, true)?.into_iter().map(|i| i as usize).collect();
+    cfg.max_new_tokens = match args.max_length {
+        // transformers' max_length counts the decoder start token
+        Some(0 | 1) => bail!("--max-length must leave room after the decoder start token (2 or more)"),
+        Some(max_length) => max_length - 1,
+        None => args.max_new_tokens.unwrap_or(DEFAULT_NEW_TOKENS),
+    };
+    cfg.no_repeat_ngram_size = args.no_repeat_ngram_size;
+    if cfg.eos_ids.is_empty() {
+        cfg.eos_ids = model.eos_token_ids();
+    }
+    cfg.eos_ids.extend(&args.stop_token);
+    let hyps = match beam {
+        Some(beam) => beam_search_seq2seq(model, &source, &cfg, &beam)?,
+        None => {
+            let (ids, finish_reason) = generate_seq2seq(model, &source, &cfg, &mut |_| true)?;
+            vec![Hypothesis { ids, score: f32::NAN, finish_reason }]
+        }
+    };
+    print_hypotheses(m, args, &hyps, source.len(), false)
+}
+
+/// Prints the hypotheses: their text (after the prompt when `echo`), each under a line with
+/// its rank and score when there are several, or one JSON object with the text, ids and
+/// finish reason of the best and, for beams, of all of them.
+fn print_hypotheses(m: &AutoModel, args: &Args, hyps: &[Hypothesis], prompt_tokens: usize, echo: bool) -> Result<()> {
+    let texts = hyps
+        .iter()
+        .map(|h| Ok(m.tokenizer.decode(&h.ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), true)?))
+        .collect::<Result<Vec<String>>>()?;
+    let Some(best) = hyps.first() else { bail!("no hypothesis was produced") };
+    if args.json {
+        let mut out = json!({ "prompt": args.prompt, "text": texts[0], "ids": best.ids, "finish_reason": best.finish_reason, "prompt_tokens": prompt_tokens });
+        if best.score.is_finite() {
+            out["sequences"] = hyps
+                .iter()
+                .zip(&texts)
+                .map(|(h, t)| json!({ "text": t, "ids": h.ids, "score": h.score, "finish_reason": h.finish_reason }))
+                .collect();
+        }
+        println!("{out}");
+        return Ok(());
+    }
+    for (i, (h, text)) in hyps.iter().zip(&texts).enumerate() {
+        if hyps.len() > 1 {
+            let reason = if h.finish_reason == FinishReason::Length { "length" } else { "stop" };
+            println!("--- {} (score {:.4}, {reason})", i + 1, h.score);
+        }
+        let prefix = if echo { args.prompt.as_str() } else { "" };
+        println!("{prefix}{text}");
     }
     Ok(())
 }

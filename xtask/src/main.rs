@@ -1,6 +1,9 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, safety).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and
+//! its safety layer).
 
+mod assistant;
+mod beam_args;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -9,6 +12,7 @@ mod bench_gpt2_generate;
 mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;
+mod bench_seq2seq_generate;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;
@@ -18,6 +22,7 @@ mod data;
 mod embed;
 mod eval;
 mod fetch_model;
+mod fill_mask;
 mod generate;
 mod measure;
 mod model_arg;
@@ -60,10 +65,13 @@ enum Task {
     CheckLayers,
     /// Build a token dataset (shards + meta.json) from a corpus.
     Data(data::DataArgs),
-    /// Train a GPT (the built-in run without arguments).
+    /// Train a GPT, Llama or BERT (the built-in GPT run without arguments).
     Train(train::Args),
-    /// Perplexity of a trained model on a text file.
+    /// Perplexity of a trained model on a text file (masked-token accuracy and MLM
+    /// perplexity for a masked LM).
     Eval(eval::Args),
+    /// The likeliest tokens at each [MASK] of a text, with a masked language model.
+    FillMask(fill_mask::Args),
     /// Continue a prompt with any model (run folder, Hugging Face folder or hub id), streaming.
     Generate(generate::Args),
     /// Chat in the terminal with a model that has a chat template (or answer a messages file).
@@ -86,6 +94,8 @@ enum Task {
     Write(write::Args),
     /// The support assistant's safety layer: score it on the labelled sets, or check one text.
     Safety(safety::Args),
+    /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
+    Assistant(assistant::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +106,7 @@ fn main() -> ExitCode {
         Task::Data(args) => data::run(args),
         Task::Train(args) => train::run(&args),
         Task::Eval(args) => eval::run(&args),
+        Task::FillMask(args) => fill_mask::run(&args),
         Task::Generate(args) => generate::run(&args),
         Task::Chat(args) => chat::run(&args),
         Task::Embed(args) => embed::run(args),
@@ -107,6 +118,7 @@ fn main() -> ExitCode {
         Task::Seq2seqData(args) => seq2seq_task::run(&args),
         Task::Write(args) => write::run(&args),
         Task::Safety(args) => safety::run(args),
+        Task::Assistant(args) => assistant::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `cargo xtask train`: trains a GPT. Without arguments, a small character model on the
+//! `cargo xtask train`: trains a GPT, a Llama or a BERT (masked LM), as the config says. Without arguments, a small character model on the
 //! built-in corpus (a few minutes on 2 cores); `--config` and the other options override.
 //! A run stopped by Ctrl-C saves its checkpoint and exits with status 130.
 
@@ -103,6 +103,7 @@ pub fn run(args: &Args) -> Result<()> {
         match config.model.architecture {
             loam_lm::ModelArchitecture::Gpt => "GPT",
             loam_lm::ModelArchitecture::Llama => "Llama",
+            loam_lm::ModelArchitecture::Bert => "BERT (masked LM)",
         },
         config.optim.iters,
         rayon::current_num_threads(),
@@ -113,6 +114,9 @@ pub fn run(args: &Args) -> Result<()> {
     println!("steps            {}", s.steps);
     println!("train loss       {:.4}", s.train_loss);
     println!("val loss (full)  {:.4}   perplexity {:.3} per token", s.val_loss_full, s.val_ppl);
+    for (name, value) in &s.val_metrics {
+        println!("{:<16} {value:.4}", name.replace('_', " "));
+    }
     println!("speed            {:.0} tokens/s, {:.1} ms/step (median)", s.tokens_per_s, s.ms_per_iter);
     println!("wall time        {:.1} s", s.wall_s);
     println!("peak memory      {:.0} MB", s.peak_rss_mb);

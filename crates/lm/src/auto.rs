@@ -13,8 +13,12 @@ use serde::Deserialize;
 use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
-use crate::hf::{BertConfig, BertModel, Gpt2, HfLlama, LlamaOptions, load_gpt2, load_llama, read_json, resolve_model};
+use crate::hf::{
+    Bart, BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, T5, load_bart, load_gpt2, load_llama, load_t5,
+    read_json, resolve_model,
+};
 use crate::sampling::GenerationConfig;
+use crate::seq2seq_lm::Seq2SeqLm;
 use crate::train_config::TrainConfig;
 use crate::trained_model::TrainedModel;
 use crate::{LoadedModel, load_model};
@@ -25,12 +29,12 @@ const RUN_CONFIG_FILE: &str = "config.toml";
 const HF_TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// The `model_type`s the loader knows, for error messages.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2"];
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "bert", "llama", "qwen2", "t5", "bart"];
 
 /// Which model a folder holds, from its files alone (no weights read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelKind {
-    /// A loam run folder or checkpoint (`config.toml`): a GPT or Llama loam trained.
+    /// A loam run folder or checkpoint (`config.toml`): a GPT, Llama or BERT loam trained.
     LoamRun,
     /// Hugging Face GPT-2 (`model_type` `gpt2`).
     Gpt2,
@@ -38,12 +42,19 @@ pub enum ModelKind {
     Bert,
     /// The Llama family (`model_type` `llama` or `qwen2`), with the type as written.
     Llama(String),
+    /// Hugging Face T5 (`model_type` `t5`: T5, flan-t5), an encoder–decoder.
+    T5,
+    /// Hugging Face BART (`model_type` `bart`: BART, distilbart), an encoder–decoder.
+    Bart,
 }
 
-/// Only the field of `config.json` that picks the model.
+/// Only the fields of `config.json` that pick the model.
 #[derive(Deserialize)]
 struct ModelType {
     model_type: Option<String>,
+    /// The task classes the weights were saved from (`BertForMaskedLM`…).
+    #[serde(default)]
+    architectures: Vec<String>,
 }
 
 impl ModelKind {
@@ -62,6 +73,8 @@ impl ModelKind {
             Some("gpt2") => Ok(ModelKind::Gpt2),
             Some("bert") => Ok(ModelKind::Bert),
             Some(family @ ("llama" | "qwen2")) => Ok(ModelKind::Llama(family.to_string())),
+            Some("t5") => Ok(ModelKind::T5),
+            Some("bart") => Ok(ModelKind::Bart),
             Some(other) => Err(LmError::file(
                 config,
                 format!("model_type `{other}` is not supported; loam loads {}", SUPPORTED_MODEL_TYPES.join(", ")),
@@ -73,7 +86,7 @@ impl ModelKind {
 
 /// A loaded model, by family.
 pub enum Architecture {
-    /// loam's GPT or Llama from a run folder, with the training config it was made with.
+    /// loam's GPT, Llama or BERT from a run folder, with the training config it was made with.
     LoamRun {
         /// The model.
         model: TrainedModel,
@@ -86,10 +99,21 @@ pub enum Architecture {
     Gpt2(Gpt2),
     /// A Hugging Face Llama-family decoder (Llama, SmolLM2, Qwen2).
     Llama(HfLlama),
+    /// A Hugging Face T5 encoder–decoder.
+    T5(Box<T5>),
+    /// A Hugging Face BART encoder–decoder.
+    Bart(Box<Bart>),
     /// A Hugging Face BERT encoder.
     Bert {
         /// The encoder.
         model: BertModel,
+        /// Its parameters.
+        store: ParamStore,
+    },
+    /// A Hugging Face BERT with its masked-LM head (`architectures` names `BertForMaskedLM`).
+    BertForMaskedLM {
+        /// The model.
+        model: BertForMaskedLM,
         /// Its parameters.
         store: ParamStore,
     },
@@ -221,11 +245,19 @@ impl AutoModel {
         let architecture = match kind {
             ModelKind::Gpt2 => Architecture::Gpt2(load_gpt2(dir)?),
             ModelKind::Bert => {
-                BertConfig::load(&dir.join("config.json"))?;
-                let (model, store) = BertModel::from_dir(dir)?;
-                Architecture::Bert { model, store }
+                let config = dir.join("config.json");
+                BertConfig::load(&config)?;
+                if read_json::<ModelType>(&config)?.architectures.iter().any(|a| a == "BertForMaskedLM") {
+                    let (model, store) = BertForMaskedLM::from_dir(dir)?;
+                    Architecture::BertForMaskedLM { model, store }
+                } else {
+                    let (model, store) = BertModel::from_dir(dir)?;
+                    Architecture::Bert { model, store }
+                }
             }
             ModelKind::Llama(_) => Architecture::Llama(load_llama(dir, LlamaOptions::default())?),
+            ModelKind::T5 => Architecture::T5(Box::new(load_t5(dir)?)),
+            ModelKind::Bart => Architecture::Bart(Box::new(load_bart(dir)?)),
             ModelKind::LoamRun => unreachable!("handled above"),
         };
         let tokenizer_path = dir.join(HF_TOKENIZER_FILE);
@@ -246,23 +278,56 @@ impl AutoModel {
         match &self.architecture {
             Architecture::LoamRun { model: TrainedModel::Gpt(_), .. } => "loam gpt",
             Architecture::LoamRun { model: TrainedModel::Llama(_), .. } => "loam llama",
+            Architecture::LoamRun { model: TrainedModel::Bert(_), .. } => "loam bert",
             Architecture::Gpt2(_) => "gpt2",
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
-            Architecture::Bert { .. } => "bert",
+            Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => "bert",
+            Architecture::T5(_) => "t5",
+            Architecture::Bart(_) => "bart",
         }
     }
 
-    /// The model as a text generator; an encoder is an error.
+    /// The model as an encoder–decoder generator, or `None` for other models.
+    pub fn seq2seq_lm(&self) -> Option<&dyn Seq2SeqLm> {
+        match &self.architecture {
+            Architecture::T5(m) => Some(m.as_ref()),
+            Architecture::Bart(m) => Some(m.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The model as a decoder-only text generator; an encoder or an encoder–decoder (see
+    /// [`AutoModel::seq2seq_lm`]) is an error.
     pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match &self.architecture {
-            Architecture::LoamRun { model, .. } => Ok(model.causal_lm()),
+            Architecture::LoamRun { model, .. } => model.causal_lm(),
             Architecture::Gpt2(g) => Ok(&g.model),
             Architecture::Llama(l) => Ok(&l.model),
-            Architecture::Bert { .. } => Err(LmError::file(
+            Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => Err(LmError::file(
                 &self.dir,
                 "a BERT encoder does not generate text (it gives embeddings and fill-mask predictions)",
             )),
+            Architecture::T5(_) | Architecture::Bart(_) => Err(LmError::file(
+                &self.dir,
+                format!("{} is an encoder–decoder: it generates from a source text, not as a continuation", self.model_type()),
+            )),
+        }
+    }
+
+    /// The model as a masked language model (a loam MLM run or a Hugging Face
+    /// `BertForMaskedLM`); any other model is an error.
+    pub fn masked_lm(&self) -> Result<&BertForMaskedLM> {
+        match &self.architecture {
+            Architecture::LoamRun { model, .. } => model.masked_lm().map_err(|e| LmError::file(&self.dir, e.to_string())),
+            Architecture::BertForMaskedLM { model, .. } => Ok(model),
+            Architecture::Bert { .. } => Err(LmError::file(
+                &self.dir,
+                "this BERT has no masked-LM head (config.json's `architectures` does not name BertForMaskedLM)",
+            )),
+            Architecture::Gpt2(_) | Architecture::Llama(_) | Architecture::T5(_) | Architecture::Bart(_) => {
+                Err(LmError::file(&self.dir, format!("a {} model is not a masked language model", self.model_type())))
+            }
         }
     }
 

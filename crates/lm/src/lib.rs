@@ -1,6 +1,7 @@
 //! `loam-lm`: language models (GPT, the Llama family, BERT, loam's encoder–decoder), the
-//! training loop, perplexity, generation (decoder-only [`CausalLm`] and encoder–decoder
-//! [`Seq2SeqLm`] models), one loader for every model ([`AutoModel`]) and chat.
+//! training loop (causal and masked LM objectives), perplexity, masked-LM scoring and
+//! fill-mask, generation (decoder-only [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models),
+//! one loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -17,18 +18,23 @@
 //! ```
 
 mod auto;
+mod beam_search;
 mod causal_lm;
 mod chat;
 mod clm;
 mod chat_template;
 mod default_corpus;
 mod error;
+mod fill_mask;
 mod generate;
 mod gpt;
 mod llama;
+mod masking;
 mod measure;
 mod pairs;
 pub mod metrics;
+mod mlm;
+mod mlm_score;
 mod objective;
 mod perplexity;
 mod plot;
@@ -38,6 +44,7 @@ mod run_folder;
 mod rope;
 mod sampling;
 pub mod seq2seq;
+mod seq2seq_generate;
 mod seq2seq_lm;
 mod train_config;
 mod trainable;
@@ -46,6 +53,7 @@ mod trainer;
 pub mod hf;
 
 pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
+pub use beam_search::{BeamConfig, EarlyStopping, Hypothesis, beam_search, beam_search_seq2seq};
 pub use causal_lm::CausalLm;
 pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
@@ -55,7 +63,9 @@ pub use generate::{FinishReason, Generated, generate, generate_batch, generate_i
 pub use gpt::{Gpt, GptCache, GptConfig};
 pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;
+pub use fill_mask::{MaskCandidate, MaskFill, fill_mask, fill_mask_ids, mask_token_id};
 pub use metrics::{Metric, MetricsLog};
+pub use mlm_score::{MlmScore, MlmScoreOptions, mlm_score};
 pub use objective::{Objective, ObjectiveKind, Validation};
 pub use pairs::{EncodedPair, Pair, encode_pairs, make_batch, read_pairs};
 pub use perplexity::{Perplexity, perplexity};
@@ -65,6 +75,7 @@ pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use seq2seq::{Seq2Seq, Seq2SeqBatch, Seq2SeqConfig};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
+pub use seq2seq_generate::generate_seq2seq;
 pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;

@@ -22,6 +22,18 @@ pub enum ObjectiveKind {
     /// Causal language modelling: predict each next token of a window (GPT, Llama).
     #[default]
     Clm,
+    /// Masked language modelling: predict the tokens hidden in a window (BERT).
+    Mlm,
+}
+
+impl ObjectiveKind {
+    /// The name in a config (`clm`, `mlm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Clm => "clm",
+            ObjectiveKind::Mlm => "mlm",
+        }
+    }
 }
 
 /// One objective's side of the training loop.

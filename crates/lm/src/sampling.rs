@@ -79,8 +79,9 @@ impl GenerationConfig {
     }
 }
 
-/// Applies the repetition penalty and the n-gram ban for the tokens in `history`.
-fn penalize(logits: &mut [f32], history: &[usize], cfg: &GenerationConfig) {
+/// Applies the repetition penalty and the n-gram ban for the tokens in `history` (beam search
+/// applies them to log-probabilities, as `transformers` does).
+pub(crate) fn penalize(logits: &mut [f32], history: &[usize], cfg: &GenerationConfig) {
     if cfg.repetition_penalty != 1.0 {
         let mut seen = vec![false; logits.len()];
         for &t in history {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
-use crate::hf::LlamaHfConfig;
+use crate::hf::{BertConfig, LlamaHfConfig};
 use crate::llama::LlamaConfig;
 use crate::objective::ObjectiveKind;
 use crate::sampling::GenerationConfig;
@@ -23,16 +23,21 @@ pub enum ModelArchitecture {
     /// A Llama-family decoder ([`crate::Llama`]): RMSNorm, rotary positions, grouped-query
     /// attention, SwiGLU.
     Llama,
+    /// A BERT encoder with its masked-LM head ([`crate::hf::BertForMaskedLM`]), trained with
+    /// `objective = "mlm"`.
+    Bert,
 }
 
-/// The `[model]` section: the architecture, the keys both share, and the keys of one only.
-/// [`ModelConfig::gpt`] and [`ModelConfig::llama`] refuse a key the other architecture owns.
+/// The `[model]` section: the architecture and objective, the keys all share, and the keys of
+/// one only. [`ModelConfig::gpt`], [`ModelConfig::llama`] and [`ModelConfig::bert`] refuse a
+/// key another architecture owns, and an objective their architecture does not train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `gpt` or `llama`.
+    /// `gpt`, `llama` or `bert`.
     pub architecture: ModelArchitecture,
-    /// What the model is trained to do: `clm` (causal language modelling, the default).
+    /// What the model is trained to do: `clm` (causal language modelling, the default; gpt
+    /// and llama) or `mlm` (masked language modelling; bert).
     pub objective: ObjectiveKind,
     /// Number of blocks.
     pub n_layer: usize,
@@ -44,20 +49,20 @@ pub struct ModelConfig {
     pub block_size: usize,
     /// Vocabulary size; 0 means "take it from the tokenizer".
     pub vocab_size: usize,
-    /// GPT only: dropout on embeddings, attention weights and residual branches.
+    /// GPT and BERT: dropout on embeddings, attention weights and residual branches.
     pub dropout: f32,
     /// GPT only: biases in linear layers and layer norms.
     pub bias: bool,
     /// The output head shares the token embedding.
     pub tie_embeddings: bool,
-    /// GPT only: `gelu` (exact) or `gelu_new` (tanh approximation).
+    /// GPT and BERT: `gelu` (exact) or `gelu_new` (tanh approximation).
     pub activation: String,
     /// Epsilon of the norms (GPT's layer norm, Llama's RMSNorm).
     pub layer_norm_eps: f32,
     /// Llama only: key/value heads (grouped-query attention); 0 means `n_head`.
     pub n_kv_head: usize,
-    /// Llama only: feed-forward inner width; 0 means the multiple of 64 at or above
-    /// 8/3·`n_embd`.
+    /// Llama and BERT: feed-forward inner width; 0 means (Llama) the multiple of 64 at or
+    /// above 8/3·`n_embd`, (BERT) 4·`n_embd`.
     pub intermediate_size: usize,
     /// Llama only: rotary base θ.
     pub rope_theta: f32,
@@ -96,6 +101,17 @@ impl Default for ModelConfig {
     }
 }
 
+impl ModelArchitecture {
+    /// The name in a config (`gpt`, `llama`, `bert`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelArchitecture::Gpt => "gpt",
+            ModelArchitecture::Llama => "llama",
+            ModelArchitecture::Bert => "bert",
+        }
+    }
+}
+
 impl From<GptConfig> for ModelConfig {
     /// A GPT's shape as a `[model]` section.
     fn from(g: GptConfig) -> Self {
@@ -123,6 +139,7 @@ impl ModelConfig {
         if self.architecture != ModelArchitecture::Gpt {
             return Err(LmError::Config("model config: architecture is not \"gpt\"".into()));
         }
+        self.require_objective(ObjectiveKind::Clm)?;
         if self.n_kv_head != 0 {
             return refuse("n_kv_head");
         }
@@ -153,6 +170,7 @@ impl ModelConfig {
         if self.architecture != ModelArchitecture::Llama {
             return Err(LmError::Config("model config: architecture is not \"llama\"".into()));
         }
+        self.require_objective(ObjectiveKind::Clm)?;
         if self.dropout > 0.0 {
             return refuse("dropout");
         }
@@ -187,6 +205,65 @@ impl ModelConfig {
             tie_embeddings: self.tie_embeddings,
             initializer_range: 0.02,
         })
+    }
+
+    /// The BERT with masked-LM head this section describes (post-LN, learned positions for
+    /// `block_size` tokens, two token types, biases, the head tied to the word embeddings,
+    /// normal(0, 0.02) init); a GPT- or Llama-only key that is set is an error naming it.
+    pub fn bert(&self) -> Result<BertConfig> {
+        let refuse = |key: &str, why: &str| Err(LmError::Config(format!("model config: `{key}` does not apply to architecture = \"bert\" ({why})")));
+        if self.architecture != ModelArchitecture::Bert {
+            return Err(LmError::Config("model config: architecture is not \"bert\"".into()));
+        }
+        self.require_objective(ObjectiveKind::Mlm)?;
+        if self.bias {
+            return refuse("bias", "BERT always has biases");
+        }
+        if !self.tie_embeddings {
+            return refuse("tie_embeddings", "the masked-LM head is always tied to the word embeddings");
+        }
+        if self.n_kv_head != 0 {
+            return refuse("n_kv_head", "llama only");
+        }
+        if self.rope_theta != DEFAULT_ROPE_THETA {
+            return refuse("rope_theta", "llama only");
+        }
+        if self.init_from.is_some() {
+            return refuse("init_from", "llama only");
+        }
+        let config = BertConfig {
+            model_type: "bert".into(),
+            vocab_size: self.vocab_size,
+            hidden_size: self.n_embd,
+            num_hidden_layers: self.n_layer,
+            num_attention_heads: self.n_head,
+            intermediate_size: if self.intermediate_size == 0 { 4 * self.n_embd } else { self.intermediate_size },
+            hidden_act: self.activation.clone(),
+            max_position_embeddings: self.block_size,
+            type_vocab_size: 2,
+            layer_norm_eps: f64::from(self.layer_norm_eps),
+            position_embedding_type: None,
+            attention_probs_dropout_prob: self.dropout,
+            hidden_dropout_prob: self.dropout,
+            pad_token_id: None,
+            is_decoder: false,
+        };
+        config.validate(Path::new("[model]"))?;
+        if self.block_size < 3 {
+            return Err(LmError::Config(format!("model config: block_size {} leaves no room for a token between [CLS] and [SEP]", self.block_size)));
+        }
+        Ok(config)
+    }
+
+    /// An error unless the objective is `wanted` (the one this architecture trains).
+    fn require_objective(&self, wanted: ObjectiveKind) -> Result<()> {
+        if self.objective == wanted {
+            return Ok(());
+        }
+        let (given, arch, want) = (self.objective.name(), self.architecture.name(), wanted.name());
+        Err(LmError::Config(format!(
+            "model config: objective = \"{given}\" does not train architecture = \"{arch}\", which trains with objective = \"{want}\" (clm: gpt, llama; mlm: bert)"
+        )))
     }
 
     /// This section with the shape of the pretrained Llama in `dir` (its `config.json`) and
@@ -256,11 +333,26 @@ pub struct DataConfig {
     pub val_fraction: f64,
     /// Replace invalid UTF-8 in the corpus with U+FFFD (and count it) instead of failing.
     pub lossy_utf8: bool,
+    /// `mlm` only: the chance that a token (or word) is chosen for the loss (BERT's 0.15); a
+    /// chosen one is masked 80%, replaced by a random token 10%, kept 10%.
+    pub mask_prob: f64,
+    /// `mlm` only: choose whole words (a token and its WordPiece `##` pieces) as one.
+    pub whole_word_mask: bool,
 }
+
+/// BERT's masking rate.
+const DEFAULT_MASK_PROB: f64 = 0.15;
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { corpus: None, tokenizer: "char".into(), val_fraction: 0.1, lossy_utf8: false }
+        DataConfig {
+            corpus: None,
+            tokenizer: "char".into(),
+            val_fraction: 0.1,
+            lossy_utf8: false,
+            mask_prob: DEFAULT_MASK_PROB,
+            whole_word_mask: false,
+        }
     }
 }
 
@@ -472,6 +564,12 @@ impl TrainConfig {
             return bad("log_interval, eval_interval and checkpoint_interval must be positive");
         }
         self.sample.generation(self.sample.max_new_tokens, self.run.seed).validate().map_err(|e| LmError::Config(format!("training config [sample]: {e}")))?;
+        if self.model.objective != ObjectiveKind::Mlm && (self.data.mask_prob != DEFAULT_MASK_PROB || self.data.whole_word_mask) {
+            return bad("mask_prob and whole_word_mask apply to objective = \"mlm\" only");
+        }
+        if !(self.data.mask_prob > 0.0 && self.data.mask_prob <= 1.0) {
+            return bad("need 0 < mask_prob ≤ 1");
+        }
         if self.run.device != "cpu" {
             return Err(LmError::Config(format!(
                 "device `{}` is not available: this build of loam trains on the CPU only (`cpu`)",
@@ -553,11 +651,12 @@ mod tests {
         assert!(TrainConfig::default().model.gpt().is_ok());
         let err = TrainConfig::from_toml("[model]\narchitecture = \"mamba\"\n", Path::new("c.toml")).unwrap_err().to_string();
         assert!(err.contains("mamba") && err.contains("gpt") && err.contains("llama"), "{err}");
-        for (toml, key) in [("architecture = \"llama\"\ndropout = 0.1", "dropout"), ("architecture = \"llama\"\nbias = true", "bias"), ("rope_theta = 5e5", "rope_theta"), ("n_kv_head = 2", "n_kv_head")] {
+        for (toml, key) in [("architecture = \"llama\"\ndropout = 0.1", "dropout"), ("architecture = \"llama\"\nbias = true", "bias"), ("rope_theta = 5e5", "rope_theta"), ("n_kv_head = 2", "n_kv_head"), ("architecture = \"bert\"\nobjective = \"mlm\"\nrope_theta = 5e5", "rope_theta"), ("architecture = \"bert\"\nobjective = \"mlm\"\ntie_embeddings = false", "tie_embeddings")] {
             let m = TrainConfig::from_toml(&format!("[model]\n{toml}\n"), Path::new("c.toml")).unwrap().model;
             let err = match m.architecture {
                 ModelArchitecture::Gpt => m.gpt().unwrap_err(),
                 ModelArchitecture::Llama => m.llama().unwrap_err(),
+                ModelArchitecture::Bert => m.bert().unwrap_err(),
             };
             assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
         }

@@ -1,47 +1,55 @@
-//! The model a training config builds: loam's GPT or a Llama, its parameters in one
-//! [`ParamStore`], as the trainer trains it and a run folder loads it.
+//! The model a training config builds: loam's GPT, a Llama or a BERT with its masked-LM head,
+//! its parameters in one [`ParamStore`], as the trainer trains it and a run folder loads it.
 
 use loam_nn::ParamStore;
 
 use crate::causal_lm::CausalLm;
-use crate::error::Result;
+use crate::error::{LmError, Result};
 use crate::gpt::Gpt;
+use crate::hf::BertForMaskedLM;
 use crate::llama::Llama;
 use crate::train_config::{ModelArchitecture, ModelConfig};
-use crate::trainable::TrainableModel;
 
-/// A trained (or trainable) model of either architecture.
+/// A trained (or trainable) model of any architecture.
 #[derive(Debug, Clone)]
 pub enum TrainedModel {
     /// `architecture = "gpt"`.
     Gpt(Gpt),
     /// `architecture = "llama"`.
     Llama(Llama),
+    /// `architecture = "bert"` (`objective = "mlm"`).
+    Bert(BertForMaskedLM),
 }
 
 impl TrainedModel {
     /// Builds the model `config` describes in `store`; keys that do not apply to its
-    /// architecture are errors.
+    /// architecture, and an objective it is not trained with, are errors.
     pub fn new(config: &ModelConfig, store: &ParamStore) -> Result<TrainedModel> {
         Ok(match config.architecture {
             ModelArchitecture::Gpt => TrainedModel::Gpt(Gpt::new(&config.gpt()?, store)?),
             ModelArchitecture::Llama => TrainedModel::Llama(Llama::new(&config.llama()?, store)?),
+            ModelArchitecture::Bert => TrainedModel::Bert(BertForMaskedLM::new(&config.bert()?, store.builder())?),
         })
     }
 
-    /// The model as a text generator.
-    pub fn causal_lm(&self) -> &dyn CausalLm {
+    /// The model as a text generator; a BERT is an error.
+    pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match self {
-            TrainedModel::Gpt(m) => m,
-            TrainedModel::Llama(m) => m,
+            TrainedModel::Gpt(m) => Ok(m),
+            TrainedModel::Llama(m) => Ok(m),
+            TrainedModel::Bert(_) => Err(LmError::Config(
+                "a loam BERT (objective = \"mlm\") does not generate text; it fills masks (`cargo xtask fill-mask`)".into(),
+            )),
         }
     }
 
-    /// The model as the training loop sees it.
-    pub fn trainable(&self) -> &dyn TrainableModel {
+    /// The model as a masked language model; a decoder is an error.
+    pub fn masked_lm(&self) -> Result<&BertForMaskedLM> {
         match self {
-            TrainedModel::Gpt(m) => m,
-            TrainedModel::Llama(m) => m,
+            TrainedModel::Bert(m) => Ok(m),
+            TrainedModel::Gpt(_) | TrainedModel::Llama(_) => {
+                Err(LmError::Config("a loam GPT or Llama (objective = \"clm\") is not a masked language model".into()))
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::error::{LmError, Result};
 use crate::hf::{LlamaOptions, load_llama};
 use crate::measure::peak_rss_mb;
 use crate::metrics::{Metric, MetricsLog};
+use crate::mlm::Mlm;
 use crate::objective::{Objective, Validation};
 use crate::plot::plot_losses;
 use crate::run_checkpoint::{self, TrainState};
@@ -122,6 +123,7 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     match &model {
         TrainedModel::Gpt(m) => session.train(&Clm::new(m, &data, &config), started),
         TrainedModel::Llama(m) => session.train(&Clm::new(m, &data, &config), started),
+        TrainedModel::Bert(m) => session.train(&Mlm::new(m, &data, &config)?, started),
     }
 }
 

@@ -80,8 +80,14 @@ fn model_types_are_recognised_or_named_in_the_error() {
     assert_eq!(ModelKind::detect(&fixtures.join("tiny-bert-mlm")).unwrap(), ModelKind::Bert);
     assert_eq!(ModelKind::detect(&fixtures.join("tiny-llama")).unwrap(), ModelKind::Llama("llama".into()));
     assert_eq!(ModelKind::detect(&fixtures.join("tiny-qwen2")).unwrap(), ModelKind::Llama("qwen2".into()));
-    let err = ModelKind::detect(&fixtures.join("tiny-t5")).unwrap_err().to_string();
-    assert!(err.contains("`t5`") && err.contains("gpt2, bert, llama, qwen2") && err.contains("config.json"), "{err}");
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-t5")).unwrap(), ModelKind::T5);
+    assert_eq!(ModelKind::detect(&fixtures.join("tiny-bart")).unwrap(), ModelKind::Bart);
+    let dir = std::env::temp_dir().join(format!("loam-auto-unknown-type-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "mamba"}"#).unwrap();
+    let err = ModelKind::detect(&dir).unwrap_err().to_string();
+    assert!(err.contains("`mamba`") && err.contains("gpt2, bert, llama, qwen2, t5, bart") && err.contains("config.json"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
     let err = ModelKind::detect(&std::env::temp_dir()).unwrap_err().to_string();
     assert!(err.contains("not a model folder"), "{err}");
 }
@@ -90,9 +96,15 @@ fn model_types_are_recognised_or_named_in_the_error() {
 fn bert_loads_as_an_encoder_that_does_not_generate() {
     let Some(fixtures) = hf_common::fixtures("auto bert") else { return };
     let model = AutoModel::from_dir(&fixtures.join("tiny-bert-mlm")).unwrap();
-    assert!(matches!(model.architecture, Architecture::Bert { .. }));
+    assert!(matches!(model.architecture, Architecture::BertForMaskedLM { .. }), "config.json names BertForMaskedLM");
+    assert!(model.masked_lm().is_ok());
     let err = model.causal_lm().err().expect("an encoder is not a causal LM").to_string();
     assert!(err.contains("does not generate"), "{err}");
+    let Some(minilm) = hf_common::minilm("auto bert encoder") else { return };
+    let encoder = AutoModel::from_dir(&minilm).unwrap();
+    assert!(matches!(encoder.architecture, Architecture::Bert { .. }));
+    let err = encoder.masked_lm().map(drop).expect_err("no masked-LM head").to_string();
+    assert!(err.contains("no masked-LM head"), "{err}");
 }
 
 #[test]
@@ -141,4 +153,17 @@ fn a_loam_run_folder_loads_as_loam_gpt_with_its_sampling_defaults() {
     let loaded = model.causal_lm().unwrap().forward(&x, 1, 3, None, ctx).unwrap().to_vec();
     assert_eq!(loaded, gpt.forward(&x, 1, 3, None, ctx).unwrap().to_vec());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn t5_and_bart_load_as_encoder_decoders() {
+    let Some(fixtures) = hf_common::fixtures("auto t5/bart") else { return };
+    for (name, kind, start) in [("tiny-t5", "t5", 0), ("tiny-bart", "bart", 2)] {
+        let model = AutoModel::from_dir(&fixtures.join(name)).unwrap();
+        assert_eq!(model.model_type(), kind);
+        let lm = model.seq2seq_lm().expect("an encoder–decoder");
+        assert_eq!(lm.decoder_start_token_id(), start);
+        let err = model.causal_lm().err().expect("not a decoder-only model").to_string();
+        assert!(err.contains("encoder–decoder"), "{err}");
+    }
 }

@@ -60,7 +60,7 @@ fn a_small_model_overfits_a_tiny_corpus() {
     assert!(dir.join("run/best/model.safetensors").is_file());
     // the saved model reproduces the sentence
     let m = load_model(&s.best).unwrap();
-    let out = loam_lm::generate(m.model.causal_lm(), &m.tokenizer, "the cat ", &loam_lm::GenerationConfig { max_new_tokens: 14, ..Default::default() }, &mut |_| ()).unwrap();
+    let out = loam_lm::generate(m.model.causal_lm().unwrap(), &m.tokenizer, "the cat ", &loam_lm::GenerationConfig { max_new_tokens: 14, ..Default::default() }, &mut |_| ()).unwrap();
     assert_eq!(out.text, "sat on the mat");
     std::fs::remove_dir_all(&dir).unwrap();
 }

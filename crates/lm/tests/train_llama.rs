@@ -48,7 +48,7 @@ fn a_tiny_llama_learns_and_its_run_folder_loads_and_generates() {
     let TrainedModel::Llama(llama) = &m.model else { panic!("a llama run loads as a Llama") };
     assert_eq!((llama.config.n_kv_head, llama.config.intermediate_size), (2, 128), "128 = 64·⌈(8/3·32)/64⌉");
     let cfg = loam_lm::GenerationConfig { max_new_tokens: 12, ..Default::default() };
-    let out = loam_lm::generate(m.model.causal_lm(), &m.tokenizer, "Customer (", &cfg, &mut |_| ()).unwrap();
+    let out = loam_lm::generate(m.model.causal_lm().unwrap(), &m.tokenizer, "Customer (", &cfg, &mut |_| ()).unwrap();
     assert_eq!(out.ids.len(), 12);
     let auto = AutoModel::from_dir(&s.best).unwrap();
     assert!(matches!(auto.architecture, Architecture::LoamRun { .. }));

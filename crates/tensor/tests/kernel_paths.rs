@@ -35,6 +35,29 @@ fn gemv_products() -> Vec<Vec<f32>> {
     outs
 }
 
+/// Products of a few rows (a beam search's beams) by a row-major matrix, against the f64
+/// reference; on the wide path each row equals that row's vector × matrix product bit for bit.
+fn few_row_products(wide: bool) {
+    let mut rng = Rng::new(11);
+    for (m, k, n) in [(2, 5, 3), (3, 37, 21), (4, 256, 1000), (4, 1, 40)] {
+        let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
+        let w = Tensor::randn(&[k, n], 0.0, 1.0, &mut rng);
+        let before = gemv_calls();
+        let y = x.matmul(&w).unwrap().to_vec();
+        assert_eq!(gemv_calls().0 - before.0, u64::from(wide), "[{m}, {k}] × [{k}, {n}]: one wide product on the wide path, none otherwise");
+        for i in 0..m {
+            let row = x.narrow(0, i, 1).unwrap();
+            let want = reference(&row.to_vec(), &w.to_vec(), k, n, false);
+            for (j, (&got, &want)) in y[i * n..(i + 1) * n].iter().zip(&want).enumerate() {
+                assert!((f64::from(got) - want).abs() <= 1e-4 * (1.0 + want.abs()), "[{m}, {k}, {n}] y[{i}, {j}] = {got}, want {want}");
+            }
+            if wide {
+                assert_eq!(row.matmul(&w).unwrap().to_vec(), y[i * n..(i + 1) * n].to_vec(), "row {i} of [{m}, {k}, {n}]");
+            }
+        }
+    }
+}
+
 /// Elementwise and row kernels (above the parallel threshold) on the current path.
 fn elementwise() -> Vec<Vec<f32>> {
     let x = Tensor::randn(&[64, 1024], 0.0, 2.0, &mut Rng::new(3));
@@ -51,6 +74,7 @@ fn wide_and_portable_paths_compute_the_same_and_say_which_ran() {
     assert_eq!(after.0, before.0, "a wide gemv kernel ran with the portable path forced");
     assert!(after.1 >= before.1 + 6, "the portable path took {} products, expected 6 or more", after.1 - before.1);
     let portable_elementwise = elementwise();
+    few_row_products(false);
 
     force_portable(false);
     if !wide_available() {
@@ -67,6 +91,7 @@ fn wide_and_portable_paths_compute_the_same_and_say_which_ran() {
     assert!(after.0 >= before.0 + 6, "the wide kernels took {} products, expected 6 or more", after.0 - before.0);
     assert_eq!(after.1, before.1, "a product left the wide path on an AVX-512 CPU");
     assert_eq!(portable_gemv.len(), wide_gemv.len());
+    few_row_products(true);
     // both elementwise copies are compiled from the same code and give the same bits
     assert!(elementwise() == portable_elementwise, "wide and portable elementwise results differ");
 }

@@ -60,7 +60,7 @@ pub use mask::{
     URL_PLACEHOLDER, find_spans, mask,
 };
 pub use meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
-pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
+pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig, word_continuations};
 pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};
 pub use report::CleanReport;
 pub use sentences::split_sentences;

@@ -526,12 +526,12 @@ mod tests {
     #[test]
     fn ibans_need_mod_97_and_give_back_a_following_word() {
         let (text, counts) = mask(
-            "IBAN DE89 3704 0044 0532 0130 00 AND GB82WEST12345698765432; not DE89 3704 0044 0532 0130 01",
+            "IBAN DE89 3704 0044 0532 0130 00 AND GB82WEST12345698765432; not GB82 WEST 1234 5698 7654 33",
             NUMBERS,
         );
         assert_eq!(
             text,
-            "IBAN <iban> AND <iban>; not DE89 3704 0044 0532 0130 01"
+            "IBAN <iban> AND <iban>; not GB82 WEST 1234 5698 7654 33"
         );
         assert_eq!(counts.ibans, 2);
     }
@@ -547,5 +547,8 @@ mod tests {
             "<phone> or <phone>; order #1234567890, tracking 1234 5678 9012 3456"
         );
         assert_eq!(counts.phones, 2);
+        // A country code is at most three digits: four digits after `+` start a card.
+        let (text, _) = mask("+86 139 1234 5678 / +4111 1111 1111 1111", NUMBERS);
+        assert_eq!(text, "<phone> / +<card>");
     }
 }

@@ -5,6 +5,11 @@
 //! probability 80%, a random non-special token 10%, and stays as it is 10%. Labels hold the
 //! original id at chosen positions and −100 (ignored by the loss) everywhere else. Special
 //! tokens (padding, `[CLS]`, `[SEP]`, ...) are never chosen. One seed fixes every choice.
+//!
+//! With whole-word masking ([`MlmCollator::whole_words`]) the unit is a word instead of a
+//! token: a token and the WordPiece continuation pieces (`##…`) after it in the same row. A
+//! word is chosen with probability 15%, and a chosen word is masked, replaced (each piece by
+//! a random token) or kept as one.
 
 use std::collections::HashSet;
 
@@ -57,6 +62,8 @@ pub struct MlmCollator {
     pad_id: u32,
     special: HashSet<u32>,
     replacements: Vec<u32>,
+    /// With whole-word masking: whether each id continues the word before it.
+    continues: Option<Vec<bool>>,
     rng: ChaCha8Rng,
 }
 
@@ -86,7 +93,21 @@ impl MlmCollator {
         if replacements.is_empty() {
             return Err(TextError::InvalidRequest("the vocabulary has no non-special token to mask".into()));
         }
-        Ok(MlmCollator { config, mask_id, pad_id, special, replacements, rng: ChaCha8Rng::seed_from_u64(seed) })
+        Ok(MlmCollator { config, mask_id, pad_id, special, replacements, continues: None, rng: ChaCha8Rng::seed_from_u64(seed) })
+    }
+
+    /// This collator masking whole words: `continues[id]` says whether token `id` continues
+    /// the word before it (see [`word_continuations`]); one entry per id of the vocabulary.
+    pub fn whole_words(mut self, continues: Vec<bool>) -> Result<Self> {
+        let vocab_size = self.replacements.len() + self.special.len();
+        if continues.len() != vocab_size {
+            return Err(TextError::InvalidRequest(format!(
+                "whole-word masking needs one continuation flag per token id: {} for a vocabulary of {vocab_size}",
+                continues.len()
+            )));
+        }
+        self.continues = Some(continues);
+        Ok(self)
     }
 
     /// A collator for `tokenizer`, which must have a mask token (`[MASK]` or `<mask>`).
@@ -107,18 +128,44 @@ impl MlmCollator {
         let mut input_ids: Vec<u32> = padded.ids.into_iter().flatten().collect();
         let attention_mask: Vec<u32> = padded.attention_mask.into_iter().flatten().collect();
         let mut labels = vec![IGNORE_INDEX; input_ids.len()];
-        for (i, id) in input_ids.iter_mut().enumerate() {
-            if attention_mask[i] == 0 || self.special.contains(id) || !self.rng.random_bool(self.config.mask_prob) {
+        let mut i = 0;
+        while i < input_ids.len() {
+            let end = self.unit_end(&input_ids, &attention_mask, i, seq_len);
+            if attention_mask[i] == 0 || self.special.contains(&input_ids[i]) || !self.rng.random_bool(self.config.mask_prob) {
+                i = end;
                 continue;
             }
-            labels[i] = i64::from(*id);
             let r: f64 = self.rng.random();
-            if r < self.config.mask_token_prob {
-                *id = self.mask_id;
-            } else if r < self.config.mask_token_prob + self.config.random_token_prob {
-                *id = self.replacements[self.rng.random_range(0..self.replacements.len())];
+            for (id, label) in input_ids[i..end].iter_mut().zip(&mut labels[i..end]) {
+                *label = i64::from(*id);
+                if r < self.config.mask_token_prob {
+                    *id = self.mask_id;
+                } else if r < self.config.mask_token_prob + self.config.random_token_prob {
+                    *id = self.replacements[self.rng.random_range(0..self.replacements.len())];
+                }
             }
+            i = end;
         }
         Ok(MlmBatch { input_ids, labels, attention_mask, batch_size, seq_len })
     }
+
+    /// The end of the masking unit that starts at flat position `start`: the next position,
+    /// or with whole-word masking, past the continuation pieces that follow in the same row.
+    fn unit_end(&self, ids: &[u32], attention: &[u32], start: usize, seq_len: usize) -> usize {
+        let row_end = (start / seq_len.max(1) + 1) * seq_len;
+        let mut end = start + 1;
+        if let Some(continues) = &self.continues {
+            let joins = |j: usize| attention[j] == 1 && !self.special.contains(&ids[j]) && continues.get(ids[j] as usize).copied().unwrap_or(false);
+            while end < row_end && joins(end) {
+                end += 1;
+            }
+        }
+        end
+    }
+}
+
+/// Whether each token id of `tokenizer` continues the word before it: WordPiece's pieces
+/// spelled `##…`.
+pub fn word_continuations(tokenizer: &dyn Tokenizer) -> Vec<bool> {
+    (0..tokenizer.vocab_size() as u32).map(|id| tokenizer.id_to_token(id).is_some_and(|t| t.starts_with("##"))).collect()
 }

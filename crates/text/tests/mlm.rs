@@ -102,3 +102,62 @@ fn works_with_a_trained_wordpiece_tokenizer() {
     let chars = loam_text::CharTokenizer::from_text("abc");
     assert!(MlmCollator::for_tokenizer(&chars, MlmConfig::default(), 0).is_err(), "no mask token");
 }
+
+#[test]
+fn whole_word_masking_chooses_and_treats_each_word_as_one() {
+    // ids 600.. continue the word before them (as `##` pieces do)
+    let continues: Vec<bool> = (0..VOCAB).map(|id| id >= 600).collect();
+    let rows = rows(400);
+    let config = MlmConfig { mask_token_prob: 0.5, random_token_prob: 0.0, ..MlmConfig::default() };
+    let mut c = MlmCollator::new(config, VOCAB, MASK, PAD, &[1, CLS, SEP], 9).unwrap().whole_words(continues.clone()).unwrap();
+    let batch = c.collate(&rows).unwrap();
+    let (mut words, mut chosen, mut pieces_in_chosen) = (0usize, 0usize, 0usize);
+    for (r, row) in rows.iter().enumerate() {
+        let at = |c: usize| r * batch.seq_len + c;
+        let mut c = 1; // after [CLS]
+        while c < row.len() - 1 {
+            let mut end = c + 1;
+            while end < row.len() - 1 && continues[row[end] as usize] {
+                end += 1;
+            }
+            let labels: Vec<i64> = (c..end).map(|k| batch.labels[at(k)]).collect();
+            let inputs: Vec<u32> = (c..end).map(|k| batch.input_ids[at(k)]).collect();
+            words += 1;
+            if labels[0] == IGNORE_INDEX {
+                assert!(labels.iter().all(|&l| l == IGNORE_INDEX), "row {r}: a word is chosen whole or not at all");
+                assert_eq!(inputs, row[c..end], "an unchosen word is untouched");
+            } else {
+                chosen += 1;
+                pieces_in_chosen += end - c;
+                assert_eq!(labels, row[c..end].iter().map(|&t| i64::from(t)).collect::<Vec<_>>(), "labels are the word's ids");
+                assert!(inputs.iter().all(|&t| t == MASK) || inputs == row[c..end], "masked or kept as one: {inputs:?}");
+            }
+            c = end;
+        }
+    }
+    let rate = chosen as f64 / words as f64;
+    assert!((rate - 0.15).abs() < 0.01, "words chosen: {rate}");
+    assert!(pieces_in_chosen > chosen, "some chosen words have several pieces");
+    let per_token = collator(9).collate(&rows).unwrap();
+    assert_ne!(per_token.labels, batch.labels, "whole-word masking changes the choice");
+    assert!(MlmCollator::new(config, VOCAB, MASK, PAD, &[], 0).unwrap().whole_words(vec![false; 3]).is_err(), "one flag per id");
+}
+
+#[test]
+fn wordpiece_continuations_are_the_double_hash_pieces() {
+    let text = "unbelievable unbreakable unthinkable believable breakable thinkable\n".repeat(40);
+    let tok = train_tokenizer(&TokenizerTrainOptions::new(TrainKind::WordPiece, 60), std::iter::once(text.as_str())).unwrap();
+    let continues = loam_text::word_continuations(&tok);
+    assert_eq!(continues.len(), tok.vocab_size());
+    for (id, &c) in continues.iter().enumerate() {
+        assert_eq!(c, tok.id_to_token(id as u32).unwrap().starts_with("##"), "id {id}");
+    }
+    let ids = tok.encode("thinkablebelievable", true).unwrap();
+    assert!(ids.len() > 3 && ids[2..ids.len() - 1].iter().all(|&i| continues[i as usize]), "one word, several pieces: {ids:?}");
+    let mut c = MlmCollator::for_tokenizer(&tok, MlmConfig { mask_prob: 0.5, ..MlmConfig::default() }, 1).unwrap().whole_words(continues).unwrap();
+    let batch = c.collate(&vec![ids.clone(); 64]).unwrap();
+    for row in batch.labels.chunks(batch.seq_len) {
+        let chosen = row[1..row.len() - 1].iter().filter(|&&l| l != IGNORE_INDEX).count();
+        assert!(chosen == 0 || chosen == ids.len() - 2, "the word is chosen whole: {row:?}");
+    }
+}

@@ -252,7 +252,28 @@ impl BertForMaskedLM {
     /// Token logits `[B, T, vocab]`.
     pub fn forward_t(&self, batch: &BertBatch, ctx: &mut Ctx) -> Result<Tensor> {
         let h = self.bert.forward_t(batch, ctx)?;
-        let h = self.ln.forward(&self.act.forward(&self.transform.forward(&h)?))?;
+        self.head(&h)
+    }
+
+    /// Logits `[N, vocab]` at `positions` only (flat indices `row · seq_len + column`, in
+    /// that order): the head runs on those hidden states alone, as masked-LM training needs.
+    pub fn logits_at(&self, batch: &BertBatch, positions: &[usize], ctx: &mut Ctx) -> Result<Tensor> {
+        let h = self.bert.forward_t(batch, ctx)?;
+        let d = self.bert.config.hidden_size;
+        // h: [B, T, d] → [B·T, d] → [N, d]
+        let picked = h.reshape(&[batch.batch * batch.seq_len, d])?.index_select(0, positions)?;
+        self.head(&picked)
+    }
+
+    /// The vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.bert.config.vocab_size
+    }
+
+    // h: [..., d] → [..., vocab]: transform (dense, activation, LayerNorm), then the tied
+    // word embeddings and the bias
+    fn head(&self, h: &Tensor) -> Result<Tensor> {
+        let h = self.ln.forward(&self.act.forward(&self.transform.forward(h)?))?;
         let w = &self.bert.embeddings.word.weight;
         Ok(h.matmul(&w.transpose(0, 1)?)?.add(&self.bias)?)
     }

@@ -1,5 +1,6 @@
 //! Pretrained Hugging Face models: BERT encoders (all-MiniLM-L6-v2 and kin) with sentence
-//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), all read
+//! embeddings, GPT-2 import and export, the Llama family (Llama, SmolLM2, Qwen2), the
+//! encoder–decoders T5 (flan-t5) and BART (distilbart), all read
 //! from the model folders `transformers` writes (`config.json`, `model.safetensors` or sharded
 //! weights, `tokenizer.json`).
 //!
@@ -8,15 +9,19 @@
 //! missing tensor is an error naming the file and the tensor. The reader of each file is
 //! [`loam_nn::TensorFile`]; [`HfWeights`] joins the files of one folder. See `docs/pretrained.md`.
 
+mod bart;
 mod bert;
 mod config;
 mod embed;
+mod encdec;
 mod fetch;
 mod gpt2;
 mod hub;
 mod llama;
+mod t5;
 mod weights;
 
+pub use bart::{Bart, BartConfig, load_bart};
 pub use bert::{BertBatch, BertEmbeddings, BertForMaskedLM, BertModel};
 pub use config::{BertConfig, Gpt2Config, read_json};
 pub use embed::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_SEQ_LEN, SentenceEncoder, mean_pool_normalize};
@@ -24,4 +29,5 @@ pub use fetch::{ALL_MINILM_L6_V2, KNOWN_MODELS, ModelSource, cache_dir, fetch_mo
 pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FILES, hub_endpoint, resolve_model};
 pub use gpt2::{Gpt2, gpt2_config_json, load_gpt2, save_gpt2};
 pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
+pub use t5::{T5, T5Config, load_t5, relative_position_bucket};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};

@@ -7,7 +7,7 @@ use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rayon::prelude::*;
 
-use super::gemv::gemv;
+use super::gemv::{gemv, gemv_rows};
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
 use crate::kernel::{PAR_MIN, standard, wide};
@@ -95,6 +95,9 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             let w = pb.0.offset(batch_offset(i, &batch, sb) + j0 as isize * b_cs);
             let y = po.0.add(i * m * n + j0);
             if m == 1 && (a_cs == 1 || k == 1) && gemv(k, cols, x, w, b_rs, b_cs, y) {
+                return;
+            }
+            if m > 1 && (a_cs == 1 || k == 1) && gemv_rows(m, k, cols, x, a_rs, w, b_rs, b_cs, y, n) {
                 return;
             }
             gemm::gemm(m, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
