@@ -527,3 +527,57 @@ fn a_bart_shaped_model_exports_in_hugging_face_layout() {
         "{err}"
     );
 }
+
+#[test]
+fn the_bart_export_loads_with_the_bart_loader_and_decodes_the_same() {
+    let dir = tmp("roundtrip");
+    let tok_path = write(
+        &dir,
+        "tokenizer.json",
+        char_tokenizer_json(["abcdefg"]).as_bytes(),
+    );
+    let store = ParamStore::new(21);
+    let model = Seq2Seq::new(&tiny(PositionKind::Learned, false, true), &store).unwrap();
+    // weights of order 1, so that a wrong name, offset or norm order shows in the logits
+    for (i, (_, p)) in store.params().iter().enumerate() {
+        p.assign(&randn(p.shape(), 200 + i as u64).mul_scalar(0.5))
+            .unwrap();
+    }
+    let out = dir.join("bart");
+    export_bart(&model, &store, &tok_path, &out).unwrap();
+    let bart = loam_lm::hf::load_bart(&out).unwrap();
+    assert_eq!(
+        (
+            bart.decoder_start_token_id(),
+            bart.pad_token_id(),
+            bart.eos_token_ids()
+        ),
+        (0, 1, vec![2])
+    );
+    let (source, target) = ([4usize, 5, 6, 7, 2], [0usize, 8, 9, 10]);
+    let logits = |m: &dyn Seq2SeqLm| {
+        let _g = no_grad();
+        let enc = m.encode(&source, 1, 5, &[5], &mut Ctx::eval()).unwrap();
+        m.decode(&target, 1, 4, &enc, None, &mut Ctx::eval())
+            .unwrap()
+            .to_vec()
+    };
+    let (ours, theirs) = (logits(&model), logits(&bart));
+    let diff = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(diff < 1e-4, "logits differ by {diff}");
+    let cfg = loam_lm::GenerationConfig {
+        max_new_tokens: 8,
+        eos_ids: vec![2],
+        ..Default::default()
+    };
+    let greedy = |m: &dyn Seq2SeqLm| {
+        loam_lm::generate_seq2seq(m, &source, &cfg, &mut |_| true)
+            .unwrap()
+            .0
+    };
+    assert_eq!(greedy(&model), greedy(&bart));
+}
