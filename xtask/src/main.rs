@@ -36,6 +36,7 @@ mod score;
 mod summarize;
 mod search;
 mod search_map;
+mod seq2seq_task;
 mod test;
 mod train;
 mod write;
@@ -91,6 +92,8 @@ enum Task {
     Summarize(summarize::Args),
     /// Semantic search: index a folder, query an index, score labelled queries.
     Search(search::Args),
+    /// Synthetic (source, target) pairs for the encoder–decoder: dates, reverse or sort.
+    Seq2seqData(seq2seq_task::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
     /// The support assistant's safety layer: score it on the labelled sets, or check one text.
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Task::Score(args) => score::run(&args),
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
+        Task::Seq2seqData(args) => seq2seq_task::run(&args),
         Task::Write(args) => write::run(&args),
         Task::Safety(args) => safety::run(args),
         Task::Assistant(args) => assistant::run(args),

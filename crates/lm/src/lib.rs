@@ -1,7 +1,7 @@
-//! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop (causal and
-//! masked LM objectives), perplexity, masked-LM scoring and fill-mask, generation (decoder-only
-//! [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models), one loader for every model
-//! ([`AutoModel`]) and chat.
+//! `loam-lm`: language models (GPT, the Llama family, BERT, loam's encoder–decoder), the
+//! training loop (causal and masked LM objectives), perplexity, masked-LM scoring and
+//! fill-mask, generation (decoder-only [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models),
+//! one loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -31,6 +31,7 @@ mod gpt;
 mod llama;
 mod masking;
 mod measure;
+mod pairs;
 pub mod metrics;
 mod mlm;
 mod mlm_score;
@@ -43,6 +44,7 @@ mod run_data;
 mod run_folder;
 mod rope;
 mod sampling;
+pub mod seq2seq;
 mod seq2seq_generate;
 mod seq2seq_lm;
 mod train_config;
@@ -66,12 +68,14 @@ pub use fill_mask::{MaskCandidate, MaskFill, fill_mask, fill_mask_ids, mask_toke
 pub use metrics::{Metric, MetricsLog};
 pub use mlm_score::{MlmScore, MlmScoreOptions, mlm_score};
 pub use objective::{Objective, ObjectiveKind, Validation};
+pub use pairs::{EncodedPair, Pair, encode_pairs, make_batch, read_pairs};
 pub use perplexity::{Perplexity, perplexity};
 pub use plot::{font_available, plot_losses};
 pub use quantize::{QuantizeReport, quantize_folder};
 pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
+pub use seq2seq::{Seq2Seq, Seq2SeqBatch, Seq2SeqConfig};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
 pub use seq2seq_generate::generate_seq2seq;
 pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
