@@ -28,6 +28,7 @@ mod score;
 mod summarize;
 mod search;
 mod search_map;
+mod serve;
 mod test;
 mod train;
 mod write;
@@ -80,6 +81,8 @@ enum Task {
     Search(search::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
+    /// The OpenAI-compatible HTTP server (chat, completions, embeddings, search, the web page).
+    Serve(loam_apps::server::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
         Task::Write(args) => write::run(&args),
+        Task::Serve(args) => serve::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@
 mod error;
 pub mod provider;
 pub mod search;
+pub mod server;
 pub mod summarize;
 pub mod writer;
 
