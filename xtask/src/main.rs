@@ -1,5 +1,5 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, safety).
 
 mod bench;
 mod bench_block;
@@ -24,6 +24,7 @@ mod model_arg;
 mod provider_arg;
 mod pytorch;
 mod record;
+mod safety;
 mod score;
 mod summarize;
 mod search;
@@ -81,6 +82,8 @@ enum Task {
     Search(search::Args),
     /// Product descriptions or ad copy for a file of products, checked against constraints.
     Write(write::Args),
+    /// The support assistant's safety layer: score it on the labelled sets, or check one text.
+    Safety(safety::Args),
     /// The OpenAI-compatible HTTP server (chat, completions, embeddings, search, the web page).
     Serve(loam_apps::server::ServeArgs),
 }
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Task::Summarize(args) => summarize::run(&args),
         Task::Search(args) => search::run(args),
         Task::Write(args) => write::run(&args),
+        Task::Safety(args) => safety::run(args),
         Task::Serve(args) => serve::run(&args),
     };
     match outcome {

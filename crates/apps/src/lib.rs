@@ -1,8 +1,11 @@
 //! `loam-apps`: the applications built on loam's models, each taking its models through one
 //! [`provider::Provider`] interface (a local loam model or an OpenAI-compatible endpoint):
 //! semantic search ([`search`]: dense, BM25 and hybrid over one index), an extractive
-//! summarizer ([`summarize`]) and a product-copy writer ([`writer`]). The customer-service
-//! assistant and the HTTP server land with their issue (see DESIGN.md, "The apps crate").
+//! summarizer ([`summarize`]), a product-copy writer ([`writer`]), the safety layer of the
+//! support assistant ([`safety`]: abuse, prompt injection, other customers' data, PII
+//! masking) and the store of conversations, handoff tickets and feedback on SQLite or
+//! PostgreSQL ([`store`]). The customer-service assistant and the HTTP server land with their
+//! issue (see DESIGN.md, "The apps crate").
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
@@ -17,8 +20,10 @@
 
 mod error;
 pub mod provider;
+pub mod safety;
 pub mod search;
 pub mod server;
+pub mod store;
 pub mod summarize;
 pub mod writer;
 

@@ -1,5 +1,6 @@
 //! `loam-lm`: language models (GPT, the Llama family, BERT), the training loop, perplexity,
-//! generation, one loader for every model ([`AutoModel`]) and chat.
+//! generation (decoder-only [`CausalLm`] and encoder–decoder [`Seq2SeqLm`] models), one
+//! loader for every model ([`AutoModel`]) and chat.
 //!
 //! ```
 //! use loam_lm::{Gpt, GptConfig};
@@ -32,6 +33,7 @@ mod run_checkpoint;
 mod run_folder;
 mod rope;
 mod sampling;
+mod seq2seq_lm;
 mod train_config;
 mod trainable;
 mod trained_model;
@@ -55,6 +57,7 @@ pub use run_checkpoint::{LoadedModel, TrainState, load_model};
 pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
+pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;
 pub use trained_model::TrainedModel;

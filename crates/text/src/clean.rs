@@ -313,6 +313,7 @@ impl Cleaner {
             urls: self.config.mask.urls,
             emails: self.config.mask.emails,
             phones: self.config.mask.phones,
+            ..MaskKinds::default()
         };
         if kinds != MaskKinds::default() {
             let (masked, counts) = mask(&line, kinds);

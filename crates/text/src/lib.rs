@@ -27,6 +27,7 @@
 //! tokenizer specs and the shard format.
 
 mod char_tokenizer;
+mod check_digit;
 mod clean;
 mod corpus;
 mod dataset;
@@ -53,7 +54,11 @@ pub use dataset::{DatasetConfig, SplitMode, TOKENIZER_FILE, build_dataset, remov
 pub use error::{Result, TextError};
 pub use hf_tokenizer::HfTokenizer;
 pub use html::{HtmlStats, decode_entities, strip_html};
-pub use mask::{EMAIL_PLACEHOLDER, MaskCounts, MaskKinds, PHONE_PLACEHOLDER, URL_PLACEHOLDER, mask};
+pub use check_digit::{chinese_id_check_char, chinese_id_valid, iban_valid, luhn_valid, ssn_valid};
+pub use mask::{
+    CARD_PLACEHOLDER, EMAIL_PLACEHOLDER, IBAN_PLACEHOLDER, ID_PLACEHOLDER, MaskCounts, MaskKind, MaskKinds, MaskSpan, PHONE_PLACEHOLDER,
+    URL_PLACEHOLDER, find_spans, mask,
+};
 pub use meta::{DatasetMeta, META_FORMAT, META_VERSION, SourceInfo, SplitInfo, TokenCounts, TokenizerInfo};
 pub use mlm::{IGNORE_INDEX, MlmBatch, MlmCollator, MlmConfig};
 pub use reader::{Batch, RandomWindows, SequentialWindows, Split, TokenDataset, TokenSplit};

@@ -42,3 +42,13 @@ pub fn minilm_dir(test: &str) -> Option<PathBuf> {
         None => skip(&format!("{test}: did not run: LOAM_MINILM_DIR does not hold all-MiniLM-L6-v2")),
     }
 }
+
+/// The PostgreSQL server of `$LOAM_TEST_POSTGRES` (a `postgres://` URL; `.ci/postgres.sh`
+/// starts a throwaway one and exports it); when it is not set, as [`fixture`]: a failure where
+/// fixtures are required, else `None` said on stderr.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var("LOAM_TEST_POSTGRES").ok().filter(|url| !url.is_empty()) {
+        Some(url) => Some(url),
+        None => skip(&format!("{test}: did not run: LOAM_TEST_POSTGRES is not set (source .ci/postgres.sh)")),
+    }
+}
