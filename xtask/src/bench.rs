@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use crate::record::{self, Record};
 use crate::{
-    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
+    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search, bench_serve,
     bench_tokenize, bench_train_shakespeare, pytorch,
 };
 
@@ -37,6 +37,9 @@ pub enum BenchName {
     /// Semantic search at 10k and 100k chunks: indexing docs/s, queries/s, HNSW recall@10,
     /// memory (loam only).
     Search,
+    /// The HTTP server under load on loopback: 64 × 20 assistant requests, 16 × 10 streamed
+    /// generations (requests/s, p50, p99; loam only; `--database` for PostgreSQL).
+    Serve,
 }
 
 impl BenchName {
@@ -52,6 +55,7 @@ impl BenchName {
             BenchName::Gpt2Generate => "gpt2-generate",
             BenchName::LlamaGenerate => "llama-generate",
             BenchName::Search => "search",
+            BenchName::Serve => "serve",
         }
     }
 }
@@ -82,6 +86,9 @@ pub struct Args {
     /// of `embed` (instead of all-MiniLM-L6-v2); loam side only.
     #[arg(long)]
     model: Option<String>,
+    /// The database of `serve` (default: SQLite in a temporary folder), e.g. postgres://…
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// The loam side's records of `name`.
@@ -98,6 +105,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref()),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Search => bench_search::run(),
+        BenchName::Serve => bench_serve::run(args.database.as_deref()),
     }
 }
 
@@ -115,8 +123,11 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
-    if args.compare_pytorch && args.name == BenchName::Search {
-        bail!("bench search has no PyTorch side; run it without --compare-pytorch");
+    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve) {
+        bail!("bench {} has no PyTorch side; run it without --compare-pytorch", args.name.name());
+    }
+    if args.database.is_some() && args.name != BenchName::Serve {
+        bail!("--database applies to bench serve");
     }
     if args.compare_pytorch && args.name == BenchName::Tokenize {
         bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");

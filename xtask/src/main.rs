@@ -9,6 +9,7 @@ mod bench_gpt2_generate;
 mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;
+mod bench_serve;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;

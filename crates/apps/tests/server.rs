@@ -296,7 +296,7 @@ fn a_graceful_shutdown_finishes_requests_in_flight() {
         let r = client().post(url).json(&body).send().unwrap();
         (r.status().as_u16(), r.json::<Value>().unwrap())
     });
-    while busy_workers(&server) == 0 {
+    while busy_workers(&server) == 0 && !in_flight.is_finished() {
         std::thread::sleep(Duration::from_millis(5));
     }
     server.begin_shutdown();

@@ -68,6 +68,13 @@ pub struct ServeArgs {
     /// Requests a client may make at once after a quiet spell (default: 2 × the rate, ≥ 1).
     #[arg(long, requires = "rate_limit")]
     pub rate_burst: Option<f64>,
+    /// The database of conversations, tickets and feedback: `postgres://…`, `sqlite://FILE` or
+    /// a file path (default: `loam.db` in --data-dir, created on first start).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// The folder of the default SQLite database.
+    #[arg(long, default_value = "loam-data")]
+    pub data_dir: PathBuf,
     /// Seconds a shutdown waits for in-flight requests.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
@@ -105,9 +112,10 @@ impl ServeArgs {
         })
     }
 
-    /// The server with every model, encoder and index the flags name loaded.
+    /// The server with every model, encoder and index the flags name loaded, and its
+    /// database (opened when it starts serving).
     pub fn server(&self) -> Result<Server> {
-        let mut server = Server::new(self.config()?);
+        let mut server = Server::new(self.config()?).with_database(self.database_url()?);
         for model in &self.models {
             eprintln!("loading {model}");
             server = server.with_model(ServedModel::load(model)?)?;

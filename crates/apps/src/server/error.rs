@@ -133,6 +133,17 @@ impl From<crate::AppsError> for ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    /// A missing row is a 404, input the store refuses a 400, anything else a 500.
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            e if e.is_not_found() => ApiError::not_found(e.to_string()),
+            crate::store::StoreError::Invalid { message, .. } => ApiError::invalid(message),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();

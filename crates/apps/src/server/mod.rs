@@ -23,6 +23,7 @@
 mod api;
 mod args;
 mod auth;
+mod background;
 mod body;
 mod error;
 mod metrics;
@@ -36,6 +37,7 @@ mod web;
 
 pub use args::{ServeArgs, run};
 pub use auth::{ApiKeys, RateLimit, RateLimiter};
+pub use background::Background;
 pub use body::parse_json;
 pub use error::ApiError;
 pub use metrics::Metrics;

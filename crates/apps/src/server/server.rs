@@ -11,12 +11,13 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::provider::Provider;
+use crate::store::Store;
 
 use super::auth::{self, ApiKeys, RateLimit, RateLimiter};
 use super::metrics::{self, Metrics};
 use super::models::ServedModel;
 use super::pool::WorkerPool;
-use super::routes::{chat, embeddings, info, search, summarize};
+use super::routes::{chat, embeddings, info, search, summarize, tickets};
 use super::state::{AppState, Limits, ServedIndex};
 use super::web;
 
@@ -57,12 +58,14 @@ pub struct Server {
     models: Vec<ServedModel>,
     embedder: Option<(String, Arc<dyn Provider>)>,
     index: Option<ServedIndex>,
+    store: Option<Store>,
+    database: Option<String>,
 }
 
 impl Server {
     /// A server with `config` and no models yet.
     pub fn new(config: ServerConfig) -> Self {
-        Server { config, models: Vec::new(), embedder: None, index: None }
+        Server { config, models: Vec::new(), embedder: None, index: None, store: None, database: None }
     }
 
     /// Serves a generative model under its name.
@@ -86,6 +89,19 @@ impl Server {
         self
     }
 
+    /// Keeps conversations, tickets and feedback in `store`.
+    pub fn with_store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Keeps conversations, tickets and feedback in the database at `url` (`postgres://…`,
+    /// `sqlite://FILE` or a file path), opened, and migrated, when serving starts.
+    pub fn with_database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
     /// The shared state and the router; the worker pool starts here.
     fn build(self) -> std::io::Result<(AppState, Router)> {
         let state = AppState {
@@ -97,6 +113,7 @@ impl Server {
             api_keys: Arc::new(ApiKeys::new(self.config.api_keys)),
             rate_limiter: self.config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
             metrics: Arc::new(Metrics::default()),
+            store: self.store,
         };
         let v1 = Router::new()
             .route("/v1/chat/completions", post(chat::chat_completions))
@@ -105,6 +122,10 @@ impl Server {
             .route("/v1/models", get(info::models))
             .route("/v1/search", post(search::search))
             .route("/v1/summarize", post(summarize::summarize))
+            .route("/v1/tickets", get(tickets::list))
+            .route("/v1/tickets/{id}", get(tickets::get))
+            .route("/v1/conversations/{id}", get(tickets::conversation))
+            .route("/v1/conversations/{id}/feedback", post(tickets::feedback))
             .route_layer(from_fn_with_state(state.clone(), auth::guard));
         let router = Router::new()
             .route("/", get(web::index))
@@ -126,7 +147,13 @@ impl Server {
     /// finish their jobs.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.config.shutdown_grace;
-        let (state, router) = self.build()?;
+        let mut server = self;
+        if let Some(url) = server.database.take() {
+            let store = Store::connect(&url).await.map_err(std::io::Error::other)?;
+            eprintln!("database: {store:?}");
+            server.store = Some(store);
+        }
+        let (state, router) = server.build()?;
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -144,8 +171,12 @@ impl Server {
             () = deadline => eprintln!("shutdown: requests still running after {}s were cut off", grace.as_secs()),
         }
         let pool = Arc::clone(&state.pool);
+        let store = state.store.clone();
         drop(state);
         tokio::task::spawn_blocking(move || pool.shutdown()).await.map_err(std::io::Error::other)?;
+        if let Some(store) = store {
+            store.close().await;
+        }
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use crate::provider::Provider;
 use crate::search::{Embedder, SearchIndex};
+use crate::store::Store;
 
 use super::auth::{ApiKeys, RateLimiter};
 use super::error::{ApiError, ApiResult};
@@ -64,6 +65,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// The counters of `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Conversations, tickets and feedback, when the server has a database.
+    pub store: Option<Store>,
 }
 
 /// What a 503 asks a client to wait before retrying.
@@ -89,6 +92,11 @@ impl AppState {
             let _ = tx.send(job());
         })?;
         rx.await.map_err(|_| ApiError::internal("the worker failed before answering"))?
+    }
+
+    /// The database, or a 503 when the server runs without one.
+    pub fn store(&self) -> ApiResult<&Store> {
+        self.store.as_ref().ok_or_else(|| ApiError::unavailable("this server runs without a database"))
     }
 
     /// Queues `job` on a worker without waiting for it; 503 when the queue is full.

@@ -6,42 +6,26 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use loam_apps::provider::{ChatMessage, Completion, FinishReason, GenParams, OnText, Provider};
-use loam_apps::server::{ServedModel, Server};
+use loam_apps::server::{Background, ServedModel, Server};
 use loam_lm::AutoModel;
 
-/// A server running on `127.0.0.1:<free port>` in a thread of its own.
+/// A server running on `127.0.0.1:<free port>` in the background.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The address it listens on.
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    running: Option<Background>,
 }
 
 impl TestServer {
     /// Starts `server` on a free loopback port.
     pub fn start(server: Server) -> TestServer {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr()?).map_err(std::io::Error::other)?;
-                server
-                    .serve(listener, async move {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-            })
-        });
-        let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server did not start");
-        TestServer { base: format!("http://{addr}"), addr, stop: Some(stop), thread: Some(thread) }
+        let running = Background::start(server, "127.0.0.1:0", 2).expect("the server starts");
+        TestServer { base: running.base_url(), addr: running.addr(), running: Some(running) }
     }
 
     /// `base` + `path`.
@@ -51,24 +35,14 @@ impl TestServer {
 
     /// Asks the server to shut down (as SIGTERM does) without waiting.
     pub fn begin_shutdown(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(r) = self.running.as_mut() {
+            r.begin_stop();
         }
     }
 
-    /// Shuts down and waits for the server thread; its result.
+    /// Shuts down and waits for the server; its result.
     pub fn shutdown(mut self) -> std::io::Result<()> {
-        self.begin_shutdown();
-        self.thread.take().expect("joined once").join().expect("the server thread panicked")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.begin_shutdown();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.running.take().expect("stopped once").stop()
     }
 }
 

@@ -72,8 +72,9 @@ async fn generate(state: AppState, name: String, task: Task, prompt_tokens: usiz
     let model = state.model(&name)?;
     let limit = state.limits.max_prompt_tokens.min(model.context().saturating_sub(1));
     if prompt_tokens > limit {
+        let param = if matches!(task, Task::Chat(_)) { "messages" } else { "prompt" };
         return Err(ApiError::invalid_param(
-            "messages",
+            param,
             format!("the prompt is {prompt_tokens} tokens, over the limit of {limit} for model {name:?}"),
         ));
     }

@@ -30,9 +30,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     if state.pool.workers() == 0 {
         problems.push("no inference workers".into());
     }
+    let database = match &state.store {
+        Some(store) => {
+            if let Err(e) = store.ping().await {
+                problems.push(format!("database: {e}"));
+            }
+            Value::String(store.backend().to_string())
+        }
+        None => Value::Null,
+    };
     let body = json!({
         "status": if problems.is_empty() { "ready" } else { "not ready" },
         "models": state.model_names(),
+        "database": database,
         "workers": state.pool.workers(),
         "queue_capacity": state.pool.capacity(),
         "problems": problems,

@@ -6,3 +6,4 @@ pub mod generate;
 pub mod info;
 pub mod search;
 pub mod summarize;
+pub mod tickets;

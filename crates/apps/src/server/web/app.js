@@ -110,7 +110,7 @@ async function ask(question) {
           ticket.textContent = `${TEXT[lang].ticket} ${chunk.loam.ticket_id}`;
           answer.appendChild(ticket);
         }
-        answer.dataset.outcome = chunk.loam.outcome || "";
+        answer.dataset.outcome = chunk.loam.outcome ? chunk.loam.outcome.type : "";
         showSuggestions(chunk.loam.suggestions);
       }
     });
