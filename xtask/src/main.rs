@@ -1,6 +1,8 @@
 //! `cargo xtask`: the command line of the loam workspace (tests, layer check, data, training,
-//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, safety).
+//! evaluation, generation, pretrained models, benchmarks, scoring, summaries, the assistant and
+//! its safety layer).
 
+mod assistant;
 mod bench;
 mod bench_block;
 mod bench_embed;
@@ -87,6 +89,8 @@ enum Task {
     Safety(safety::Args),
     /// The OpenAI-compatible HTTP server (chat, completions, embeddings, search, the web page).
     Serve(loam_apps::server::ServeArgs),
+    /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
+    Assistant(assistant::Args),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Task::Write(args) => write::run(&args),
         Task::Safety(args) => safety::run(args),
         Task::Serve(args) => serve::run(&args),
+        Task::Assistant(args) => assistant::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
-use loam_apps::safety::eval::{PiiCase, read_jsonl, read_prompts, score_pii, score_prompts};
+use loam_apps::safety::eval::{
+    Counts, PiiCase, Rate, read_jsonl, read_prompts, score_pii, score_prompts,
+};
 use loam_apps::safety::{Category, Safety, SafetyConfig, Verdict};
 
 /// Arguments of `cargo xtask safety`.
@@ -100,7 +102,7 @@ fn eval_report(safety: &Safety, dir: &Path, misses: bool) -> Result<String> {
     let mut all = attacks.clone();
     all.extend(benign.iter().cloned());
     let report = score_prompts(safety, &all);
-    let pct = |r: loam_apps::safety::eval::Rate| {
+    let pct = |r: Rate| {
         format!(
             "{:5.1}% ({:>3}/{:<3})",
             100.0 * r.ratio(),
@@ -121,9 +123,9 @@ fn eval_report(safety: &Safety, dir: &Path, misses: bool) -> Result<String> {
     let attack_cells = [Some("dev"), Some("heldout"), None].map(|s| {
         let r = [Category::Abuse, Category::Injection, Category::OthersData]
             .iter()
-            .fold(loam_apps::safety::eval::Rate::default(), |acc, c| {
+            .fold(Rate::default(), |acc, c| {
                 let r = report.rate(c.name(), s);
-                loam_apps::safety::eval::Rate {
+                Rate {
                     blocked: acc.blocked + r.blocked,
                     total: acc.total + r.total,
                 }
@@ -164,7 +166,7 @@ fn eval_report(safety: &Safety, dir: &Path, misses: bool) -> Result<String> {
         )?;
         (tp, fp, fn_) = (tp + c.tp, fp + c.fp, fn_ + c.fn_);
     }
-    let total = loam_apps::safety::eval::Counts { tp, fp, fn_ };
+    let total = Counts { tp, fp, fn_ };
     writeln!(
         out,
         "  {:<38} {:>9.3}  {:>6.3}  {:>3} {:>3} {:>3}",

@@ -18,6 +18,7 @@
 //! # Ok::<(), loam_apps::AppsError>(())
 //! ```
 
+pub mod assistant;
 mod error;
 pub mod provider;
 pub mod safety;

@@ -11,6 +11,7 @@ use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
 use crate::hf::LlamaHfConfig;
 use crate::llama::LlamaConfig;
+use crate::objective::ObjectiveKind;
 use crate::sampling::GenerationConfig;
 
 /// Which model a run trains.
@@ -31,6 +32,8 @@ pub enum ModelArchitecture {
 pub struct ModelConfig {
     /// `gpt` or `llama`.
     pub architecture: ModelArchitecture,
+    /// What the model is trained to do: `clm` (causal language modelling, the default).
+    pub objective: ObjectiveKind,
     /// Number of blocks.
     pub n_layer: usize,
     /// Attention (query) heads per block.
@@ -74,6 +77,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             architecture: ModelArchitecture::Gpt,
+            objective: ObjectiveKind::Clm,
             n_layer: 4,
             n_head: 4,
             n_embd: 128,

@@ -1,7 +1,8 @@
 //! The training loop: data, model, AdamW with warmup + cosine, clipping, accumulation,
 //! periodic validation, checkpoints, metrics, a progress bar, the loss plot and a summary.
 //! [`train`] reads top to bottom; each part (resume, data, one step, progress, evaluation,
-//! samples, checkpoints, summary) is a function or a small type of its own below it.
+//! checkpoints, summary) is a function or a small type of its own below it. What is trained
+//! (batches, loss, validation figures, samples) is the run's [`Objective`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,24 +11,23 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use loam_nn::optim::{AdamW, AdamWConfig, GradAccumulator, Schedule, clip_grad_norm};
+use std::collections::BTreeMap;
+
 use loam_nn::{Ctx, ParamStore};
-use loam_tensor::{GradStore, Rng, Tensor, no_grad};
-use loam_text::{
-    AnyTokenizer, CleanConfig, DatasetConfig, Normalization, Split, TokenDataset, TokenSplit, Tokenizer, TokenizerSpec,
-    build_dataset, load_tokenizer,
-};
+use loam_tensor::{GradStore, Rng, Tensor};
 use serde::Serialize;
 
-use crate::default_corpus::default_corpus;
+use crate::clm::Clm;
 use crate::error::{LmError, Result};
 use crate::hf::{LlamaOptions, load_llama};
 use crate::measure::peak_rss_mb;
 use crate::metrics::{Metric, MetricsLog};
+use crate::objective::{Objective, Validation};
 use crate::plot::plot_losses;
 use crate::run_checkpoint::{self, TrainState};
+use crate::run_data::RunData;
 use crate::run_folder::RunFolder;
 use crate::train_config::{OptimConfig, TrainConfig};
-use crate::trainable::TrainableModel;
 use crate::trained_model::TrainedModel;
 
 /// How a run is driven from outside: where it writes, whether it continues or replaces an
@@ -59,6 +59,8 @@ pub struct TrainSummary {
     pub val_loss_full: f32,
     /// exp(val_loss_full), per token.
     pub val_ppl: f32,
+    /// The objective's other figures on the whole validation split (none for `clm`).
+    pub val_metrics: BTreeMap<String, f64>,
     /// Training tokens per second (this session).
     pub tokens_per_s: f64,
     /// Milliseconds per step (median of this session).
@@ -77,7 +79,7 @@ pub struct TrainSummary {
     pub interrupted: bool,
 }
 
-/// Trains a GPT or a Llama as `config` says, writing everything under `opts.out`. A new run refuses an
+/// Trains a model with its objective as `config` says, writing everything under `opts.out`. A new run refuses an
 /// `out` that holds anything unless `opts.overwrite`; a resumed run continues from the newest
 /// checkpoint and refuses a `config` that differs from the saved one except in
 /// `optim.iters`, which must be above the saved step. With `model.init_from`, a new run starts
@@ -116,9 +118,11 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
         last: resumed.as_ref().map(|r| r.dir.clone()).unwrap_or_default(),
         saved_step: resumed.as_ref().map(|_| state.step),
     };
-    let mut session = Session::new(&config, opts, &folder, &data, &store, opt, state, ckpts)?;
-    session.run(model.trainable())?;
-    session.finish(model.trainable(), started)
+    let session = Session::new(&config, opts, &folder, &store, opt, state, ckpts)?;
+    match &model {
+        TrainedModel::Gpt(m) => session.train(&Clm::new(m, &data, &config), started),
+        TrainedModel::Llama(m) => session.train(&Clm::new(m, &data, &config), started),
+    }
 }
 
 /// The saved config of the newest checkpoint in `out`: what `--resume` continues with.
@@ -197,92 +201,6 @@ fn new_optimizer(o: &OptimConfig, store: &ParamStore) -> Result<AdamW> {
     Ok(AdamW::no_decay_1d(store.trainable(), o.weight_decay, adam)?)
 }
 
-/// The token dataset of a run, its tokenizer and its splits.
-struct RunData {
-    dataset: TokenDataset,
-    tokenizer: AnyTokenizer,
-    train: TokenSplit,
-    val: TokenSplit,
-    /// The whole validation split, for the full validation loss.
-    val_tokens: Vec<usize>,
-    /// A prompt the vocabulary can spell, for sample prompts it cannot.
-    fallback: String,
-}
-
-impl RunData {
-    /// Builds the dataset in the run folder (or reuses it, when resuming) and opens it.
-    fn open(config: &TrainConfig, folder: &RunFolder, reuse: bool) -> Result<RunData> {
-        let data_dir = folder.data();
-        if !(reuse && data_dir.join("meta.json").is_file()) {
-            build_run_dataset(config, folder)?;
-        }
-        let dataset = TokenDataset::open(&data_dir)?;
-        let tokenizer = load_tokenizer(&dataset.tokenizer_path())?;
-        let (train, val) = (dataset.split(Split::Train)?, dataset.split(Split::Val)?);
-        let val_tokens: Vec<usize> = val.tokens(0, val.len())?.iter().map(|&t| t as usize).collect();
-        let first = *val_tokens.first().ok_or_else(|| LmError::Config("the validation split is empty".into()))?;
-        let fallback = tokenizer.decode(&[first as u32], true)?;
-        Ok(RunData { dataset, tokenizer, train, val, val_tokens, fallback })
-    }
-
-    /// `config` with the vocabulary size of the tokenizer when it gives none, checked against
-    /// the tokenizer and the split sizes.
-    fn fit(&self, mut config: TrainConfig) -> Result<TrainConfig> {
-        let vocab = self.tokenizer.vocab_size();
-        if config.model.vocab_size == 0 {
-            config.model.vocab_size = vocab;
-        }
-        if config.model.vocab_size < vocab {
-            return Err(LmError::Config(format!("model vocab_size {} is smaller than the tokenizer's {vocab}", config.model.vocab_size)));
-        }
-        let block = config.model.block_size;
-        for (name, split) in [("training", &self.train), ("validation", &self.val)] {
-            if split.len() <= block + 1 {
-                return Err(LmError::Config(format!("the {name} split has {} tokens, too few for windows of {block}", split.len())));
-            }
-        }
-        Ok(config)
-    }
-}
-
-/// Builds the token dataset of `config` in the run folder; without a corpus, from the
-/// built-in one, written next to it.
-fn build_run_dataset(config: &TrainConfig, folder: &RunFolder) -> Result<()> {
-    let (corpus, clean) = match &config.data.corpus {
-        Some(p) => (p.clone(), CleanConfig::default()),
-        None => {
-            let src = folder.default_corpus();
-            loam_nn::write_atomic(&src, default_corpus(config.run.seed, 400_000).as_bytes())?;
-            let clean = CleanConfig {
-                normalization: Some(Normalization::Nfc),
-                remove_control: true,
-                normalize_whitespace: true,
-                ..CleanConfig::default()
-            };
-            (src, clean)
-        }
-    };
-    let spec: TokenizerSpec = config.data.tokenizer.parse()?;
-    let mut dc = DatasetConfig::new(corpus, folder.data(), spec);
-    dc.clean = clean;
-    dc.val_fraction = config.data.val_fraction;
-    dc.lossy_utf8 = config.data.lossy_utf8;
-    build_dataset(&dc)?;
-    Ok(())
-}
-
-/// A batch of `b` random windows: inputs and targets, `b × block` each.
-fn random_batch(split: &TokenSplit, b: usize, block: usize, rng: &mut Rng) -> Result<(Vec<usize>, Vec<usize>)> {
-    let (mut x, mut y) = (Vec::with_capacity(b * block), Vec::with_capacity(b * block));
-    for _ in 0..b {
-        let start = rng.below((split.len() - block) as u64) as usize;
-        let w = split.tokens(start, block + 1)?;
-        x.extend(w[..block].iter().map(|&t| t as usize));
-        y.extend(w[1..].iter().map(|&t| t as usize));
-    }
-    Ok((x, y))
-}
-
 /// Into how many equal shards a batch of `batch` rows is split, one per thread: the most, up to
 /// `threads`, that divide it. Each shard runs forward and backward on its own thread (whole
 /// small models parallelize far better this way than op by op), and their mean gradient is
@@ -333,39 +251,6 @@ impl Progress {
     }
 }
 
-/// Mean loss over `batches` batches of windows drawn from a fixed seed (the same windows at
-/// every evaluation); with `batches` 0, over every window of the validation split.
-fn evaluate(model: &dyn TrainableModel, data: &RunData, config: &TrainConfig) -> Result<f32> {
-    let (batches, batch_size, seed) = (config.run.eval_batches, config.optim.batch_size, config.run.seed);
-    if batches == 0 {
-        return Ok(model.full_loss(&data.val_tokens)? as f32);
-    }
-    let _g = no_grad();
-    let block = model.block_size();
-    let mut rng = Rng::new(seed ^ 0xe7a1);
-    let mut total = 0.0;
-    for _ in 0..batches {
-        let (x, y) = random_batch(&data.val, batch_size, block, &mut rng)?;
-        total += model.loss(&x, &y, batch_size, block, &mut Ctx::eval())?.to_scalar()?;
-    }
-    Ok(total / batches as f32)
-}
-
-/// Samples of up to `max_new_tokens` tokens for each configured prompt; a prompt the
-/// vocabulary cannot spell is replaced by the data's fallback.
-fn samples(model: &dyn TrainableModel, data: &RunData, config: &TrainConfig, max_new_tokens: usize) -> Result<Vec<String>> {
-    let cfg = config.sample.generation(max_new_tokens, config.run.seed);
-    config
-        .sample
-        .prompts
-        .iter()
-        .map(|p| {
-            let p = if data.tokenizer.encode(p, false).is_ok_and(|ids| !ids.is_empty()) { p.as_str() } else { &data.fallback };
-            Ok(format!("{p}{}", model.sample(&data.tokenizer, p, &cfg)?))
-        })
-        .collect()
-}
-
 /// Writes the checkpoints of a run: step-numbered ones (only the newest `keep_last` stay) and
 /// a copy of the best.
 struct Checkpoints<'a> {
@@ -401,6 +286,8 @@ struct StepReport {
     loss: f32,
     lr: f32,
     grad_norm: f32,
+    /// Tokens trained on.
+    tokens: usize,
 }
 
 /// The loop's state and everything it writes to, for one session of a run.
@@ -408,7 +295,6 @@ struct Session<'a> {
     config: &'a TrainConfig,
     opts: &'a RunOptions,
     folder: &'a RunFolder,
-    data: &'a RunData,
     params: Vec<Tensor>,
     opt: AdamW,
     state: TrainState,
@@ -418,6 +304,7 @@ struct Session<'a> {
     progress: Progress,
     ckpts: Checkpoints<'a>,
     step_times: Vec<f64>,
+    step_tokens: Vec<usize>,
     last_loss: f32,
     interrupted: bool,
 }
@@ -428,7 +315,6 @@ impl<'a> Session<'a> {
         config: &'a TrainConfig,
         opts: &'a RunOptions,
         folder: &'a RunFolder,
-        data: &'a RunData,
         store: &ParamStore,
         opt: AdamW,
         state: TrainState,
@@ -439,7 +325,6 @@ impl<'a> Session<'a> {
             config,
             opts,
             folder,
-            data,
             params: store.trainable().into_iter().map(|(_, t)| t).collect(),
             opt,
             data_rng,
@@ -450,18 +335,20 @@ impl<'a> Session<'a> {
             state,
             ckpts,
             step_times: Vec::new(),
+            step_tokens: Vec::new(),
             last_loss: f32::NAN,
             interrupted: false,
         })
     }
 
-    fn tokens_per_step(&self) -> usize {
-        let o = &self.config.optim;
-        o.batch_size * o.grad_accum * self.config.model.block_size
+    /// Trains with `objective` until done or stopped, then reports.
+    fn train<O: Objective>(mut self, objective: &O, started: Instant) -> Result<TrainSummary> {
+        self.run(objective)?;
+        self.finish(objective, started)
     }
 
     /// Steps until `iters` or a stop request, with metrics, evaluations and checkpoints.
-    fn run(&mut self, model: &dyn TrainableModel) -> Result<()> {
+    fn run<O: Objective>(&mut self, objective: &O) -> Result<()> {
         let config = self.config;
         let (o, r) = (&config.optim, &config.run);
         let schedule = Schedule::WarmupCosine { lr: o.lr, min_lr: o.min_lr, warmup: o.warmup, total: o.iters };
@@ -472,22 +359,23 @@ impl<'a> Session<'a> {
                 break;
             }
             let t0 = Instant::now();
-            let report = self.train_step(model, schedule.lr(self.state.step))?;
+            let report = self.train_step(objective, schedule.lr(self.state.step))?;
             self.step_times.push(t0.elapsed().as_secs_f64());
+            self.step_tokens.push(report.tokens);
             self.last_loss = report.loss;
             self.state.step += 1;
-            self.state.tokens_seen += self.tokens_per_step() as u64;
-            window_tokens += self.tokens_per_step();
+            self.state.tokens_seen += report.tokens as u64;
+            window_tokens += report.tokens;
             let (step, done) = (self.state.step, self.state.step == o.iters);
             if step % r.log_interval == 0 || done {
                 let tokens_per_s = window_tokens as f64 / window_start.elapsed().as_secs_f64();
-                let StepReport { loss, lr, grad_norm } = report;
+                let StepReport { loss, lr, grad_norm, .. } = report;
                 self.metrics.log(Metric::Train { step, loss, lr, grad_norm, tokens_per_s })?;
                 self.progress.train_line(loss, lr, tokens_per_s);
                 (window_tokens, window_start) = (0, Instant::now());
             }
             self.progress.step(step);
-            let is_best = if step % r.eval_interval == 0 || done { self.evaluation(model)? } else { false };
+            let is_best = if step % r.eval_interval == 0 || done { self.evaluation(objective)? } else { false };
             if is_best || step % r.checkpoint_interval == 0 || done {
                 self.ckpts.save(&self.state, &self.data_rng, &self.opt, is_best)?;
             }
@@ -501,22 +389,21 @@ impl<'a> Session<'a> {
 
     /// One optimizer step at learning rate `lr`: `grad_accum` micro-batches, each split into
     /// equal shards that run forward and backward on their own threads.
-    fn train_step(&mut self, model: &dyn TrainableModel, lr: f32) -> Result<StepReport> {
+    fn train_step<O: Objective>(&mut self, objective: &O, lr: f32) -> Result<StepReport> {
         let config = self.config;
         let (o, seed, step) = (&config.optim, config.run.seed, self.state.step);
-        let block = model.block_size();
         let shards = batch_shards(o.batch_size, rayon::current_num_threads());
         let rows = o.batch_size / shards;
         self.opt.set_lr(lr);
         let mut acc = GradAccumulator::new(self.params.iter());
-        let mut loss_sum = 0.0;
+        let (mut loss_sum, mut tokens) = (0.0, 0);
         for micro in 0..o.grad_accum {
-            let (x, y) = random_batch(&self.data.train, o.batch_size, block, &mut self.data_rng)?;
+            // the batch of the micro-step, drawn in order as `shards` parts of `rows` rows
+            let parts = (0..shards).map(|_| objective.draw(rows, &mut self.data_rng)).collect::<Result<Vec<O::Batch>>>()?;
+            tokens += parts.iter().map(|p| objective.tokens(p)).sum::<usize>();
             let shard_grads = loam_tensor::map_on_workers(shards, |s| -> Result<(f32, GradStore)> {
-                // x, y: [rows, block] each, the rows of shard s
-                let span = s * rows * block..(s + 1) * rows * block;
                 let mut ctx = Ctx::train(step_seed(seed, step, micro * shards + s));
-                let loss = model.loss(&x[span.clone()], &y[span], rows, block, &mut ctx)?;
+                let loss = objective.loss(&parts[s], &mut ctx)?;
                 let l = loss.to_scalar()?;
                 if !l.is_finite() {
                     return Err(LmError::Diverged { step: step + 1, loss: l });
@@ -536,17 +423,18 @@ impl<'a> Session<'a> {
             return Err(LmError::Diverged { step: step + 1, loss: grad_norm });
         }
         self.opt.step(&grads)?;
-        Ok(StepReport { loss: loss_sum / o.grad_accum as f32, lr, grad_norm })
+        Ok(StepReport { loss: loss_sum / o.grad_accum as f32, lr, grad_norm, tokens })
     }
 
     /// Validates, logs and shows the result with a sample; true when it is the best so far.
-    fn evaluation(&mut self, model: &dyn TrainableModel) -> Result<bool> {
-        let val = evaluate(model, self.data, self.config)?;
-        let step = self.state.step;
-        self.metrics.log(Metric::Eval { step, val_loss: val, val_ppl: val.exp() })?;
-        let sample = samples(model, self.data, self.config, 80)?;
+    fn evaluation<O: Objective>(&mut self, objective: &O) -> Result<bool> {
+        let Validation { loss, metrics } = objective.validate(false)?;
+        let (step, val) = (self.state.step, loss as f32);
+        let named: String = metrics.iter().map(|(k, v)| format!("  {k} {v:.4}")).collect();
+        self.metrics.log(Metric::Eval { step, val_loss: val, val_ppl: val.exp(), metrics })?;
+        let sample = objective.samples(80)?;
         let first = sample.first().map(String::as_str).unwrap_or("");
-        self.progress.line(format!("step {step:>6}  train {:.4}  val {val:.4}  sample: {first:?}", self.last_loss));
+        self.progress.line(format!("step {step:>6}  train {:.4}  val {val:.4}{named}  sample: {first:?}", self.last_loss));
         let is_best = self.state.best_val_loss.is_none_or(|b| val < b);
         if is_best {
             self.state.best_val_loss = Some(val);
@@ -555,12 +443,13 @@ impl<'a> Session<'a> {
     }
 
     /// The loss plot, the full validation loss, the final samples and the figures.
-    fn finish(mut self, model: &dyn TrainableModel, started: Instant) -> Result<TrainSummary> {
+    fn finish<O: Objective>(mut self, objective: &O, started: Instant) -> Result<TrainSummary> {
         let [png, svg] = self.folder.plots();
         // a plot that cannot be drawn (no font, say) does not fail a finished run
         let _ = plot_losses(&self.metrics.history, &png, &svg);
-        let full = model.full_loss(&self.data.val_tokens)?;
-        let samples = samples(model, self.data, self.config, self.config.sample.max_new_tokens)?;
+        let Validation { loss: full, metrics: val_metrics } = objective.validate(true)?;
+        let samples = objective.samples(self.config.sample.max_new_tokens)?;
+        let tokens_per_step = self.step_tokens.iter().sum::<usize>() as f64 / self.step_tokens.len().max(1) as f64;
         self.step_times.sort_by(f64::total_cmp);
         let med = self.step_times.get(self.step_times.len() / 2).copied().unwrap_or(f64::NAN);
         Ok(TrainSummary {
@@ -569,7 +458,8 @@ impl<'a> Session<'a> {
             train_loss: self.last_loss,
             val_loss_full: full as f32,
             val_ppl: full.exp() as f32,
-            tokens_per_s: self.tokens_per_step() as f64 / med,
+            val_metrics,
+            tokens_per_s: tokens_per_step / med,
             ms_per_iter: med * 1e3,
             wall_s: started.elapsed().as_secs_f64(),
             peak_rss_mb: peak_rss_mb(),

@@ -547,5 +547,8 @@ mod tests {
             "<phone> or <phone>; order #1234567890, tracking 1234 5678 9012 3456"
         );
         assert_eq!(counts.phones, 2);
+        // A country code is at most three digits: four digits after `+` start a card.
+        let (text, _) = mask("+86 139 1234 5678 / +4111 1111 1111 1111", NUMBERS);
+        assert_eq!(text, "<phone> / +<card>");
     }
 }

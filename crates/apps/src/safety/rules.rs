@@ -135,8 +135,8 @@ fn expand(pattern: &str, lists: &HashMap<String, String>) -> std::result::Result
         match name
             .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         {
-            Some(name) if name.chars().all(|c| c.is_ascii_digit() || c == ',') => {
-                // A repetition such as `{0,3}`: keep it as it is.
+            Some(name) if name.chars().all(|c| c.is_ascii_digit()) => {
+                // A repetition such as `{4}`: keep it as it is (`{0,3}` is not a name either).
                 out.push('{');
                 out.push_str(name);
                 out.push('}');

@@ -28,9 +28,13 @@ impl ConversationStatus {
 
     /// The status named `name` as stored, if it is one.
     pub fn parse(name: &str) -> Option<Self> {
-        [ConversationStatus::Open, ConversationStatus::HandedOff, ConversationStatus::Closed]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            ConversationStatus::Open,
+            ConversationStatus::HandedOff,
+            ConversationStatus::Closed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
@@ -65,12 +69,19 @@ pub struct NewTurn {
 impl NewTurn {
     /// A turn by `role` with no outcome.
     pub fn new(role: Role, text: impl Into<String>) -> Self {
-        NewTurn { role, text: text.into(), outcome: None }
+        NewTurn {
+            role,
+            text: text.into(),
+            outcome: None,
+        }
     }
 
     /// The same turn with the assistant's outcome attached.
     pub fn with_outcome(self, outcome: serde_json::Value) -> Self {
-        NewTurn { outcome: Some(outcome), ..self }
+        NewTurn {
+            outcome: Some(outcome),
+            ..self
+        }
     }
 }
 
@@ -93,5 +104,7 @@ pub struct TurnRecord {
 
 /// The role stored as `name`, if it is one.
 pub(crate) fn parse_role(name: &str) -> Option<Role> {
-    [Role::System, Role::User, Role::Assistant].into_iter().find(|r| r.name() == name)
+    [Role::System, Role::User, Role::Assistant]
+        .into_iter()
+        .find(|r| r.name() == name)
 }

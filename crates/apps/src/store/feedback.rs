@@ -23,9 +23,10 @@ impl Rating {
             Rating::Up => Ok("up".into()),
             Rating::Down => Ok("down".into()),
             Rating::Stars(n @ 1..=5) => Ok(n.to_string()),
-            Rating::Stars(n) => {
-                Err(StoreError::Invalid { op: "add_feedback", message: format!("{n} stars: a rating has 1 to 5") })
-            }
+            Rating::Stars(n) => Err(StoreError::Invalid {
+                op: "add_feedback",
+                message: format!("{n} stars: a rating has 1 to 5"),
+            }),
         }
     }
 
@@ -34,7 +35,11 @@ impl Rating {
         match text {
             "up" => Some(Rating::Up),
             "down" => Some(Rating::Down),
-            _ => text.parse::<u8>().ok().filter(|n| (1..=5).contains(n)).map(Rating::Stars),
+            _ => text
+                .parse::<u8>()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .map(Rating::Stars),
         }
     }
 }

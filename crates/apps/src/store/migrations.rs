@@ -20,13 +20,29 @@ pub const SCHEMA_VERSION: i64 = 2;
 type Step = (i64, &'static str, &'static str);
 
 const SQLITE: &[Step] = &[
-    (1, "conversations", include_str!("../../migrations/sqlite/0001_conversations.sql")),
-    (2, "tickets feedback", include_str!("../../migrations/sqlite/0002_tickets_feedback.sql")),
+    (
+        1,
+        "conversations",
+        include_str!("../../migrations/sqlite/0001_conversations.sql"),
+    ),
+    (
+        2,
+        "tickets feedback",
+        include_str!("../../migrations/sqlite/0002_tickets_feedback.sql"),
+    ),
 ];
 
 const POSTGRES: &[Step] = &[
-    (1, "conversations", include_str!("../../migrations/postgres/0001_conversations.sql")),
-    (2, "tickets feedback", include_str!("../../migrations/postgres/0002_tickets_feedback.sql")),
+    (
+        1,
+        "conversations",
+        include_str!("../../migrations/postgres/0001_conversations.sql"),
+    ),
+    (
+        2,
+        "tickets feedback",
+        include_str!("../../migrations/postgres/0002_tickets_feedback.sql"),
+    ),
 ];
 
 /// The embedded migrations of one backend up to a version, as a source for sqlx's migrator.
@@ -37,13 +53,22 @@ struct Embedded {
 }
 
 impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
+    fn resolve(
+        self,
+    ) -> Pin<Box<dyn Future<Output = std::result::Result<Vec<Migration>, BoxDynError>> + Send + 's>>
+    {
         let migrations = self
             .steps
             .iter()
             .filter(|(version, _, _)| *version <= self.up_to)
             .map(|&(version, description, sql)| {
-                Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
             })
             .collect();
         Box::pin(std::future::ready(Ok(migrations)))
@@ -62,5 +87,7 @@ pub(crate) async fn migrator(backend: Backend, up_to: i64) -> Result<Migrator> {
         Backend::Sqlite => SQLITE,
         Backend::Postgres => POSTGRES,
     };
-    Migrator::new(Embedded { steps, up_to }).await.map_err(|source| StoreError::Migrate { backend, source })
+    Migrator::new(Embedded { steps, up_to })
+        .await
+        .map_err(|source| StoreError::Migrate { backend, source })
 }

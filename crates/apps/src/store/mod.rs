@@ -91,25 +91,40 @@ pub trait Storage: Send + Sync {
     fn ping(&self) -> StoreFuture<'_, ()>;
 
     /// Starts a conversation from `channel` (`web`, `api`, …) with `metadata` attached.
-    fn create_conversation<'a>(&'a self, channel: &'a str, metadata: &'a serde_json::Value)
-    -> StoreFuture<'a, Conversation>;
+    fn create_conversation<'a>(
+        &'a self,
+        channel: &'a str,
+        metadata: &'a serde_json::Value,
+    ) -> StoreFuture<'a, Conversation>;
 
     /// The conversation `id`, or `None` when there is none.
     fn conversation<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Conversation>>;
 
     /// Sets the status of conversation `id`.
-    fn set_conversation_status<'a>(&'a self, id: &'a str, status: ConversationStatus) -> StoreFuture<'a, ()>;
+    fn set_conversation_status<'a>(
+        &'a self,
+        id: &'a str,
+        status: ConversationStatus,
+    ) -> StoreFuture<'a, ()>;
 
     /// Appends `turn` to conversation `conversation_id` and returns its seq (1, 2, …): appends
     /// from several processes to one conversation are serialized, none is lost or reordered.
-    fn append_turn<'a>(&'a self, conversation_id: &'a str, turn: &'a NewTurn) -> StoreFuture<'a, i64>;
+    fn append_turn<'a>(
+        &'a self,
+        conversation_id: &'a str,
+        turn: &'a NewTurn,
+    ) -> StoreFuture<'a, i64>;
 
     /// The turns of conversation `conversation_id`, in order.
     fn turns<'a>(&'a self, conversation_id: &'a str) -> StoreFuture<'a, Vec<TurnRecord>>;
 
     /// Hands conversation `conversation_id` off: opens a ticket holding a snapshot of its
     /// turns and marks the conversation handed off, in one transaction.
-    fn create_ticket<'a>(&'a self, conversation_id: &'a str, reason: &'a str) -> StoreFuture<'a, Ticket>;
+    fn create_ticket<'a>(
+        &'a self,
+        conversation_id: &'a str,
+        reason: &'a str,
+    ) -> StoreFuture<'a, Ticket>;
 
     /// The ticket with id `id`, or `None`.
     fn ticket<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Ticket>>;
@@ -121,7 +136,11 @@ pub trait Storage: Send + Sync {
     fn tickets(&self, status: Option<TicketStatus>, limit: u32) -> StoreFuture<'_, Vec<Ticket>>;
 
     /// Applies `update` to ticket `id` and returns the ticket as it now is.
-    fn update_ticket<'a>(&'a self, id: &'a str, update: &'a TicketUpdate) -> StoreFuture<'a, Ticket>;
+    fn update_ticket<'a>(
+        &'a self,
+        id: &'a str,
+        update: &'a TicketUpdate,
+    ) -> StoreFuture<'a, Ticket>;
 
     /// Records feedback on conversation `conversation_id` (on its turn `turn_seq` when given).
     fn add_feedback<'a>(
@@ -158,13 +177,18 @@ impl Store {
         if target.starts_with("postgres://") || target.starts_with("postgresql://") {
             return Ok(Store::new(PgStore::connect(target).await?));
         }
-        if let Some(path) = target.strip_prefix("sqlite://").or_else(|| target.strip_prefix("sqlite:")) {
+        if let Some(path) = target
+            .strip_prefix("sqlite://")
+            .or_else(|| target.strip_prefix("sqlite:"))
+        {
             return Ok(Store::new(SqliteStore::open(path).await?));
         }
         if let Some((scheme, _)) = target.split_once("://") {
             return Err(StoreError::Invalid {
                 op: "connect",
-                message: format!("unknown database scheme {scheme}:// (use sqlite://FILE, a file path or postgres://…)"),
+                message: format!(
+                    "unknown database scheme {scheme}:// (use sqlite://FILE, a file path or postgres://…)"
+                ),
             });
         }
         Ok(Store::new(SqliteStore::open(target).await?))

@@ -31,9 +31,17 @@ impl PgStore {
 
     /// Connects to `url` as [`PgStore::connect`] does, without touching the schema.
     pub async fn connect_unmigrated(url: &str) -> Result<PgStore> {
-        let connect = |source| StoreError::Connect { backend: Backend::Postgres, target: redact(url), source };
+        let connect = |source| StoreError::Connect {
+            backend: Backend::Postgres,
+            target: redact(url),
+            source,
+        };
         let options = PgConnectOptions::from_str(url).map_err(connect)?;
-        let pool = PgPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await.map_err(connect)?;
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(connect)?;
         Ok(PgStore { pool })
     }
 
@@ -41,13 +49,21 @@ impl PgStore {
     /// yet; a database at a newer version than `version` is an error.
     pub async fn migrate(&self, version: i64) -> Result<()> {
         let migrator = migrations::migrator(Backend::Postgres, version).await?;
-        migrator.run(&self.pool).await.map_err(|source| StoreError::Migrate { backend: Backend::Postgres, source })
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: Backend::Postgres,
+                source,
+            })
     }
 }
 
 /// `url` with the password of its user part replaced by `***`, for error messages.
 fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => match rest[..at].split_once(':') {
@@ -66,8 +82,14 @@ mod tests {
 
     #[test]
     fn redact_hides_only_the_password() {
-        assert_eq!(redact("postgres://loam:s3cret@db:5432/loam"), "postgres://loam:***@db:5432/loam");
+        assert_eq!(
+            redact("postgres://loam:s3cret@db:5432/loam"),
+            "postgres://loam:***@db:5432/loam"
+        );
         assert_eq!(redact("postgres://loam@db/loam"), "postgres://loam@db/loam");
-        assert_eq!(redact("postgresql://db/loam?user=x"), "postgresql://db/loam?user=x");
+        assert_eq!(
+            redact("postgresql://db/loam?user=x"),
+            "postgresql://db/loam?user=x"
+        );
     }
 }

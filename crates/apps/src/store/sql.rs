@@ -6,7 +6,9 @@ use super::{Backend, StoreError};
 
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -17,13 +19,20 @@ pub(crate) fn new_id() -> String {
 
 /// Maps a driver error of operation `op` on `backend`.
 pub(crate) fn db(backend: Backend, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Database { backend, op, source }
+    move |source| StoreError::Database {
+        backend,
+        op,
+        source,
+    }
 }
 
 /// Refuses text that PostgreSQL cannot store (a NUL character), on both backends alike.
 pub(crate) fn check_text(op: &'static str, field: &str, text: &str) -> Result<(), StoreError> {
     match text.contains('\0') {
-        true => Err(StoreError::Invalid { op, message: format!("the {field} holds a NUL character") }),
+        true => Err(StoreError::Invalid {
+            op,
+            message: format!("the {field} holds a NUL character"),
+        }),
         false => Ok(()),
     }
 }
@@ -35,7 +44,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
     column: &str,
     text: &str,
 ) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { backend, op, message: format!("{column}: {e}") })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        backend,
+        op,
+        message: format!("{column}: {e}"),
+    })
 }
 
 /// A status-like column's value parsed by `parse`, or a [`StoreError::Corrupt`].
@@ -46,7 +59,11 @@ pub(crate) fn parse_name<T>(
     text: &str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::Corrupt { backend, op, message: format!("{column} {text:?} is not known") })
+    parse(text).ok_or_else(|| StoreError::Corrupt {
+        backend,
+        op,
+        message: format!("{column} {text:?} is not known"),
+    })
 }
 
 /// Implements [`super::Storage`] for a struct with a `pool: sqlx::Pool<$db>` field; `$row` is

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 
 use super::migrations::{self, SCHEMA_VERSION};
 use super::sql::sql_storage;
@@ -35,12 +38,18 @@ impl SqliteStore {
     /// schema (for [`SqliteStore::migrate`] to a chosen version).
     pub async fn open_unmigrated(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref();
-        let connect = |source| StoreError::Connect { backend: Backend::Sqlite, target: path.display().to_string(), source };
+        let connect = |source| StoreError::Connect {
+            backend: Backend::Sqlite,
+            target: path.display().to_string(),
+            source,
+        };
         let name = path.to_string_lossy();
         if name.is_empty() || name == ":memory:" || name.starts_with("file::memory:") {
             return Err(StoreError::Invalid {
                 op: "connect",
-                message: format!("{name:?} is not a file: the store needs a database file that its connections share"),
+                message: format!(
+                    "{name:?} is not a file: the store needs a database file that its connections share"
+                ),
             });
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -53,15 +62,27 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new().connect_with(options).await.map_err(connect)?;
-        Ok(SqliteStore { pool, path: path.to_path_buf() })
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .map_err(connect)?;
+        Ok(SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Applies the migrations up to `version` (1 ..= [`SCHEMA_VERSION`]) that are not applied
     /// yet; a database at a newer version than `version` is an error.
     pub async fn migrate(&self, version: i64) -> Result<()> {
         let migrator = migrations::migrator(Backend::Sqlite, version).await?;
-        migrator.run(&self.pool).await.map_err(|source| StoreError::Migrate { backend: Backend::Sqlite, source })
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: Backend::Sqlite,
+                source,
+            })
     }
 
     /// The database file.

@@ -28,9 +28,13 @@ impl TicketStatus {
 
     /// The status named `name` as stored, if it is one.
     pub fn parse(name: &str) -> Option<Self> {
-        [TicketStatus::Open, TicketStatus::InProgress, TicketStatus::Resolved]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            TicketStatus::Open,
+            TicketStatus::InProgress,
+            TicketStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 

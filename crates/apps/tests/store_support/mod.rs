@@ -25,8 +25,15 @@ enum Cleanup {
 fn unique(test: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name: String = test.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    format!("loam_{name}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    let name: String = test
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!(
+        "loam_{name}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl TestDb {
@@ -34,8 +41,15 @@ impl TestDb {
     pub fn sqlite(test: &str) -> TestDb {
         let dir = std::env::temp_dir().join(unique(test));
         std::fs::create_dir_all(&dir).expect("temp folder");
-        let target = dir.join("store").join("loam.db").to_string_lossy().into_owned();
-        TestDb { target, cleanup: Cleanup::Dir(dir) }
+        let target = dir
+            .join("store")
+            .join("loam.db")
+            .to_string_lossy()
+            .into_owned();
+        TestDb {
+            target,
+            cleanup: Cleanup::Dir(dir),
+        }
     }
 
     /// A new schema on `$LOAM_TEST_POSTGRES`, reached through `search_path`; `None` (said on
@@ -43,12 +57,20 @@ impl TestDb {
     pub async fn postgres(test: &str) -> Option<TestDb> {
         let url = super::common::postgres_url(test)?;
         let schema = unique(test).to_lowercase();
-        let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to LOAM_TEST_POSTGRES");
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await.expect("create schema");
+        let mut admin = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("connect to LOAM_TEST_POSTGRES");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .expect("create schema");
         admin.close().await.ok();
         let sep = if url.contains('?') { '&' } else { '?' };
         let target = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        Some(TestDb { target, cleanup: Cleanup::Schema { url, schema } })
+        Some(TestDb {
+            target,
+            cleanup: Cleanup::Schema { url, schema },
+        })
     }
 
     /// The store on this database, migrated.
@@ -59,11 +81,15 @@ impl TestDb {
     /// The store on this database, migrated to schema `version` only.
     pub async fn open_at(&self, version: i64) -> Store {
         if self.target.starts_with("postgres") {
-            let store = PgStore::connect_unmigrated(&self.target).await.expect("connect");
+            let store = PgStore::connect_unmigrated(&self.target)
+                .await
+                .expect("connect");
             store.migrate(version).await.expect("migrate");
             Store::new(store)
         } else {
-            let store = SqliteStore::open_unmigrated(&self.target).await.expect("open");
+            let store = SqliteStore::open_unmigrated(&self.target)
+                .await
+                .expect("open");
             store.migrate(version).await.expect("migrate");
             Store::new(store)
         }
@@ -77,7 +103,10 @@ impl TestDb {
             }
             Cleanup::Schema { url, schema } => {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&url).await {
-                    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut admin).await.ok();
+                    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                        .execute(&mut admin)
+                        .await
+                        .ok();
                     admin.close().await.ok();
                 }
             }
