@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::assistant::{Assistant, AssistantConfig, KnowledgeBase};
 use crate::provider::LocalProvider;
+use crate::safety::{Safety, SafetyConfig};
 use crate::search::{Embedder, EncoderEmbedder, HashingEmbedder, SearchIndex};
 use crate::{AppsError, Result};
 
@@ -38,6 +40,13 @@ pub struct ServeArgs {
     /// Serve no embedding model.
     #[arg(long, conflicts_with = "embed_model")]
     pub no_embed: bool,
+    /// The assistant's knowledge base: a TOML, JSON or Markdown file (default: the example
+    /// shop's).
+    #[arg(long)]
+    pub kb: Option<PathBuf>,
+    /// Serve no assistant.
+    #[arg(long, conflicts_with = "kb")]
+    pub no_assistant: bool,
     /// A search index (from `cargo xtask search index`) for /v1/search.
     #[arg(long)]
     pub index: Option<PathBuf>,
@@ -120,11 +129,24 @@ impl ServeArgs {
             eprintln!("loading {model}");
             server = server.with_model(ServedModel::load(model)?)?;
         }
-        if !self.no_embed {
-            let dir = match &self.embed_model {
-                Some(dir) => dir.clone(),
-                None => loam_lm::hf::minilm_dir()?,
+        let encoder_dir = || -> Result<PathBuf> {
+            match &self.embed_model {
+                Some(dir) => Ok(dir.clone()),
+                None => Ok(loam_lm::hf::minilm_dir()?),
+            }
+        };
+        if !self.no_assistant {
+            let kb = match &self.kb {
+                Some(path) => KnowledgeBase::load(path).map_err(|e| AppsError::Config(e.to_string()))?,
+                None => KnowledgeBase::example(),
             };
+            eprintln!("assistant: {} knowledge-base entries", kb.len());
+            let embedder = EncoderEmbedder::from_dir(&encoder_dir()?).map_err(|e| AppsError::Config(e.to_string()))?;
+            let assistant = Assistant::new(kb, Arc::new(embedder), AssistantConfig::default()).map_err(|e| AppsError::Config(e.to_string()))?;
+            server = server.with_assistant(Arc::new(assistant)).with_safety(Arc::new(Safety::new(SafetyConfig::default())?));
+        }
+        if !self.no_embed {
+            let dir = encoder_dir()?;
             let provider = LocalProvider::encoder_only(&dir)?;
             let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "embeddings".into());
             server = server.with_embedder(name, Arc::new(provider));
@@ -141,6 +163,15 @@ impl ServeArgs {
             server = server.with_index(ServedIndex { index, embedder });
         }
         Ok(server)
+    }
+
+    /// The database the flags name: `--database`, else `loam.db` in `--data-dir` (created).
+    pub fn database_url(&self) -> Result<String> {
+        if let Some(url) = &self.database {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| AppsError::Config(format!("{}: {e}", self.data_dir.display())))?;
+        Ok(self.data_dir.join("loam.db").to_string_lossy().into_owned())
     }
 }
 

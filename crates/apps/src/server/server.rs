@@ -10,7 +10,9 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::assistant::Assistant;
 use crate::provider::Provider;
+use crate::safety::Safety;
 use crate::store::Store;
 
 use super::auth::{self, ApiKeys, RateLimit, RateLimiter};
@@ -60,12 +62,14 @@ pub struct Server {
     index: Option<ServedIndex>,
     store: Option<Store>,
     database: Option<String>,
+    assistant: Option<Arc<Assistant>>,
+    safety: Option<Arc<Safety>>,
 }
 
 impl Server {
     /// A server with `config` and no models yet.
     pub fn new(config: ServerConfig) -> Self {
-        Server { config, models: Vec::new(), embedder: None, index: None, store: None, database: None }
+        Server { config, models: Vec::new(), embedder: None, index: None, store: None, database: None, assistant: None, safety: None }
     }
 
     /// Serves a generative model under its name.
@@ -86,6 +90,19 @@ impl Server {
     /// Serves `/v1/search` over `index`.
     pub fn with_index(mut self, index: ServedIndex) -> Self {
         self.index = Some(index);
+        self
+    }
+
+    /// Serves the customer-service assistant as `loam-assistant` (it needs a database).
+    pub fn with_assistant(mut self, assistant: Arc<Assistant>) -> Self {
+        self.assistant = Some(assistant);
+        self
+    }
+
+    /// Checks the assistant's messages and replies with `safety`, and masks personal data in
+    /// the turns stored.
+    pub fn with_safety(mut self, safety: Arc<Safety>) -> Self {
+        self.safety = Some(safety);
         self
     }
 
@@ -114,6 +131,8 @@ impl Server {
             rate_limiter: self.config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
             metrics: Arc::new(Metrics::default()),
             store: self.store,
+            assistant: self.assistant,
+            safety: self.safety,
         };
         let v1 = Router::new()
             .route("/v1/chat/completions", post(chat::chat_completions))

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::assistant::Assistant;
 use crate::provider::Provider;
+use crate::safety::Safety;
 use crate::search::{Embedder, SearchIndex};
 use crate::store::Store;
 
@@ -67,6 +69,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Conversations, tickets and feedback, when the server has a database.
     pub store: Option<Store>,
+    /// The customer-service assistant (`loam-assistant`), when it is served.
+    pub assistant: Option<Arc<Assistant>>,
+    /// The safety layer on the assistant's messages and replies.
+    pub safety: Option<Arc<Safety>>,
 }
 
 /// What a 503 asks a client to wait before retrying.
@@ -80,7 +86,8 @@ impl AppState {
 
     /// Every model a client may name: the generative ones and the embedding model.
     pub fn model_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        let mut names: Vec<String> = self.assistant.iter().map(|_| super::ASSISTANT_MODEL.to_string()).collect();
+        names.extend(self.models.iter().map(|m| m.name.clone()));
         names.extend(self.embedder.as_ref().map(|(n, _)| n.clone()));
         names
     }

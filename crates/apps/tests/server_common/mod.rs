@@ -102,3 +102,35 @@ impl Provider for Throttled {
         self.record(c)
     }
 }
+
+/// A server with the assistant on the example knowledge base (all-MiniLM-L6-v2), the safety
+/// layer, and an SQLite database in a fresh temporary folder; `None` (said on stderr) without
+/// the model where it is not required.
+pub fn assistant_server(test: &str) -> Option<TestServer> {
+    Some(TestServer::start(assistant(test, &temp_db(test))?))
+}
+
+/// The assistant server of [`assistant_server`] on the database `database`, not started.
+pub fn assistant(test: &str, database: &str) -> Option<Server> {
+    use loam_apps::assistant::{Assistant, AssistantConfig, KnowledgeBase};
+    use loam_apps::safety::{Safety, SafetyConfig};
+    use loam_apps::search::EncoderEmbedder;
+    let minilm = super::common::minilm_dir(test)?;
+    let embedder = Arc::new(EncoderEmbedder::from_dir(&minilm).expect("MiniLM loads"));
+    let assistant = Assistant::new(KnowledgeBase::example(), embedder, AssistantConfig::default()).expect("the assistant builds");
+    let safety = Safety::new(SafetyConfig::default()).expect("the safety layer builds");
+    Some(
+        Server::new(loam_apps::server::ServerConfig::default())
+            .with_assistant(Arc::new(assistant))
+            .with_safety(Arc::new(safety))
+            .with_database(database),
+    )
+}
+
+/// An SQLite file in a fresh temporary folder named after `test`.
+pub fn temp_db(test: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("loam-server-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir.join("loam.db").to_string_lossy().into_owned()
+}

@@ -8,10 +8,14 @@ use super::super::api::{ChatRequest, CompletionRequest};
 use super::super::body::JsonBody;
 use super::super::error::ApiResult;
 use super::super::state::AppState;
-use super::generate;
+use super::super::ASSISTANT_MODEL;
+use super::{assistant, generate};
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(State(state): State<AppState>, JsonBody(request): JsonBody<ChatRequest>) -> ApiResult<Response> {
+    if request.model == ASSISTANT_MODEL {
+        return assistant::chat_with_assistant(state, request).await;
+    }
     generate::chat_with_model(state, request).await
 }
 

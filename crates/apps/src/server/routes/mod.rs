@@ -1,5 +1,6 @@
 //! The route handlers, one file per group of endpoints.
 
+pub mod assistant;
 pub mod chat;
 pub mod embeddings;
 pub mod generate;
