@@ -50,7 +50,10 @@ fn tiny_llama() -> Result<PathBuf> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
         .join("tiny-llama");
     if !dir.join("config.json").is_file() {
-        bail!("no tiny Llama fixture at {} (set LOAM_FIXTURES)", dir.display());
+        bail!(
+            "no tiny Llama fixture at {} (set LOAM_FIXTURES)",
+            dir.display()
+        );
     }
     Ok(dir)
 }
@@ -65,7 +68,11 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Runs `clients` threads of `per_client` calls of `call(client, i)`; the latencies and the
 /// wall time, or the first error.
-fn load(clients: usize, per_client: usize, call: impl Fn(usize, usize) -> Result<()> + Sync) -> Result<(Vec<f64>, f64)> {
+fn load(
+    clients: usize,
+    per_client: usize,
+    call: impl Fn(usize, usize) -> Result<()> + Sync,
+) -> Result<(Vec<f64>, f64)> {
     let start = Instant::now();
     let results: Vec<Result<Vec<f64>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -82,7 +89,13 @@ fn load(clients: usize, per_client: usize, call: impl Fn(usize, usize) -> Result
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a client thread panicked")))
+            })
+            .collect()
     });
     let wall = start.elapsed().as_secs_f64();
     let mut all = Vec::new();
@@ -110,9 +123,15 @@ fn record(case: &str, latencies: &[f64], wall: f64) -> Record {
 pub fn run(database: Option<&str>) -> Result<Vec<Record>> {
     let llama = tiny_llama()?;
     let tmp = std::env::temp_dir().join(format!("loam-bench-serve-{}", std::process::id()));
-    let database = database.map(String::from).unwrap_or_else(|| tmp.join("loam.db").to_string_lossy().into_owned());
+    let database = database
+        .map(String::from)
+        .unwrap_or_else(|| tmp.join("loam.db").to_string_lossy().into_owned());
     std::fs::create_dir_all(&tmp)?;
-    let backend = if database.starts_with("postgres") { "postgres" } else { "sqlite" };
+    let backend = if database.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let flags = Flags::try_parse_from([
         "serve",
         "--port",
@@ -129,16 +148,29 @@ pub fn run(database: Option<&str>) -> Result<Vec<Record>> {
     let server = flags.args.server()?;
     let running = Background::start(server, "127.0.0.1:0", 2).context("starting the server")?;
     let base = running.base_url();
-    let client = Client::builder().timeout(Duration::from_secs(300)).pool_max_idle_per_host(64).build()?;
-    eprintln!("bench serve: {} clients × {} assistant requests ({backend})", ASSISTANT.0, ASSISTANT.1);
-    let conversations: Vec<std::sync::Mutex<Option<String>>> = (0..ASSISTANT.0).map(|_| std::sync::Mutex::new(None)).collect();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    eprintln!(
+        "bench serve: {} clients × {} assistant requests ({backend})",
+        ASSISTANT.0, ASSISTANT.1
+    );
+    let conversations: Vec<std::sync::Mutex<Option<String>>> = (0..ASSISTANT.0)
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
     let (assistant, wall) = load(ASSISTANT.0, ASSISTANT.1, |c, i| {
         let mut body = json!({"model": "loam-assistant", "messages": [{"role": "user", "content": QUESTIONS[(c + i) % QUESTIONS.len()]}]});
-        let mut conversation = conversations[c].lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut conversation = conversations[c]
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         if let Some(id) = conversation.as_ref() {
             body["conversation_id"] = json!(id);
         }
-        let response = client.post(format!("{base}/v1/chat/completions")).json(&body).send()?;
+        let response = client
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&body)
+            .send()?;
         let status = response.status();
         let answer: Value = response.json()?;
         if !status.is_success() {
@@ -147,14 +179,28 @@ pub fn run(database: Option<&str>) -> Result<Vec<Record>> {
         *conversation = answer["conversation_id"].as_str().map(String::from);
         Ok(())
     })?;
-    let mut records = vec![record(&format!("assistant {}x{} ({backend})", ASSISTANT.0, ASSISTANT.1), &assistant, wall)];
-    eprintln!("bench serve: {} clients × {} streamed generations of {STREAM_TOKENS} tokens", STREAMS.0, STREAMS.1);
+    let mut records = vec![record(
+        &format!("assistant {}x{} ({backend})", ASSISTANT.0, ASSISTANT.1),
+        &assistant,
+        wall,
+    )];
+    eprintln!(
+        "bench serve: {} clients × {} streamed generations of {STREAM_TOKENS} tokens",
+        STREAMS.0, STREAMS.1
+    );
     let (streams, wall) = load(STREAMS.0, STREAMS.1, |c, i| {
         let body = json!({"model": "tiny-llama", "prompt": "Once upon a time", "max_tokens": STREAM_TOKENS, "temperature": 0.8,
                           "seed": c * 100 + i, "stream": true});
-        let response = client.post(format!("{base}/v1/completions")).json(&body).send()?;
+        let response = client
+            .post(format!("{base}/v1/completions"))
+            .json(&body)
+            .send()?;
         if !response.status().is_success() {
-            bail!("streamed generation: HTTP {}: {}", response.status(), response.text()?);
+            bail!(
+                "streamed generation: HTTP {}: {}",
+                response.status(),
+                response.text()?
+            );
         }
         for event in SseEvents::new(std::io::BufReader::new(response)) {
             if event? == "[DONE]" {
@@ -163,7 +209,11 @@ pub fn run(database: Option<&str>) -> Result<Vec<Record>> {
         }
         bail!("a stream ended without [DONE]")
     })?;
-    records.push(record(&format!("stream {}x{} tiny-llama ({backend})", STREAMS.0, STREAMS.1), &streams, wall));
+    records.push(record(
+        &format!("stream {}x{} tiny-llama ({backend})", STREAMS.0, STREAMS.1),
+        &streams,
+        wall,
+    ));
     running.stop()?;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(records)

@@ -28,10 +28,22 @@ struct Driver {
 
 impl Driver {
     fn start(driver: &PathBuf, chromium: &PathBuf) -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
         let base = format!("http://127.0.0.1:{port}");
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while client.get(format!("{base}/status")).send().is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not answer");
@@ -41,9 +53,23 @@ impl Driver {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1000,800", "--lang=en-US"]
         }}}});
-        let session: Value = client.post(format!("{base}/session")).json(&caps).send().unwrap().json().unwrap();
-        let id = session["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {session}")).to_string();
-        Driver { child, base, client, session: id }
+        let session: Value = client
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"))
+            .to_string();
+        Driver {
+            child,
+            base,
+            client,
+            session: id,
+        }
     }
 
     fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -59,12 +85,20 @@ impl Driver {
     }
 
     fn find(&self, css: &str) -> String {
-        let v = self.call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})));
+        let v = self.call(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
         v[ELEMENT].as_str().unwrap().to_string()
     }
 
     fn script(&self, script: &str) -> Value {
-        self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []})))
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
     }
 
     /// Waits until `script` returns a truthy value; returns it.
@@ -82,15 +116,26 @@ impl Driver {
 
     fn ask(&self, question: &str) {
         let input = self.find("#question");
-        self.call(reqwest::Method::POST, &format!("/element/{input}/value"), Some(json!({"text": question})));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{input}/value"),
+            Some(json!({"text": question})),
+        );
         let send = self.find("#send");
-        self.call(reqwest::Method::POST, &format!("/element/{send}/click"), Some(json!({})));
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{send}/click"),
+            Some(json!({})),
+        );
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.client.delete(format!("{}/session/{}", self.base, self.session)).send();
+        let _ = self
+            .client
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -99,17 +144,27 @@ impl Drop for Driver {
 /// chromium and chromedriver: `LOAM_CHROMIUM` / `LOAM_CHROMEDRIVER`, else on the PATH.
 fn browser() -> Option<(PathBuf, PathBuf)> {
     let find = |var: &str, names: &[&str]| -> Option<PathBuf> {
-        if let Some(p) = std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_file()) {
+        if let Some(p) = std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+        {
             return Some(p);
         }
         let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).flat_map(|d| names.iter().map(move |n| d.join(n))).find(|p| p.is_file())
+        std::env::split_paths(&path)
+            .flat_map(|d| names.iter().map(move |n| d.join(n)))
+            .find(|p| p.is_file())
     };
-    match (find("LOAM_CHROMIUM", &["chromium", "chromium-browser"]), find("LOAM_CHROMEDRIVER", &["chromedriver"])) {
+    match (
+        find("LOAM_CHROMIUM", &["chromium", "chromium-browser"]),
+        find("LOAM_CHROMEDRIVER", &["chromedriver"]),
+    ) {
         (Some(c), Some(d)) => Some((c, d)),
         _ => {
             let why = "the_page_streams_the_assistants_answer: did not run: no chromium and chromedriver (apt-get install chromium chromium-driver, or .ci/chromium.sh)";
-            if std::env::var_os("CI").is_some() || std::env::var_os("LOAM_REQUIRE_FIXTURES").is_some() {
+            if std::env::var_os("CI").is_some()
+                || std::env::var_os("LOAM_REQUIRE_FIXTURES").is_some()
+            {
                 panic!("{why}; they are required here (CI or LOAM_REQUIRE_FIXTURES)");
             }
             eprintln!("{why}");
@@ -120,11 +175,23 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
 
 #[test]
 fn the_page_streams_the_assistants_answer() {
-    let Some((chromium, chromedriver)) = browser() else { return };
-    let Some(server) = server_common::assistant_server("the_page_streams_the_assistants_answer") else { return };
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let Some(server) = server_common::assistant_server("the_page_streams_the_assistants_answer")
+    else {
+        return;
+    };
     let driver = Driver::start(&chromedriver, &chromium);
-    driver.call(reqwest::Method::POST, "/url", Some(json!({"url": server.url("/")})));
-    assert_eq!(driver.script("return document.title"), json!("loam support"));
+    driver.call(
+        reqwest::Method::POST,
+        "/url",
+        Some(json!({"url": server.url("/")})),
+    );
+    assert_eq!(
+        driver.script("return document.title"),
+        json!("loam support")
+    );
 
     driver.ask("How long does shipping take?");
     let answer = driver.wait_for(
@@ -133,16 +200,34 @@ fn the_page_streams_the_assistants_answer() {
     );
     let answer = answer.as_str().unwrap();
     assert!(answer.len() > 20, "{answer}");
-    assert_eq!(driver.script("return document.querySelector('#log li.assistant').dataset.outcome"), json!("answered"), "{answer}");
-    let conversation = driver.wait_for("return localStorage.getItem('loam-conversation')", "the conversation id");
+    assert_eq!(
+        driver.script("return document.querySelector('#log li.assistant').dataset.outcome"),
+        json!("answered"),
+        "{answer}"
+    );
+    let conversation = driver.wait_for(
+        "return localStorage.getItem('loam-conversation')",
+        "the conversation id",
+    );
 
     driver.ask("I want to talk to a human");
     let ticket = driver.wait_for("const t = document.querySelectorAll('#log li.assistant .ticket'); return t.length ? t[0].textContent : null", "the ticket");
     assert!(ticket.as_str().unwrap().contains("ticket"), "{ticket}");
-    assert_eq!(driver.script("return localStorage.getItem('loam-conversation')"), conversation, "one conversation throughout");
+    assert_eq!(
+        driver.script("return localStorage.getItem('loam-conversation')"),
+        conversation,
+        "one conversation throughout"
+    );
 
     // the page in Chinese
     let lang = driver.find("#lang");
-    driver.call(reqwest::Method::POST, &format!("/element/{lang}/click"), Some(json!({})));
-    assert_eq!(driver.script("return document.querySelector('#send').textContent"), json!("发送"));
+    driver.call(
+        reqwest::Method::POST,
+        &format!("/element/{lang}/click"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        driver.script("return document.querySelector('#send').textContent"),
+        json!("发送")
+    );
 }

@@ -85,25 +85,56 @@ pub struct Sampling {
 impl Sampling {
     /// The generation parameters, checked against `limits` and OpenAI's ranges.
     pub fn params(&self, limits: &Limits) -> ApiResult<GenParams> {
-        let max_tokens = self.max_completion_tokens.or(self.max_tokens).unwrap_or(limits.default_max_tokens.min(limits.max_tokens));
+        let max_tokens = self
+            .max_completion_tokens
+            .or(self.max_tokens)
+            .unwrap_or(limits.default_max_tokens.min(limits.max_tokens));
         if max_tokens == 0 || max_tokens > limits.max_tokens {
-            return Err(ApiError::invalid_param("max_tokens", format!("max_tokens must be in 1..={}, got {max_tokens}", limits.max_tokens)));
+            return Err(ApiError::invalid_param(
+                "max_tokens",
+                format!(
+                    "max_tokens must be in 1..={}, got {max_tokens}",
+                    limits.max_tokens
+                ),
+            ));
         }
         if let Some(n) = self.n.filter(|&n| n != 1) {
-            return Err(ApiError::invalid_param("n", format!("only n = 1 is supported, got {n}")));
+            return Err(ApiError::invalid_param(
+                "n",
+                format!("only n = 1 is supported, got {n}"),
+            ));
         }
         let temperature = self.temperature.unwrap_or(GenParams::default().temperature);
         if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::invalid_param("temperature", format!("temperature must be in [0, 2], got {temperature}")));
+            return Err(ApiError::invalid_param(
+                "temperature",
+                format!("temperature must be in [0, 2], got {temperature}"),
+            ));
         }
         if let Some(p) = self.top_p.filter(|p| !(*p > 0.0 && *p <= 1.0)) {
-            return Err(ApiError::invalid_param("top_p", format!("top_p must be in (0, 1], got {p}")));
+            return Err(ApiError::invalid_param(
+                "top_p",
+                format!("top_p must be in (0, 1], got {p}"),
+            ));
         }
-        let stop = self.stop.clone().map(OneOrMany::into_vec).unwrap_or_default();
+        let stop = self
+            .stop
+            .clone()
+            .map(OneOrMany::into_vec)
+            .unwrap_or_default();
         if stop.len() > 4 || stop.iter().any(String::is_empty) {
-            return Err(ApiError::invalid_param("stop", "stop takes at most 4 non-empty strings"));
+            return Err(ApiError::invalid_param(
+                "stop",
+                "stop takes at most 4 non-empty strings",
+            ));
         }
-        Ok(GenParams { max_tokens, temperature, top_p: self.top_p, stop, seed: self.seed })
+        Ok(GenParams {
+            max_tokens,
+            temperature,
+            top_p: self.top_p,
+            stop,
+            seed: self.seed,
+        })
     }
 }
 
@@ -127,7 +158,10 @@ impl ChatRequest {
     /// assistant, a non-text part or an empty list is a 400.
     pub fn chat_messages(&self) -> ApiResult<Vec<ChatMessage>> {
         if self.messages.is_empty() {
-            return Err(ApiError::invalid_param("messages", "messages must hold at least one message"));
+            return Err(ApiError::invalid_param(
+                "messages",
+                "messages must hold at least one message",
+            ));
         }
         self.messages
             .iter()
@@ -137,7 +171,12 @@ impl ChatRequest {
                     "system" | "developer" => Role::System,
                     "user" => Role::User,
                     "assistant" => Role::Assistant,
-                    other => return Err(ApiError::invalid_param(&format!("messages[{i}].role"), format!("unsupported role {other:?}"))),
+                    other => {
+                        return Err(ApiError::invalid_param(
+                            &format!("messages[{i}].role"),
+                            format!("unsupported role {other:?}"),
+                        ));
+                    }
                 };
                 let content = match &m.content {
                     None => String::new(),
@@ -148,7 +187,10 @@ impl ChatRequest {
                             match (p.kind.as_str(), &p.text) {
                                 ("text", Some(t)) => text.push_str(t),
                                 (kind, _) => {
-                                    return Err(ApiError::invalid_param(&format!("messages[{i}].content"), format!("unsupported content part {kind:?}: only text")));
+                                    return Err(ApiError::invalid_param(
+                                        &format!("messages[{i}].content"),
+                                        format!("unsupported content part {kind:?}: only text"),
+                                    ));
                                 }
                             }
                         }
@@ -178,7 +220,10 @@ impl CompletionRequest {
     pub fn the_prompt(&self) -> ApiResult<String> {
         match self.prompt.clone().into_vec().as_slice() {
             [one] => Ok(one.clone()),
-            many => Err(ApiError::invalid_param("prompt", format!("one prompt per request is supported, got {}", many.len()))),
+            many => Err(ApiError::invalid_param(
+                "prompt",
+                format!("one prompt per request is supported, got {}", many.len()),
+            )),
         }
     }
 }

@@ -94,12 +94,25 @@ impl ServeArgs {
     pub fn config(&self) -> Result<ServerConfig> {
         let mut api_keys = self.api_keys.clone();
         if let Some(path) = &self.api_key_file {
-            let text = std::fs::read_to_string(path).map_err(|e| AppsError::Config(format!("{}: {e}", path.display())))?;
-            api_keys.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| AppsError::Config(format!("{}: {e}", path.display())))?;
+            api_keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
         }
         let rate_limit = match self.rate_limit {
-            Some(r) if !(r.is_finite() && r > 0.0) => return Err(AppsError::Config(format!("--rate-limit must be > 0, got {r}"))),
-            Some(per_second) => Some(RateLimit { per_second, burst: self.rate_burst.unwrap_or((2.0 * per_second).max(1.0)) }),
+            Some(r) if !(r.is_finite() && r > 0.0) => {
+                return Err(AppsError::Config(format!(
+                    "--rate-limit must be > 0, got {r}"
+                )));
+            }
+            Some(per_second) => Some(RateLimit {
+                per_second,
+                burst: self.rate_burst.unwrap_or((2.0 * per_second).max(1.0)),
+            }),
             None => None,
         };
         if self.workers == 0 {
@@ -137,29 +150,46 @@ impl ServeArgs {
         };
         if !self.no_assistant {
             let kb = match &self.kb {
-                Some(path) => KnowledgeBase::load(path).map_err(|e| AppsError::Config(e.to_string()))?,
+                Some(path) => {
+                    KnowledgeBase::load(path).map_err(|e| AppsError::Config(e.to_string()))?
+                }
                 None => KnowledgeBase::example(),
             };
             eprintln!("assistant: {} knowledge-base entries", kb.len());
-            let embedder = EncoderEmbedder::from_dir(&encoder_dir()?).map_err(|e| AppsError::Config(e.to_string()))?;
-            let assistant = Assistant::new(kb, Arc::new(embedder), AssistantConfig::default()).map_err(|e| AppsError::Config(e.to_string()))?;
-            server = server.with_assistant(Arc::new(assistant)).with_safety(Arc::new(Safety::new(SafetyConfig::default())?));
+            let embedder = EncoderEmbedder::from_dir(&encoder_dir()?)
+                .map_err(|e| AppsError::Config(e.to_string()))?;
+            let assistant = Assistant::new(kb, Arc::new(embedder), AssistantConfig::default())
+                .map_err(|e| AppsError::Config(e.to_string()))?;
+            server = server
+                .with_assistant(Arc::new(assistant))
+                .with_safety(Arc::new(Safety::new(SafetyConfig::default())?));
         }
         if !self.no_embed {
             let dir = encoder_dir()?;
             let provider = LocalProvider::encoder_only(&dir)?;
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "embeddings".into());
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "embeddings".into());
             server = server.with_embedder(name, Arc::new(provider));
         }
         if let Some(path) = &self.index {
-            let stored = SearchIndex::read_identity(path).map_err(|e| AppsError::Config(e.to_string()))?;
+            let stored =
+                SearchIndex::read_identity(path).map_err(|e| AppsError::Config(e.to_string()))?;
             let embedder: Box<dyn Embedder + Send + Sync> = if stored.model == HASHING {
                 Box::new(HashingEmbedder::new(stored.dim))
             } else {
-                let dir = self.embed_model.clone().map_or_else(loam_lm::hf::minilm_dir, Ok)?;
-                Box::new(EncoderEmbedder::from_dir(&dir).map_err(|e| AppsError::Config(e.to_string()))?)
+                let dir = self
+                    .embed_model
+                    .clone()
+                    .map_or_else(loam_lm::hf::minilm_dir, Ok)?;
+                Box::new(
+                    EncoderEmbedder::from_dir(&dir)
+                        .map_err(|e| AppsError::Config(e.to_string()))?,
+                )
             };
-            let index = SearchIndex::load(path, &embedder.identity()).map_err(|e| AppsError::Config(e.to_string()))?;
+            let index = SearchIndex::load(path, &embedder.identity())
+                .map_err(|e| AppsError::Config(e.to_string()))?;
             server = server.with_index(ServedIndex { index, embedder });
         }
         Ok(server)
@@ -170,7 +200,8 @@ impl ServeArgs {
         if let Some(url) = &self.database {
             return Ok(url.clone());
         }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| AppsError::Config(format!("{}: {e}", self.data_dir.display())))?;
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| AppsError::Config(format!("{}: {e}", self.data_dir.display())))?;
         Ok(self.data_dir.join("loam.db").to_string_lossy().into_owned())
     }
 }
@@ -184,10 +215,17 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         .map_err(|e| AppsError::Config(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let address = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| AppsError::Config(format!("cannot listen on {address}: {e}")))?;
-        let local: SocketAddr = listener.local_addr().map_err(|e| AppsError::Config(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|e| AppsError::Config(format!("cannot listen on {address}: {e}")))?;
+        let local: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| AppsError::Config(e.to_string()))?;
         eprintln!("loam-server listening on http://{local}");
-        server.serve(listener, shutdown_signal()).await.map_err(|e| AppsError::Config(format!("serving on {local}: {e}")))?;
+        server
+            .serve(listener, shutdown_signal())
+            .await
+            .map_err(|e| AppsError::Config(format!("serving on {local}: {e}")))?;
         eprintln!("loam-server stopped");
         Ok(())
     })

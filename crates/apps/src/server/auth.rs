@@ -24,7 +24,13 @@ pub struct ApiKeys {
 impl ApiKeys {
     /// The keys, empty ones left out.
     pub fn new(keys: impl IntoIterator<Item = String>) -> Self {
-        ApiKeys { keys: keys.into_iter().map(|k| k.trim().as_bytes().to_vec()).filter(|k| !k.is_empty()).collect() }
+        ApiKeys {
+            keys: keys
+                .into_iter()
+                .map(|k| k.trim().as_bytes().to_vec())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        }
     }
 
     /// Whether the server asks for a key.
@@ -71,14 +77,22 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// Buckets that refill at `limit.per_second` up to `limit.burst`.
     pub fn new(limit: RateLimit) -> Self {
-        RateLimiter { limit, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            limit,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes a token from `client`'s bucket, or says how long until one is there.
     pub fn take(&self, client: &str, now: Instant) -> Result<(), Duration> {
-        let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
         let burst = self.limit.burst.max(1.0);
-        let bucket = buckets.entry(client.to_string()).or_insert(Bucket { tokens: burst, updated: now });
+        let bucket = buckets.entry(client.to_string()).or_insert(Bucket {
+            tokens: burst,
+            updated: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.limit.per_second).min(burst);
         bucket.updated = now;
@@ -87,7 +101,9 @@ impl RateLimiter {
             Ok(())
         } else {
             let missing = 1.0 - bucket.tokens;
-            Err(Duration::from_secs_f64(missing / self.limit.per_second.max(1e-9)))
+            Err(Duration::from_secs_f64(
+                missing / self.limit.per_second.max(1e-9),
+            ))
         }
     }
 }
@@ -114,16 +130,29 @@ fn client_of(state: &AppState, request: &Request) -> Result<String, ApiError> {
         let header = request
             .headers()
             .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("an API key is required: send the header `Authorization: Bearer KEY`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "an API key is required: send the header `Authorization: Bearer KEY`",
+                )
+            })?;
         let given = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer KEY`"))?;
-        let index = state.api_keys.find(given.trim()).ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer KEY`")
+            })?;
+        let index = state
+            .api_keys
+            .find(given.trim())
+            .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
         return Ok(format!("key:{index}"));
     }
-    Ok(request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()).unwrap_or_else(|| "anonymous".into()))
+    Ok(request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "anonymous".into()))
 }
 
 #[cfg(test)]
@@ -132,7 +161,11 @@ mod tests {
 
     #[test]
     fn keys_match_only_in_full() {
-        let keys = ApiKeys::new(["secret-one".to_string(), "secret-two".to_string(), " ".to_string()]);
+        let keys = ApiKeys::new([
+            "secret-one".to_string(),
+            "secret-two".to_string(),
+            " ".to_string(),
+        ]);
         assert!(keys.required());
         assert_eq!(keys.find("secret-two"), Some(1));
         assert_eq!(keys.find("secret-tw"), None);
@@ -143,7 +176,10 @@ mod tests {
 
     #[test]
     fn bucket_refills_at_its_rate() {
-        let limiter = RateLimiter::new(RateLimit { per_second: 2.0, burst: 3.0 });
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 2.0,
+            burst: 3.0,
+        });
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limiter.take("a", t0).is_ok());

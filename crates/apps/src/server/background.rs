@@ -23,28 +23,45 @@ impl Background {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let addr = addr.to_string();
-        let thread = std::thread::Builder::new().name("loam-server".into()).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build()?;
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::bind(&addr).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = addr_tx.send(Err(std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))));
-                        return Ok(());
-                    }
-                };
-                let _ = addr_tx.send(listener.local_addr());
-                server
-                    .serve(listener, async move {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-            })
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("loam-server".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads.max(1))
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::bind(&addr).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = addr_tx.send(Err(std::io::Error::new(
+                                e.kind(),
+                                format!("cannot listen on {addr}: {e}"),
+                            )));
+                            return Ok(());
+                        }
+                    };
+                    let _ = addr_tx.send(listener.local_addr());
+                    server
+                        .serve(listener, async move {
+                            let _ = stop_rx.await;
+                        })
+                        .await
+                })
+            })?;
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the server did not start within 60 s"))??;
-        Ok(Background { addr, stop: Some(stop), thread: Some(thread) })
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the server did not start within 60 s",
+                )
+            })??;
+        Ok(Background {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// The address it listens on.

@@ -14,7 +14,9 @@ pub struct JsonBody<T>(pub T);
 
 /// Reads at most `limit` bytes of `body` and parses them as `T`.
 pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
-    let bytes = to_bytes(body, limit).await.map_err(|_| ApiError::too_large(limit))?;
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))?;
     parse_json(&bytes)
 }
 
@@ -22,10 +24,12 @@ pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<
 /// error names the field and what was expected).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::invalid("the request body is empty; a JSON object was expected"));
+        return Err(ApiError::invalid(
+            "the request body is empty; a JSON object was expected",
+        ));
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::invalid("the request body must be a JSON object"));
     }

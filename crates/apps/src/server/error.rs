@@ -29,7 +29,14 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), kind, param: None, code: None, retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+            retry_after: None,
+        }
     }
 
     /// 400: the request is malformed or a field is invalid.
@@ -39,22 +46,34 @@ impl ApiError {
 
     /// 400 naming the field at fault.
     pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
-        ApiError { param: Some(param.to_string()), ..Self::invalid(message) }
+        ApiError {
+            param: Some(param.to_string()),
+            ..Self::invalid(message)
+        }
     }
 
     /// 401: no API key, or not a known one.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError { code: Some("invalid_api_key"), ..Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message) }
+        ApiError {
+            code: Some("invalid_api_key"),
+            ..Self::new(StatusCode::UNAUTHORIZED, "authentication_error", message)
+        }
     }
 
     /// 404: an unknown route or object.
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError { code: Some("not_found"), ..Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message) }
+        ApiError {
+            code: Some("not_found"),
+            ..Self::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+        }
     }
 
     /// 404 for a model the server has not loaded.
     pub fn unknown_model(model: &str, known: &[String]) -> Self {
-        let message = format!("the model {model:?} does not exist here; loaded: {}", known.join(", "));
+        let message = format!(
+            "the model {model:?} does not exist here; loaded: {}",
+            known.join(", ")
+        );
         ApiError {
             param: Some("model".into()),
             code: Some("model_not_found"),
@@ -64,14 +83,22 @@ impl ApiError {
 
     /// 405: the route exists, not with this method.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", message)
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            message,
+        )
     }
 
     /// 413: the body is larger than the limit.
     pub fn too_large(limit: usize) -> Self {
         ApiError {
             code: Some("request_too_large"),
-            ..Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", format!("the request body is over the limit of {limit} bytes"))
+            ..Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                format!("the request body is over the limit of {limit} bytes"),
+            )
         }
     }
 
@@ -80,7 +107,11 @@ impl ApiError {
         ApiError {
             code: Some("rate_limit_exceeded"),
             retry_after: Some(wait),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "too many requests for this API key; retry later")
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "too many requests for this API key; retry later",
+            )
         }
     }
 
@@ -89,7 +120,11 @@ impl ApiError {
         ApiError {
             code: Some("server_overloaded"),
             retry_after: Some(wait),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", "the server is busy: every worker is taken and the queue is full")
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "the server is busy: every worker is taken and the queue is full",
+            )
         }
     }
 
@@ -115,7 +150,9 @@ impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         match e {
             ProviderError::Config(m) => ApiError::invalid(m),
-            ProviderError::Unsupported { provider, what } => ApiError::invalid(format!("{provider}: {what}")),
+            ProviderError::Unsupported { provider, what } => {
+                ApiError::invalid(format!("{provider}: {what}"))
+            }
             ProviderError::Model(loam_lm::LmError::Config(m)) => ApiError::invalid(m),
             other => ApiError::internal(other.to_string()),
         }
@@ -149,7 +186,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(self.body())).into_response();
         if let Some(wait) = self.retry_after {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -32,19 +32,31 @@ impl ServedModel {
         let context = model.causal_lm()?.max_positions();
         let name = name.into();
         let provider = LocalProvider::from_auto(format!("local:{name}"), model)?;
-        Ok(ServedModel { name, provider: Arc::new(provider), tokenizer, chat_template, context })
+        Ok(ServedModel {
+            name,
+            provider: Arc::new(provider),
+            tokenizer,
+            chat_template,
+            context,
+        })
     }
 
     /// Loads `model` (a folder or a hub id, as `--model` of the other commands) and serves it
     /// under the last component of its name.
     pub fn load(model: &str) -> crate::Result<Self> {
-        let name = Path::new(model.trim_end_matches('/')).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| model.to_string());
+        let name = Path::new(model.trim_end_matches('/'))
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| model.to_string());
         let auto = AutoModel::load(model, &mut |line| eprintln!("fetch: {line}"))?;
         Self::from_auto(name, auto)
     }
 
     /// The same model behind another provider that wraps it (e.g. to measure or throttle it).
-    pub fn map_provider(mut self, wrap: impl FnOnce(Arc<dyn Provider>) -> Arc<dyn Provider>) -> Self {
+    pub fn map_provider(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn Provider>) -> Arc<dyn Provider>,
+    ) -> Self {
         self.provider = wrap(self.provider);
         self
     }
@@ -56,7 +68,12 @@ impl ServedModel {
 
     /// Tokens of `prompt`.
     pub fn count(&self, prompt: &str) -> Result<usize, ApiError> {
-        self.tokenizer.encode(prompt, false).map(|ids| ids.len()).map_err(|e| ApiError::invalid_param("prompt", format!("cannot tokenize the prompt: {e}")))
+        self.tokenizer
+            .encode(prompt, false)
+            .map(|ids| ids.len())
+            .map_err(|e| {
+                ApiError::invalid_param("prompt", format!("cannot tokenize the prompt: {e}"))
+            })
     }
 
     /// Tokens of the conversation as the model will see it (its chat template, or the plain
@@ -64,8 +81,13 @@ impl ServedModel {
     pub fn count_chat(&self, messages: &[ChatMessage]) -> Result<usize, ApiError> {
         let prompt = match &self.chat_template {
             Some(t) => {
-                let turns: Vec<loam_lm::ChatMessage> = messages.iter().map(|m| loam_lm::ChatMessage::new(m.role.name(), &m.content)).collect();
-                t.render(&turns, true).map_err(|e| ApiError::invalid_param("messages", format!("cannot render the chat: {e}")))?
+                let turns: Vec<loam_lm::ChatMessage> = messages
+                    .iter()
+                    .map(|m| loam_lm::ChatMessage::new(m.role.name(), &m.content))
+                    .collect();
+                t.render(&turns, true).map_err(|e| {
+                    ApiError::invalid_param("messages", format!("cannot render the chat: {e}"))
+                })?
             }
             None => render_chat(messages).0,
         };

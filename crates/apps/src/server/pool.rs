@@ -43,10 +43,18 @@ impl WorkerPool {
         let threads = (0..workers)
             .map(|i| {
                 let (receiver, counts) = (Arc::clone(&receiver), Arc::clone(&counts));
-                std::thread::Builder::new().name(format!("loam-worker-{i}")).spawn(move || work(&receiver, &counts))
+                std::thread::Builder::new()
+                    .name(format!("loam-worker-{i}"))
+                    .spawn(move || work(&receiver, &counts))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(WorkerPool { sender: Mutex::new(Some(sender)), counts, threads: Mutex::new(threads), workers, capacity })
+        Ok(WorkerPool {
+            sender: Mutex::new(Some(sender)),
+            counts,
+            threads: Mutex::new(threads),
+            workers,
+            capacity,
+        })
     }
 
     /// Queues `job`, or refuses it when the queue is full (or the pool is shut down).
@@ -89,7 +97,11 @@ impl WorkerPool {
         if let Ok(mut sender) = self.sender.lock() {
             sender.take();
         }
-        let threads = self.threads.lock().map(|mut t| std::mem::take(&mut *t)).unwrap_or_default();
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
         for t in threads {
             let _ = t.join();
         }

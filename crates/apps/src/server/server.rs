@@ -69,13 +69,26 @@ pub struct Server {
 impl Server {
     /// A server with `config` and no models yet.
     pub fn new(config: ServerConfig) -> Self {
-        Server { config, models: Vec::new(), embedder: None, index: None, store: None, database: None, assistant: None, safety: None }
+        Server {
+            config,
+            models: Vec::new(),
+            embedder: None,
+            index: None,
+            store: None,
+            database: None,
+            assistant: None,
+            safety: None,
+        }
     }
 
     /// Serves a generative model under its name.
     pub fn with_model(mut self, model: ServedModel) -> crate::Result<Self> {
-        if model.name == super::ASSISTANT_MODEL || self.models.iter().any(|m| m.name == model.name) {
-            return Err(crate::AppsError::Config(format!("two models would be served as {:?}", model.name)));
+        if model.name == super::ASSISTANT_MODEL || self.models.iter().any(|m| m.name == model.name)
+        {
+            return Err(crate::AppsError::Config(format!(
+                "two models would be served as {:?}",
+                model.name
+            )));
         }
         self.models.push(model);
         Ok(self)
@@ -128,7 +141,10 @@ impl Server {
             pool: Arc::new(WorkerPool::new(self.config.workers, self.config.queue)?),
             limits: self.config.limits,
             api_keys: Arc::new(ApiKeys::new(self.config.api_keys)),
-            rate_limiter: self.config.rate_limit.map(|l| Arc::new(RateLimiter::new(l))),
+            rate_limiter: self
+                .config
+                .rate_limit
+                .map(|l| Arc::new(RateLimiter::new(l))),
             metrics: Arc::new(Metrics::default()),
             store: self.store,
             assistant: self.assistant,
@@ -164,7 +180,11 @@ impl Server {
     /// Serves on `listener` until `shutdown` completes, then stops taking connections and lets
     /// in-flight requests finish, for at most the configured grace; then lets the workers
     /// finish their jobs.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let grace = self.config.shutdown_grace;
         let mut server = self;
         if let Some(url) = server.database.take() {
@@ -178,7 +198,11 @@ impl Server {
             shutdown.await;
             let _ = fired_tx.send(());
         };
-        let serving = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(signal);
+        let serving = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
         let deadline = async move {
             match fired_rx.await {
                 Ok(()) => tokio::time::sleep(grace).await,
@@ -192,7 +216,9 @@ impl Server {
         let pool = Arc::clone(&state.pool);
         let store = state.store.clone();
         drop(state);
-        tokio::task::spawn_blocking(move || pool.shutdown()).await.map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || pool.shutdown())
+            .await
+            .map_err(std::io::Error::other)?;
         if let Some(store) = store {
             store.close().await;
         }

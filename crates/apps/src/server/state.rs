@@ -36,7 +36,13 @@ pub struct Limits {
 impl Default for Limits {
     /// 1 MiB bodies, 2048-token prompts, 1024 new tokens at most (256 by default), 256 texts.
     fn default() -> Self {
-        Limits { max_body_bytes: 1 << 20, max_prompt_tokens: 2048, max_tokens: 1024, default_max_tokens: 256, max_inputs: 256 }
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_prompt_tokens: 2048,
+            max_tokens: 1024,
+            default_max_tokens: 256,
+            max_inputs: 256,
+        }
     }
 }
 
@@ -81,33 +87,48 @@ const RETRY_WHEN_BUSY: Duration = Duration::from_secs(1);
 impl AppState {
     /// The generative model named `name`, or a 404 listing the loaded ones.
     pub fn model(&self, name: &str) -> ApiResult<&ServedModel> {
-        self.models.iter().find(|m| m.name == name).ok_or_else(|| ApiError::unknown_model(name, &self.model_names()))
+        self.models
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| ApiError::unknown_model(name, &self.model_names()))
     }
 
     /// Every model a client may name: the generative ones and the embedding model.
     pub fn model_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.assistant.iter().map(|_| super::ASSISTANT_MODEL.to_string()).collect();
+        let mut names: Vec<String> = self
+            .assistant
+            .iter()
+            .map(|_| super::ASSISTANT_MODEL.to_string())
+            .collect();
         names.extend(self.models.iter().map(|m| m.name.clone()));
         names.extend(self.embedder.as_ref().map(|(n, _)| n.clone()));
         names
     }
 
     /// Runs `job` on a worker and waits for its result; 503 when the queue is full.
-    pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
         let (tx, rx) = oneshot::channel();
         self.submit(move || {
             let _ = tx.send(job());
         })?;
-        rx.await.map_err(|_| ApiError::internal("the worker failed before answering"))?
+        rx.await
+            .map_err(|_| ApiError::internal("the worker failed before answering"))?
     }
 
     /// The database, or a 503 when the server runs without one.
     pub fn store(&self) -> ApiResult<&Store> {
-        self.store.as_ref().ok_or_else(|| ApiError::unavailable("this server runs without a database"))
+        self.store
+            .as_ref()
+            .ok_or_else(|| ApiError::unavailable("this server runs without a database"))
     }
 
     /// Queues `job` on a worker without waiting for it; 503 when the queue is full.
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> ApiResult<()> {
-        self.pool.try_submit(job).map_err(|_| ApiError::overloaded(RETRY_WHEN_BUSY))
+        self.pool
+            .try_submit(job)
+            .map_err(|_| ApiError::overloaded(RETRY_WHEN_BUSY))
     }
 }

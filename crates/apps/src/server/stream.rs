@@ -3,8 +3,8 @@
 //! away the channel closes, the worker's next send fails and generation stops.
 
 use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -44,7 +44,12 @@ pub fn channel() -> (StreamSender, Response) {
         let data = rx.recv().await?;
         Some((Ok::<Event, Infallible>(Event::default().data(data)), rx))
     });
-    (StreamSender { tx }, Sse::new(events).keep_alive(KeepAlive::default()).into_response())
+    (
+        StreamSender { tx },
+        Sse::new(events)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
 }
 
 /// OpenAI's `finish_reason` for a [`FinishReason`] (a cancelled generation reads as `stop`).
@@ -58,13 +63,22 @@ pub fn finish_reason(reason: &FinishReason) -> String {
 
 /// Seconds since the Unix epoch (`created`).
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A fresh id with `prefix` (`chatcmpl-…`, `cmpl-…`): the time in nanoseconds and a counter,
 /// unique within this process and practically across processes.
 pub fn new_id(prefix: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{nanos:x}{:04x}", COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff)
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{nanos:x}{:04x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
 }

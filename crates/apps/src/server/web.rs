@@ -11,10 +11,18 @@ pub async fn index() -> Html<&'static str> {
 
 /// `GET /app.js`: the page's script.
 pub async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("web/app.js")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("web/app.js"),
+    )
+        .into_response()
 }
 
 /// `GET /style.css`: the page's style sheet.
 pub async fn style() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("web/style.css")).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("web/style.css"),
+    )
+        .into_response()
 }

@@ -25,7 +25,11 @@ impl TestServer {
     /// Starts `server` on a free loopback port.
     pub fn start(server: Server) -> TestServer {
         let running = Background::start(server, "127.0.0.1:0", 2).expect("the server starts");
-        TestServer { base: running.base_url(), addr: running.addr(), running: Some(running) }
+        TestServer {
+            base: running.base_url(),
+            addr: running.addr(),
+            running: Some(running),
+        }
     }
 
     /// `base` + `path`.
@@ -48,7 +52,11 @@ impl TestServer {
 
 /// The tiny Llama fixture served as `tiny-llama`.
 pub fn tiny_llama(dir: &Path) -> ServedModel {
-    ServedModel::from_auto("tiny-llama", AutoModel::from_dir(dir).expect("tiny-llama loads")).expect("tiny-llama serves")
+    ServedModel::from_auto(
+        "tiny-llama",
+        AutoModel::from_dir(dir).expect("tiny-llama loads"),
+    )
+    .expect("tiny-llama serves")
 }
 
 /// A provider that waits `delay` before passing on each piece of text, and records how each
@@ -63,10 +71,17 @@ pub struct Throttled {
 impl Throttled {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Provider>, delay: Duration) -> Self {
-        Throttled { inner, delay, endings: Arc::default() }
+        Throttled {
+            inner,
+            delay,
+            endings: Arc::default(),
+        }
     }
 
-    fn record(&self, c: loam_apps::provider::Result<Completion>) -> loam_apps::provider::Result<Completion> {
+    fn record(
+        &self,
+        c: loam_apps::provider::Result<Completion>,
+    ) -> loam_apps::provider::Result<Completion> {
         if let Ok(c) = &c {
             self.endings.lock().unwrap().push(c.finish_reason.clone());
         }
@@ -87,14 +102,24 @@ impl Provider for Throttled {
     fn embed(&self, texts: &[&str]) -> loam_apps::provider::Result<Vec<Vec<f32>>> {
         self.inner.embed(texts)
     }
-    fn complete_stream(&self, prompt: &str, params: &GenParams, on_text: OnText<'_>) -> loam_apps::provider::Result<Completion> {
+    fn complete_stream(
+        &self,
+        prompt: &str,
+        params: &GenParams,
+        on_text: OnText<'_>,
+    ) -> loam_apps::provider::Result<Completion> {
         let c = self.inner.complete_stream(prompt, params, &mut |p| {
             std::thread::sleep(self.delay);
             on_text(p)
         });
         self.record(c)
     }
-    fn chat_stream(&self, messages: &[ChatMessage], params: &GenParams, on_text: OnText<'_>) -> loam_apps::provider::Result<Completion> {
+    fn chat_stream(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenParams,
+        on_text: OnText<'_>,
+    ) -> loam_apps::provider::Result<Completion> {
         let c = self.inner.chat_stream(messages, params, &mut |p| {
             std::thread::sleep(self.delay);
             on_text(p)
@@ -117,7 +142,12 @@ pub fn assistant(test: &str, database: &str) -> Option<Server> {
     use loam_apps::search::EncoderEmbedder;
     let minilm = super::common::minilm_dir(test)?;
     let embedder = Arc::new(EncoderEmbedder::from_dir(&minilm).expect("MiniLM loads"));
-    let assistant = Assistant::new(KnowledgeBase::example(), embedder, AssistantConfig::default()).expect("the assistant builds");
+    let assistant = Assistant::new(
+        KnowledgeBase::example(),
+        embedder,
+        AssistantConfig::default(),
+    )
+    .expect("the assistant builds");
     let safety = Safety::new(SafetyConfig::default()).expect("the safety layer builds");
     Some(
         Server::new(loam_apps::server::ServerConfig::default())

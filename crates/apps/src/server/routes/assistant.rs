@@ -50,15 +50,32 @@ struct Answered {
 
 /// `POST /v1/chat/completions` for the assistant.
 pub async fn chat_with_assistant(state: AppState, request: ChatRequest) -> ApiResult<Response> {
-    let assistant = state.assistant.clone().ok_or_else(|| ApiError::unknown_model(ASSISTANT_MODEL, &state.model_names()))?;
+    let assistant = state
+        .assistant
+        .clone()
+        .ok_or_else(|| ApiError::unknown_model(ASSISTANT_MODEL, &state.model_names()))?;
     let store = state.store()?.clone();
     let messages = request.chat_messages()?;
-    let message = messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.trim().to_string()).unwrap_or_default();
+    let message = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.trim().to_string())
+        .unwrap_or_default();
     if message.is_empty() {
-        return Err(ApiError::invalid_param("messages", "the assistant needs a non-empty user message"));
+        return Err(ApiError::invalid_param(
+            "messages",
+            "the assistant needs a non-empty user message",
+        ));
     }
     let conversation_id = match &request.conversation_id {
-        Some(id) => store.conversation(id).await?.ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?.id,
+        Some(id) => {
+            store
+                .conversation(id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?
+                .id
+        }
         None => store.create_conversation("api", &Value::Null).await?.id,
     };
     let job = Job {
@@ -69,7 +86,8 @@ pub async fn chat_with_assistant(state: AppState, request: ChatRequest) -> ApiRe
         message,
         runtime: Handle::current(),
     };
-    let header = HeaderValue::from_str(&conversation_id).map_err(|e| ApiError::internal(e.to_string()))?;
+    let header =
+        HeaderValue::from_str(&conversation_id).map_err(|e| ApiError::internal(e.to_string()))?;
     let metrics = Arc::clone(&state.metrics);
     if request.sampling.stream {
         let (sender, mut response) = stream::channel();
@@ -78,7 +96,9 @@ pub async fn chat_with_assistant(state: AppState, request: ChatRequest) -> ApiRe
                 metrics.handoff();
             }
         })?;
-        response.headers_mut().insert(HeaderName::from_static(CONVERSATION_HEADER), header);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(CONVERSATION_HEADER), header);
         return Ok(response);
     }
     let answered = state.run(move || answer(&job)).await?;
@@ -96,7 +116,9 @@ pub async fn chat_with_assistant(state: AppState, request: ChatRequest) -> ApiRe
         "loam": answered.extension,
     });
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(HeaderName::from_static(CONVERSATION_HEADER), header);
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(CONVERSATION_HEADER), header);
     Ok(response)
 }
 
@@ -141,13 +163,21 @@ fn answer(job: &Job) -> ApiResult<Answered> {
     let records = job.runtime.block_on(store.turns(&job.conversation_id))?;
     let history: Vec<Turn> = records
         .into_iter()
-        .map(|r| Turn { role: r.role, text: r.text, outcome: r.outcome.and_then(|o| serde_json::from_value(o).ok()) })
+        .map(|r| Turn {
+            role: r.role,
+            text: r.text,
+            outcome: r.outcome.and_then(|o| serde_json::from_value(o).ok()),
+        })
         .collect();
     let blocked = job.safety.as_ref().map(|s| s.check_input(&job.message));
     let (mut text, outcome, mut pieces) = match blocked {
-        Some(Verdict::Block { category, reply }) => {
-            (reply.clone(), Outcome::Blocked { category: category.name().to_string() }, vec![reply])
-        }
+        Some(Verdict::Block { category, reply }) => (
+            reply.clone(),
+            Outcome::Blocked {
+                category: category.name().to_string(),
+            },
+            vec![reply],
+        ),
         _ => {
             let mut pieces = Vec::new();
             let Reply { text, outcome, .. } = job
@@ -164,16 +194,30 @@ fn answer(job: &Job) -> ApiResult<Answered> {
         text = reply.clone();
         pieces = vec![reply];
     }
-    let mask = |t: &str| job.safety.as_ref().map_or_else(|| t.to_string(), |s| s.mask_pii(t).text);
-    let outcome_json = serde_json::to_value(&outcome).map_err(|e| ApiError::internal(e.to_string()))?;
-    job.runtime.block_on(store.append_turn(&job.conversation_id, &NewTurn::new(Role::User, mask(&job.message))))?;
-    job.runtime.block_on(store.append_turn(&job.conversation_id, &NewTurn::new(Role::Assistant, mask(&text)).with_outcome(outcome_json.clone())))?;
+    let mask = |t: &str| {
+        job.safety
+            .as_ref()
+            .map_or_else(|| t.to_string(), |s| s.mask_pii(t).text)
+    };
+    let outcome_json =
+        serde_json::to_value(&outcome).map_err(|e| ApiError::internal(e.to_string()))?;
+    job.runtime.block_on(store.append_turn(
+        &job.conversation_id,
+        &NewTurn::new(Role::User, mask(&job.message)),
+    ))?;
+    job.runtime.block_on(store.append_turn(
+        &job.conversation_id,
+        &NewTurn::new(Role::Assistant, mask(&text)).with_outcome(outcome_json.clone()),
+    ))?;
     let mut ticket = Value::Null;
     let mut suggestions: Vec<String> = Vec::new();
     match &outcome {
         Outcome::Handoff { reason } => {
-            let reason = serde_json::to_string(reason).map_err(|e| ApiError::internal(e.to_string()))?;
-            let t = job.runtime.block_on(store.create_ticket(&job.conversation_id, &reason))?;
+            let reason =
+                serde_json::to_string(reason).map_err(|e| ApiError::internal(e.to_string()))?;
+            let t = job
+                .runtime
+                .block_on(store.create_ticket(&job.conversation_id, &reason))?;
             ticket = json!({"id": t.id, "number": t.number});
         }
         Outcome::Rephrase { suggestions: s } => suggestions = s.clone(),
@@ -186,5 +230,10 @@ fn answer(job: &Job) -> ApiResult<Answered> {
         "ticket": ticket,
         "suggestions": suggestions,
     });
-    Ok(Answered { text, pieces, extension, handoff })
+    Ok(Answered {
+        text,
+        pieces,
+        extension,
+        handoff,
+    })
 }

@@ -21,7 +21,12 @@ enum Task {
 }
 
 impl Task {
-    fn run(&self, provider: &dyn Provider, params: &GenParams, on_text: OnText<'_>) -> Result<Completion, ApiError> {
+    fn run(
+        &self,
+        provider: &dyn Provider,
+        params: &GenParams,
+        on_text: OnText<'_>,
+    ) -> Result<Completion, ApiError> {
         Ok(match self {
             Task::Chat(m) => provider.chat_stream(m, params, on_text)?,
             Task::Complete(p) => provider.complete_stream(p, params, on_text)?,
@@ -39,10 +44,18 @@ impl Task {
     /// One choice carrying `text` (a message, a delta or a completion's text).
     fn choice(&self, text: &str, streamed: bool, reason: Option<String>) -> Value {
         match (self, streamed) {
-            (Task::Chat(_), false) => json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason, "logprobs": null}),
-            (Task::Chat(_), true) if reason.is_some() => json!({"index": 0, "delta": {}, "finish_reason": reason, "logprobs": null}),
-            (Task::Chat(_), true) => json!({"index": 0, "delta": {"content": text}, "finish_reason": null, "logprobs": null}),
-            (Task::Complete(_), _) => json!({"index": 0, "text": text, "finish_reason": reason, "logprobs": null}),
+            (Task::Chat(_), false) => {
+                json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": reason, "logprobs": null})
+            }
+            (Task::Chat(_), true) if reason.is_some() => {
+                json!({"index": 0, "delta": {}, "finish_reason": reason, "logprobs": null})
+            }
+            (Task::Chat(_), true) => {
+                json!({"index": 0, "delta": {"content": text}, "finish_reason": null, "logprobs": null})
+            }
+            (Task::Complete(_), _) => {
+                json!({"index": 0, "text": text, "finish_reason": reason, "logprobs": null})
+            }
         }
     }
 }
@@ -52,7 +65,14 @@ pub async fn chat_with_model(state: AppState, request: ChatRequest) -> ApiResult
     let model = state.model(&request.model)?;
     let messages = request.chat_messages()?;
     let prompt_tokens = model.count_chat(&messages)?;
-    generate(state.clone(), request.model.clone(), Task::Chat(messages), prompt_tokens, &request.sampling).await
+    generate(
+        state.clone(),
+        request.model.clone(),
+        Task::Chat(messages),
+        prompt_tokens,
+        &request.sampling,
+    )
+    .await
 }
 
 /// `POST /v1/completions`.
@@ -63,19 +83,41 @@ pub async fn completions(state: AppState, request: CompletionRequest) -> ApiResu
         return Err(ApiError::invalid_param("prompt", "the prompt is empty"));
     }
     let prompt_tokens = model.count(&prompt)?;
-    generate(state.clone(), request.model.clone(), Task::Complete(prompt), prompt_tokens, &request.sampling).await
+    generate(
+        state.clone(),
+        request.model.clone(),
+        Task::Complete(prompt),
+        prompt_tokens,
+        &request.sampling,
+    )
+    .await
 }
 
 /// Checks the prompt's length and the parameters, then generates on a worker.
-async fn generate(state: AppState, name: String, task: Task, prompt_tokens: usize, sampling: &super::super::api::Sampling) -> ApiResult<Response> {
+async fn generate(
+    state: AppState,
+    name: String,
+    task: Task,
+    prompt_tokens: usize,
+    sampling: &super::super::api::Sampling,
+) -> ApiResult<Response> {
     let params = sampling.params(&state.limits)?;
     let model = state.model(&name)?;
-    let limit = state.limits.max_prompt_tokens.min(model.context().saturating_sub(1));
+    let limit = state
+        .limits
+        .max_prompt_tokens
+        .min(model.context().saturating_sub(1));
     if prompt_tokens > limit {
-        let param = if matches!(task, Task::Chat(_)) { "messages" } else { "prompt" };
+        let param = if matches!(task, Task::Chat(_)) {
+            "messages"
+        } else {
+            "prompt"
+        };
         return Err(ApiError::invalid_param(
             param,
-            format!("the prompt is {prompt_tokens} tokens, over the limit of {limit} for model {name:?}"),
+            format!(
+                "the prompt is {prompt_tokens} tokens, over the limit of {limit} for model {name:?}"
+            ),
         ));
     }
     let provider = Arc::clone(&model.provider);
@@ -91,7 +133,9 @@ async fn generate(state: AppState, name: String, task: Task, prompt_tokens: usiz
     let metrics = Arc::clone(&state.metrics);
     let task = Arc::new(task);
     let job_task = Arc::clone(&task);
-    let completion = state.run(move || job_task.run(provider.as_ref(), &params, &mut |_| true)).await?;
+    let completion = state
+        .run(move || job_task.run(provider.as_ref(), &params, &mut |_| true))
+        .await?;
     let usage = completion.usage.unwrap_or_default();
     metrics.tokens_generated(usage.completion_tokens);
     let (object, _, prefix) = task.names();
@@ -107,7 +151,13 @@ async fn generate(state: AppState, name: String, task: Task, prompt_tokens: usiz
 }
 
 /// Runs `task` on this worker, streaming chunks to `sender`; returns the tokens generated.
-fn stream_task(sender: &StreamSender, provider: &dyn Provider, name: &str, task: &Task, params: &GenParams) -> usize {
+fn stream_task(
+    sender: &StreamSender,
+    provider: &dyn Provider,
+    name: &str,
+    task: &Task,
+    params: &GenParams,
+) -> usize {
     let (_, object, prefix) = task.names();
     let id = new_id(prefix);
     let created = now_secs();
@@ -118,7 +168,9 @@ fn stream_task(sender: &StreamSender, provider: &dyn Provider, name: &str, task:
             return 0;
         }
     }
-    let outcome = task.run(provider, params, &mut |piece| sender.send_json(&chunk(task.choice(piece, true, None))));
+    let outcome = task.run(provider, params, &mut |piece| {
+        sender.send_json(&chunk(task.choice(piece, true, None)))
+    });
     match outcome {
         Ok(c) => {
             let usage = c.usage.unwrap_or_default();

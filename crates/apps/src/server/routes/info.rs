@@ -14,7 +14,11 @@ use super::super::stream::now_secs;
 /// `GET /v1/models`: every model a client may name.
 pub async fn models(State(state): State<AppState>) -> Json<Value> {
     let created = now_secs();
-    let data: Vec<Value> = state.model_names().into_iter().map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "loam"})).collect();
+    let data: Vec<Value> = state
+        .model_names()
+        .into_iter()
+        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "loam"}))
+        .collect();
     Json(json!({"object": "list", "data": data}))
 }
 
@@ -47,19 +51,34 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "queue_capacity": state.pool.capacity(),
         "problems": problems,
     });
-    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
 /// `GET /metrics` in Prometheus' text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.metrics.render(state.pool.queued(), state.pool.running());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    let text = state
+        .metrics
+        .render(state.pool.queued(), state.pool.running());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// Any route the server does not have: 404 in OpenAI's error shape.
 pub async fn not_found(State(state): State<AppState>, uri: Uri) -> ApiError {
-    state.metrics.record("unmatched", 404, std::time::Duration::ZERO);
+    state
+        .metrics
+        .record("unmatched", 404, std::time::Duration::ZERO);
     ApiError::not_found(format!("no route {}", uri.path()))
 }
 

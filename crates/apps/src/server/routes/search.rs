@@ -28,13 +28,26 @@ pub struct SearchRequest {
 }
 
 /// `POST /v1/search`.
-pub async fn search(State(state): State<AppState>, JsonBody(request): JsonBody<SearchRequest>) -> ApiResult<Json<Value>> {
-    let index = state.index.clone().ok_or_else(|| ApiError::not_found("this server has no search index (start it with --index FILE)"))?;
+pub async fn search(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SearchRequest>,
+) -> ApiResult<Json<Value>> {
+    let index = state.index.clone().ok_or_else(|| {
+        ApiError::not_found("this server has no search index (start it with --index FILE)")
+    })?;
     let k = request.k.unwrap_or(5);
     if !(1..=100).contains(&k) {
-        return Err(ApiError::invalid_param("k", format!("k must be in 1..=100, got {k}")));
+        return Err(ApiError::invalid_param(
+            "k",
+            format!("k must be in 1..=100, got {k}"),
+        ));
     }
-    let mode: SearchMode = request.mode.as_deref().unwrap_or("hybrid").parse().map_err(|e: crate::search::SearchError| ApiError::invalid_param("mode", e.to_string()))?;
+    let mode: SearchMode = request
+        .mode
+        .as_deref()
+        .unwrap_or("hybrid")
+        .parse()
+        .map_err(|e: crate::search::SearchError| ApiError::invalid_param("mode", e.to_string()))?;
     if request.query.trim().is_empty() {
         return Err(ApiError::invalid_param("query", "the query is empty"));
     }
@@ -42,8 +55,13 @@ pub async fn search(State(state): State<AppState>, JsonBody(request): JsonBody<S
     let results = state
         .run(move || {
             let served = Arc::clone(&index);
-            served.index.search(&query, k, mode, served.embedder.as_ref()).map_err(|e| ApiError::invalid(e.to_string()))
+            served
+                .index
+                .search(&query, k, mode, served.embedder.as_ref())
+                .map_err(|e| ApiError::invalid(e.to_string()))
         })
         .await?;
-    Ok(Json(json!({"object": "search.results", "hits": results.hits, "note": results.note})))
+    Ok(Json(
+        json!({"object": "search.results", "hits": results.hits, "note": results.note}),
+    ))
 }

@@ -38,7 +38,10 @@ pub struct SummarizeRequest {
 }
 
 /// `POST /v1/summarize`.
-pub async fn summarize(State(state): State<AppState>, JsonBody(request): JsonBody<SummarizeRequest>) -> ApiResult<Json<Value>> {
+pub async fn summarize(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SummarizeRequest>,
+) -> ApiResult<Json<Value>> {
     if request.text.trim().is_empty() {
         return Err(ApiError::invalid_param("text", "the text is empty"));
     }
@@ -51,12 +54,21 @@ pub async fn summarize(State(state): State<AppState>, JsonBody(request): JsonBod
         }
         let max_words = request.max_words.unwrap_or(60);
         if max_words == 0 {
-            return Err(ApiError::invalid_param("max_words", "max_words must be at least 1"));
+            return Err(ApiError::invalid_param(
+                "max_words",
+                "max_words must be at least 1",
+            ));
         }
         let (text, name) = (request.text, name.clone());
-        let completion = state.run(move || Ok(abstractive(provider.as_ref(), &text, max_words, &params)?)).await?;
-        state.metrics.tokens_generated(completion.usage.map(|u| u.completion_tokens).unwrap_or(0));
-        return Ok(Json(json!({"object": "summary", "method": "abstractive", "model": name, "summary": completion.text.trim()})));
+        let completion = state
+            .run(move || Ok(abstractive(provider.as_ref(), &text, max_words, &params)?))
+            .await?;
+        state
+            .metrics
+            .tokens_generated(completion.usage.map(|u| u.completion_tokens).unwrap_or(0));
+        return Ok(Json(
+            json!({"object": "summary", "method": "abstractive", "model": name, "summary": completion.text.trim()}),
+        ));
     }
     let length = match (request.sentences, request.ratio) {
         (Some(_), Some(_)) => return Err(ApiError::invalid("give sentences or ratio, not both")),
@@ -64,8 +76,14 @@ pub async fn summarize(State(state): State<AppState>, JsonBody(request): JsonBod
         (n, None) => Length::Sentences(n.unwrap_or(3)),
     };
     let text = request.text;
-    let summary = state.run(move || Ok(Summarizer::tfidf().summarize(&text, length)?)).await?;
-    let sentences: Vec<Value> = summary.sentences.iter().map(|s| json!({"index": s.index, "text": s.text, "score": s.score})).collect();
+    let summary = state
+        .run(move || Ok(Summarizer::tfidf().summarize(&text, length)?))
+        .await?;
+    let sentences: Vec<Value> = summary
+        .sentences
+        .iter()
+        .map(|s| json!({"index": s.index, "text": s.text, "score": s.score}))
+        .collect();
     Ok(Json(json!({
         "object": "summary",
         "method": summary.method.name(),

@@ -25,15 +25,24 @@ pub struct TicketQuery {
 }
 
 /// `GET /v1/tickets`.
-pub async fn list(State(state): State<AppState>, query: Result<Query<TicketQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
-    let Query(query) = query.map_err(|e| ApiError::invalid(format!("the query string: {}", e.body_text())))?;
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<TicketQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) =
+        query.map_err(|e| ApiError::invalid(format!("the query string: {}", e.body_text())))?;
     let status = match query.status.as_deref() {
         None => None,
-        Some(s) => Some(TicketStatus::parse(s).ok_or_else(|| ApiError::invalid_param("status", format!("unknown ticket status {s:?}")))?),
+        Some(s) => Some(TicketStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid_param("status", format!("unknown ticket status {s:?}"))
+        })?),
     };
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_param("limit", format!("limit must be in 1..=500, got {limit}")));
+        return Err(ApiError::invalid_param(
+            "limit",
+            format!("limit must be in 1..=500, got {limit}"),
+        ));
     }
     let tickets = state.store()?.tickets(status, limit).await?;
     Ok(Json(json!({"object": "list", "data": tickets})))
@@ -51,9 +60,15 @@ pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// `GET /v1/conversations/{id}`: the conversation and its turns.
-pub async fn conversation(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let store = state.store()?;
-    let conversation = store.conversation(&id).await?.ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+    let conversation = store
+        .conversation(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
     let turns = store.turns(&id).await?;
     Ok(Json(json!({"conversation": conversation, "turns": turns})))
 }
@@ -82,13 +97,21 @@ pub struct FeedbackRequest {
 }
 
 /// `POST /v1/conversations/{id}/feedback`.
-pub async fn feedback(State(state): State<AppState>, Path(id): Path<String>, JsonBody(request): JsonBody<FeedbackRequest>) -> ApiResult<Json<Value>> {
+pub async fn feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<FeedbackRequest>,
+) -> ApiResult<Json<Value>> {
     let rating = match request.rating {
         RatingIn::Word(w) => Rating::parse(&w),
         RatingIn::Stars(n) => Some(Rating::Stars(n)).filter(|_| (1..=5).contains(&n)),
     }
-    .ok_or_else(|| ApiError::invalid_param("rating", "rating must be \"up\", \"down\" or 1 to 5 stars"))?;
+    .ok_or_else(|| {
+        ApiError::invalid_param("rating", "rating must be \"up\", \"down\" or 1 to 5 stars")
+    })?;
     let store = state.store()?;
-    let saved = store.add_feedback(&id, request.turn, rating, request.comment.as_deref()).await?;
+    let saved = store
+        .add_feedback(&id, request.turn, rating, request.comment.as_deref())
+        .await?;
     Ok(Json(json!({"object": "feedback", "feedback": saved})))
 }
