@@ -2,10 +2,10 @@
 //! assistant over a conversation kept in the store. The conversation is loam's extension field
 //! `conversation_id` (a new one when absent, returned in the body and the `X-Conversation-Id`
 //! header); its history comes from the store, so any replica can continue it, and only the last
-//! user message of `messages` is read. The safety layer checks the message and the reply;
-//! personal data is masked in what is stored. Both turns (and the ticket of a handoff) are
-//! committed before the answer is sent. The answer carries loam's extension `loam`: the
-//! outcome, the ticket of a handoff and the suggestions of a rephrase.
+//! user message of `messages` is read. The safety layer checks the message (the reply is the
+//! knowledge base's own answer); personal data is masked in what is stored. Both turns (and
+//! the ticket of a handoff) are committed before the answer is sent. The answer carries loam's
+//! extension `loam`: the outcome, the ticket of a handoff and the suggestions of a rephrase.
 
 use std::sync::Arc;
 
@@ -170,7 +170,7 @@ fn answer(job: &Job) -> ApiResult<Answered> {
         })
         .collect();
     let blocked = job.safety.as_ref().map(|s| s.check_input(&job.message));
-    let (mut text, outcome, mut pieces) = match blocked {
+    let (text, outcome, pieces) = match blocked {
         Some(Verdict::Block { category, reply }) => (
             reply.clone(),
             Outcome::Blocked {
@@ -190,10 +190,6 @@ fn answer(job: &Job) -> ApiResult<Answered> {
             (text, outcome, pieces)
         }
     };
-    if let Some(Verdict::Block { reply, .. }) = job.safety.as_ref().map(|s| s.check_output(&text)) {
-        text = reply.clone();
-        pieces = vec![reply];
-    }
     let mask = |t: &str| {
         job.safety
             .as_ref()
