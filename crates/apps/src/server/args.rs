@@ -14,7 +14,7 @@ use crate::{AppsError, Result};
 
 use super::auth::RateLimit;
 use super::models::ServedModel;
-use super::server::{Server, ServerConfig, shutdown_signal};
+use super::serving::{Server, ServerConfig, shutdown_signal};
 use super::state::{Limits, ServedIndex};
 
 /// The model name the search command records for word-hashing indexes.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::server::Server;
+use super::serving::Server;
 
 /// A server serving in the background until [`Background::stop`] or drop.
 pub struct Background {

@@ -30,7 +30,7 @@ mod metrics;
 mod models;
 pub mod pool;
 mod routes;
-mod server;
+mod serving;
 mod state;
 mod stream;
 mod web;
@@ -42,7 +42,7 @@ pub use body::parse_json;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use models::ServedModel;
-pub use server::{Server, ServerConfig, shutdown_signal};
+pub use serving::{Server, ServerConfig, shutdown_signal};
 pub use state::{Limits, ServedIndex};
 
 /// The model name under which the customer-service assistant answers.
