@@ -11,7 +11,7 @@ use loam_tensor::QuantFormat;
 use crate::record::{self, Record};
 use crate::{
     bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
-    bench_seq2seq_generate,
+    bench_seq2seq_generate, bench_serve,
     bench_tokenize, bench_train_shakespeare, pytorch,
 };
 
@@ -41,6 +41,9 @@ pub enum BenchName {
     /// Semantic search at 10k and 100k chunks: indexing docs/s, queries/s, HNSW recall@10,
     /// memory (loam only).
     Search,
+    /// The HTTP server under load on loopback: 64 × 20 assistant requests, 16 × 10 streamed
+    /// generations (requests/s, p50, p99; loam only; `--database` for PostgreSQL).
+    Serve,
 }
 
 impl BenchName {
@@ -57,6 +60,7 @@ impl BenchName {
             BenchName::LlamaGenerate => "llama-generate",
             BenchName::Seq2seqGenerate => "seq2seq-generate",
             BenchName::Search => "search",
+            BenchName::Serve => "serve",
         }
     }
 }
@@ -91,6 +95,9 @@ pub struct Args {
     /// layers, and GPT-2's tied head, quantized in memory); f32 when not given.
     #[arg(long, value_parser = crate::quantize::parse_format)]
     quant: Option<QuantFormat>,
+    /// The database of `serve` (default: SQLite in a temporary folder), e.g. postgres://…
+    #[arg(long)]
+    database: Option<String>,
 }
 
 /// The loam side's records of `name`.
@@ -108,6 +115,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
         BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
         BenchName::Search => bench_search::run(),
+        BenchName::Serve => bench_serve::run(args.database.as_deref()),
     }
 }
 
@@ -125,8 +133,11 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
-    if args.compare_pytorch && args.name == BenchName::Search {
-        bail!("bench search has no PyTorch side; run it without --compare-pytorch");
+    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve) {
+        bail!("bench {} has no PyTorch side; run it without --compare-pytorch", args.name.name());
+    }
+    if args.database.is_some() && args.name != BenchName::Serve {
+        bail!("--database applies to bench serve");
     }
     if args.compare_pytorch && args.name == BenchName::Tokenize {
         bail!("bench tokenize has no PyTorch side (its reference is the tokenizers crate it runs on); run it without --compare-pytorch");

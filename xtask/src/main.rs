@@ -14,6 +14,7 @@ mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;
 mod bench_seq2seq_generate;
+mod bench_serve;
 mod bench_tokenize;
 mod bench_train_shakespeare;
 mod cargo;
@@ -37,6 +38,7 @@ mod summarize;
 mod search;
 mod search_map;
 mod seq2seq_task;
+mod serve;
 mod test;
 mod train;
 mod write;
@@ -98,6 +100,8 @@ enum Task {
     Write(write::Args),
     /// The support assistant's safety layer: score it on the labelled sets, or check one text.
     Safety(safety::Args),
+    /// The OpenAI-compatible HTTP server (chat, completions, embeddings, search, the web page).
+    Serve(loam_apps::server::ServeArgs),
     /// The customer-service assistant: chat in the terminal, or measure it on labelled sets.
     Assistant(assistant::Args),
 }
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
         Task::Seq2seqData(args) => seq2seq_task::run(&args),
         Task::Write(args) => write::run(&args),
         Task::Safety(args) => safety::run(args),
+        Task::Serve(args) => serve::run(&args),
         Task::Assistant(args) => assistant::run(args),
     };
     match outcome {

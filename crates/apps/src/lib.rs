@@ -23,6 +23,7 @@ mod error;
 pub mod provider;
 pub mod safety;
 pub mod search;
+pub mod server;
 pub mod store;
 pub mod summarize;
 pub mod writer;

@@ -101,6 +101,22 @@ pub fn generate(
     cfg: &GenerationConfig,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Generated> {
+    generate_until(model, tokenizer, prompt, cfg, &mut |piece| {
+        on_text(piece);
+        true
+    })
+}
+
+/// [`generate`], where `on_text` may stop generation by returning false (a client that went
+/// away): no further token is computed, and the text generated so far is returned with
+/// [`FinishReason::Stop`].
+pub fn generate_until(
+    model: &dyn CausalLm,
+    tokenizer: &dyn Tokenizer,
+    prompt: &str,
+    cfg: &GenerationConfig,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generated> {
     let prompt_ids: Vec<usize> = tokenizer.encode(prompt, false)?.into_iter().map(|i| i as usize).collect();
     let mut ids: Vec<u32> = Vec::new();
     let mut emitted = 0; // bytes of `text` already streamed
@@ -130,8 +146,12 @@ pub fn generate(
             safe -= 1;
         }
         if safe > emitted {
-            on_text(&text[emitted..safe]);
+            let go_on = on_text(&text[emitted..safe]);
             emitted = safe;
+            if !go_on {
+                text.truncate(emitted);
+                stopped = true;
+            }
         }
         !stopped
     })?;

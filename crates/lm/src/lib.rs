@@ -60,7 +60,7 @@ pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
-pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
+pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids, generate_until};
 pub use gpt::{Gpt, GptCache, GptConfig};
 pub use llama::{Llama, LlamaConfig};
 pub use measure::peak_rss_mb;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use loam_lm::hf::SentenceEncoder;
-use loam_lm::{Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, generate};
+use loam_lm::{Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, generate_until};
 use loam_text::Tokenizer;
 
 use super::chat::{ChatMessage, render_chat};
@@ -136,15 +136,15 @@ impl LocalProvider {
             seed: params.seed.unwrap_or(0),
             ..GenerationConfig::default()
         };
-        // `generate` cannot be stopped from its callback: after a cancel the pieces are dropped
-        // and only the text streamed so far is returned.
+        // a cancel stops generation at once: no further token is computed
         let mut cancelled = false;
         let mut streamed = String::new();
-        let out = generate(model, g.tokenizer(), prompt, &cfg, &mut |piece| {
+        let out = generate_until(model, g.tokenizer(), prompt, &cfg, &mut |piece| {
             if !cancelled {
                 streamed.push_str(piece);
                 cancelled = !on_text(piece);
             }
+            !cancelled
         })?;
         let usage = Some(Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.ids.len() });
         if cancelled {
