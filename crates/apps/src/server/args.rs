@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::assistant::{Assistant, AssistantConfig, KnowledgeBase};
 use crate::provider::LocalProvider;
-use crate::safety::{Safety, SafetyConfig};
 use crate::search::{Embedder, EncoderEmbedder, HashingEmbedder, SearchIndex};
 use crate::{AppsError, Result};
 
@@ -160,9 +159,7 @@ impl ServeArgs {
                 .map_err(|e| AppsError::Config(e.to_string()))?;
             let assistant = Assistant::new(kb, Arc::new(embedder), AssistantConfig::default())
                 .map_err(|e| AppsError::Config(e.to_string()))?;
-            server = server
-                .with_assistant(Arc::new(assistant))
-                .with_safety(Arc::new(Safety::new(SafetyConfig::default())?));
+            server = server.with_assistant(Arc::new(assistant));
         }
         if !self.no_embed {
             let dir = encoder_dir()?;

@@ -112,8 +112,9 @@ impl Server {
         self
     }
 
-    /// Checks the assistant's messages and replies with `safety`, and masks personal data in
-    /// the turns stored.
+    /// Masks personal data in the turns stored with `safety` when the assistant has no safety
+    /// layer of its own (`AssistantConfig::safety` off); the assistant's own layer, which
+    /// allows its knowledge base's contacts, is used otherwise.
     pub fn with_safety(mut self, safety: Arc<Safety>) -> Self {
         self.safety = Some(safety);
         self

@@ -2,8 +2,9 @@
 //! assistant over a conversation kept in the store. The conversation is loam's extension field
 //! `conversation_id` (a new one when absent, returned in the body and the `X-Conversation-Id`
 //! header); its history comes from the store, so any replica can continue it, and only the last
-//! user message of `messages` is read. The safety layer checks the message (the reply is the
-//! knowledge base's own answer); personal data is masked in what is stored. Both turns (and
+//! user message of `messages` is read. The assistant's safety layer checks the message (the
+//! reply is the knowledge base's own answer, or a rewrite checked against it); personal data is
+//! masked in what is stored, the shop's own contacts excepted. Both turns (and
 //! the ticket of a handoff) are committed before the answer is sent. The answer carries loam's
 //! extension `loam`: the outcome, the ticket of a handoff and the suggestions of a rephrase.
 
@@ -17,7 +18,7 @@ use tokio::runtime::Handle;
 
 use crate::assistant::{Assistant, Outcome, Reply, Turn};
 use crate::provider::Role;
-use crate::safety::{Safety, Verdict};
+use crate::safety::Safety;
 use crate::store::{NewTurn, Store};
 
 use super::super::ASSISTANT_MODEL;
@@ -169,29 +170,18 @@ fn answer(job: &Job) -> ApiResult<Answered> {
             outcome: r.outcome.and_then(|o| serde_json::from_value(o).ok()),
         })
         .collect();
-    let blocked = job.safety.as_ref().map(|s| s.check_input(&job.message));
-    let (text, outcome, pieces) = match blocked {
-        Some(Verdict::Block { category, reply }) => (
-            reply.clone(),
-            Outcome::Blocked {
-                category: category.name().to_string(),
-            },
-            vec![reply],
-        ),
-        _ => {
-            let mut pieces = Vec::new();
-            let Reply { text, outcome, .. } = job
-                .assistant
-                .reply_stream(&history, &job.message, &mut |p| {
-                    pieces.push(p.to_string());
-                    true
-                })
-                .map_err(|e| ApiError::invalid(e.to_string()))?;
-            (text, outcome, pieces)
-        }
-    };
+    let mut pieces = Vec::new();
+    let Reply { text, outcome, .. } = job
+        .assistant
+        .reply_stream(&history, &job.message, &mut |p| {
+            pieces.push(p.to_string());
+            true
+        })
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    // the assistant's own layer allows its knowledge base's contacts; a server-wide one otherwise
+    let safety = job.assistant.safety().or_else(|| job.safety.clone());
     let mask = |t: &str| {
-        job.safety
+        safety
             .as_ref()
             .map_or_else(|| t.to_string(), |s| s.mask_pii(t).text)
     };
