@@ -17,10 +17,12 @@
 //! ```
 
 mod auto;
+mod batch_scheduler;
 mod causal_lm;
 mod chat;
 mod clm;
 mod chat_template;
+mod decode_batch;
 mod default_corpus;
 mod error;
 mod generate;
@@ -44,9 +46,11 @@ mod trainer;
 pub mod hf;
 
 pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
+pub use batch_scheduler::{BatchScheduler, SequenceHandle, StreamEvent};
 pub use causal_lm::CausalLm;
 pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
+pub use decode_batch::{DecodeBatch, SeqEvent, check_request, generate_batch_each};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids};
