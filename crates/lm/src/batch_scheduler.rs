@@ -64,11 +64,20 @@ impl SequenceHandle {
             match e {
                 StreamEvent::Token(t) => ids.push(t),
                 StreamEvent::Finished(r) => return Ok((ids, r)),
-                StreamEvent::Cancelled => return Err(LmError::Config(format!("sequence cancelled after {} tokens", ids.len()))),
-                StreamEvent::Failed(m) => return Err(LmError::Config(format!("batched generation failed: {m}"))),
+                StreamEvent::Cancelled => {
+                    return Err(LmError::Config(format!(
+                        "sequence cancelled after {} tokens",
+                        ids.len()
+                    )));
+                }
+                StreamEvent::Failed(m) => {
+                    return Err(LmError::Config(format!("batched generation failed: {m}")));
+                }
             }
         }
-        Err(LmError::Config("the batch scheduler stopped before the sequence ended".into()))
+        Err(LmError::Config(
+            "the batch scheduler stopped before the sequence ended".into(),
+        ))
     }
 }
 
@@ -93,16 +102,30 @@ impl BatchScheduler {
     /// Starts the worker thread; at most `max_batch` sequences decode together.
     pub fn new(model: Arc<dyn CausalLm>, max_batch: usize) -> Result<Self> {
         if max_batch == 0 {
-            return Err(LmError::Config("batch scheduler: max_batch must be at least 1".into()));
+            return Err(LmError::Config(
+                "batch scheduler: max_batch must be at least 1".into(),
+            ));
         }
-        let shared = Arc::new(Shared { queue: Mutex::new(VecDeque::new()), running: AtomicUsize::new(0), shutdown: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(VecDeque::new()),
+            running: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+        });
         let (wake, woken) = mpsc::channel();
         let (m, s) = (Arc::clone(&model), Arc::clone(&shared));
         let worker = std::thread::Builder::new()
             .name("loam-batch".into())
             .spawn(move || work(m.as_ref(), &s, &woken, max_batch))
-            .map_err(|e| LmError::Config(format!("batch scheduler: could not start its thread: {e}")))?;
-        Ok(BatchScheduler { model, shared, wake, next_id: AtomicU64::new(0), worker: Some(worker) })
+            .map_err(|e| {
+                LmError::Config(format!("batch scheduler: could not start its thread: {e}"))
+            })?;
+        Ok(BatchScheduler {
+            model,
+            shared,
+            wake,
+            next_id: AtomicU64::new(0),
+            worker: Some(worker),
+        })
     }
 
     /// Queues `prompt` with its own settings (checked now: a bad request is an error here, not
@@ -112,11 +135,26 @@ impl BatchScheduler {
         let (events, rx) = mpsc::channel();
         let cancelled = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let req = Request { id, prompt, cfg, events, cancelled: Arc::clone(&cancelled) };
-        self.shared.queue.lock().map_err(|_| LmError::Config("batch scheduler: its queue is poisoned".into()))?.push_back(req);
+        let req = Request {
+            id,
+            prompt,
+            cfg,
+            events,
+            cancelled: Arc::clone(&cancelled),
+        };
+        self.shared
+            .queue
+            .lock()
+            .map_err(|_| LmError::Config("batch scheduler: its queue is poisoned".into()))?
+            .push_back(req);
         // the worker may have ended only through a panic; the request then never runs
-        self.wake.send(()).map_err(|_| LmError::Config("batch scheduler: its worker thread has stopped".into()))?;
-        Ok(SequenceHandle { events: rx, cancelled })
+        self.wake.send(()).map_err(|_| {
+            LmError::Config("batch scheduler: its worker thread has stopped".into())
+        })?;
+        Ok(SequenceHandle {
+            events: rx,
+            cancelled,
+        })
     }
 
     /// Sequences decoding now (not counting those waiting for a slot).
@@ -153,9 +191,11 @@ fn work(model: &dyn CausalLm, shared: &Shared, woken: &Receiver<()>, max_batch: 
     let mut live: HashMap<u64, Live> = HashMap::new();
     loop {
         if shared.shutdown.load(Ordering::SeqCst) {
-            live.values().for_each(|l| drop(l.events.send(StreamEvent::Cancelled)));
+            live.values()
+                .for_each(|l| drop(l.events.send(StreamEvent::Cancelled)));
             if let Ok(mut q) = shared.queue.lock() {
-                q.drain(..).for_each(|r| drop(r.events.send(StreamEvent::Cancelled)));
+                q.drain(..)
+                    .for_each(|r| drop(r.events.send(StreamEvent::Cancelled)));
             }
             return;
         }
@@ -170,24 +210,42 @@ fn work(model: &dyn CausalLm, shared: &Shared, woken: &Receiver<()>, max_batch: 
             while woken.try_recv().is_ok() {}
         }
         // cancelled sequences (or dropped handles) leave before the next step
-        let gone: Vec<u64> = live.iter().filter(|(_, l)| l.cancelled.load(Ordering::SeqCst)).map(|(&id, _)| id).collect();
+        let gone: Vec<u64> = live
+            .iter()
+            .filter(|(_, l)| l.cancelled.load(Ordering::SeqCst))
+            .map(|(&id, _)| id)
+            .collect();
         for id in gone {
-            if let Some(l) = live.remove(&id) {
-                let _ = l.events.send(StreamEvent::Cancelled);
-            }
+            let cancelled = live.remove(&id);
             if let Err(e) = batch.remove(id) {
                 fail_all(&mut batch, &mut live, &e.to_string());
             }
+            shared.running.store(batch.len(), Ordering::SeqCst);
+            if let Some(l) = cancelled {
+                let _ = l.events.send(StreamEvent::Cancelled);
+            }
         }
         while batch.len() < max_batch {
-            let Some(req) = shared.queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+            let Some(req) = shared.queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                break;
+            };
             if req.cancelled.load(Ordering::SeqCst) {
                 let _ = req.events.send(StreamEvent::Cancelled);
                 continue;
             }
-            live.insert(req.id, Live { events: req.events, cancelled: req.cancelled });
+            live.insert(
+                req.id,
+                Live {
+                    events: req.events,
+                    cancelled: req.cancelled,
+                },
+            );
             match batch.admit(req.id, &req.prompt, &req.cfg) {
-                Ok(events) => deliver(events, &mut live),
+                Ok(events) => {
+                    // counted before the events go out, so a caller who saw its end sees the slot free
+                    shared.running.store(batch.len(), Ordering::SeqCst);
+                    deliver(events, &mut live);
+                }
                 Err(e) => {
                     if let Some(l) = live.remove(&req.id) {
                         let _ = l.events.send(StreamEvent::Failed(e.to_string()));
@@ -197,11 +255,17 @@ fn work(model: &dyn CausalLm, shared: &Shared, woken: &Receiver<()>, max_batch: 
         }
         if !batch.is_empty() {
             match batch.step() {
-                Ok(events) => deliver(events, &mut live),
-                Err(e) => fail_all(&mut batch, &mut live, &e.to_string()),
+                Ok(events) => {
+                    // counted before the events go out, so a caller who saw its end sees the slot free
+                    shared.running.store(batch.len(), Ordering::SeqCst);
+                    deliver(events, &mut live);
+                }
+                Err(e) => {
+                    fail_all(&mut batch, &mut live, &e.to_string());
+                    shared.running.store(0, Ordering::SeqCst);
+                }
             }
         }
-        shared.running.store(batch.len(), Ordering::SeqCst);
     }
 }
 

@@ -46,10 +46,15 @@ pub struct DecodeBatch<'m> {
 pub fn check_request(model: &dyn CausalLm, prompt: &[usize], cfg: &GenerationConfig) -> Result<()> {
     cfg.validate()?;
     if prompt.is_empty() {
-        return Err(LmError::Config("generation needs a prompt of at least one token".into()));
+        return Err(LmError::Config(
+            "generation needs a prompt of at least one token".into(),
+        ));
     }
     if let Some(&bad) = prompt.iter().find(|&&t| t >= model.vocab_size()) {
-        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.vocab_size())));
+        return Err(LmError::Config(format!(
+            "prompt token {bad} is outside the vocabulary of {}",
+            model.vocab_size()
+        )));
     }
     if prompt.len() + cfg.max_new_tokens > model.max_positions() {
         return Err(LmError::Config(format!(
@@ -80,13 +85,22 @@ fn pad_front(x: &Tensor, n: usize) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let s = x.shape();
-    Ok(Tensor::cat(&[Tensor::zeros(&[s[0], s[1], n, s[3]]), x.clone()], 2)?)
+    Ok(Tensor::cat(
+        &[Tensor::zeros(&[s[0], s[1], n, s[3]]), x.clone()],
+        2,
+    )?)
 }
 
 impl<'m> DecodeBatch<'m> {
     /// An empty batch over `model`.
     pub fn new(model: &'m dyn CausalLm) -> Self {
-        DecodeBatch { model, rows: Vec::new(), pad: Vec::new(), cache: model.new_cache(), ctx: Ctx::eval() }
+        DecodeBatch {
+            model,
+            rows: Vec::new(),
+            pad: Vec::new(),
+            cache: model.new_cache(),
+            ctx: Ctx::eval(),
+        }
     }
 
     /// The model it decodes with.
@@ -112,15 +126,31 @@ impl<'m> DecodeBatch<'m> {
     /// Prefills `prompt` alone, chooses its first token and adds it to the batch under `id`
     /// (checked by [`check_request`]). Returns its events: the first token, and its end if it
     /// ends at once (then it does not join).
-    pub fn admit(&mut self, id: u64, prompt: &[usize], cfg: &GenerationConfig) -> Result<Vec<SeqEvent>> {
+    pub fn admit(
+        &mut self,
+        id: u64,
+        prompt: &[usize],
+        cfg: &GenerationConfig,
+    ) -> Result<Vec<SeqEvent>> {
         check_request(self.model, prompt, cfg)?;
         let _g = no_grad();
-        let mut row = Row { id, history: prompt.to_vec(), cfg: cfg.clone(), rng: Rng::new(cfg.seed), produced: 0 };
+        let mut row = Row {
+            id,
+            history: prompt.to_vec(),
+            cfg: cfg.clone(),
+            rng: Rng::new(cfg.seed),
+            produced: 0,
+        };
         if cfg.max_new_tokens == 0 {
-            return Ok(vec![SeqEvent::Finished { id, reason: FinishReason::Length }]);
+            return Ok(vec![SeqEvent::Finished {
+                id,
+                reason: FinishReason::Length,
+            }]);
         }
         let mut cache = self.model.new_cache();
-        let logits = self.model.forward(prompt, 1, prompt.len(), Some(&mut cache), &mut self.ctx)?;
+        let logits =
+            self.model
+                .forward(prompt, 1, prompt.len(), Some(&mut cache), &mut self.ctx)?;
         let mut events = Vec::new();
         if let Some(reason) = Self::advance(&mut row, &last_rows(&logits)?[0], &mut events) {
             events.push(SeqEvent::Finished { id, reason });
@@ -138,7 +168,10 @@ impl<'m> DecodeBatch<'m> {
         }
         row.history.push(next);
         row.produced += 1;
-        events.push(SeqEvent::Token { id: row.id, token: next });
+        events.push(SeqEvent::Token {
+            id: row.id,
+            token: next,
+        });
         (row.produced >= row.cfg.max_new_tokens).then_some(FinishReason::Length)
     }
 
@@ -154,11 +187,21 @@ impl<'m> DecodeBatch<'m> {
             for (all, new) in self.cache.iter_mut().zip(&cache) {
                 let ((ka, va), (kn, vn)) = match (all.get(), new.get()) {
                     (Some(a), Some(b)) => (a, b),
-                    _ => return Err(LmError::Config("a layer's cache is empty after prefill".into())),
+                    _ => {
+                        return Err(LmError::Config(
+                            "a layer's cache is empty after prefill".into(),
+                        ));
+                    }
                 };
                 // [B, H, L, D] and [1, H, n, D] → [B + 1, H, max(L, n), D]
-                let k = Tensor::cat(&[pad_front(&ka, grow)?, pad_front(&kn, l.saturating_sub(n))?], 0)?;
-                let v = Tensor::cat(&[pad_front(&va, grow)?, pad_front(&vn, l.saturating_sub(n))?], 0)?;
+                let k = Tensor::cat(
+                    &[pad_front(&ka, grow)?, pad_front(&kn, l.saturating_sub(n))?],
+                    0,
+                )?;
+                let v = Tensor::cat(
+                    &[pad_front(&va, grow)?, pad_front(&vn, l.saturating_sub(n))?],
+                    0,
+                )?;
                 all.set(k, v);
             }
             self.pad.iter_mut().for_each(|p| *p += grow);
@@ -176,8 +219,19 @@ impl<'m> DecodeBatch<'m> {
         }
         let _g = no_grad();
         let b = self.rows.len();
-        let ids: Vec<usize> = self.rows.iter().map(|r| r.history.last().copied().unwrap_or(0)).collect();
-        let logits = self.model.forward_padded(&ids, b, 1, Some(&self.pad), Some(&mut self.cache), &mut self.ctx)?;
+        let ids: Vec<usize> = self
+            .rows
+            .iter()
+            .map(|r| r.history.last().copied().unwrap_or(0))
+            .collect();
+        let logits = self.model.forward_padded(
+            &ids,
+            b,
+            1,
+            Some(&self.pad),
+            Some(&mut self.cache),
+            &mut self.ctx,
+        )?;
         let logits = last_rows(&logits)?;
         let mut events = Vec::new();
         let mut keep = Vec::with_capacity(b);
@@ -193,7 +247,9 @@ impl<'m> DecodeBatch<'m> {
 
     /// Removes sequence `id` (a cancelled request); false when it is not running.
     pub fn remove(&mut self, id: u64) -> Result<bool> {
-        let keep: Vec<usize> = (0..self.rows.len()).filter(|&r| self.rows[r].id != id).collect();
+        let keep: Vec<usize> = (0..self.rows.len())
+            .filter(|&r| self.rows[r].id != id)
+            .collect();
         if keep.len() == self.rows.len() {
             return Ok(false);
         }
@@ -212,7 +268,10 @@ impl<'m> DecodeBatch<'m> {
             self.cache = self.model.new_cache();
             return Ok(());
         }
-        let mut rows: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
+        let mut rows: Vec<Option<Row>> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .map(Some)
+            .collect();
         self.rows = keep.iter().filter_map(|&r| rows[r].take()).collect();
         self.pad = keep.iter().map(|&r| self.pad[r]).collect();
         let shared = self.pad.iter().copied().min().unwrap_or(0);
@@ -221,7 +280,10 @@ impl<'m> DecodeBatch<'m> {
             if let Some((k, v)) = layer.get() {
                 let l = k.shape()[2] - shared;
                 // [B, H, L, D] → [B', H, L - shared, D]
-                layer.set(k.index_select(0, keep)?.narrow(2, shared, l)?, v.index_select(0, keep)?.narrow(2, shared, l)?);
+                layer.set(
+                    k.index_select(0, keep)?.narrow(2, shared, l)?,
+                    v.index_select(0, keep)?.narrow(2, shared, l)?,
+                );
             }
         }
         Ok(())
@@ -231,12 +293,17 @@ impl<'m> DecodeBatch<'m> {
 /// Generates for several prompts at once, each with its own settings (sampling, seed, max new
 /// tokens, end tokens): one forward pass per step serves every running sequence. Each result
 /// equals [`crate::generate_ids`] on that prompt alone (exactly, for greedy decoding).
-pub fn generate_batch_each(model: &dyn CausalLm, requests: &[(Vec<usize>, GenerationConfig)]) -> Result<Vec<(Vec<usize>, FinishReason)>> {
+pub fn generate_batch_each(
+    model: &dyn CausalLm,
+    requests: &[(Vec<usize>, GenerationConfig)],
+) -> Result<Vec<(Vec<usize>, FinishReason)>> {
     for (i, (prompt, cfg)) in requests.iter().enumerate() {
-        check_request(model, prompt, cfg).map_err(|e| LmError::Config(format!("request {i}: {e}")))?;
+        check_request(model, prompt, cfg)
+            .map_err(|e| LmError::Config(format!("request {i}: {e}")))?;
     }
     let mut batch = DecodeBatch::new(model);
-    let mut outs: Vec<(Vec<usize>, Option<FinishReason>)> = vec![(Vec::new(), None); requests.len()];
+    let mut outs: Vec<(Vec<usize>, Option<FinishReason>)> =
+        vec![(Vec::new(), None); requests.len()];
     let mut record = |events: Vec<SeqEvent>| {
         for e in events {
             match e {
@@ -251,5 +318,8 @@ pub fn generate_batch_each(model: &dyn CausalLm, requests: &[(Vec<usize>, Genera
     while !batch.is_empty() {
         record(batch.step()?);
     }
-    Ok(outs.into_iter().map(|(ids, r)| (ids, r.unwrap_or(FinishReason::Length))).collect())
+    Ok(outs
+        .into_iter()
+        .map(|(ids, r)| (ids, r.unwrap_or(FinishReason::Length)))
+        .collect())
 }

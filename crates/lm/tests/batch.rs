@@ -6,9 +6,13 @@ mod hf_common;
 
 use std::sync::Arc;
 
+use loam_nn::{Ctx, KvCache};
+use loam_tensor::Tensor;
+
 use loam_lm::hf::{LlamaOptions, load_gpt2, load_llama};
 use loam_lm::{
-    BatchScheduler, CausalLm, FinishReason, GenerationConfig, StreamEvent, generate_batch_each, generate_ids,
+    BatchScheduler, CausalLm, FinishReason, GenerationConfig, StreamEvent, generate_batch_each,
+    generate_ids,
 };
 
 fn gpt2() -> Option<Arc<dyn CausalLm>> {
@@ -18,10 +22,16 @@ fn gpt2() -> Option<Arc<dyn CausalLm>> {
 
 fn llama() -> Option<Arc<dyn CausalLm>> {
     let dir = hf_common::fixtures("tiny-llama batch")?.join("tiny-llama");
-    Some(Arc::new(load_llama(&dir, LlamaOptions::default()).unwrap().model))
+    Some(Arc::new(
+        load_llama(&dir, LlamaOptions::default()).unwrap().model,
+    ))
 }
 
-fn alone(model: &dyn CausalLm, prompt: &[usize], cfg: &GenerationConfig) -> (Vec<usize>, FinishReason) {
+fn alone(
+    model: &dyn CausalLm,
+    prompt: &[usize],
+    cfg: &GenerationConfig,
+) -> (Vec<usize>, FinishReason) {
     generate_ids(model, prompt, cfg, true, &mut |_| true).unwrap()
 }
 
@@ -30,13 +40,27 @@ fn alone(model: &dyn CausalLm, prompt: &[usize], cfg: &GenerationConfig) -> (Vec
 fn requests(model: &dyn CausalLm) -> Vec<(Vec<usize>, GenerationConfig)> {
     let mut reqs: Vec<(Vec<usize>, GenerationConfig)> = (0..7)
         .map(|i| {
-            let prompt: Vec<usize> = (0..[3, 1, 9, 5, 2, 7, 4][i]).map(|j| (j * 37 + i * 101 + 5) % model.vocab_size()).collect();
-            (prompt, GenerationConfig { max_new_tokens: [6, 10, 4, 12, 8, 1, 9][i], ..GenerationConfig::default() })
+            let prompt: Vec<usize> = (0..[3, 1, 9, 5, 2, 7, 4][i])
+                .map(|j| (j * 37 + i * 101 + 5) % model.vocab_size())
+                .collect();
+            (
+                prompt,
+                GenerationConfig {
+                    max_new_tokens: [6, 10, 4, 12, 8, 1, 9][i],
+                    ..GenerationConfig::default()
+                },
+            )
         })
         .collect();
     let (free, _) = alone(model, &reqs[3].0, &reqs[3].1);
     reqs[3].1.eos_ids = vec![free[4] as u32];
-    reqs[4].1 = GenerationConfig { do_sample: true, temperature: 0.8, top_k: Some(40), seed: 11, ..reqs[4].1.clone() };
+    reqs[4].1 = GenerationConfig {
+        do_sample: true,
+        temperature: 0.8,
+        top_k: Some(40),
+        seed: 11,
+        ..reqs[4].1.clone()
+    };
     reqs
 }
 
@@ -78,19 +102,61 @@ fn the_scheduler_admits_and_retires_under_churn_without_changing_tokens() {
             })
             .collect();
         for ((prompt, cfg), t) in reqs.iter().zip(threads) {
-            assert_eq!(t.join().unwrap(), alone(model.as_ref(), prompt, cfg), "prompt {prompt:?}");
+            assert_eq!(
+                t.join().unwrap(),
+                alone(model.as_ref(), prompt, cfg),
+                "prompt {prompt:?}"
+            );
         }
         assert_eq!((scheduler.running(), scheduler.waiting()), (0, 0));
+    }
+}
+
+/// A model that takes at least 5 ms per forward pass, so that a cancel lands long before a
+/// 120-token sequence could end on its own.
+struct Slow(Arc<dyn CausalLm>);
+
+impl CausalLm for Slow {
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+
+    fn max_positions(&self) -> usize {
+        self.0.max_positions()
+    }
+
+    fn new_cache(&self) -> Vec<KvCache> {
+        self.0.new_cache()
+    }
+
+    fn forward_padded(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> loam_lm::Result<Tensor> {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        self.0.forward_padded(ids, b, t, left_pad, cache, ctx)
     }
 }
 
 #[test]
 fn cancelling_ends_the_stream_and_frees_the_slot() {
     let Some(model) = gpt2() else { return };
-    let scheduler = BatchScheduler::new(Arc::clone(&model), 1).unwrap();
-    let long = GenerationConfig { max_new_tokens: 100, ..GenerationConfig::default() };
+    let slow: Arc<dyn CausalLm> = Arc::new(Slow(Arc::clone(&model)));
+    let scheduler = BatchScheduler::new(slow, 1).unwrap();
+    let long = GenerationConfig {
+        max_new_tokens: 120,
+        ..GenerationConfig::default()
+    };
     let a = scheduler.submit(vec![1, 2, 3], long).unwrap();
-    let short = GenerationConfig { max_new_tokens: 5, ..GenerationConfig::default() };
+    let short = GenerationConfig {
+        max_new_tokens: 5,
+        ..GenerationConfig::default()
+    };
     let b = scheduler.submit(vec![4, 5], short.clone()).unwrap();
     assert!(matches!(a.next_event(), Some(StreamEvent::Token(_))));
     a.cancel();
@@ -102,7 +168,7 @@ fn cancelling_ends_the_stream_and_frees_the_slot() {
         }
     };
     assert_eq!(end, Some(StreamEvent::Cancelled));
-    assert!(after < 5, "{after} tokens after cancelling");
+    assert!(after < 30, "{after} tokens after cancelling");
     // the one slot went to b, which runs to its end with the tokens it gets alone
     assert_eq!(b.wait().unwrap(), alone(model.as_ref(), &[4, 5], &short));
     assert_eq!(scheduler.running(), 0);
@@ -113,11 +179,44 @@ fn bad_requests_are_refused_at_submission() {
     let Some(model) = gpt2() else { return };
     let scheduler = BatchScheduler::new(Arc::clone(&model), 2).unwrap();
     let cfg = GenerationConfig::default();
-    let err = |p: Vec<usize>, c: GenerationConfig| scheduler.submit(p, c).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = |p: Vec<usize>, c: GenerationConfig| {
+        scheduler
+            .submit(p, c)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
     assert!(err(vec![], cfg.clone()).contains("at least one token"));
     assert!(err(vec![9999], cfg.clone()).contains("outside the vocabulary"));
-    assert!(err(vec![1; 100], GenerationConfig { max_new_tokens: 64, ..cfg.clone() }).contains("exceed the context"));
-    assert!(err(vec![1], GenerationConfig { stop_strings: vec!["x".into()], ..cfg.clone() }).contains("stop strings"));
-    assert!(err(vec![1], GenerationConfig { temperature: -1.0, ..cfg }).contains("temperature"));
+    assert!(
+        err(
+            vec![1; 100],
+            GenerationConfig {
+                max_new_tokens: 64,
+                ..cfg.clone()
+            }
+        )
+        .contains("exceed the context")
+    );
+    assert!(
+        err(
+            vec![1],
+            GenerationConfig {
+                stop_strings: vec!["x".into()],
+                ..cfg.clone()
+            }
+        )
+        .contains("stop strings")
+    );
+    assert!(
+        err(
+            vec![1],
+            GenerationConfig {
+                temperature: -1.0,
+                ..cfg
+            }
+        )
+        .contains("temperature")
+    );
     assert!(BatchScheduler::new(model, 0).is_err());
 }
