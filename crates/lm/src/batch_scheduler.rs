@@ -191,11 +191,14 @@ fn work(model: &dyn CausalLm, shared: &Shared, woken: &Receiver<()>, max_batch: 
     let mut live: HashMap<u64, Live> = HashMap::new();
     loop {
         if shared.shutdown.load(Ordering::SeqCst) {
-            live.values()
-                .for_each(|l| drop(l.events.send(StreamEvent::Cancelled)));
+            // a handle that is gone needs no notice
+            for l in live.values() {
+                let _ = l.events.send(StreamEvent::Cancelled);
+            }
             if let Ok(mut q) = shared.queue.lock() {
-                q.drain(..)
-                    .for_each(|r| drop(r.events.send(StreamEvent::Cancelled)));
+                for r in q.drain(..) {
+                    let _ = r.events.send(StreamEvent::Cancelled);
+                }
             }
             return;
         }
@@ -290,7 +293,7 @@ fn deliver(events: Vec<SeqEvent>, live: &mut HashMap<u64, Live>) {
 
 /// Ends every running sequence with `msg` after a model error and empties the batch.
 fn fail_all(batch: &mut DecodeBatch, live: &mut HashMap<u64, Live>, msg: &str) {
-    for (_, l) in live.drain() {
+    for l in std::mem::take(live).into_values() {
         let _ = l.events.send(StreamEvent::Failed(msg.to_string()));
     }
     *batch = DecodeBatch::new(batch.model());
