@@ -98,6 +98,10 @@ pub struct Args {
     /// The database of `serve` (default: SQLite in a temporary folder), e.g. postgres://…
     #[arg(long)]
     database: Option<String>,
+    /// Sequences decoded together by `gpt2-generate` (prompts of 16, 14, 12 and 10 tokens in
+    /// turn, left-padded on the PyTorch side); the figure is aggregate tokens per second.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    batch: u32,
 }
 
 /// The loam side's records of `name`.
@@ -111,6 +115,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
         BenchName::Embed => bench_embed::run(args.model.as_deref(), args.quant),
+        BenchName::Gpt2Generate if args.batch > 1 => bench_gpt2_generate::run_batch(args.batch as usize),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
@@ -127,6 +132,7 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
             threads,
             args.iters,
         ),
+        BenchName::Gpt2Generate if args.batch > 1 => pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string()]),
         other => pytorch::run(other.name(), threads),
     }
 }
@@ -147,6 +153,12 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if args.quant.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
         bail!("--quant applies to bench gpt2-generate and embed");
+    }
+    if args.batch > 1 && args.name != BenchName::Gpt2Generate {
+        bail!("--batch applies to bench gpt2-generate only");
+    }
+    if args.batch > 1 && (args.model.is_some() || args.quant.is_some()) {
+        bail!("--batch runs the GPT-2 124M shape with random weights; leave out --model and --quant");
     }
     if args.model.is_some() && args.compare_pytorch {
         bail!("--model runs the loam side only: the PyTorch side of bench {} has its own model", args.name.name());

@@ -8,13 +8,17 @@
 //! token reads and the fraction of the machine's read bandwidth (measured in the same run)
 //! that its tokens per second imply.
 //!
+//! With `--batch B` ([`run_batch`]), `B` sequences with prompts of 16, 14, 12 and 10 tokens in
+//! turn decode 128 tokens each together ([`DecodeBatch`]: one pass over the weights per step),
+//! and the figure is aggregate tokens per second.
+//!
 //! The shape, prompt and timing rule match `xtask/py/gpt2-generate.py` (Hugging Face
 //! transformers), so the two sides line up by case.
 
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use loam_lm::{Architecture, GenerationConfig, Gpt, GptConfig, generate_ids};
+use loam_lm::{Architecture, DecodeBatch, GenerationConfig, Gpt, GptConfig, SeqEvent, generate_ids};
 use loam_nn::ParamStore;
 use loam_tensor::QuantFormat;
 
@@ -103,4 +107,43 @@ pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record
     }
     records.insert(0, Record::loam("gpt2-generate", &case, &figures));
     Ok(records)
+}
+
+/// The prompt of row `r` of a batch: 16, 14, 12 or 10 ids, different in every row.
+pub fn batch_prompt(vocab: usize, r: usize) -> Vec<usize> {
+    (0..PROMPT - 2 * (r % 4)).map(|i| (i * 3001 + r * 7919 + 17) % vocab).collect()
+}
+
+/// Seconds for `b` sequences to generate `n` tokens each, greedily, decoded together.
+fn batch_secs(gpt: &Gpt, b: usize, n: usize) -> Result<f64> {
+    let cfg = GenerationConfig { max_new_tokens: n, ..GenerationConfig::default() };
+    let start = Instant::now();
+    let mut batch = DecodeBatch::new(gpt);
+    let mut tokens = 0;
+    let count = |events: Vec<SeqEvent>| events.iter().filter(|e| matches!(e, SeqEvent::Token { .. })).count();
+    for r in 0..b {
+        tokens += count(batch.admit(r as u64, &batch_prompt(gpt.config.vocab_size, r), &cfg)?);
+    }
+    while !batch.is_empty() {
+        tokens += count(batch.step()?);
+    }
+    anyhow::ensure!(tokens == b * n, "generated {tokens} tokens, expected {}", b * n);
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Batch `b` with random GPT-2 124M weights: one warm-up, then the median of [`RUNS`] timed
+/// runs, in aggregate tokens per second.
+pub fn run_batch(b: usize) -> Result<Vec<Record>> {
+    let store = ParamStore::new(0);
+    let gpt = Gpt::new(&GptConfig::default(), &store)?;
+    batch_secs(&gpt, b, 8)?;
+    let mut times = (0..RUNS).map(|_| batch_secs(&gpt, b, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
+    times.sort_by(f64::total_cmp);
+    let secs = times[RUNS / 2];
+    let case = format!("gpt2-124M greedy, cache, batch {b}, 16/14/12/10+128");
+    Ok(vec![Record::loam(
+        "gpt2-generate",
+        &case,
+        &[("tokens_per_s", (b * NEW_TOKENS) as f64 / secs), ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64)],
+    )])
 }

@@ -33,10 +33,16 @@ pub fn ensure_available() -> Result<()> {
 
 /// Runs the PyTorch script of `bench` on `threads` threads and parses its records.
 pub fn run(bench: &str, threads: usize) -> Result<Vec<Record>> {
+    run_with(bench, threads, &[])
+}
+
+/// Runs the PyTorch script of `bench` on `threads` threads with more arguments `extra`.
+pub fn run_with(bench: &str, threads: usize, extra: &[&str]) -> Result<Vec<Record>> {
     let path = script(bench);
     let output = Command::new("python3")
         .arg(&path)
         .args(["--threads", &threads.to_string()])
+        .args(extra)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("could not start python3 {}", path.display()))?;

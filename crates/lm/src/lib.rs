@@ -18,11 +18,13 @@
 //! ```
 
 mod auto;
+mod batch_scheduler;
 mod beam_search;
 mod causal_lm;
 mod chat;
 mod clm;
 mod chat_template;
+mod decode_batch;
 mod default_corpus;
 mod error;
 mod fill_mask;
@@ -54,10 +56,12 @@ mod trainer;
 pub mod hf;
 
 pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
+pub use batch_scheduler::{BatchScheduler, SequenceHandle, StreamEvent};
 pub use beam_search::{BeamConfig, EarlyStopping, Hypothesis, beam_search, beam_search_seq2seq};
 pub use causal_lm::CausalLm;
 pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
+pub use decode_batch::{DecodeBatch, SeqEvent, check_request, generate_batch_each};
 pub use default_corpus::default_corpus;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids, generate_until};
