@@ -4,8 +4,8 @@
 //! summarizer ([`summarize`]), a product-copy writer ([`writer`]), the safety layer of the
 //! support assistant ([`safety`]: abuse, prompt injection, other customers' data, PII
 //! masking) and the store of conversations, handoff tickets and feedback on SQLite or
-//! PostgreSQL ([`store`]). The customer-service assistant and the HTTP server land with their
-//! issue (see DESIGN.md, "The apps crate").
+//! PostgreSQL ([`store`]); the customer-service assistant ([`assistant`]) over them, and the
+//! OpenAI-compatible HTTP server ([`server`], the `loam-server` binary) that serves it all.
 //!
 //! ```
 //! use loam_apps::summarize::{Length, Summarizer};
