@@ -6,6 +6,7 @@ use loam_nn::{KvCache, Linear, Module};
 use loam_tensor::{Mask, Tensor};
 
 use crate::error::{LmError, Result};
+use crate::seq2seq_lm::EncoderOutput;
 
 /// Attention with separate projections, as both T5 (`q`, `k`, `v`, `o`, no biases) and BART
 /// (`q_proj`, `k_proj`, `v_proj`, `out_proj`, with biases) store it.
@@ -153,8 +154,21 @@ pub(crate) fn check_source(
     check_ids(ids, vocab)
 }
 
+/// Fails unless the target ids `ids` form a `b × t` batch (t ≥ 1) over the `b` rows of
+/// `encoded`, every id inside a vocabulary of `vocab`.
+pub(crate) fn check_target(ids: &[usize], b: usize, t: usize, encoded: &EncoderOutput, vocab: usize) -> Result<()> {
+    if ids.len() != b * t || t == 0 || encoded.batch() != b {
+        return Err(LmError::Config(format!(
+            "{} target ids do not form a {b} × {t} batch over {} encoded rows",
+            ids.len(),
+            encoded.batch()
+        )));
+    }
+    check_ids(ids, vocab)
+}
+
 /// Fails when an id is outside a vocabulary of `vocab`.
-pub(crate) fn check_ids(ids: &[usize], vocab: usize) -> Result<()> {
+fn check_ids(ids: &[usize], vocab: usize) -> Result<()> {
     match ids.iter().find(|&&i| i >= vocab) {
         Some(i) => Err(LmError::Config(format!(
             "token {i} is outside the vocabulary of {vocab}"

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
-use crate::hf::encdec::{Attention, causal_mask, check_ids, check_source, padding_mask, project};
+use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
 use crate::hf::weights::HfWeights;
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
 
@@ -487,14 +487,7 @@ impl Seq2SeqLm for T5 {
         mut cache: Option<&mut Seq2SeqCache>,
         _ctx: &mut Ctx,
     ) -> Result<Tensor> {
-        if ids.len() != b * t || t == 0 || encoded.batch() != b {
-            return Err(LmError::Config(format!(
-                "{} target ids do not form a {b} × {t} batch over {} encoded rows",
-                ids.len(),
-                encoded.batch()
-            )));
-        }
-        check_ids(ids, self.config.vocab_size)?;
+        check_target(ids, b, t, encoded, self.config.vocab_size)?;
         let past = cache.as_ref().map_or(0, |c| c.len());
         let bias = self.decoder.position_bias(&self.config, t, past)?;
         let causal = causal_mask(t, past);

@@ -171,22 +171,32 @@ fn goes_native(m: usize) -> bool {
 }
 
 impl Tensor {
-    /// `self (…, k) · wᵀ` for a bfloat16 weight `w` `[n, k]`: → `(…, n)`. Inference only: an
-    /// input that tracks gradients is an error (there is no backward).
-    pub fn matmul_bf16(&self, w: &Bf16Matrix) -> Result<Tensor> {
+    /// The width `k` of `self (…, k)` as the input of an inference-only product `op` by a
+    /// weight `[rows, cols]`: its last axis must be `cols`, and it must not track gradients
+    /// (`no_backward` says why not) unless gradients are off.
+    pub(crate) fn inference_input(&self, op: &'static str, rows: usize, cols: usize, no_backward: impl FnOnce() -> String) -> Result<usize> {
         let s = self.shape();
         let k = *s.last().unwrap_or(&0);
-        if s.is_empty() || k != w.cols {
+        if s.is_empty() || k != cols {
             return Err(TensorError::ShapeMismatch {
-                op: "matmul_bf16",
+                op,
                 lhs: s.to_vec(),
-                rhs: vec![w.rows, w.cols],
-                detail: format!("the input's last axis must be the weight's {} columns", w.cols),
+                rhs: vec![rows, cols],
+                detail: format!("the input's last axis must be the weight's {cols} columns"),
             });
         }
         if grad_enabled() && self.tracks_grad() {
-            return Err(TensorError::invalid("matmul_bf16", "has no backward: train with f32 weights (or under no_grad)"));
+            return Err(TensorError::invalid(op, no_backward()));
         }
+        Ok(k)
+    }
+}
+
+impl Tensor {
+    /// `self (…, k) · wᵀ` for a bfloat16 weight `w` `[n, k]`: → `(…, n)`. Inference only: an
+    /// input that tracks gradients is an error (there is no backward).
+    pub fn matmul_bf16(&self, w: &Bf16Matrix) -> Result<Tensor> {
+        let k = self.inference_input("matmul_bf16", w.rows, w.cols, || "has no backward: train with f32 weights (or under no_grad)".into())?;
         let (n, m) = (w.rows, self.elem_count() / k.max(1));
         let x = self.arr();
         let xs = standard(x.view());
@@ -201,7 +211,7 @@ impl Tensor {
                 gemv_bf16(row, &w.bits, n, y);
             }
         }
-        let mut shape = s.to_vec();
+        let mut shape = self.shape().to_vec();
         *shape.last_mut().expect("rank ≥ 1") = n;
         Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
     }

@@ -11,8 +11,7 @@ use gemm::Parallelism;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
-use crate::backprop::grad_enabled;
-use crate::error::{Result, TensorError};
+use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
 use crate::ops::quant_matrix::{Packed, Q4_GROUP, QuantFormat, QuantMatrix, groups};
 use crate::tensor::Tensor;
@@ -183,22 +182,9 @@ impl Tensor {
     /// `self (…, k) · wᵀ` for a quantized weight `w` `[n, k]`: → `(…, n)`. Inference only: an
     /// input that tracks gradients is an error (there is no backward).
     pub fn matmul_quant(&self, w: &QuantMatrix) -> Result<Tensor> {
-        let s = self.shape();
-        let k = *s.last().unwrap_or(&0);
-        if s.is_empty() || k != w.cols {
-            return Err(TensorError::ShapeMismatch {
-                op: "matmul_quant",
-                lhs: s.to_vec(),
-                rhs: vec![w.rows, w.cols],
-                detail: format!("the input's last axis must be the weight's {} columns", w.cols),
-            });
-        }
-        if grad_enabled() && self.tracks_grad() {
-            return Err(TensorError::invalid(
-                "matmul_quant",
-                format!("a {} weight has no backward: train with f32 weights (or run under no_grad)", w.format),
-            ));
-        }
+        let k = self.inference_input("matmul_quant", w.rows, w.cols, || {
+            format!("a {} weight has no backward: train with f32 weights (or run under no_grad)", w.format)
+        })?;
         let (Some(p), None) = (&w.packed, &w.bf16) else {
             let bf16 = w.bf16.as_ref().expect("a QuantMatrix holds bf16 or packed values");
             return self.matmul_bf16(bf16);
@@ -216,7 +202,7 @@ impl Tensor {
                 }
             }
         }
-        let mut shape = s.to_vec();
+        let mut shape = self.shape().to_vec();
         *shape.last_mut().expect("rank ≥ 1") = n;
         Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
     }
