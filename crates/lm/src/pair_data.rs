@@ -47,7 +47,7 @@ impl PairData {
         let tokenizer_path = folder.data().join(TOKENIZER_FILE);
         if !(reuse && tokenizer_path.is_file()) {
             std::fs::create_dir_all(folder.data())
-                .map_err(|e| LmError::file(&folder.data(), format!("cannot create: {e}")))?;
+                .map_err(|e| LmError::file(folder.data(), format!("cannot create: {e}")))?;
             let json = char_tokenizer_json(
                 train
                     .iter()

@@ -68,20 +68,21 @@ impl RunData {
     }
 }
 
-/// What a run trains on: token windows (`clm`, `mlm`) or pairs (`seq2seq`).
+/// What a run trains on: token windows (`clm`, `mlm`) or pairs (`seq2seq`), each boxed (both
+/// are large).
 pub(crate) enum TrainData {
     /// The token dataset of a corpus.
-    Tokens(RunData),
+    Tokens(Box<RunData>),
     /// (source, target) pairs.
-    Pairs(PairData),
+    Pairs(Box<PairData>),
 }
 
 impl TrainData {
     /// The data of `config`'s objective, built in the run folder (or reused when resuming).
     pub fn open(config: &TrainConfig, folder: &RunFolder, reuse: bool) -> Result<TrainData> {
         Ok(match config.model.objective {
-            ObjectiveKind::Seq2seq => TrainData::Pairs(PairData::open(config, folder, reuse)?),
-            ObjectiveKind::Clm | ObjectiveKind::Mlm => TrainData::Tokens(RunData::open(config, folder, reuse)?),
+            ObjectiveKind::Seq2seq => TrainData::Pairs(Box::new(PairData::open(config, folder, reuse)?)),
+            ObjectiveKind::Clm | ObjectiveKind::Mlm => TrainData::Tokens(Box::new(RunData::open(config, folder, reuse)?)),
         })
     }
 

@@ -727,6 +727,7 @@ mod tests {
                 ModelArchitecture::Gpt => m.gpt().unwrap_err(),
                 ModelArchitecture::Llama => m.llama().unwrap_err(),
                 ModelArchitecture::Bert => m.bert().unwrap_err(),
+                ModelArchitecture::Seq2seq => m.seq2seq().unwrap_err(),
             };
             assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
         }
