@@ -95,7 +95,11 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit at once)");
     })
     .context("installing the Ctrl-C handler")?;
-    let corpus = config.data.corpus.as_ref().map_or("the built-in customer-service corpus".into(), |p| p.display().to_string());
+    let corpus = match (&config.data.corpus, &config.data.train) {
+        (_, Some(pairs)) => format!("the pairs of {}", pairs.display()),
+        (Some(p), None) => p.display().to_string(),
+        (None, None) => "the built-in customer-service corpus".into(),
+    };
     eprintln!(
         "training a {}-layer, {}-wide {} on {corpus} for {} steps on {} threads → {}",
         config.model.n_layer,
@@ -104,6 +108,7 @@ pub fn run(args: &Args) -> Result<()> {
             loam_lm::ModelArchitecture::Gpt => "GPT",
             loam_lm::ModelArchitecture::Llama => "Llama",
             loam_lm::ModelArchitecture::Bert => "BERT (masked LM)",
+            loam_lm::ModelArchitecture::Seq2seq => "encoder–decoder",
         },
         config.optim.iters,
         rayon::current_num_threads(),

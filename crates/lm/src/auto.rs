@@ -235,11 +235,16 @@ impl AutoModel {
         let kind = ModelKind::detect(dir)?;
         if kind == ModelKind::LoamRun {
             let LoadedModel { model, store, tokenizer, config } = load_model(dir)?;
+            // an encoder–decoder trained on pairs writes its target greedily, as it was scored
+            let generation = match model {
+                TrainedModel::Seq2Seq(_) => GenerationDefaults { do_sample: false, temperature: None, ..GenerationDefaults::loam_run() },
+                _ => GenerationDefaults::loam_run(),
+            };
             return Ok(AutoModel {
                 dir: dir.to_path_buf(),
                 architecture: Architecture::LoamRun { model, store, config: Box::new(config) },
                 tokenizer,
-                generation: GenerationDefaults::loam_run(),
+                generation,
                 chat_template: ChatTemplate::from_dir(dir)?,
             });
         }
@@ -280,6 +285,7 @@ impl AutoModel {
             Architecture::LoamRun { model: TrainedModel::Gpt(_), .. } => "loam gpt",
             Architecture::LoamRun { model: TrainedModel::Llama(_), .. } => "loam llama",
             Architecture::LoamRun { model: TrainedModel::Bert(_), .. } => "loam bert",
+            Architecture::LoamRun { model: TrainedModel::Seq2Seq(_), .. } => "loam seq2seq",
             Architecture::Gpt2(_) => "gpt2",
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
@@ -294,6 +300,7 @@ impl AutoModel {
         match &self.architecture {
             Architecture::T5(m) => Some(m.as_ref()),
             Architecture::Bart(m) => Some(m.as_ref()),
+            Architecture::LoamRun { model: TrainedModel::Seq2Seq(m), .. } => Some(m),
             _ => None,
         }
     }
@@ -346,7 +353,7 @@ impl AutoModel {
             Architecture::LoamRun { model: TrainedModel::Bert(m), .. } | Architecture::BertForMaskedLM { model: m, .. } => {
                 m.bert = m.bert.quantize(format)?
             }
-            Architecture::T5(_) | Architecture::Bart(_) => {
+            Architecture::T5(_) | Architecture::Bart(_) | Architecture::LoamRun { model: TrainedModel::Seq2Seq(_), .. } => {
                 return Err(LmError::file(
                     &self.dir,
                     format!("quantizing a {kind} encoder–decoder is not supported (GPT, GPT-2, BERT and the Llama family are)"),

@@ -24,14 +24,18 @@ pub enum ObjectiveKind {
     Clm,
     /// Masked language modelling: predict the tokens hidden in a window (BERT).
     Mlm,
+    /// Sequence to sequence: write the target of each (source, target) pair (loam's
+    /// encoder–decoder).
+    Seq2seq,
 }
 
 impl ObjectiveKind {
-    /// The name in a config (`clm`, `mlm`).
+    /// The name in a config (`clm`, `mlm`, `seq2seq`).
     pub fn name(self) -> &'static str {
         match self {
             ObjectiveKind::Clm => "clm",
             ObjectiveKind::Mlm => "mlm",
+            ObjectiveKind::Seq2seq => "seq2seq",
         }
     }
 }

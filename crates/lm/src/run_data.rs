@@ -1,6 +1,8 @@
 //! The token data of a run: the dataset built from the corpus in the run folder (or reused
 //! when resuming), its tokenizer and its splits, shared by the objectives that train on token
-//! windows.
+//! windows; and [`TrainData`], the data of any run: token windows or pairs.
+
+use std::path::PathBuf;
 
 use loam_text::{
     AnyTokenizer, CleanConfig, DatasetConfig, Normalization, Split, TokenDataset, TokenSplit, Tokenizer, TokenizerSpec,
@@ -9,6 +11,8 @@ use loam_text::{
 
 use crate::default_corpus::default_corpus;
 use crate::error::{LmError, Result};
+use crate::objective::ObjectiveKind;
+use crate::pair_data::PairData;
 use crate::run_folder::RunFolder;
 use crate::train_config::TrainConfig;
 
@@ -61,6 +65,42 @@ impl RunData {
             }
         }
         Ok(config)
+    }
+}
+
+/// What a run trains on: token windows (`clm`, `mlm`) or pairs (`seq2seq`), each boxed (both
+/// are large).
+pub(crate) enum TrainData {
+    /// The token dataset of a corpus.
+    Tokens(Box<RunData>),
+    /// (source, target) pairs.
+    Pairs(Box<PairData>),
+}
+
+impl TrainData {
+    /// The data of `config`'s objective, built in the run folder (or reused when resuming).
+    pub fn open(config: &TrainConfig, folder: &RunFolder, reuse: bool) -> Result<TrainData> {
+        Ok(match config.model.objective {
+            ObjectiveKind::Seq2seq => TrainData::Pairs(Box::new(PairData::open(config, folder, reuse)?)),
+            ObjectiveKind::Clm | ObjectiveKind::Mlm => TrainData::Tokens(Box::new(RunData::open(config, folder, reuse)?)),
+        })
+    }
+
+    /// `config` with the tokenizer's vocabulary size when it gives none, checked against the
+    /// data.
+    pub fn fit(&self, config: TrainConfig) -> Result<TrainConfig> {
+        match self {
+            TrainData::Tokens(d) => d.fit(config),
+            TrainData::Pairs(d) => d.fit(config),
+        }
+    }
+
+    /// The `tokenizer.json` every checkpoint copies.
+    pub fn tokenizer_path(&self) -> PathBuf {
+        match self {
+            TrainData::Tokens(d) => d.dataset.tokenizer_path(),
+            TrainData::Pairs(d) => d.tokenizer_path.clone(),
+        }
     }
 }
 

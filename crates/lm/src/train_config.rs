@@ -13,6 +13,7 @@ use crate::hf::{BertConfig, LlamaHfConfig};
 use crate::llama::LlamaConfig;
 use crate::objective::ObjectiveKind;
 use crate::sampling::GenerationConfig;
+use crate::seq2seq::Seq2SeqConfig;
 
 /// Which model a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub enum ModelArchitecture {
     /// A BERT encoder with its masked-LM head ([`crate::hf::BertForMaskedLM`]), trained with
     /// `objective = "mlm"`.
     Bert,
+    /// loam's encoder–decoder Transformer ([`crate::Seq2Seq`]), trained with
+    /// `objective = "seq2seq"` on (source, target) pairs.
+    Seq2seq,
 }
 
 /// The `[model]` section: the architecture and objective, the keys all share, and the keys of
@@ -34,10 +38,10 @@ pub enum ModelArchitecture {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// `gpt`, `llama` or `bert`.
+    /// `gpt`, `llama`, `bert` or `seq2seq`.
     pub architecture: ModelArchitecture,
     /// What the model is trained to do: `clm` (causal language modelling, the default; gpt
-    /// and llama) or `mlm` (masked language modelling; bert).
+    /// and llama), `mlm` (masked language modelling; bert) or `seq2seq` (pairs; seq2seq).
     pub objective: ObjectiveKind,
     /// Number of blocks.
     pub n_layer: usize,
@@ -61,8 +65,8 @@ pub struct ModelConfig {
     pub layer_norm_eps: f32,
     /// Llama only: key/value heads (grouped-query attention); 0 means `n_head`.
     pub n_kv_head: usize,
-    /// Llama and BERT: feed-forward inner width; 0 means (Llama) the multiple of 64 at or
-    /// above 8/3·`n_embd`, (BERT) 4·`n_embd`.
+    /// Llama, BERT and seq2seq: feed-forward inner width; 0 means (Llama) the multiple of 64
+    /// at or above 8/3·`n_embd`, (BERT, seq2seq) 4·`n_embd`.
     pub intermediate_size: usize,
     /// Llama only: rotary base θ.
     pub rope_theta: f32,
@@ -102,12 +106,13 @@ impl Default for ModelConfig {
 }
 
 impl ModelArchitecture {
-    /// The name in a config (`gpt`, `llama`, `bert`).
+    /// The name in a config (`gpt`, `llama`, `bert`, `seq2seq`).
     pub fn name(self) -> &'static str {
         match self {
             ModelArchitecture::Gpt => "gpt",
             ModelArchitecture::Llama => "llama",
             ModelArchitecture::Bert => "bert",
+            ModelArchitecture::Seq2seq => "seq2seq",
         }
     }
 }
@@ -255,6 +260,43 @@ impl ModelConfig {
         Ok(config)
     }
 
+    /// The encoder–decoder this section describes (BART's layout: post-LN, learned
+    /// positions, GELU by default, `n_layer` layers in each stack, one character vocabulary
+    /// shared by source and target, `block_size` tokens of source and of target); a GPT- or
+    /// Llama-only key that is set is an error naming it.
+    pub fn seq2seq(&self) -> Result<Seq2SeqConfig> {
+        let refuse = |key: &str| Err(LmError::Config(format!("model config: `{key}` does not apply to architecture = \"seq2seq\" (llama only)")));
+        if self.architecture != ModelArchitecture::Seq2seq {
+            return Err(LmError::Config("model config: architecture is not \"seq2seq\"".into()));
+        }
+        self.require_objective(ObjectiveKind::Seq2seq)?;
+        if self.n_kv_head != 0 {
+            return refuse("n_kv_head");
+        }
+        if self.rope_theta != DEFAULT_ROPE_THETA {
+            return refuse("rope_theta");
+        }
+        if self.init_from.is_some() {
+            return refuse("init_from");
+        }
+        let config = Seq2SeqConfig {
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_embd: self.n_embd,
+            d_ff: self.intermediate_size,
+            block_size: self.block_size,
+            vocab_size: self.vocab_size,
+            activation: self.activation.clone(),
+            dropout: self.dropout,
+            bias: self.bias,
+            layer_norm_eps: self.layer_norm_eps,
+            tie_embeddings: self.tie_embeddings,
+            ..Seq2SeqConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// An error unless the objective is `wanted` (the one this architecture trains).
     fn require_objective(&self, wanted: ObjectiveKind) -> Result<()> {
         if self.objective == wanted {
@@ -262,7 +304,7 @@ impl ModelConfig {
         }
         let (given, arch, want) = (self.objective.name(), self.architecture.name(), wanted.name());
         Err(LmError::Config(format!(
-            "model config: objective = \"{given}\" does not train architecture = \"{arch}\", which trains with objective = \"{want}\" (clm: gpt, llama; mlm: bert)"
+            "model config: objective = \"{given}\" does not train architecture = \"{arch}\", which trains with objective = \"{want}\" (clm: gpt, llama; mlm: bert; seq2seq: seq2seq)"
         )))
     }
 
@@ -324,8 +366,14 @@ impl ModelConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// A text file or folder; `None` trains on the built-in corpus.
+    /// A text file or folder; `None` trains on the built-in corpus (not `seq2seq`).
     pub corpus: Option<PathBuf>,
+    /// `seq2seq` only: the training pairs, `.jsonl` (`source`/`target` keys) or `.tsv`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    /// `seq2seq` only: the held-out pairs, scored for loss, exact match and BLEU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<PathBuf>,
     /// Tokenizer spec of loam-text: `char`, `bpe:VOCAB`, `wordpiece:VOCAB`, `unigram:VOCAB` or
     /// a path to a `tokenizer.json`.
     pub tokenizer: String,
@@ -338,6 +386,8 @@ pub struct DataConfig {
     pub mask_prob: f64,
     /// `mlm` only: choose whole words (a token and its WordPiece `##` pieces) as one.
     pub whole_word_mask: bool,
+    /// `seq2seq` only: label smoothing of the training loss (0: plain cross-entropy).
+    pub label_smoothing: f32,
 }
 
 /// BERT's masking rate.
@@ -347,11 +397,14 @@ impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
             corpus: None,
+            train: None,
+            valid: None,
             tokenizer: "char".into(),
             val_fraction: 0.1,
             lossy_utf8: false,
             mask_prob: DEFAULT_MASK_PROB,
             whole_word_mask: false,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -567,6 +620,23 @@ impl TrainConfig {
         if self.model.objective != ObjectiveKind::Mlm && (self.data.mask_prob != DEFAULT_MASK_PROB || self.data.whole_word_mask) {
             return bad("mask_prob and whole_word_mask apply to objective = \"mlm\" only");
         }
+        let d = &self.data;
+        if self.model.objective == ObjectiveKind::Seq2seq {
+            if d.train.is_none() || d.valid.is_none() {
+                return bad("objective = \"seq2seq\" needs [data] train and valid (pairs files, .jsonl or .tsv)");
+            }
+            if d.corpus.is_some() {
+                return bad("objective = \"seq2seq\" trains on [data] train and valid pairs, not on a corpus");
+            }
+            if d.tokenizer != DataConfig::default().tokenizer {
+                return bad("objective = \"seq2seq\" builds its character tokenizer from the pairs; leave [data] tokenizer out");
+            }
+            if !(0.0..1.0).contains(&d.label_smoothing) {
+                return bad("need 0 ≤ label_smoothing < 1");
+            }
+        } else if d.train.is_some() || d.valid.is_some() || d.label_smoothing != 0.0 {
+            return bad("[data] train, valid and label_smoothing apply to objective = \"seq2seq\" only");
+        }
         if !(self.data.mask_prob > 0.0 && self.data.mask_prob <= 1.0) {
             return bad("need 0 < mask_prob ≤ 1");
         }
@@ -657,6 +727,7 @@ mod tests {
                 ModelArchitecture::Gpt => m.gpt().unwrap_err(),
                 ModelArchitecture::Llama => m.llama().unwrap_err(),
                 ModelArchitecture::Bert => m.bert().unwrap_err(),
+                ModelArchitecture::Seq2seq => m.seq2seq().unwrap_err(),
             };
             assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
         }

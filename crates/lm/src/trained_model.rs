@@ -1,4 +1,5 @@
-//! The model a training config builds: loam's GPT, a Llama or a BERT with its masked-LM head,
+//! The model a training config builds: loam's GPT, a Llama, a BERT with its masked-LM head or
+//! loam's encoder–decoder,
 //! its parameters in one [`ParamStore`], as the trainer trains it and a run folder loads it.
 
 use loam_nn::ParamStore;
@@ -8,6 +9,7 @@ use crate::error::{LmError, Result};
 use crate::gpt::Gpt;
 use crate::hf::BertForMaskedLM;
 use crate::llama::Llama;
+use crate::seq2seq::Seq2Seq;
 use crate::train_config::{ModelArchitecture, ModelConfig};
 
 /// A trained (or trainable) model of any architecture.
@@ -19,6 +21,8 @@ pub enum TrainedModel {
     Llama(Llama),
     /// `architecture = "bert"` (`objective = "mlm"`).
     Bert(BertForMaskedLM),
+    /// `architecture = "seq2seq"` (`objective = "seq2seq"`).
+    Seq2Seq(Seq2Seq),
 }
 
 impl TrainedModel {
@@ -29,16 +33,20 @@ impl TrainedModel {
             ModelArchitecture::Gpt => TrainedModel::Gpt(Gpt::new(&config.gpt()?, store)?),
             ModelArchitecture::Llama => TrainedModel::Llama(Llama::new(&config.llama()?, store)?),
             ModelArchitecture::Bert => TrainedModel::Bert(BertForMaskedLM::new(&config.bert()?, store.builder())?),
+            ModelArchitecture::Seq2seq => TrainedModel::Seq2Seq(Seq2Seq::new(&config.seq2seq()?, store)?),
         })
     }
 
-    /// The model as a text generator; a BERT is an error.
+    /// The model as a text generator; a BERT or an encoder–decoder is an error.
     pub fn causal_lm(&self) -> Result<&dyn CausalLm> {
         match self {
             TrainedModel::Gpt(m) => Ok(m),
             TrainedModel::Llama(m) => Ok(m),
             TrainedModel::Bert(_) => Err(LmError::Config(
                 "a loam BERT (objective = \"mlm\") does not generate text; it fills masks (`cargo xtask fill-mask`)".into(),
+            )),
+            TrainedModel::Seq2Seq(_) => Err(LmError::Config(
+                "a loam encoder–decoder (objective = \"seq2seq\") writes a target for a source, it does not continue a prompt".into(),
             )),
         }
     }
@@ -49,6 +57,9 @@ impl TrainedModel {
             TrainedModel::Bert(m) => Ok(m),
             TrainedModel::Gpt(_) | TrainedModel::Llama(_) => {
                 Err(LmError::Config("a loam GPT or Llama (objective = \"clm\") is not a masked language model".into()))
+            }
+            TrainedModel::Seq2Seq(_) => {
+                Err(LmError::Config("a loam encoder–decoder (objective = \"seq2seq\") is not a masked language model".into()))
             }
         }
     }

@@ -26,7 +26,8 @@ use crate::mlm::Mlm;
 use crate::objective::{Objective, Validation};
 use crate::plot::plot_losses;
 use crate::run_checkpoint::{self, TrainState};
-use crate::run_data::RunData;
+use crate::run_data::TrainData;
+use crate::seq2seq_objective::Seq2SeqTask;
 use crate::run_folder::RunFolder;
 use crate::train_config::{OptimConfig, TrainConfig};
 use crate::trained_model::TrainedModel;
@@ -97,7 +98,7 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
         None
     };
     let config = resumed.as_ref().map_or_else(|| config.clone(), |r| r.config.clone());
-    let data = RunData::open(&config, &folder, resumed.is_some())?;
+    let data = TrainData::open(&config, &folder, resumed.is_some())?;
     let config = data.fit(config)?;
     let store = ParamStore::new(config.run.seed);
     let model = TrainedModel::new(&config.model, &store)?;
@@ -115,15 +116,22 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
         folder: &folder,
         store: &store,
         config: &config,
-        tokenizer_file: data.dataset.tokenizer_path(),
+        tokenizer_file: data.tokenizer_path(),
         last: resumed.as_ref().map(|r| r.dir.clone()).unwrap_or_default(),
         saved_step: resumed.as_ref().map(|_| state.step),
     };
     let session = Session::new(&config, opts, &folder, &store, opt, state, ckpts)?;
-    match &model {
-        TrainedModel::Gpt(m) => session.train(&Clm::new(m, &data, &config), started),
-        TrainedModel::Llama(m) => session.train(&Clm::new(m, &data, &config), started),
-        TrainedModel::Bert(m) => session.train(&Mlm::new(m, &data, &config)?, started),
+    match (&model, &data) {
+        (TrainedModel::Gpt(m), TrainData::Tokens(d)) => session.train(&Clm::new(m, d, &config), started),
+        (TrainedModel::Llama(m), TrainData::Tokens(d)) => session.train(&Clm::new(m, d, &config), started),
+        (TrainedModel::Bert(m), TrainData::Tokens(d)) => session.train(&Mlm::new(m, d, &config)?, started),
+        (TrainedModel::Seq2Seq(m), TrainData::Pairs(d)) => session.train(&Seq2SeqTask::new(m, d, &config), started),
+        // the model config ties each architecture to its objective, and the objective picks the data
+        _ => Err(LmError::Config(format!(
+            "architecture = \"{}\" does not train on the data of objective = \"{}\"",
+            config.model.architecture.name(),
+            config.model.objective.name()
+        ))),
     }
 }
 
