@@ -10,6 +10,8 @@ use std::io::{BufReader, Read};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use loam_apps::provider::{FinishReason, LocalProvider, Provider, SseEvents};
 use loam_apps::server::{Limits, RateLimit, Server, ServerConfig};
 use reqwest::blocking::{Client, Response};
@@ -396,10 +398,23 @@ fn embeddings_are_the_encoders_vectors() {
     .json()
     .unwrap();
     assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    let packed: Value = post(
+        &server,
+        "/v1/embeddings",
+        &json!({"model": "all-MiniLM-L6-v2", "input": ["a red bicycle", "返回政策"], "encoding_format": "base64"}),
+    )
+    .json()
+    .unwrap();
+    for (i, want) in expected.iter().enumerate() {
+        let bytes = STANDARD.decode(packed["data"][i]["embedding"].as_str().unwrap()).unwrap();
+        let got: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        assert_eq!(got.len(), 384);
+        assert!(got.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "base64 row {i}");
+    }
     let (status, _) = error_of(post(
         &server,
         "/v1/embeddings",
-        &json!({"model": "all-MiniLM-L6-v2", "input": "x", "encoding_format": "base64"}),
+        &json!({"model": "all-MiniLM-L6-v2", "input": "x", "encoding_format": "int8"}),
     ));
     assert_eq!(status, 400);
     let (status, _) = error_of(post(

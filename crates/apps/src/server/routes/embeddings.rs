@@ -1,9 +1,12 @@
 //! `POST /v1/embeddings`: sentence vectors from the server's encoder (all-MiniLM-L6-v2 by
-//! default), computed on a worker.
+//! default), computed on a worker; as JSON numbers, or with `"encoding_format": "base64"` (what
+//! OpenAI's Python client asks for by default) as the base64 of the little-endian f32 bytes.
 
 use std::sync::Arc;
 
 use axum::Json;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::super::api::EmbeddingRequest;
@@ -25,12 +28,16 @@ pub async fn embeddings(
     if request.model != name {
         return Err(ApiError::unknown_model(&request.model, &[name]));
     }
-    if let Some(format) = request.encoding_format.as_deref().filter(|f| *f != "float") {
-        return Err(ApiError::invalid_param(
-            "encoding_format",
-            format!("only \"float\" is supported, got {format:?}"),
-        ));
-    }
+    let base64 = match request.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(format) => {
+            return Err(ApiError::invalid_param(
+                "encoding_format",
+                format!("\"float\" or \"base64\", got {format:?}"),
+            ));
+        }
+    };
     let texts = request.input.into_vec();
     if texts.is_empty() || texts.len() > state.limits.max_inputs {
         return Err(ApiError::invalid_param(
@@ -59,7 +66,15 @@ pub async fn embeddings(
     let data: Vec<Value> = vectors
         .into_iter()
         .enumerate()
-        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .map(|(i, v)| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Value::String(STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
         .collect();
     // the encoder's word pieces are not exposed: words stand in for tokens in `usage`
     let words: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
