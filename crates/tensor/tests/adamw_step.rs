@@ -83,6 +83,13 @@ fn three_steps_follow_the_formula_for_every_parameter() {
     }
 }
 
+/// One call of `adamw_step` that must fail, and a word its error must contain.
+struct BadCall<'a> {
+    lists: [Vec<&'a Tensor>; 4],
+    step: AdamWStep,
+    want: &'static str,
+}
+
 #[test]
 fn a_bad_call_changes_nothing() {
     let a = randn(&[4], 1).to_var();
@@ -93,77 +100,19 @@ fn a_bad_call_changes_nothing() {
     let before = (a.to_vec(), b.to_vec());
     let bad_grad = randn(&[4], 4);
     let constant = randn(&[2, 2], 5);
-    let cases: Vec<(
-        Vec<&Tensor>,
-        Vec<&Tensor>,
-        Vec<&Tensor>,
-        Vec<&Tensor>,
-        AdamWStep,
-        &str,
-    )> = vec![
-        (
-            vec![&a, &b],
-            vec![&ga, &bad_grad],
-            vec![&ma, &mb],
-            vec![&va, &vb],
-            STEP,
-            "shape",
-        ),
-        (
-            vec![&a, &b],
-            vec![&ga],
-            vec![&ma, &mb],
-            vec![&va, &vb],
-            STEP,
-            "gradients",
-        ),
-        (
-            vec![&a, &constant],
-            vec![&ga, &constant],
-            vec![&ma, &mb],
-            vec![&va, &vb],
-            STEP,
-            "not a variable",
-        ),
-        (
-            vec![&a, &b],
-            vec![&ga, &constant],
-            vec![&ma, &mb],
-            vec![&va, &mb],
-            STEP,
-            "three tensors",
-        ),
-        (
-            vec![&a],
-            vec![&ga],
-            vec![&ma],
-            vec![&va],
-            AdamWStep { step: 0, ..STEP },
-            "step counts from 1",
-        ),
-        (
-            vec![&a],
-            vec![&ga],
-            vec![&ma],
-            vec![&va],
-            AdamWStep { beta2: 1.0, ..STEP },
-            "hyperparameters",
-        ),
+    let call = |lists, step, want| BadCall { lists, step, want };
+    let cases = [
+        call([vec![&a, &b], vec![&ga, &bad_grad], vec![&ma, &mb], vec![&va, &vb]], STEP, "shape"),
+        call([vec![&a, &b], vec![&ga], vec![&ma, &mb], vec![&va, &vb]], STEP, "gradients"),
+        call([vec![&a, &constant], vec![&ga, &constant], vec![&ma, &mb], vec![&va, &vb]], STEP, "not a variable"),
+        call([vec![&a, &b], vec![&ga, &constant], vec![&ma, &mb], vec![&va, &mb]], STEP, "three tensors"),
+        call([vec![&a], vec![&ga], vec![&ma], vec![&va]], AdamWStep { step: 0, ..STEP }, "step counts from 1"),
+        call([vec![&a], vec![&ga], vec![&ma], vec![&va]], AdamWStep { beta2: 1.0, ..STEP }, "hyperparameters"),
     ];
-    for (p, g, m, v, s, want) in cases {
-        let err = adamw_step(&p, &g, &m, &v, &s).unwrap_err().to_string();
-        assert!(
-            err.contains("adamw_step") && err.contains(want),
-            "expected `{want}` in: {err}"
-        );
-        assert_eq!(
-            (a.to_vec(), b.to_vec()),
-            before,
-            "a failed call changed a parameter ({want})"
-        );
-        assert!(
-            ma.to_vec().iter().chain(&mb.to_vec()).all(|&x| x == 0.0),
-            "a failed call changed a moment ({want})"
-        );
+    for BadCall { lists: [p, g, m, v], step, want } in cases {
+        let err = adamw_step(&p, &g, &m, &v, &step).unwrap_err().to_string();
+        assert!(err.contains("adamw_step") && err.contains(want), "expected `{want}` in: {err}");
+        assert_eq!((a.to_vec(), b.to_vec()), before, "a failed call changed a parameter ({want})");
+        assert!(ma.to_vec().iter().chain(&mb.to_vec()).all(|&x| x == 0.0), "a failed call changed a moment ({want})");
     }
 }

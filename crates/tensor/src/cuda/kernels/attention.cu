@@ -101,7 +101,7 @@ __device__ __forceinline__ bool att_visible(int i, int j, int Tq, int Tk, int ca
     return i < Tq && j < Tk && (!causal || j <= i + (Tk - Tq));
 }
 
-// grid (ceil(Tq / 32), BH), block (256)
+// grid (BH, ceil(Tq / 32)), block (256)
 template <bool BF16>
 __device__ void att_fwd(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
                         float* __restrict__ out, float* __restrict__ lse, int Tq, int Tk, int D, int causal,
@@ -109,11 +109,11 @@ __device__ void att_fwd(const float* __restrict__ q, const float* __restrict__ k
     __shared__ float kt[ATT_DMAX * ATT_STRIDE];
     __shared__ float vt[ATT_DMAX * ATT_STRIDE];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    size_t bh = blockIdx.y;
+    size_t bh = blockIdx.x;
     const float* qb = q + bh * Tq * D;
     const float* kb = k + bh * Tk * D;
     const float* vb = v + bh * Tk * D;
-    int q0 = blockIdx.x * ATT_TILE;
+    int q0 = blockIdx.y * ATT_TILE;
     int row[ATT_ROWS];
     float qr[ATT_ROWS][ATT_DC], o[ATT_ROWS][ATT_DC], m[ATT_ROWS], l[ATT_ROWS];
 #pragma unroll
@@ -186,7 +186,7 @@ extern "C" __global__ void attention_bwd_delta(const float* __restrict__ dout, c
     if (lane == 0) delta[row] = s;
 }
 
-// grid (ceil(Tk / 32), BH), block (256): the block owns 32 keys, lanes walk tiles of queries.
+// grid (BH, ceil(Tk / 32)), block (256): the block owns 32 keys, lanes walk tiles of queries.
 // p = exp(s·scale − lse);  dV_j = Σ_i p_ij dO_i;  ds = p(dO_i·v_j − delta_i);  dK_j = scale Σ_i ds_ij q_i
 template <bool BF16>
 __device__ void att_bwd_dkdv(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
@@ -196,12 +196,12 @@ __device__ void att_bwd_dkdv(const float* __restrict__ q, const float* __restric
     __shared__ float qt[ATT_DMAX * ATT_STRIDE];
     __shared__ float dot[ATT_DMAX * ATT_STRIDE];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    size_t bh = blockIdx.y;
+    size_t bh = blockIdx.x;
     const float* qb = q + bh * Tq * D;
     const float* kb = k + bh * Tk * D;
     const float* vb = v + bh * Tk * D;
     const float* db = dout + bh * Tq * D;
-    int k0 = blockIdx.x * ATT_TILE;
+    int k0 = blockIdx.y * ATT_TILE;
     int key[ATT_ROWS];
     float kr[ATT_ROWS][ATT_DC], vr[ATT_ROWS][ATT_DC], dkr[ATT_ROWS][ATT_DC], dvr[ATT_ROWS][ATT_DC];
 #pragma unroll
@@ -260,7 +260,7 @@ extern "C" __global__ void __launch_bounds__(256) attention_bwd_dkdv_bf16(
     att_bwd_dkdv<true>(q, k, v, dout, lse, delta, dk, dv, Tq, Tk, D, causal, scale);
 }
 
-// grid (ceil(Tq / 32), BH), block (256): the block owns 32 queries, lanes walk tiles of keys.
+// grid (BH, ceil(Tq / 32)), block (256): the block owns 32 queries, lanes walk tiles of keys.
 // dQ_i = scale Σ_j ds_ij k_j (a separate pass, so no atomics: the same bits on every run)
 template <bool BF16>
 __device__ void att_bwd_dq(const float* __restrict__ q, const float* __restrict__ k, const float* __restrict__ v,
@@ -270,12 +270,12 @@ __device__ void att_bwd_dq(const float* __restrict__ q, const float* __restrict_
     __shared__ float kt[ATT_DMAX * ATT_STRIDE];
     __shared__ float vt[ATT_DMAX * ATT_STRIDE];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    size_t bh = blockIdx.y;
+    size_t bh = blockIdx.x;
     const float* qb = q + bh * Tq * D;
     const float* kb = k + bh * Tk * D;
     const float* vb = v + bh * Tk * D;
     const float* db = dout + bh * Tq * D;
-    int q0 = blockIdx.x * ATT_TILE;
+    int q0 = blockIdx.y * ATT_TILE;
     int row[ATT_ROWS];
     float qr[ATT_ROWS][ATT_DC], dor[ATT_ROWS][ATT_DC], dqr[ATT_ROWS][ATT_DC], lse_r[ATT_ROWS], delta_r[ATT_ROWS];
 #pragma unroll
