@@ -102,17 +102,71 @@ fn a_bad_call_changes_nothing() {
     let constant = randn(&[2, 2], 5);
     let call = |lists, step, want| BadCall { lists, step, want };
     let cases = [
-        call([vec![&a, &b], vec![&ga, &bad_grad], vec![&ma, &mb], vec![&va, &vb]], STEP, "shape"),
-        call([vec![&a, &b], vec![&ga], vec![&ma, &mb], vec![&va, &vb]], STEP, "gradients"),
-        call([vec![&a, &constant], vec![&ga, &constant], vec![&ma, &mb], vec![&va, &vb]], STEP, "not a variable"),
-        call([vec![&a, &b], vec![&ga, &constant], vec![&ma, &mb], vec![&va, &mb]], STEP, "three tensors"),
-        call([vec![&a], vec![&ga], vec![&ma], vec![&va]], AdamWStep { step: 0, ..STEP }, "step counts from 1"),
-        call([vec![&a], vec![&ga], vec![&ma], vec![&va]], AdamWStep { beta2: 1.0, ..STEP }, "hyperparameters"),
+        call(
+            [
+                vec![&a, &b],
+                vec![&ga, &bad_grad],
+                vec![&ma, &mb],
+                vec![&va, &vb],
+            ],
+            STEP,
+            "shape",
+        ),
+        call(
+            [vec![&a, &b], vec![&ga], vec![&ma, &mb], vec![&va, &vb]],
+            STEP,
+            "gradients",
+        ),
+        call(
+            [
+                vec![&a, &constant],
+                vec![&ga, &constant],
+                vec![&ma, &mb],
+                vec![&va, &vb],
+            ],
+            STEP,
+            "not a variable",
+        ),
+        call(
+            [
+                vec![&a, &b],
+                vec![&ga, &constant],
+                vec![&ma, &mb],
+                vec![&va, &mb],
+            ],
+            STEP,
+            "three tensors",
+        ),
+        call(
+            [vec![&a], vec![&ga], vec![&ma], vec![&va]],
+            AdamWStep { step: 0, ..STEP },
+            "step counts from 1",
+        ),
+        call(
+            [vec![&a], vec![&ga], vec![&ma], vec![&va]],
+            AdamWStep { beta2: 1.0, ..STEP },
+            "hyperparameters",
+        ),
     ];
-    for BadCall { lists: [p, g, m, v], step, want } in cases {
+    for BadCall {
+        lists: [p, g, m, v],
+        step,
+        want,
+    } in cases
+    {
         let err = adamw_step(&p, &g, &m, &v, &step).unwrap_err().to_string();
-        assert!(err.contains("adamw_step") && err.contains(want), "expected `{want}` in: {err}");
-        assert_eq!((a.to_vec(), b.to_vec()), before, "a failed call changed a parameter ({want})");
-        assert!(ma.to_vec().iter().chain(&mb.to_vec()).all(|&x| x == 0.0), "a failed call changed a moment ({want})");
+        assert!(
+            err.contains("adamw_step") && err.contains(want),
+            "expected `{want}` in: {err}"
+        );
+        assert_eq!(
+            (a.to_vec(), b.to_vec()),
+            before,
+            "a failed call changed a parameter ({want})"
+        );
+        assert!(
+            ma.to_vec().iter().chain(&mb.to_vec()).all(|&x| x == 0.0),
+            "a failed call changed a moment ({want})"
+        );
     }
 }

@@ -228,6 +228,12 @@ pub fn adamw_step(
 ) -> Result<()> {
     let scalars = step.scalars()?;
     check(params, grads, exp_avg, exp_avg_sq)?;
+    #[cfg(feature = "cuda")]
+    if let Some(crate::Device::Cuda(ordinal)) = params.first().map(|p| p.device()) {
+        return crate::cuda::fused_adamw::adamw_step(
+            ordinal, params, grads, exp_avg, exp_avg_sq, &scalars,
+        );
+    }
     for i in 0..params.len() {
         update_cpu(&scalars, params[i], grads[i], exp_avg[i], exp_avg_sq[i], i)?;
     }

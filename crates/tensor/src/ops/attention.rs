@@ -72,7 +72,14 @@ impl Tensor {
         causal: bool,
         scale: f32,
     ) -> Result<Tensor> {
-        let [_, _, tq, tk, _] = check_shapes(self, k, v, causal)?;
+        let [_, _, tq, tk, d] = check_shapes(self, k, v, causal)?;
+        #[cfg(feature = "cuda")]
+        if [self, k, v].iter().any(|t| t.device().is_cuda()) {
+            crate::storage::common_device("scaled_dot_product_attention", &[self, k, v])?;
+            if d <= crate::cuda::fused_attention::MAX_HEAD_DIM {
+                return crate::cuda::fused_attention::attention(self, k, v, causal, scale, false);
+            }
+        }
         // (B, H, Tq, Tk) scores; hidden ones at f32::MIN so that they weigh exactly 0
         let scores = self.matmul(&k.transpose(-2, -1)?)?.mul_scalar(scale);
         let scores = if causal {

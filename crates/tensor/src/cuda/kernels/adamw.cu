@@ -17,19 +17,19 @@ __device__ __forceinline__ float adamw_lerp(float a, float b, float w) {
 
 // grid (blocks in the table), block (threads); each block updates `chunk` elements
 extern "C" __global__ void adamw_multi(const unsigned long long* __restrict__ ptrs,
-                                       const long long* __restrict__ lens,
+                                       const i64* __restrict__ lens,
                                        const int* __restrict__ block_tensor,
-                                       const long long* __restrict__ block_start,
-                                       long long chunk, float decay, float w1, float beta2, float w2,
+                                       const i64* __restrict__ block_start,
+                                       i64 chunk, float decay, float w1, float beta2, float w2,
                                        float neg_step_size, float bc2_sqrt, float eps) {
     int i = block_tensor[blockIdx.x];
     float* p = (float*)ptrs[4 * i];
     const float* g = (const float*)ptrs[4 * i + 1];
     float* m = (float*)ptrs[4 * i + 2];
     float* v = (float*)ptrs[4 * i + 3];
-    long long start = block_start[blockIdx.x];
-    long long end = min(lens[i], start + chunk);
-    for (long long e = start + threadIdx.x; e < end; e += blockDim.x) {
+    i64 start = block_start[blockIdx.x];
+    i64 end = min(lens[i], start + chunk);
+    for (i64 e = start + threadIdx.x; e < end; e += blockDim.x) {
         float gv = g[e];
         float pv = __fmul_rn(p[e], decay);
         float mv = adamw_lerp(m[e], gv, w1);

@@ -20,7 +20,6 @@
 #define ATT_DMAX (32 * ATT_DC)
 #define ATT_STRIDE 33
 #define ATT_FULL 0xffffffffu
-#define ATT_NEG_INF __int_as_float(0xff800000)
 
 // x rounded to the nearest bf16 (ties to even), kept in a float; x itself when !bf16
 __device__ __forceinline__ float att_round(float x, bool bf16) {
@@ -29,16 +28,6 @@ __device__ __forceinline__ float att_round(float x, bool bf16) {
     if ((u & 0x7f800000u) == 0x7f800000u) return x;
     u += 0x7fffu + ((u >> 16) & 1u);
     return __uint_as_float(u & 0xffff0000u);
-}
-
-__device__ __forceinline__ float att_warp_max(float v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(ATT_FULL, v, o));
-    return v;
-}
-
-__device__ __forceinline__ float att_warp_sum(float v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(ATT_FULL, v, o);
-    return v;
 }
 
 // rows [row0, row0 + 32) of src (n rows × D) → dst[d·33 + r], rows past n as zeros
@@ -120,7 +109,7 @@ __device__ void att_fwd(const float* __restrict__ q, const float* __restrict__ k
     for (int r = 0; r < ATT_ROWS; ++r) {
         row[r] = q0 + warp * ATT_ROWS + r;
         att_load_row(qb, row[r], Tq, D, lane, qr[r], BF16);
-        m[r] = ATT_NEG_INF;
+        m[r] = NEG_INF;
         l[r] = 0.0f;
 #pragma unroll
         for (int c = 0; c < ATT_DC; ++c) o[r][c] = 0.0f;
@@ -136,12 +125,12 @@ __device__ void att_fwd(const float* __restrict__ q, const float* __restrict__ k
 #pragma unroll
         for (int r = 0; r < ATT_ROWS; ++r) {
             bool ok = att_visible(row[r], k0 + lane, Tq, Tk, causal);
-            float sv = ok ? s[r] * scale : ATT_NEG_INF;
-            float m_new = fmaxf(m[r], att_warp_max(sv));
+            float sv = ok ? s[r] * scale : NEG_INF;
+            float m_new = fmaxf(m[r], warp_max(sv));
             // a row that has seen no key yet keeps m = −∞, l = 0, o = 0
-            float alpha = m_new == ATT_NEG_INF ? 1.0f : expf(m[r] - m_new);
+            float alpha = m_new == NEG_INF ? 1.0f : expf(m[r] - m_new);
             p[r] = ok ? expf(sv - m_new) : 0.0f;
-            l[r] = l[r] * alpha + att_warp_sum(p[r]);
+            l[r] = l[r] * alpha + warp_sum(p[r]);
             m[r] = m_new;
 #pragma unroll
             for (int c = 0; c < ATT_DC; ++c) o[r][c] *= alpha;
@@ -182,7 +171,7 @@ extern "C" __global__ void attention_bwd_delta(const float* __restrict__ dout, c
     if (row >= rows) return;
     float s = 0.0f;
     for (int d = lane; d < D; d += 32) s += dout[(size_t)row * D + d] * out[(size_t)row * D + d];
-    s = att_warp_sum(s);
+    s = warp_sum(s);
     if (lane == 0) delta[row] = s;
 }
 

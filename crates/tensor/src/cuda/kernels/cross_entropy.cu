@@ -6,25 +6,6 @@
 //           row_loss (rows); then loss () = inv_count · Σ row_loss, summed in double
 // backward: g () -> dx (rows, V) = g·inv_count·(softmax(x) − onehot(t)), 0 on ignored rows
 
-#define CE_NEG_INF __int_as_float(0xff800000)
-
-__device__ __forceinline__ float ce_block_reduce(float v, float* scratch, bool is_max) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, u) : v + u;
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : (is_max ? CE_NEG_INF : 0.0f);
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, u) : v + u;
-    }
-    return v;
-}
-
 // grid (rows), block (threads)
 extern "C" __global__ void cross_entropy_fwd(const float* __restrict__ x, const int* __restrict__ targets,
                                              float* __restrict__ stats, float* __restrict__ row_loss,
@@ -33,12 +14,12 @@ extern "C" __global__ void cross_entropy_fwd(const float* __restrict__ x, const 
     int row = blockIdx.x;
     if (row >= rows) return;
     const float* xr = x + (size_t)row * V;
-    float m = CE_NEG_INF;
+    float m = NEG_INF;
     for (int j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, xr[j]);
-    m = ce_block_reduce(m, scratch, true);
+    m = block_reduce(m, true, scratch);
     float s = 0.0f;
     for (int j = threadIdx.x; j < V; j += blockDim.x) s += expf(xr[j] - m);
-    float log_sum = logf(ce_block_reduce(s, scratch, false));
+    float log_sum = logf(block_reduce(s, false, scratch));
     if (threadIdx.x == 0) {
         int t = targets[row];
         stats[2 * row] = m;

@@ -5,19 +5,6 @@
 // forward:  x (rows, C), w (C) or null, b (C) or null -> y (rows, C), mean (rows), rstd (rows)
 // backward: g (rows, C) -> dx (rows, C); dw, db (C) through partial (chunks, C) buffers
 
-// The sum of `v` over the block (blockDim.x a multiple of 32, at most 1024); every thread
-// gets the result. `scratch` holds 32 floats.
-__device__ __forceinline__ float ln_block_sum(float v, float* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();  // scratch may still be read by a previous call
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // grid (rows), block (threads): two passes over the row in cache, mean then biased variance
 extern "C" __global__ void layer_norm_fwd(const float* __restrict__ x, const float* __restrict__ w,
                                           const float* __restrict__ b, float* __restrict__ y,
@@ -30,13 +17,13 @@ extern "C" __global__ void layer_norm_fwd(const float* __restrict__ x, const flo
     float* yr = y + (size_t)row * C;
     float s = 0.0f;
     for (int i = threadIdx.x; i < C; i += blockDim.x) s += xr[i];
-    float mean = ln_block_sum(s, scratch) / C;
+    float mean = block_reduce(s, false, scratch) / C;
     float q = 0.0f;
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
         float d = xr[i] - mean;
         q += d * d;
     }
-    float rstd = 1.0f / sqrtf(ln_block_sum(q, scratch) / C + eps);
+    float rstd = 1.0f / sqrtf(block_reduce(q, false, scratch) / C + eps);
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
         float v = (xr[i] - mean) * rstd;
         if (w) v *= w[i];
@@ -67,8 +54,8 @@ extern "C" __global__ void layer_norm_bwd_dx(const float* __restrict__ g, const 
         sd += d;
         sdx += d * (xr[i] - mu) * rs;
     }
-    float mean_d = ln_block_sum(sd, scratch) / C;
-    float mean_dx = ln_block_sum(sdx, scratch) / C;
+    float mean_d = block_reduce(sd, false, scratch) / C;
+    float mean_dx = block_reduce(sdx, false, scratch) / C;
     float* dr = dx + (size_t)row * C;
     for (int i = threadIdx.x; i < C; i += blockDim.x) {
         float d = w ? gr[i] * w[i] : gr[i];

@@ -5,18 +5,6 @@
 // forward:  x (rows, C), w (C) -> y (rows, C), rstd (rows)
 // backward: g (rows, C) -> dx (rows, C); dw (C) through a partial (chunks, C) buffer
 
-// The sum of `v` over the block (blockDim.x a multiple of 32); every thread gets the result.
-__device__ __forceinline__ float rms_block_sum(float v, float* scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 // grid (rows), block (threads)
 extern "C" __global__ void rms_norm_fwd(const float* __restrict__ x, const float* __restrict__ w,
                                         float* __restrict__ y, float* __restrict__ rstd_out,
@@ -28,7 +16,7 @@ extern "C" __global__ void rms_norm_fwd(const float* __restrict__ x, const float
     float* yr = y + (size_t)row * C;
     float q = 0.0f;
     for (int i = threadIdx.x; i < C; i += blockDim.x) q += xr[i] * xr[i];
-    float rstd = 1.0f / sqrtf(rms_block_sum(q, scratch) / C + eps);
+    float rstd = 1.0f / sqrtf(block_reduce(q, false, scratch) / C + eps);
     for (int i = threadIdx.x; i < C; i += blockDim.x) yr[i] = xr[i] * rstd * w[i];
     if (threadIdx.x == 0) rstd_out[row] = rstd;
 }
@@ -45,7 +33,7 @@ extern "C" __global__ void rms_norm_bwd_dx(const float* __restrict__ g, const fl
     float rs = rstd[row];
     float sdx = 0.0f;
     for (int i = threadIdx.x; i < C; i += blockDim.x) sdx += gr[i] * w[i] * xr[i] * rs;
-    float mean_dx = rms_block_sum(sdx, scratch) / C;
+    float mean_dx = block_reduce(sdx, false, scratch) / C;
     float* dr = dx + (size_t)row * C;
     for (int i = threadIdx.x; i < C; i += blockDim.x) dr[i] = rs * (gr[i] * w[i] - xr[i] * rs * mean_dx);
 }

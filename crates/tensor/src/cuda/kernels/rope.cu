@@ -7,14 +7,14 @@
 extern "C" __global__ void rope(const float* __restrict__ x, const float* __restrict__ cos_t,
                                 const float* __restrict__ sin_t, float* __restrict__ y,
                                 int B, int H, int T, int D, int per_batch, float sign) {
-    long long n = (long long)B * H * T * D;
+    i64 n = (i64)B * H * T * D;
     int half = D / 2;
-    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
-        long long row = e / D;
+    FOR_EACH(e, n) {
+        i64 row = e / D;
         int j = (int)(e % D);
         int t = (int)(row % T);
-        long long b = row / ((long long)H * T);
-        long long at = ((per_batch ? b * T : 0) + t) * half;
+        i64 b = row / ((i64)H * T);
+        i64 at = ((per_batch ? b * T : 0) + t) * half;
         const float* xr = x + row * D;
         if (j < half) {
             y[e] = xr[j] * cos_t[at + j] - xr[j + half] * sign * sin_t[at + j];

@@ -7,25 +7,6 @@
 //   softmax:     dx = y ⊙ (g − Σ g⊙y)
 //   log_softmax: dx = g − exp(y) Σ g
 
-#define SM_NEG_INF __int_as_float(0xff800000)
-
-__device__ __forceinline__ float sm_block_reduce(float v, float* scratch, bool is_max) {
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, u) : v + u;
-    }
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < warps ? scratch[lane] : (is_max ? SM_NEG_INF : 0.0f);
-    for (int o = 16; o > 0; o >>= 1) {
-        float u = __shfl_xor_sync(0xffffffffu, v, o);
-        v = is_max ? fmaxf(v, u) : v + u;
-    }
-    return v;
-}
-
 // grid (outer·inner), block (threads)
 extern "C" __global__ void softmax_fwd(const float* __restrict__ x, float* __restrict__ y,
                                        int lanes, int n, int inner, int log) {
@@ -35,12 +16,12 @@ extern "C" __global__ void softmax_fwd(const float* __restrict__ x, float* __res
     size_t base = (size_t)(l / inner) * n * inner + l % inner;
     const float* xl = x + base;
     float* yl = y + base;
-    float m = SM_NEG_INF;
+    float m = NEG_INF;
     for (int j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, xl[(size_t)j * inner]);
-    m = sm_block_reduce(m, scratch, true);
+    m = block_reduce(m, true, scratch);
     float s = 0.0f;
     for (int j = threadIdx.x; j < n; j += blockDim.x) s += expf(xl[(size_t)j * inner] - m);
-    s = sm_block_reduce(s, scratch, false);
+    s = block_reduce(s, false, scratch);
     if (log) {
         float log_sum = logf(s);
         for (int j = threadIdx.x; j < n; j += blockDim.x) yl[(size_t)j * inner] = (xl[(size_t)j * inner] - m) - log_sum;
@@ -65,7 +46,7 @@ extern "C" __global__ void softmax_bwd(const float* __restrict__ y, const float*
         size_t k = (size_t)j * inner;
         s += log ? gl[k] : gl[k] * yl[k];
     }
-    s = sm_block_reduce(s, scratch, false);
+    s = block_reduce(s, false, scratch);
     for (int j = threadIdx.x; j < n; j += blockDim.x) {
         size_t k = (size_t)j * inner;
         dl[k] = log ? gl[k] - expf(yl[k]) * s : yl[k] * (gl[k] - s);
