@@ -13,8 +13,14 @@ use crate::error::Result;
 use crate::storage::{Storage, common_device};
 use crate::tensor::Tensor;
 
-/// Rows summed by one block of the column-sum stage.
-const ROWS_PER_CHUNK: usize = 32;
+/// The fewest rows one block of the column-sum stage sums.
+const MIN_ROWS_PER_CHUNK: usize = 32;
+
+/// Rows per chunk of the column sums: about √rows, so that both stages have work for many
+/// blocks and neither loops long.
+fn rows_per_chunk(rows: usize) -> usize {
+    ((rows as f64).sqrt().ceil() as usize).max(MIN_ROWS_PER_CHUNK)
+}
 /// Threads (columns) per block of the column-sum stage.
 const COLUMN_THREADS: u32 = 256;
 
@@ -32,7 +38,7 @@ fn address(g: &Gpu, b: Option<&Buffer>) -> Result<u64> {
 }
 
 /// Column sums (C) of an (rows, C) product computed by `partial` into (chunks, C) partials.
-/// `partial` receives the GPU, the launch grid and the partial buffers it writes.
+/// `partial` receives the launch grid and the partial buffers it must write.
 fn column_sums(
     op: &'static str,
     g: &'static Gpu,
@@ -42,7 +48,7 @@ fn column_sums(
     outputs: usize,
     partial: impl FnOnce(LaunchConfig, &[CudaSlice<f32>]) -> Result<()>,
 ) -> Result<Vec<Buffer>> {
-    let chunks = rows.div_ceil(ROWS_PER_CHUNK).max(1);
+    let chunks = rows.div_ceil(rows_per_chunk(rows)).max(1);
     let parts: Vec<CudaSlice<f32>> = (0..outputs)
         .map(|_| alloc(op, g, chunks * c))
         .collect::<Result<_>>()?;
@@ -187,7 +193,7 @@ impl DeviceBackward for LayerNorm {
         if need_w || need_b {
             let sums = column_sums(OP, g, "layer_norm", rows, c, 2, |cfg, parts| {
                 let f = g.function(OP, "layer_norm", "layer_norm_bwd_partial")?;
-                let chunk = ROWS_PER_CHUNK as i32;
+                let chunk = rows_per_chunk(rows) as i32;
                 let mut l = g.stream.launch_builder(&f);
                 l.arg(gb.slice()?)
                     .arg(xb.slice()?)
@@ -300,7 +306,7 @@ impl DeviceBackward for RmsNorm {
         let dw = if needs[1] {
             let mut sums = column_sums(OP, g, "rms_norm", rows, c, 1, |cfg, parts| {
                 let f = g.function(OP, "rms_norm", "rms_norm_bwd_partial")?;
-                let chunk = ROWS_PER_CHUNK as i32;
+                let chunk = rows_per_chunk(rows) as i32;
                 let mut l = g.stream.launch_builder(&f);
                 l.arg(gb.slice()?)
                     .arg(xb.slice()?)

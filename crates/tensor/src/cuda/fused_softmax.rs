@@ -111,7 +111,11 @@ pub(crate) fn cross_entropy(logits: &Tensor, targets: &[Option<usize>]) -> Resul
     let inv_count = if count == 0 { 0.0 } else { 1.0 / count as f64 };
     let xb = buffer(OP, logits)?;
     let g = xb.gpu(OP)?;
-    let host: Vec<i32> = targets.iter().map(|t| t.map_or(-1, |t| t as i32)).collect();
+    // −1 marks an ignored row; one entry at least, as the driver allocates nothing smaller
+    let mut host: Vec<i32> = targets.iter().map(|t| t.map_or(-1, |t| t as i32)).collect();
+    if host.is_empty() {
+        host.push(-1);
+    }
     let t = g.stream.clone_htod(&host).map_err(driver_error(OP))?;
     let mut stats = alloc(OP, g, 2 * rows)?;
     let mut row_loss = alloc(OP, g, rows)?;

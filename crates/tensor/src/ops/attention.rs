@@ -76,7 +76,8 @@ impl Tensor {
         #[cfg(feature = "cuda")]
         if [self, k, v].iter().any(|t| t.device().is_cuda()) {
             crate::storage::common_device("scaled_dot_product_attention", &[self, k, v])?;
-            if d <= crate::cuda::fused_attention::MAX_HEAD_DIM {
+            // the kernel holds a head's vector in registers; wider heads (and empty inputs) compose
+            if d <= crate::cuda::fused_attention::MAX_HEAD_DIM && self.elem_count() > 0 {
                 return crate::cuda::fused_attention::attention(self, k, v, causal, scale, false);
             }
         }
