@@ -288,6 +288,15 @@ impl Tensor {
         }
     }
 
+    /// An error naming `op` when the tensor is on a GPU: for the inference-only CPU kernels
+    /// (quantized and bf16 weights) that have no CUDA version yet.
+    pub(crate) fn cpu_only(&self, op: &'static str) -> Result<()> {
+        match self.device() {
+            Device::Cpu => Ok(()),
+            d => Err(TensorError::cuda(op, format!("not on CUDA yet: the input is on {d}; use f32 weights on the GPU or move the input to the cpu"))),
+        }
+    }
+
     /// A shared handle on the storage, whichever the device (cheap).
     pub(crate) fn storage(&self) -> Storage {
         self.0.data.read().unwrap_or_else(|e| e.into_inner()).clone()

@@ -3,60 +3,11 @@
 //! gradient of every input must match the CPU's within 1e-5 relative (+1e-6 absolute); the
 //! CPU's own gradients are checked against finite differences in `grad.rs`.
 
+mod common;
+
+use common::parity;
 use loam_tensor::gradcheck::{away_from_zero, distinct, randn, uniform};
 use loam_tensor::{Device, Result, Tensor, TensorError, device_tests};
-
-const RTOL: f32 = 1e-5;
-const ATOL: f32 = 1e-6;
-
-fn close(what: &str, want: &[f32], got: &[f32]) {
-    assert_eq!(want.len(), got.len(), "{what}: lengths");
-    for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
-        assert!(
-            (w - g).abs() <= ATOL + RTOL * w.abs().max(g.abs()),
-            "{what}[{i}]: cpu {w}, device {g}"
-        );
-    }
-}
-
-/// Runs `f` on the CPU and on `dev` with the same inputs (as variables) and compares the
-/// outputs and the gradients of a weighted sum of the output.
-fn parity(
-    dev: Device,
-    name: &str,
-    inputs: &[Tensor],
-    f: impl Fn(&[Tensor]) -> Result<Tensor>,
-) -> Result<()> {
-    let cpu: Vec<Tensor> = inputs.iter().map(Tensor::to_var).collect();
-    let on_dev = inputs
-        .iter()
-        .map(|t| Ok(t.to_device(dev)?.to_var()))
-        .collect::<Result<Vec<_>>>()?;
-    let (yc, yd) = (f(&cpu)?, f(&on_dev)?);
-    assert_eq!(yd.device(), dev, "{name}: output device");
-    assert_eq!(yc.shape(), yd.shape(), "{name}: output shape");
-    close(name, &yc.to_vec(), &yd.try_to_vec()?);
-    let w = randn(yc.shape(), 7);
-    let (gc, gd) = (
-        yc.mul(&w)?.sum_all().backward()?,
-        yd.mul(&w.to_device(dev)?)?.sum_all().backward()?,
-    );
-    for (i, (c, d)) in cpu.iter().zip(&on_dev).enumerate() {
-        match (gc.get(c), gd.get(d)) {
-            (Some(a), Some(b)) => {
-                assert_eq!(b.device(), dev, "{name}: gradient {i} device");
-                close(
-                    &format!("{name} gradient {i}"),
-                    &a.to_vec(),
-                    &b.try_to_vec()?,
-                );
-            }
-            (None, None) => {}
-            _ => panic!("{name}: input {i} has a gradient on one device only"),
-        }
-    }
-    Ok(())
-}
 
 fn unary_ops(dev: Device) -> Result<()> {
     let x = randn(&[3, 5, 7], 1);

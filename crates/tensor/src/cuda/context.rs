@@ -15,8 +15,6 @@ use crate::error::{Result, TensorError};
 
 /// A GPU as the kernels see it. Lives for the rest of the process once made.
 pub(crate) struct Gpu {
-    /// The driver's device ordinal.
-    pub(crate) ordinal: usize,
     /// The primary context of the device.
     pub(crate) ctx: Arc<CudaContext>,
     /// The one stream all work on this GPU is queued on, so stream order alone orders it.
@@ -85,7 +83,6 @@ impl Gpu {
             keep_pool_memory(&ctx).map_err(&err)?;
         }
         Ok(Gpu {
-            ordinal,
             ctx,
             stream,
             arch: format!("compute_{major}{minor}"),

@@ -20,15 +20,6 @@ pub(crate) fn elementwise(n: usize) -> LaunchConfig {
     }
 }
 
-/// One block of `threads` per row, for `rows` rows.
-pub(crate) fn per_row(rows: usize, threads: u32) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (rows.max(1) as u32, 1, 1),
-        block_dim: (threads, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
-
 /// Up to three operands viewed over one row-major index space (see `Layout` in
 /// `kernels/prelude.cuh`, which this mirrors field by field).
 #[repr(C)]

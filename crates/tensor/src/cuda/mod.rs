@@ -24,9 +24,14 @@
 pub(crate) mod binary;
 pub(crate) mod buffer;
 pub mod compile;
+pub(crate) mod concat;
 pub(crate) mod context;
+pub(crate) mod dropout;
+pub(crate) mod indexing;
 pub(crate) mod launch;
 pub(crate) mod layout;
+pub(crate) mod mask;
+pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod unary;
 
