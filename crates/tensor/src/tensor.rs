@@ -94,6 +94,7 @@ impl Tensor {
 
     /// The result of an op on any device whose backward works on tensors (GPU ops and
     /// device moves): records `make_op` as [`Tensor::from_op`] does.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
     pub(crate) fn from_device_op<F>(data: Storage, shape: Vec<usize>, inputs: &[&Tensor], make_op: F) -> Tensor
     where
         F: FnOnce() -> Box<dyn DeviceBackward>,

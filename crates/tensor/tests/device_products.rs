@@ -18,19 +18,51 @@ fn products(dev: Device) -> Result<()> {
         (&[1, 6], &[6, 9]),
     ];
     for (sa, sb) in cases {
-        parity(dev, &format!("matmul {sa:?} {sb:?}"), &[randn(sa, 11), randn(sb, 12)], |t| t[0].matmul(&t[1]))?;
+        parity(
+            dev,
+            &format!("matmul {sa:?} {sb:?}"),
+            vec![randn(sa, 11), randn(sb, 12)],
+            |t| t[0].matmul(&t[1]),
+        )?;
     }
-    parity(dev, "matmul_bias", &[randn(&[6, 5], 13), randn(&[5, 4], 14), randn(&[4], 15)], |t| t[0].matmul_bias(&t[1], &t[2]))?;
-    parity(dev, "a @ bᵀ", &[randn(&[2, 3, 5, 8], 16), randn(&[2, 3, 6, 8], 17)], |t| t[0].matmul(&t[1].transpose(-1, -2)?))?;
-    parity(dev, "aᵀ @ b", &[randn(&[8, 5], 18), randn(&[8, 6], 19)], |t| t[0].transpose(0, 1)?.matmul(&t[1]))
+    parity(
+        dev,
+        "matmul_bias",
+        vec![randn(&[6, 5], 13), randn(&[5, 4], 14), randn(&[4], 15)],
+        |t| t[0].matmul_bias(&t[1], &t[2]),
+    )?;
+    parity(
+        dev,
+        "a @ bᵀ",
+        vec![randn(&[2, 3, 5, 8], 16), randn(&[2, 3, 6, 8], 17)],
+        |t| t[0].matmul(&t[1].transpose(-1, -2)?),
+    )?;
+    parity(
+        dev,
+        "aᵀ @ b",
+        vec![randn(&[8, 5], 18), randn(&[8, 6], 19)],
+        |t| t[0].transpose(0, 1)?.matmul(&t[1]),
+    )
 }
 
 fn products_under_autocast(dev: Device) -> Result<()> {
     let _bf16 = autocast_bf16();
     // the CPU ignores autocast: exact there, bf16 tolerance on a GPU
     let rtol = if dev == Device::Cpu { RTOL } else { RTOL_BF16 };
-    parity_within(dev, "bf16 matmul", rtol, &[randn(&[4, 64, 96], 20), randn(&[96, 48], 21)], |t| t[0].matmul(&t[1]))?;
-    parity_within(dev, "bf16 batched", rtol, &[randn(&[3, 32, 64], 22), randn(&[3, 64, 16], 23)], |t| t[0].matmul(&t[1]))
+    parity_within(
+        dev,
+        "bf16 matmul",
+        rtol,
+        vec![randn(&[4, 64, 96], 20), randn(&[96, 48], 21)],
+        |t| t[0].matmul(&t[1]),
+    )?;
+    parity_within(
+        dev,
+        "bf16 batched",
+        rtol,
+        vec![randn(&[3, 32, 64], 22), randn(&[3, 64, 16], 23)],
+        |t| t[0].matmul(&t[1]),
+    )
 }
 
 device_tests!(products, products_under_autocast);
@@ -39,10 +71,18 @@ device_tests!(products, products_under_autocast);
 /// a mean-square loss; the loss and every parameter's gradient match the CPU's.
 fn model_step(dev: Device) -> Result<()> {
     let ids = [1, 4, 4, 0, 2, 7];
-    let inputs = [randn(&[8, 16], 50), randn(&[16, 32], 51), randn(&[32], 52), randn(&[32, 5], 53)];
+    let inputs = vec![
+        randn(&[8, 16], 50),
+        randn(&[16, 32], 51),
+        randn(&[32], 52),
+        randn(&[32, 5], 53),
+    ];
     let mask = loam_tensor::Mask::from_fn(&[6, 5], |ix| ix[1] == 4);
-    parity(dev, "model step", &inputs, |p| {
-        let h = p[0].index_select(0, &ids)?.matmul_bias(&p[1], &p[2])?.tanh();
+    parity(dev, "model step", inputs, |p| {
+        let h = p[0]
+            .index_select(0, &ids)?
+            .matmul_bias(&p[1], &p[2])?
+            .tanh();
         let y = h.matmul(&p[3])?.masked_fill(&mask, 0.0)?;
         Ok(y.mul(&y)?.mean_all())
     })

@@ -148,7 +148,11 @@ impl Gpu {
                 .map_err(|e| format!("cuBLAS handle: {e:?}"))
         });
         match blas {
-            Ok(b) => f(&b.lock().unwrap_or_else(|e| e.into_inner())),
+            Ok(b) => {
+                // cuBLAS works in the calling thread's current context
+                self.ctx.bind_to_thread().map_err(driver_error(op))?;
+                f(&b.lock().unwrap_or_else(|e| e.into_inner()))
+            }
             Err(msg) => Err(TensorError::cuda(op, msg.clone())),
         }
     }
