@@ -89,3 +89,46 @@ fn model_step(dev: Device) -> Result<()> {
 }
 
 device_tests!(model_step);
+
+/// The caching allocator: after a warm-up step, further steps take no new memory from the
+/// driver (the pool's reserved bytes stay put).
+#[cfg(feature = "cuda")]
+#[test]
+fn training_steps_allocate_nothing_new_after_the_first() -> Result<()> {
+    if loam_tensor::cuda_device_count() == 0 {
+        println!("skipped: no CUDA device");
+        return Ok(());
+    }
+    let dev = Device::Cuda(0);
+    let params = [
+        randn(&[64, 128], 60),
+        randn(&[128, 256], 61),
+        randn(&[256], 62),
+    ]
+    .iter()
+    .map(|p| Ok(p.to_device(dev)?.to_var()))
+    .collect::<Result<Vec<_>>>()?;
+    let step = || -> Result<f32> {
+        let x = params[0].index_select(0, &[1, 5, 9, 5, 63, 0, 2, 2])?;
+        let y = x.matmul_bias(&params[1], &params[2])?.gelu_tanh();
+        let loss = y.mul(&y)?.mean_all();
+        let grads = loss.backward()?;
+        for p in &params {
+            let g = grads.get(p).expect("a gradient for every parameter");
+            p.assign(&p.sub(&g.mul_scalar(1e-3))?)?;
+        }
+        loss.to_scalar()
+    };
+    step()?;
+    step()?;
+    let warm = loam_tensor::cuda::reserved_bytes(0)?;
+    for _ in 0..3 {
+        step()?;
+    }
+    assert_eq!(
+        loam_tensor::cuda::reserved_bytes(0)?,
+        warm,
+        "the pool grew after warm-up"
+    );
+    Ok(())
+}

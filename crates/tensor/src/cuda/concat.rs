@@ -17,7 +17,10 @@ struct Cat {
 pub(crate) fn cat(tensors: &[Tensor], axis: usize) -> Result<Tensor> {
     let inputs: Vec<&Tensor> = tensors.iter().collect();
     common_device("cat", &inputs)?;
-    let buffers = tensors.iter().map(|t| super::buffer("cat", t)).collect::<Result<Vec<_>>>()?;
+    let buffers = tensors
+        .iter()
+        .map(|t| super::buffer("cat", t))
+        .collect::<Result<Vec<_>>>()?;
     let sizes: Vec<usize> = tensors.iter().map(|t| t.shape()[axis]).collect();
     let mut shape = tensors[0].shape().to_vec();
     shape[axis] = sizes.iter().sum();
@@ -27,12 +30,25 @@ pub(crate) fn cat(tensors: &[Tensor], axis: usize) -> Result<Tensor> {
         let mut start = 0;
         for (t, b) in tensors.iter().zip(&buffers) {
             let at = start as i64 * out_strides[axis];
-            super::layout::copy("cat", g, t.shape(), b.slice()?, (&contiguous_strides(t.shape()), 0), out, (&out_strides, at))?;
+            super::layout::copy(
+                "cat",
+                g,
+                t.shape(),
+                b.slice()?,
+                (&contiguous_strides(t.shape()), 0),
+                out,
+                (&out_strides, at),
+            )?;
             start += t.shape()[axis];
         }
         Ok(())
     })?;
-    Ok(Tensor::from_device_op(Storage::Cuda(out), shape, &inputs, move || Box::new(Cat { axis, sizes })))
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(out),
+        shape,
+        &inputs,
+        move || Box::new(Cat { axis, sizes }),
+    ))
 }
 
 impl DeviceBackward for Cat {
@@ -40,7 +56,11 @@ impl DeviceBackward for Cat {
         let mut start = 0;
         let mut grads = Vec::with_capacity(self.sizes.len());
         for (&len, &need) in self.sizes.iter().zip(needs) {
-            grads.push(if need { Some(g.narrow(self.axis as isize, start, len)?) } else { None });
+            grads.push(if need {
+                Some(g.narrow(self.axis as isize, start, len)?)
+            } else {
+                None
+            });
             start += len;
         }
         Ok(grads)

@@ -158,6 +158,30 @@ impl Gpu {
     }
 }
 
+/// Bytes the memory pool of GPU `ordinal` holds from the driver (in use or cached). Constant
+/// from one training step to the next once the caching allocator is warm.
+pub fn reserved_bytes(ordinal: usize) -> Result<u64> {
+    let op = "reserved_bytes";
+    let g = gpu(op, ordinal)?;
+    g.ctx.bind_to_thread().map_err(driver_error(op))?;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut bytes: u64 = 0;
+    // SAFETY: `pool` and `bytes` are valid for writes for the calls' duration.
+    unsafe {
+        sys::cuDeviceGetDefaultMemPool(&mut pool, g.ctx.cu_device())
+            .result()
+            .map_err(driver_error(op))?;
+        sys::cuMemPoolGetAttribute(
+            pool,
+            CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+            (&mut bytes as *mut u64).cast::<c_void>(),
+        )
+        .result()
+        .map_err(driver_error(op))?;
+    }
+    Ok(bytes)
+}
+
 /// Makes the device's default memory pool (where stream-ordered allocations come from) keep
 /// freed memory instead of returning it to the driver at each synchronisation: a training
 /// step then reuses the previous step's blocks and allocates nothing from the driver.

@@ -29,19 +29,31 @@ fn apply(op: &'static str, x: &Buffer, seed: u64, p: f32) -> Result<Buffer> {
         let mut l = g.stream.launch_builder(&f);
         l.arg(&seed).arg(&p).arg(&scale).arg(xs).arg(out).arg(&n64);
         // SAFETY: the signature matches `dropout`; x and out hold n elements.
-        unsafe { l.launch(launch::elementwise(n)) }.map(drop).map_err(driver_error(op))
+        unsafe { l.launch(launch::elementwise(n)) }
+            .map(drop)
+            .map_err(driver_error(op))
     })
 }
 
 // x: (D…) → (D…); p in (0, 1) checked by the caller
 pub(crate) fn dropout(t: &Tensor, x: &Buffer, p: f32, seed: u64) -> Result<Tensor> {
     let out = apply("dropout", x, seed, p)?;
-    Ok(Tensor::from_device_op(Storage::Cuda(out), t.shape().to_vec(), &[t], move || Box::new(Dropout { seed, p })))
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(out),
+        t.shape().to_vec(),
+        &[t],
+        move || Box::new(Dropout { seed, p }),
+    ))
 }
 
 impl DeviceBackward for Dropout {
     fn backward(&self, g: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        let dx = apply("dropout backward", &super::buffer("dropout backward", g)?, self.seed, self.p)?;
+        let dx = apply(
+            "dropout backward",
+            &super::buffer("dropout backward", g)?,
+            self.seed,
+            self.p,
+        )?;
         Ok(vec![Some(super::tensor(dx, g.shape()))])
     }
 }

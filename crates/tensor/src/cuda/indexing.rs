@@ -14,7 +14,11 @@ use crate::tensor::Tensor;
 
 /// (outer, d, inner) of `shape` around `axis`.
 fn split(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
 }
 
 /// Indices copied to the GPU (at least one element is allocated).
@@ -28,7 +32,15 @@ fn upload(op: &'static str, g: &Gpu, ids: &[usize]) -> Result<Arc<CudaSlice<i64>
 
 /// Runs kernel `name` of `indexing.cu` over `count` = outer·m·inner elements.
 #[allow(clippy::too_many_arguments)]
-fn run(op: &'static str, g: &Gpu, name: &'static str, src: &CudaSlice<f32>, ids: &CudaSlice<i64>, dst: &mut CudaSlice<f32>, dims: [usize; 4]) -> Result<()> {
+fn run(
+    op: &'static str,
+    g: &Gpu,
+    name: &'static str,
+    src: &CudaSlice<f32>,
+    ids: &CudaSlice<i64>,
+    dst: &mut CudaSlice<f32>,
+    dims: [usize; 4],
+) -> Result<()> {
     let count = dims[0] * dims[2] * dims[3];
     if count == 0 {
         return Ok(());
@@ -38,7 +50,9 @@ fn run(op: &'static str, g: &Gpu, name: &'static str, src: &CudaSlice<f32>, ids:
     let mut l = g.stream.launch_builder(&f);
     l.arg(src).arg(ids).arg(dst).arg(&o).arg(&d).arg(&m).arg(&i);
     // SAFETY: the signature matches the kernel; every index was checked against d.
-    unsafe { l.launch(launch::elementwise(count)) }.map(drop).map_err(driver_error(op))
+    unsafe { l.launch(launch::elementwise(count)) }
+        .map(drop)
+        .map_err(driver_error(op))
 }
 
 /// Selection (`index_select` when the indices are per slice, `gather` when per element).
@@ -49,16 +63,42 @@ struct Select {
     per_element: bool,
 }
 
-fn select(op: &'static str, t: &Tensor, x: &Buffer, axis: usize, ids: &[usize], out_shape: Vec<usize>, per_element: bool) -> Result<Tensor> {
+fn select(
+    op: &'static str,
+    t: &Tensor,
+    x: &Buffer,
+    axis: usize,
+    ids: &[usize],
+    out_shape: Vec<usize>,
+    per_element: bool,
+) -> Result<Tensor> {
     let g = x.gpu(op)?;
     let (outer, d, inner) = split(t.shape(), axis);
     let m = out_shape[axis];
     let dev_ids = upload(op, g, ids)?;
     let n: usize = out_shape.iter().product();
-    let name = if per_element { "gather" } else { "index_select" };
-    let out = output(op, x.ordinal(), n, |g, out| run(op, g, name, x.slice()?, &dev_ids, out, [outer, d, m, inner]))?;
+    let name = if per_element {
+        "gather"
+    } else {
+        "index_select"
+    };
+    let out = output(op, x.ordinal(), n, |g, out| {
+        run(op, g, name, x.slice()?, &dev_ids, out, [outer, d, m, inner])
+    })?;
     let in_shape = t.shape().to_vec();
-    Ok(Tensor::from_device_op(Storage::Cuda(out), out_shape, &[t], move || Box::new(Select { in_shape, axis, ids: dev_ids, per_element })))
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(out),
+        out_shape,
+        &[t],
+        move || {
+            Box::new(Select {
+                in_shape,
+                axis,
+                ids: dev_ids,
+                per_element,
+            })
+        },
+    ))
 }
 
 // x: (…, n, …) → (…, ids.len(), …) along `axis`
@@ -69,7 +109,13 @@ pub(crate) fn index_select(t: &Tensor, x: &Buffer, axis: usize, ids: &[usize]) -
 }
 
 // x: (…, n, …), index: (…, m, …) → (…, m, …)
-pub(crate) fn gather(t: &Tensor, x: &Buffer, axis: usize, index: &[usize], index_shape: &[usize]) -> Result<Tensor> {
+pub(crate) fn gather(
+    t: &Tensor,
+    x: &Buffer,
+    axis: usize,
+    index: &[usize],
+    index_shape: &[usize],
+) -> Result<Tensor> {
     select("gather", t, x, axis, index, index_shape.to_vec(), true)
 }
 
@@ -80,10 +126,22 @@ impl DeviceBackward for Select {
         let (outer, d, inner) = split(&self.in_shape, self.axis);
         let m = grad.shape()[self.axis];
         let n: usize = self.in_shape.iter().product();
-        let name = if self.per_element { "scatter_add" } else { "index_add" };
+        let name = if self.per_element {
+            "scatter_add"
+        } else {
+            "index_add"
+        };
         let dx = output(op, gb.ordinal(), n, |g, dx| {
             super::layout::fill(op, g, dx, 0.0, n)?;
-            run(op, g, name, gb.slice()?, &self.ids, dx, [outer, d, m, inner])
+            run(
+                op,
+                g,
+                name,
+                gb.slice()?,
+                &self.ids,
+                dx,
+                [outer, d, m, inner],
+            )
         })?;
         Ok(vec![Some(super::tensor(dx, &self.in_shape))])
     }

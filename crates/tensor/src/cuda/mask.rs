@@ -29,13 +29,26 @@ fn upload(op: &'static str, mask: &Mask, ordinal: usize) -> Result<DeviceMask> {
         bytes.push(0);
     }
     let bytes = Arc::new(g.stream.clone_htod(&bytes).map_err(driver_error(op))?);
-    Ok(DeviceMask { bytes, shape: mask.shape().to_vec() })
+    Ok(DeviceMask {
+        bytes,
+        shape: mask.shape().to_vec(),
+    })
 }
 
 /// `mask ? on_true : on_false` broadcast to `shape`, as a constant.
-fn select(op: &'static str, mask: &DeviceMask, on_true: &Tensor, on_false: &Tensor, shape: &[usize]) -> Result<Tensor> {
+fn select(
+    op: &'static str,
+    mask: &DeviceMask,
+    on_true: &Tensor,
+    on_false: &Tensor,
+    shape: &[usize],
+) -> Result<Tensor> {
     let (tb, fb) = (super::buffer(op, on_true)?, super::buffer(op, on_false)?);
-    let (sm, st, sf) = (broadcast_strides(&mask.shape, shape), broadcast_strides(on_true.shape(), shape), broadcast_strides(on_false.shape(), shape));
+    let (sm, st, sf) = (
+        broadcast_strides(&mask.shape, shape),
+        broadcast_strides(on_true.shape(), shape),
+        broadcast_strides(on_false.shape(), shape),
+    );
     let layout = Layout::new(op, shape, &[(&sm, 0), (&st, 0), (&sf, 0)])?;
     let n: usize = shape.iter().product();
     let out = output(op, tb.ordinal(), n, |g, out| {
@@ -45,9 +58,16 @@ fn select(op: &'static str, mask: &DeviceMask, on_true: &Tensor, on_false: &Tens
         let f = g.function(op, "mask", "where_select")?;
         let (ts, fs, n64) = (tb.slice()?, fb.slice()?, n as i64);
         let mut l = g.stream.launch_builder(&f);
-        l.arg(&layout).arg(mask.bytes.as_ref()).arg(ts).arg(fs).arg(out).arg(&n64);
+        l.arg(&layout)
+            .arg(mask.bytes.as_ref())
+            .arg(ts)
+            .arg(fs)
+            .arg(out)
+            .arg(&n64);
         // SAFETY: the signature matches `where_select`; the layout stays inside each operand.
-        unsafe { l.launch(launch::elementwise(n)) }.map(drop).map_err(driver_error(op))
+        unsafe { l.launch(launch::elementwise(n)) }
+            .map(drop)
+            .map_err(driver_error(op))
     })?;
     Ok(super::tensor(out, shape))
 }
@@ -68,7 +88,12 @@ pub(crate) fn masked_fill(t: &Tensor, mask: &Mask, value: f32) -> Result<Tensor>
     let out = select(op, &mask, &fill, t, t.shape())?;
     let data = super::buffer(op, &out)?;
     let shapes = [None, Some(t.shape().to_vec())];
-    Ok(Tensor::from_device_op(Storage::Cuda(data), t.shape().to_vec(), &[t], move || Box::new(Select { mask, shapes })))
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(data),
+        t.shape().to_vec(),
+        &[t],
+        move || Box::new(Select { mask, shapes }),
+    ))
 }
 
 // mask, on_true, on_false: broadcast together to (D…) → (D…)
@@ -82,8 +107,16 @@ pub(crate) fn where_cond(mask: &Mask, on_true: &Tensor, on_false: &Tensor) -> Re
     let shape = broadcast_shapes(op, &shape, mask.shape())?;
     let dm = upload(op, mask, ordinal)?;
     let out = super::buffer(op, &select(op, &dm, on_true, on_false, &shape)?)?;
-    let shapes = [Some(on_true.shape().to_vec()), Some(on_false.shape().to_vec())];
-    Ok(Tensor::from_device_op(Storage::Cuda(out), shape, &[on_true, on_false], move || Box::new(Select { mask: dm, shapes })))
+    let shapes = [
+        Some(on_true.shape().to_vec()),
+        Some(on_false.shape().to_vec()),
+    ];
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(out),
+        shape,
+        &[on_true, on_false],
+        move || Box::new(Select { mask: dm, shapes }),
+    ))
 }
 
 impl DeviceBackward for Select {
@@ -92,10 +125,18 @@ impl DeviceBackward for Select {
         let zero = super::layout::full(op, super::buffer(op, g)?.ordinal(), &[], 0.0)?;
         let mut grads = Vec::new();
         // masked_fill records one input (on_false); where_cond two
-        let inputs = self.shapes.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i == 0, s)));
+        let inputs = self
+            .shapes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i == 0, s)));
         for ((picks_true, shape), &need) in inputs.zip(needs) {
             grads.push(if need {
-                let full = if picks_true { select(op, &self.mask, g, &zero, g.shape())? } else { select(op, &self.mask, &zero, g, g.shape())? };
+                let full = if picks_true {
+                    select(op, &self.mask, g, &zero, g.shape())?
+                } else {
+                    select(op, &self.mask, &zero, g, g.shape())?
+                };
                 Some(super::reduce::sum_to(&full, shape)?)
             } else {
                 None

@@ -39,7 +39,8 @@ impl Operand<'_> {
 }
 
 fn int(op: &'static str, v: usize) -> Result<c_int> {
-    c_int::try_from(v).map_err(|_| TensorError::invalid(op, format!("dimension {v} is too large for cuBLAS")))
+    c_int::try_from(v)
+        .map_err(|_| TensorError::invalid(op, format!("dimension {v} is too large for cuBLAS")))
 }
 
 /// The operand's buffer and its batch stride for the batch shape `batch` (0 when it has one
@@ -48,7 +49,8 @@ fn batched(op: &'static str, x: Operand<'_>, batch: &[usize]) -> Result<(Buffer,
     let nb: usize = batch.iter().product();
     let own: usize = x.batch().iter().product();
     let (r, c) = (x.t.shape()[x.t.rank() - 2], x.t.shape()[x.t.rank() - 1]);
-    let padded_equal = x.batch().len() <= batch.len() && x.batch() == &batch[batch.len() - x.batch().len()..];
+    let padded_equal =
+        x.batch().len() <= batch.len() && x.batch() == &batch[batch.len() - x.batch().len()..];
     if own == 1 {
         Ok((super::buffer(op, x.t)?, 0))
     } else if own == nb && padded_equal {
@@ -66,7 +68,12 @@ fn product(op: &'static str, a: Operand<'_>, b: Operand<'_>, bf16: bool) -> Resu
     common_device(op, &[a.t, b.t])?;
     let ((m, k), (k2, n)) = (a.dims(), b.dims());
     if k != k2 {
-        return Err(TensorError::ShapeMismatch { op, lhs: a.t.shape().to_vec(), rhs: b.t.shape().to_vec(), detail: format!("inner dimensions {k} and {k2} differ") });
+        return Err(TensorError::ShapeMismatch {
+            op,
+            lhs: a.t.shape().to_vec(),
+            rhs: b.t.shape().to_vec(),
+            detail: format!("inner dimensions {k} and {k2} differ"),
+        });
     }
     let batch = broadcast_shapes(op, a.batch(), b.batch())?;
     let nb: usize = batch.iter().product();
@@ -84,9 +91,21 @@ fn product(op: &'static str, a: Operand<'_>, b: Operand<'_>, bf16: bool) -> Resu
         }
         let (ma, na, ka, batches) = (int(op, m)?, int(op, n)?, int(op, k)?, int(op, nb)?);
         // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: cuBLAS's first operand is B
-        let (trans_b, ldb) = if b.transposed { (cublasOperation_t::CUBLAS_OP_T, ka) } else { (cublasOperation_t::CUBLAS_OP_N, na) };
-        let (trans_a, lda) = if a.transposed { (cublasOperation_t::CUBLAS_OP_T, ma) } else { (cublasOperation_t::CUBLAS_OP_N, ka) };
-        let compute = if bf16 { cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF } else { cublasComputeType_t::CUBLAS_COMPUTE_32F };
+        let (trans_b, ldb) = if b.transposed {
+            (cublasOperation_t::CUBLAS_OP_T, ka)
+        } else {
+            (cublasOperation_t::CUBLAS_OP_N, na)
+        };
+        let (trans_a, lda) = if a.transposed {
+            (cublasOperation_t::CUBLAS_OP_T, ma)
+        } else {
+            (cublasOperation_t::CUBLAS_OP_N, ka)
+        };
+        let compute = if bf16 {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_16BF
+        } else {
+            cublasComputeType_t::CUBLAS_COMPUTE_32F
+        };
         let (alpha, beta) = (1.0f32, 0.0f32);
         let (pa, pb) = (ab.slice()?, bb.slice()?);
         g.with_blas(op, |blas| {
@@ -134,7 +153,15 @@ fn product(op: &'static str, a: Operand<'_>, b: Operand<'_>, bf16: bool) -> Resu
 fn folded(op: &'static str, a: &Tensor, b: Operand<'_>, bf16: bool) -> Result<Tensor> {
     let s = a.shape();
     let (m, k) = (s[..s.len() - 1].iter().product::<usize>(), s[s.len() - 1]);
-    let y = product(op, Operand { t: &a.reshape(&[m, k])?, transposed: false }, b, bf16)?;
+    let y = product(
+        op,
+        Operand {
+            t: &a.reshape(&[m, k])?,
+            transposed: false,
+        },
+        b,
+        bf16,
+    )?;
     let mut shape = s[..s.len() - 1].to_vec();
     shape.push(y.shape()[1]);
     y.reshape(&shape)
@@ -149,14 +176,34 @@ struct Matmul {
 // a: (…, m, k), b: (…, k, n) → (…, m, n)
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let bf16 = crate::autocast::autocast_enabled();
-    let rhs = Operand { t: b, transposed: false };
-    let y = if b.rank() == 2 && a.rank() > 2 { folded("matmul", a, rhs, bf16)? } else { product("matmul", Operand { t: a, transposed: false }, rhs, bf16)? };
+    let rhs = Operand {
+        t: b,
+        transposed: false,
+    };
+    let y = if b.rank() == 2 && a.rank() > 2 {
+        folded("matmul", a, rhs, bf16)?
+    } else {
+        product(
+            "matmul",
+            Operand {
+                t: a,
+                transposed: false,
+            },
+            rhs,
+            bf16,
+        )?
+    };
     let (ad, bd) = (a.detach(), b.detach());
     let out = match y.storage() {
         Storage::Cuda(buf) => buf,
         Storage::Cpu(_) => return Err(TensorError::cuda("matmul", "product left the GPU")),
     };
-    Ok(Tensor::from_device_op(Storage::Cuda(out), y.shape().to_vec(), &[a, b], move || Box::new(Matmul { a: ad, b: bd, bf16 })))
+    Ok(Tensor::from_device_op(
+        Storage::Cuda(out),
+        y.shape().to_vec(),
+        &[a, b],
+        move || Box::new(Matmul { a: ad, b: bd, bf16 }),
+    ))
 }
 
 impl DeviceBackward for Matmul {
@@ -166,9 +213,28 @@ impl DeviceBackward for Matmul {
         let ga = if !needs[0] {
             None
         } else if b.rank() == 2 && g.rank() > 2 {
-            Some(folded("matmul backward", g, Operand { t: b, transposed: true }, bf16)?)
+            Some(folded(
+                "matmul backward",
+                g,
+                Operand {
+                    t: b,
+                    transposed: true,
+                },
+                bf16,
+            )?)
         } else {
-            let full = product("matmul backward", Operand { t: g, transposed: false }, Operand { t: b, transposed: true }, bf16)?;
+            let full = product(
+                "matmul backward",
+                Operand {
+                    t: g,
+                    transposed: false,
+                },
+                Operand {
+                    t: b,
+                    transposed: true,
+                },
+                bf16,
+            )?;
             Some(super::reduce::sum_to(&full, a.shape())?)
         };
         let gb = if !needs[1] {
@@ -179,9 +245,31 @@ impl DeviceBackward for Matmul {
             let n = g.shape()[g.rank() - 1];
             let a2 = a.reshape(&[a.elem_count() / k.max(1), k])?;
             let g2 = g.reshape(&[g.elem_count() / n.max(1), n])?;
-            Some(product("matmul backward", Operand { t: &a2, transposed: true }, Operand { t: &g2, transposed: false }, bf16)?)
+            Some(product(
+                "matmul backward",
+                Operand {
+                    t: &a2,
+                    transposed: true,
+                },
+                Operand {
+                    t: &g2,
+                    transposed: false,
+                },
+                bf16,
+            )?)
         } else {
-            let full = product("matmul backward", Operand { t: a, transposed: true }, Operand { t: g, transposed: false }, bf16)?;
+            let full = product(
+                "matmul backward",
+                Operand {
+                    t: a,
+                    transposed: true,
+                },
+                Operand {
+                    t: g,
+                    transposed: false,
+                },
+                bf16,
+            )?;
             Some(super::reduce::sum_to(&full, b.shape())?)
         };
         Ok(vec![ga, gb])

@@ -37,6 +37,7 @@ pub(crate) mod unary;
 
 pub(crate) use buffer::Buffer;
 pub(crate) use context::device_count;
+pub use context::reserved_bytes;
 
 use cudarc::driver::CudaSlice;
 
