@@ -140,9 +140,10 @@ impl Buffer {
             ));
         }
         let g = gpu(op, self.ordinal)?;
-        let from = src.slice()?.clone();
+        // hold the source while the destination is unshared (it may be the same buffer)
+        let from = src.data.as_ref().map_err(|e| e.clone())?.clone();
         g.stream
-            .memcpy_dtod(&from, self.make_mut(op)?)
+            .memcpy_dtod(from.as_ref(), self.make_mut(op)?)
             .map_err(driver_error(op))
     }
 }

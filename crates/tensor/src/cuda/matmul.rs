@@ -156,7 +156,7 @@ fn folded(op: &'static str, a: &Tensor, b: Operand<'_>, bf16: bool) -> Result<Te
     let y = product(
         op,
         Operand {
-            t: &a.reshape(&[m, k])?,
+            t: &a.detach().reshape(&[m, k])?,
             transposed: false,
         },
         b,
