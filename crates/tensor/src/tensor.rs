@@ -94,6 +94,7 @@ impl Tensor {
 
     /// The result of an op on any device whose backward works on tensors (GPU ops and
     /// device moves): records `make_op` as [`Tensor::from_op`] does.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
     pub(crate) fn from_device_op<F>(data: Storage, shape: Vec<usize>, inputs: &[&Tensor], make_op: F) -> Tensor
     where
         F: FnOnce() -> Box<dyn DeviceBackward>,
@@ -285,6 +286,15 @@ impl Tensor {
         match self.storage() {
             Storage::Cuda(b) => Some(b),
             Storage::Cpu(_) => None,
+        }
+    }
+
+    /// An error naming `op` when the tensor is on a GPU: for the inference-only CPU kernels
+    /// (quantized and bf16 weights) that have no CUDA version yet.
+    pub(crate) fn cpu_only(&self, op: &'static str) -> Result<()> {
+        match self.device() {
+            Device::Cpu => Ok(()),
+            d => Err(TensorError::cuda(op, format!("not on CUDA yet: the input is on {d}; use f32 weights on the GPU or move the input to the cpu"))),
         }
     }
 

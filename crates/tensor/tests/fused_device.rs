@@ -4,7 +4,7 @@
 //! bit. The CUDA instances print `skipped: no CUDA device` where no GPU is visible.
 
 use loam_tensor::gradcheck::{randn, uniform};
-use loam_tensor::{AdamWStep, Device, Result, Tensor, adamw_step, device_tests};
+use loam_tensor::{AdamWStep, Device, Result, Tensor, adamw_step, autocast_bf16, device_tests};
 
 /// Forward values and the gradients of Σ f(inputs) ⊙ r with respect to every input, computed
 /// on `device` and returned to the host.
@@ -213,6 +213,35 @@ fn attention_matches_cpu(device: Device) -> Result<()> {
     Ok(())
 }
 
+fn bf16_attention_is_close_to_f32(device: Device) -> Result<()> {
+    let (q, k, v) = (
+        randn(&[2, 4, 50, 64], 1),
+        randn(&[2, 4, 50, 64], 2),
+        randn(&[2, 4, 50, 64], 3),
+    );
+    let f = |t: &[Tensor]| t[0].scaled_dot_product_attention(&t[1], &t[2], true, 0.125);
+    let (y, g) = {
+        let _bf16 = autocast_bf16();
+        run(device, &[q.clone(), k.clone(), v.clone()], &f)?
+    };
+    let (y_cpu, g_cpu) = run(Device::Cpu, &[q, k, v], &f)?;
+    close(
+        &format!("bf16 attention on {device}: values"),
+        &y,
+        &y_cpu,
+        2e-2,
+    );
+    for (i, (g, g_cpu)) in g.iter().zip(&g_cpu).enumerate() {
+        close(
+            &format!("bf16 attention on {device}: gradient of input {i}"),
+            g,
+            g_cpu,
+            2e-2,
+        );
+    }
+    Ok(())
+}
+
 fn adamw_step_matches_cpu_bits(device: Device) -> Result<()> {
     let shapes: [&[usize]; 3] = [&[64, 33], &[5], &[10_000]];
     let make = |device: Device| -> Result<Vec<[Tensor; 3]>> {
@@ -295,6 +324,7 @@ device_tests!(
     cross_entropy_matches_cpu,
     rope_matches_cpu,
     attention_matches_cpu,
+    bf16_attention_is_close_to_f32,
     adamw_step_matches_cpu_bits,
     mixed_devices_are_errors,
 );

@@ -6,7 +6,6 @@ use cudarc::driver::{CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
 
 use super::buffer::alloc;
 use super::context::{Gpu, driver_error};
-use super::launch::per_row;
 use super::{Buffer, buffer, output, tensor};
 use crate::backprop::DeviceBackward;
 use crate::error::Result;
@@ -23,6 +22,15 @@ fn rows_per_chunk(rows: usize) -> usize {
 }
 /// Threads (columns) per block of the column-sum stage.
 const COLUMN_THREADS: u32 = 256;
+
+/// One block of `threads` per row, for `rows` rows.
+pub(crate) fn per_row(rows: usize, threads: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (rows.max(1) as u32, 1, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
 
 /// Threads per row block: a warp per 128 values of the row, 64 to 1024.
 pub(crate) fn row_threads(c: usize) -> u32 {
@@ -47,7 +55,7 @@ fn column_sums(
     c: usize,
     outputs: usize,
     partial: impl FnOnce(LaunchConfig, &[CudaSlice<f32>]) -> Result<()>,
-) -> Result<Vec<Buffer>> {
+) -> Result<Vec<CudaSlice<f32>>> {
     let chunks = rows.div_ceil(rows_per_chunk(rows)).max(1);
     let parts: Vec<CudaSlice<f32>> = (0..outputs)
         .map(|_| alloc(op, g, chunks * c))
@@ -71,18 +79,18 @@ fn column_sums(
     parts
         .iter()
         .map(|part| {
-            output(op, g.ordinal, c, |g, out| {
-                let (chunks, c32) = (chunks as i32, c as i32);
-                let cfg = LaunchConfig {
-                    grid_dim: (grid.0, 1, 1),
-                    block_dim: (COLUMN_THREADS, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                let mut l = g.stream.launch_builder(&sum);
-                l.arg(part).arg(out).arg(&chunks).arg(&c32);
-                // SAFETY: the signature matches `*_column_sum`; part holds chunks·C values, out C.
-                unsafe { l.launch(cfg) }.map(drop).map_err(driver_error(op))
-            })
+            let mut out = alloc(op, g, c)?;
+            let (chunks, c32) = (chunks as i32, c as i32);
+            let cfg = LaunchConfig {
+                grid_dim: (grid.0, 1, 1),
+                block_dim: (COLUMN_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let mut l = g.stream.launch_builder(&sum);
+            l.arg(part).arg(&mut out).arg(&chunks).arg(&c32);
+            // SAFETY: the signature matches `*_column_sum`; part holds chunks·C values, out C.
+            unsafe { l.launch(cfg) }.map_err(driver_error(op))?;
+            Ok(out)
         })
         .collect()
 }
@@ -207,14 +215,14 @@ impl DeviceBackward for LayerNorm {
                 // SAFETY: the signature matches `layer_norm_bwd_partial`; each part holds chunks·C values.
                 unsafe { l.launch(cfg) }.map(drop).map_err(driver_error(OP))
             })?;
-            let [dw, db]: [Buffer; 2] = sums
+            let [dw, db]: [CudaSlice<f32>; 2] = sums
                 .try_into()
                 .map_err(|_| crate::TensorError::cuda(OP, "two column sums expected"))?;
             if needs.len() > 1 {
-                out.push(need_w.then(|| tensor(dw, &[c])));
+                out.push(need_w.then(|| tensor(Buffer::new(ordinal, c, dw), &[c])));
             }
             if needs.len() > 2 {
-                out.push(need_b.then(|| tensor(db, &[c])));
+                out.push(need_b.then(|| tensor(Buffer::new(ordinal, c, db), &[c])));
             }
         } else {
             out.extend(needs.iter().skip(1).map(|_| None));
@@ -318,7 +326,8 @@ impl DeviceBackward for RmsNorm {
                 // SAFETY: the signature matches `rms_norm_bwd_partial`; the part holds chunks·C values.
                 unsafe { l.launch(cfg) }.map(drop).map_err(driver_error(OP))
             })?;
-            sums.pop().map(|dw| tensor(dw, &[c]))
+            sums.pop()
+                .map(|dw| tensor(Buffer::new(ordinal, c, dw), &[c]))
         } else {
             None
         };

@@ -5,8 +5,7 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::buffer::alloc;
 use super::context::driver_error;
-use super::fused_norm::row_threads;
-use super::launch::per_row;
+use super::fused_norm::{per_row, row_threads};
 use super::{Buffer, buffer, output, tensor};
 use crate::backprop::DeviceBackward;
 use crate::error::Result;

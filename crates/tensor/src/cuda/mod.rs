@@ -24,19 +24,25 @@
 pub(crate) mod binary;
 pub(crate) mod buffer;
 pub mod compile;
+pub(crate) mod concat;
 pub(crate) mod context;
+pub(crate) mod dropout;
 pub(crate) mod fused_adamw;
 pub(crate) mod fused_attention;
 pub(crate) mod fused_norm;
 pub(crate) mod fused_rope;
 pub(crate) mod fused_softmax;
+pub(crate) mod indexing;
 pub(crate) mod launch;
 pub(crate) mod layout;
+pub(crate) mod mask;
+pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod unary;
 
 pub(crate) use buffer::Buffer;
 pub(crate) use context::device_count;
+pub use context::reserved_bytes;
 
 use cudarc::driver::CudaSlice;
 

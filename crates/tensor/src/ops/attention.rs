@@ -63,7 +63,7 @@ impl Tensor {
     /// softmax(q·kᵀ·`scale`)·v for q = `self` `[B, H, Tq, D]`, `k` and `v` `[B, H, Tk, D]`
     /// → `[B, H, Tq, D]`. With `causal`, query i sees keys j ≤ i + (Tk − Tq): the queries are
     /// the last Tq positions (Tq ≤ Tk), as with a KV cache. Differentiable in q, k and v.
-    /// On CUDA, under [`crate::autocast_bf16`]-style autocast, the products run in bf16.
+    /// On CUDA, inside [`crate::autocast_bf16`], q, k, v are rounded to bf16 (f32 accumulation).
     // q: (B, H, Tq, D), k: (B, H, Tk, D), v: (B, H, Tk, D) → (B, H, Tq, D)
     pub fn scaled_dot_product_attention(
         &self,
@@ -78,7 +78,14 @@ impl Tensor {
             crate::storage::common_device("scaled_dot_product_attention", &[self, k, v])?;
             // the kernel holds a head's vector in registers; wider heads (and empty inputs) compose
             if d <= crate::cuda::fused_attention::MAX_HEAD_DIM && self.elem_count() > 0 {
-                return crate::cuda::fused_attention::attention(self, k, v, causal, scale, false);
+                return crate::cuda::fused_attention::attention(
+                    self,
+                    k,
+                    v,
+                    causal,
+                    scale,
+                    crate::autocast_enabled(),
+                );
             }
         }
         // (B, H, Tq, Tk) scores; hidden ones at f32::MIN so that they weigh exactly 0
