@@ -72,12 +72,14 @@ impl Tensor {
         causal: bool,
         scale: f32,
     ) -> Result<Tensor> {
-        let [_, _, tq, tk, d] = check_shapes(self, k, v, causal)?;
+        let [_, _, tq, tk, _] = check_shapes(self, k, v, causal)?;
         #[cfg(feature = "cuda")]
         if [self, k, v].iter().any(|t| t.device().is_cuda()) {
             crate::storage::common_device("scaled_dot_product_attention", &[self, k, v])?;
             // the kernel holds a head's vector in registers; wider heads (and empty inputs) compose
-            if d <= crate::cuda::fused_attention::MAX_HEAD_DIM && self.elem_count() > 0 {
+            if self.shape()[3] <= crate::cuda::fused_attention::MAX_HEAD_DIM
+                && self.elem_count() > 0
+            {
                 return crate::cuda::fused_attention::attention(
                     self,
                     k,
