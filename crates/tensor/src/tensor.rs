@@ -353,7 +353,7 @@ impl Tensor {
     }
 
     /// Updates a variable in place (the optimizer's step) on the CPU. Errors on
-    /// non-variables and on GPU tensors (use [`crate::adamw_step`] or [`Tensor::assign`]).
+    /// non-variables and on GPU tensors (use `loam_tensor::adamw_step` or [`Tensor::assign`]).
     pub fn update<R>(&self, f: impl FnOnce(ArrayViewMutD<'_, f32>) -> R) -> Result<R> {
         if !self.0.is_var {
             return Err(TensorError::invalid("update", "only variables can be updated in place"));
