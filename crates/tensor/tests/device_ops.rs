@@ -147,15 +147,31 @@ fn moves_and_mismatches(dev: Device) -> Result<()> {
         return Ok(());
     }
     let (a, b) = (x.to_device(dev)?, x.clone());
-    let err = a.add(&b).unwrap_err();
-    assert!(
-        matches!(err, TensorError::DeviceMismatch { op: "add", .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
-        "{err}"
-    );
+    let mixes: [(&str, Result<Tensor>); 5] = [
+        ("add", a.add(&b)),
+        ("matmul", b.matmul(&a.transpose(0, 1)?)),
+        ("cat", Tensor::cat(&[b.clone(), a.clone()], 0)),
+        (
+            "where_cond",
+            Tensor::where_cond(
+                &loam_tensor::Mask::causal(3).reshape(&[3, 3])?.not(),
+                &a.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+                &b.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+            ),
+        ),
+        ("assign", a.to_var().assign(&b).map(|()| b.clone())),
+    ];
+    for (op, r) in mixes {
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, TensorError::DeviceMismatch { op: o, .. } if *o == op),
+            "{op}: {err}"
+        );
+        assert!(
+            err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
+            "{err}"
+        );
+    }
     let err = a.to_var().update(|_| ()).unwrap_err();
     assert!(err.to_string().contains("cuda:0"), "{err}");
     Ok(())
