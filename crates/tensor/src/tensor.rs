@@ -329,7 +329,8 @@ impl Tensor {
         self.arr().into_owned()
     }
 
-    /// The values in row-major order.
+    /// The values in row-major order (copied from the GPU for a GPU tensor, which panics only
+    /// if the driver fails: [`Tensor::try_to_vec`] returns that as an error).
     pub fn to_vec(&self) -> Vec<f32> {
         self.with_slice(<[f32]>::to_vec)
     }
