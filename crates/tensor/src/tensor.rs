@@ -329,7 +329,8 @@ impl Tensor {
         self.arr().into_owned()
     }
 
-    /// The values in row-major order.
+    /// The values in row-major order (copied from the GPU for a GPU tensor, which panics only
+    /// if the driver fails: [`Tensor::try_to_vec`] returns that as an error).
     pub fn to_vec(&self) -> Vec<f32> {
         self.with_slice(<[f32]>::to_vec)
     }
@@ -353,7 +354,7 @@ impl Tensor {
     }
 
     /// Updates a variable in place (the optimizer's step) on the CPU. Errors on
-    /// non-variables and on GPU tensors (use [`crate::adamw_step`] or [`Tensor::assign`]).
+    /// non-variables and on GPU tensors (use `loam_tensor::adamw_step` or [`Tensor::assign`]).
     pub fn update<R>(&self, f: impl FnOnce(ArrayViewMutD<'_, f32>) -> R) -> Result<R> {
         if !self.0.is_var {
             return Err(TensorError::invalid("update", "only variables can be updated in place"));

@@ -81,6 +81,31 @@ fn reductions(dev: Device) -> Result<()> {
     )
 }
 
+/// Reductions large enough that one output is split across blocks (partials, then a second
+/// pass), against a float64 reference.
+fn large_reductions(dev: Device) -> Result<()> {
+    let x = uniform(&[300, 1000], 0.5, 1.5, 12);
+    let host = x.to_vec();
+    let x = x.to_device(dev)?;
+    let want: f64 = host.iter().map(|&v| v as f64).sum();
+    let got = x.sum_all().to_scalar()? as f64;
+    assert!(
+        (got - want).abs() <= 1e-4 * want,
+        "sum_all {got}, float64 {want}"
+    );
+    let want_max = host.iter().copied().fold(f32::MIN, f32::max);
+    assert_eq!(x.max_all().to_scalar()?, want_max);
+    let cols = x.reshape(&[100_000, 3])?.sum(&[0], false)?.try_to_vec()?;
+    for (c, got) in cols.iter().enumerate() {
+        let want: f64 = host.iter().skip(c).step_by(3).map(|&v| v as f64).sum();
+        assert!(
+            (*got as f64 - want).abs() <= 1e-4 * want,
+            "column {c}: {got}, float64 {want}"
+        );
+    }
+    Ok(())
+}
+
 fn layout_ops(dev: Device) -> Result<()> {
     let x = randn(&[2, 3, 4], 8);
     parity(dev, "permute", vec![x.clone()], |t| {
@@ -122,15 +147,31 @@ fn moves_and_mismatches(dev: Device) -> Result<()> {
         return Ok(());
     }
     let (a, b) = (x.to_device(dev)?, x.clone());
-    let err = a.add(&b).unwrap_err();
-    assert!(
-        matches!(err, TensorError::DeviceMismatch { op: "add", .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
-        "{err}"
-    );
+    let mixes: [(&str, Result<Tensor>); 5] = [
+        ("add", a.add(&b)),
+        ("matmul", b.matmul(&a.transpose(0, 1)?)),
+        ("cat", Tensor::cat(&[b.clone(), a.clone()], 0)),
+        (
+            "where_cond",
+            Tensor::where_cond(
+                &loam_tensor::Mask::causal(3).reshape(&[3, 3])?.not(),
+                &a.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+                &b.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+            ),
+        ),
+        ("assign", a.to_var().assign(&b).map(|()| b.clone())),
+    ];
+    for (op, r) in mixes {
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, TensorError::DeviceMismatch { op: o, .. } if *o == op),
+            "{op}: {err}"
+        );
+        assert!(
+            err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
+            "{err}"
+        );
+    }
     let err = a.to_var().update(|_| ()).unwrap_err();
     assert!(err.to_string().contains("cuda:0"), "{err}");
     Ok(())
@@ -138,6 +179,7 @@ fn moves_and_mismatches(dev: Device) -> Result<()> {
 
 device_tests!(
     unary_ops,
+    large_reductions,
     binary_ops_broadcast,
     reductions,
     layout_ops,
