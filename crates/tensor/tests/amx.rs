@@ -1,13 +1,14 @@
 //! The AMX kernels of matrix products with bf16 and int8 weights (16 input rows or more),
-//! against f64 references of the operands they multiply (bf16-rounded activations; per-row
-//! int8 activations), on ragged shapes (rows, columns and k not multiples of the tiles, more
+//! against f64 references of the operands they multiply (bf16-rounded activations, and for
+//! int8 weights optionally per-row int8 activations), on ragged shapes (rows, columns and k not multiples of the tiles, more
 //! rows than one pass), on one and two threads, and with AMX turned off or the portable path
 //! forced (the other paths run: the AMX call count does not move). The switches are
 //! process-wide, so this file holds a single test. On a CPU without AMX the AMX half is
 //! skipped with one line on stderr.
 
 use loam_tensor::{
-    Bf16Matrix, QuantFormat, QuantMatrix, Rng, Tensor, amx_available, amx_calls, amx_kernels, force_portable,
+    Bf16Matrix, QuantFormat, QuantMatrix, Rng, Tensor, amx_available, amx_calls, amx_int8_activations, amx_kernels,
+    force_portable,
 };
 
 /// Shapes `(m, k, n)`, m ≥ 16: tails of 16, 32 and 64 everywhere, k = 1, k > 512, m > 256.
@@ -35,11 +36,12 @@ fn int8_rows(x: &[f32], k: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Every shape with bf16 and with int8 weights on the current path; `amx` says which
-/// activations the reference uses. Tolerance: f32 sums of k terms are within k·2⁻²⁴·Σ|terms|
+/// Every shape with bf16 and with int8 weights on the current path; `amx` says whether the
+/// reference rounds the activations to bf16, `int8` whether it quantizes them to int8 instead
+/// for int8 weights. Tolerance: f32 sums of k terms are within k·2⁻²⁴·Σ|terms|
 /// of the exact sum; 1e-5·Σ|terms| covers the k here in practice (the error grows as √k). The
 /// int8 sums are exact in i32, only the two scale products round. Returns the outputs.
-fn products(amx: bool) -> Vec<Vec<f32>> {
+fn products(amx: bool, int8: bool) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(3);
     let mut outs = Vec::new();
     for (m, k, n) in SHAPES {
@@ -48,15 +50,17 @@ fn products(amx: bool) -> Vec<Vec<f32>> {
         let xv = x.to_vec();
         let wb = Bf16Matrix::from_tensor(&wf).unwrap();
         let wq = QuantMatrix::quantize(&wf, QuantFormat::Int8).unwrap();
+        let f64s = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+        let rounded = f64s(&if amx { Bf16Matrix::from_tensor(&x).unwrap().to_tensor().to_vec() } else { xv.clone() });
         let cases = [
-            ("bf16", x.matmul_bf16(&wb).unwrap().to_vec(), wb.to_tensor().to_vec(), if amx { Bf16Matrix::from_tensor(&x).unwrap().to_tensor().to_vec() } else { xv.clone() }.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()),
-            ("int8", x.matmul_quant(&wq).unwrap().to_vec(), wq.dequantize().to_vec(), if amx { int8_rows(&xv, k) } else { xv.iter().map(|&v| f64::from(v)).collect() }),
+            ("bf16", x.matmul_bf16(&wb).unwrap().to_vec(), wb.to_tensor().to_vec(), rounded.clone()),
+            ("int8", x.matmul_quant(&wq).unwrap().to_vec(), wq.dequantize().to_vec(), if amx && int8 { int8_rows(&xv, k) } else { rounded }),
         ];
         for (name, got, w, xs) in cases {
-            let w: Vec<f64> = w.iter().map(|&v| f64::from(v)).collect();
+            let w = f64s(&w);
             for (o, (&g, (want, size))) in got.iter().zip(reference(&xs, &w, m, k, n)).enumerate() {
-                let tol = if name == "bf16" || !amx { 1e-5 * size } else { 1e-6 * size } + 1e-30;
-                assert!((f64::from(g) - want).abs() <= tol, "{name} amx {amx} m {m} k {k} n {n}: y[{}, {}] = {g}, want {want}", o / n, o % n);
+                let tol = if name == "int8" && amx && int8 { 1e-6 * size } else { 1e-5 * size } + 1e-30;
+                assert!((f64::from(g) - want).abs() <= tol, "{name} amx {amx} int8 {int8} m {m} k {k} n {n}: y[{}, {}] = {g}, want {want}", o / n, o % n);
             }
             outs.push(got);
         }
@@ -73,7 +77,7 @@ fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
 fn amx_products_match_their_references_and_the_switches_turn_them_off() {
     force_portable(true);
     let before = amx_calls();
-    let portable = on_threads(2, || products(false));
+    let portable = on_threads(2, || products(false, false));
     assert_eq!(amx_calls(), before, "AMX ran with the portable path forced");
     force_portable(false);
     if !amx_available() {
@@ -82,28 +86,34 @@ fn amx_products_match_their_references_and_the_switches_turn_them_off() {
         return;
     }
     amx_kernels(true);
-    let one = on_threads(1, || products(true));
-    assert_eq!(amx_calls(), before + 2 * SHAPES.len() as u64, "every product ran on AMX");
-    let two = on_threads(2, || products(true));
-    assert!(one == two, "AMX results depend on the thread count");
-    for ((a, b), i) in one.iter().zip(&portable).zip(0..) {
-        if SHAPES[i / 2].1 > 1 {
-            assert!(a != b, "shape {:?}: AMX gave the portable values (did it run?)", SHAPES[i / 2]);
+    for int8 in [false, true] {
+        amx_int8_activations(int8);
+        let calls = amx_calls();
+        let one = on_threads(1, || products(true, int8));
+        assert_eq!(amx_calls(), calls + 2 * SHAPES.len() as u64, "every product ran on AMX");
+        let two = on_threads(2, || products(true, int8));
+        assert!(one == two, "AMX results depend on the thread count");
+        for ((a, b), i) in one.iter().zip(&portable).zip(0..) {
+            if SHAPES[i / 2].1 > 1 {
+                assert!(a != b, "shape {:?}: AMX gave the portable values (did it run?)", SHAPES[i / 2]);
+            }
+        }
+        // a non-finite activation gives a row of NaN and leaves the other rows finite
+        let wf = Tensor::randn(&[20, 40], 0.0, 1.0, &mut Rng::new(1));
+        let mut xv = Tensor::randn(&[16, 40], 0.0, 1.0, &mut Rng::new(2)).to_vec();
+        xv[3 * 40 + 7] = f32::NAN;
+        let x = Tensor::from_vec(xv, &[16, 40]).unwrap();
+        let int8_weights = QuantMatrix::quantize(&wf, QuantFormat::Int8).unwrap();
+        for y in [x.matmul_quant(&int8_weights).unwrap(), x.matmul_bf16(&Bf16Matrix::from_tensor(&wf).unwrap()).unwrap()] {
+            let y = y.to_vec();
+            assert!(y[3 * 20..4 * 20].iter().all(|v| v.is_nan()) && y[..3 * 20].iter().all(|v| v.is_finite()), "{y:?}");
         }
     }
-    // a non-finite activation gives a row of NaN with int8 weights, and propagates with bf16
-    let wf = Tensor::randn(&[20, 40], 0.0, 1.0, &mut Rng::new(1));
-    let mut xv = Tensor::randn(&[16, 40], 0.0, 1.0, &mut Rng::new(2)).to_vec();
-    xv[3 * 40 + 7] = f32::NAN;
-    let x = Tensor::from_vec(xv, &[16, 40]).unwrap();
-    for y in [x.matmul_quant(&QuantMatrix::quantize(&wf, QuantFormat::Int8).unwrap()).unwrap(), x.matmul_bf16(&Bf16Matrix::from_tensor(&wf).unwrap()).unwrap()] {
-        let y = y.to_vec();
-        assert!(y[3 * 20..4 * 20].iter().all(|v| v.is_nan()) && y[..3 * 20].iter().all(|v| v.is_finite()), "{y:?}");
-    }
+    amx_int8_activations(false);
     // turned off, the products go back to the f32 paths
     amx_kernels(false);
     let calls = amx_calls();
-    assert!(on_threads(2, || products(false)) == portable, "with AMX off the results differ from the other path");
+    assert!(on_threads(2, || products(false, false)) == portable, "with AMX off the results differ from the other path");
     assert_eq!(amx_calls(), calls, "AMX ran while turned off");
     amx_kernels(true);
 }

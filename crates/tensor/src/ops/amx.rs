@@ -29,6 +29,8 @@ pub(crate) const AMX_MIN_ROWS: usize = 16;
 static WANTED: AtomicBool = AtomicBool::new(true);
 /// Reads `LOAM_AMX` once, before the first use of [`WANTED`].
 static WANTED_FROM_ENV: Once = Once::new();
+/// Whether int8 weights meet int8 activations ([`amx_int8_activations`]) or bf16 ones.
+static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(false);
 /// Products computed by the AMX kernels, for tests that check which path ran.
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
@@ -36,6 +38,8 @@ fn init_from_env() {
     WANTED_FROM_ENV.call_once(|| {
         let off = std::env::var("LOAM_AMX").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off"));
         WANTED.store(!off, Ordering::Relaxed);
+        let int8 = std::env::var("LOAM_AMX_INT8_ACTIVATIONS").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        INT8_ACTIVATIONS.store(int8, Ordering::Relaxed);
     });
 }
 
@@ -47,6 +51,24 @@ fn init_from_env() {
 pub fn amx_kernels(on: bool) {
     init_from_env();
     WANTED.store(on, Ordering::Relaxed);
+}
+
+/// How products with int8 weights use AMX, for the whole process from the next product on:
+/// `false` (the default) rounds the activations to bf16 and multiplies them by the int8 weights
+/// widened to bf16 (exact) with `tdpbf16ps`; `true` quantizes the activations per row to int8
+/// and uses `tdpbssd`, twice the multiply-adds an instruction but less accurate (per-row scales
+/// leave few levels to the channels beside an outlier: MiniLM's embeddings fall to cosine
+/// 0.986 of f32, below the 0.995 int8 keeps otherwise). Overrides `LOAM_AMX_INT8_ACTIVATIONS`
+/// (`=1` starts on).
+pub fn amx_int8_activations(on: bool) {
+    init_from_env();
+    INT8_ACTIVATIONS.store(on, Ordering::Relaxed);
+}
+
+/// Whether int8 weights meet int8 activations ([`amx_int8_activations`]).
+pub(crate) fn int8_activations() -> bool {
+    init_from_env();
+    INT8_ACTIVATIONS.load(Ordering::Relaxed)
 }
 
 /// Whether this CPU and operating system run AMX tiles with bf16 and int8 (checked, and the

@@ -4,6 +4,9 @@
 //! oneDNN kernels do; the result differs from the f32 product of the rounded operands only in
 //! the order of the additions (and subnormals, which the instruction flushes to zero).
 //!
+//! Products with int8 weights use it too by default (`amx_int8`): int8 values are exact in
+//! bf16, and each column is scaled by its weight row's scale as the block is stored.
+//!
 //! Layouts (what `tdpbf16ps` reads): the activations as `[mp, kp]` bf16, row-major, `mp` the
 //! rows padded with zeros to a multiple of 32 and `kp` the columns to a multiple of 32, so that
 //! a tile row is 16 consecutive pairs of k. The weights, packed once per matrix and cached
@@ -51,9 +54,10 @@ pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
     out
 }
 
-/// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`;
+/// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`,
+/// each column `j` then multiplied by `col_scale[j]` when given (int8 weights' row scales);
 /// the caller checks `amx_on` and that `k` and `n` are not zero.
-pub(crate) fn gemm(x: &[f32], m: usize, k: usize, tiles: &[u16], n: usize, out: &mut [f32]) {
+pub(crate) fn gemm(x: &[f32], m: usize, k: usize, tiles: &[u16], n: usize, col_scale: Option<&[f32]>, out: &mut [f32]) {
     let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
     let kp = kt * STEP;
     // a: [mp, kp] bf16, zero past m and k
@@ -71,8 +75,17 @@ pub(crate) fn gemm(x: &[f32], m: usize, k: usize, tiles: &[u16], n: usize, out: 
             // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each block
             // (i0, j0) is handed to one task only.
             let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
-            for (c, d) in dst.iter_mut().enumerate() {
-                *d = f32::from_bits(block.lane(r, c));
+            match col_scale {
+                Some(s) => {
+                    for (c, d) in dst.iter_mut().enumerate() {
+                        *d = f32::from_bits(block.lane(r, c)) * s[j0 + c];
+                    }
+                }
+                None => {
+                    for (c, d) in dst.iter_mut().enumerate() {
+                        *d = f32::from_bits(block.lane(r, c));
+                    }
+                }
             }
         }
     });

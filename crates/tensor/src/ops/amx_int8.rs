@@ -1,15 +1,20 @@
-//! The AMX matrix product for int8 weights ([`QuantMatrix`] in [`QuantFormat::Int8`]):
-//! `out[i, j] = sx[i] · sw[j] · Σ_p qx[i, p] · qw[j, p]`, the activations quantized per row
-//! (symmetric: `sx[i] = max|x[i, :]| / 127`, `qx = round(x / sx)`), i32 sums of int8 products
-//! (`tdpbssd`), the two scales applied as each block is stored. For inputs of 16 rows or more
-//! on CPUs with AMX (see `amx`): MiniLM's batches of sentences, prompts, batched decoding.
-//! A row holding a NaN or an infinity gives a row of NaN (its scale cannot represent it).
+//! The AMX matrix products for int8 weights ([`QuantMatrix`] in [`QuantFormat::Int8`]), for
+//! inputs of 16 rows or more on CPUs with AMX (see `amx`): MiniLM's batches of sentences,
+//! prompts, batched decoding. Two ways, chosen by `amx_int8_activations`:
+//!
+//! - bf16 activations (the default): the int8 weights widened to bf16 (exact) and the bf16
+//!   kernel of `amx_bf16`, each output column scaled by its weight row's scale on store;
+//! - int8 activations: `out[i, j] = sx[i] · sw[j] · Σ_p qx[i, p] · qw[j, p]`, the activations
+//!   quantized per row (symmetric: `sx[i] = max|x[i, :]| / 127`, `qx = round(x / sx)`), i32
+//!   sums of int8 products (`tdpbssd`), both scales applied on store. A row holding a NaN or
+//!   an infinity gives a row of NaN (its scale cannot represent it).
 //!
 //! Layouts (what `tdpbssd` reads): the activations as `[mp, kp]` int8, `mp` padded with zero
-//! rows to a multiple of 32 and `kp` with zeros to a multiple of 64. The weights, packed once
-//! per matrix and cached here (keyed by the matrix's storage, dropped with it), as column
+//! rows to a multiple of 32 and `kp` with zeros to a multiple of 64. The weights as column
 //! groups of 16 outputs, each a run of 1024-byte tiles along k: tile row `r` holds, for each of
-//! the 16 columns `c`, the quad `q[c, 4r..4r + 4]` of that 64-wide step of k.
+//! the 16 columns `c`, the quad `q[c, 4r..4r + 4]` of that 64-wide step of k (the bf16 way uses
+//! `amx_bf16`'s layout). Either packing is made once per matrix and cached here, keyed by the
+//! matrix's storage and dropped with it.
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -20,9 +25,17 @@ use crate::ops::quant_matrix::{Packed, QuantFormat, QuantMatrix};
 /// int8 values along k in one tile step (16 quads, 64 bytes).
 const STEP: usize = 64;
 
+/// Weights packed for one of the two ways.
+enum Tiles {
+    /// For `tdpbssd`.
+    Int8(Vec<u8>),
+    /// For `tdpbf16ps` (the int8 values as bf16).
+    Bf16(Vec<u16>),
+}
+
 /// Packed weights by the storage they were packed from: a weak handle (the entry goes when the
 /// matrix does; holding it keeps the address from being reused) and the tiles.
-type Cache = Vec<(Weak<Vec<u8>>, Arc<Vec<u8>>)>;
+type Cache = Vec<(Weak<Vec<u8>>, Arc<Tiles>)>;
 static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
 
 /// `q` `[n, k]` (int8 as bytes, row-major) in the tile layout: `[np / 16, kt, 16 rows,
@@ -42,14 +55,22 @@ fn pack_weights(q: &[u8], n: usize, k: usize) -> Vec<u8> {
     out
 }
 
-/// The tile layout of `p` (`[n, k]`), from the cache or packed now and cached.
-fn tiles(p: &Packed, n: usize, k: usize) -> Arc<Vec<u8>> {
+/// The tiles of `p` (`[n, k]`) for int8 activations (`int8`) or bf16 ones, from the cache
+/// or packed now and cached.
+fn tiles(p: &Packed, n: usize, k: usize, int8: bool) -> Arc<Tiles> {
     let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let key = Arc::as_ptr(&p.q);
-    if let Some((_, t)) = lock().iter().find(|(w, _)| w.as_ptr() == key && w.strong_count() > 0) {
+    let fits = |t: &Tiles| matches!(t, Tiles::Int8(_)) == int8;
+    if let Some((_, t)) = lock().iter().find(|(w, t)| w.as_ptr() == key && w.strong_count() > 0 && fits(t)) {
         return t.clone();
     }
-    let packed = Arc::new(pack_weights(&p.q, n, k));
+    let packed = Arc::new(if int8 {
+        Tiles::Int8(pack_weights(&p.q, n, k))
+    } else {
+        // int8 values are exact in bf16: the upper half of their f32 bits
+        let bits: Vec<u16> = p.q.iter().map(|&v| (f32::from(v as i8).to_bits() >> 16) as u16).collect();
+        Tiles::Bf16(super::amx_bf16::pack_weights(&bits, n, k))
+    });
     let mut cache = lock();
     cache.retain(|(w, _)| w.strong_count() > 0 && w.as_ptr() != key);
     cache.push((Arc::downgrade(&p.q), packed.clone()));
@@ -87,11 +108,18 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
     #[cfg(target_arch = "x86_64")]
     if go && let Some(p) = &w.packed {
         use super::amx::{Block, Operands, SendPtr, block_int8, for_each_block};
+        let sw = &p.scales[..n];
+        let packed = tiles(p, n, k, super::amx::int8_activations());
+        let b = match &*packed {
+            Tiles::Bf16(t) => {
+                super::amx_bf16::gemm(x, m, k, t, n, Some(sw), out);
+                return true;
+            }
+            Tiles::Int8(b) => b,
+        };
         let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
         let (a, sx) = quantize_rows(x, m, k, mp, kt * STEP);
-        let b = tiles(p, n, k);
-        let sw = &p.scales[..n];
-        let ops = Operands { a: &a, mp, b: &b, np: n.div_ceil(32) * 32, kt };
+        let ops = Operands { a: &a, mp, b, np: n.div_ceil(32) * 32, kt };
         let po = SendPtr(out.as_mut_ptr());
         for_each_block(&ops, block_int8, |i0, j0, block: &Block| {
             let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));

@@ -217,7 +217,7 @@ impl Tensor {
         let mut out = vec![0.0f32; m * n];
         if goes_amx(m, k, n) {
             #[cfg(target_arch = "x86_64")]
-            super::amx_bf16::gemm(&xs, m, k, w.amx_tiles(), n, &mut out);
+            super::amx_bf16::gemm(&xs, m, k, w.amx_tiles(), n, None, &mut out);
         } else if goes_native(m) {
             #[cfg(target_arch = "x86_64")]
             super::bf16_gemm::gemm_bf16_native(&xs, m, k, &w.bits, n, &mut out);
