@@ -34,7 +34,9 @@ const UNTIMED: usize = 2;
 /// Runs every case and returns one record each (AMX's GFLOP/s, the other path's, the ratio).
 pub fn run() -> Result<Vec<Record>> {
     if !amx_available() {
-        bail!("amx-pairwise needs a CPU with AMX (tile, bf16, int8) and Linux 5.16 or later; this one has none");
+        bail!(
+            "amx-pairwise needs a CPU with AMX (tile, bf16, int8) and Linux 5.16 or later; this one has none"
+        );
     }
     let _inference = loam_tensor::no_grad();
     let mut records = Vec::new();
@@ -42,28 +44,49 @@ pub fn run() -> Result<Vec<Record>> {
         let mut rng = Rng::new(0);
         let w = Tensor::randn(&[n, k], 0.0, 0.05, &mut rng);
         let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
-        let (bf16, int8) = (Bf16Matrix::from_tensor(&w)?, QuantMatrix::quantize(&w, QuantFormat::Int8)?);
-        let product = || if format == "bf16" { x.matmul_bf16(&bf16) } else { x.matmul_quant(&int8) };
+        let (bf16, int8) = (
+            Bf16Matrix::from_tensor(&w)?,
+            QuantMatrix::quantize(&w, QuantFormat::Int8)?,
+        );
+        let product = || {
+            if format == "bf16" {
+                x.matmul_bf16(&bf16)
+            } else {
+                x.matmul_quant(&int8)
+            }
+        };
         // both sides once (packs the weights for AMX), and a check that they agree
         amx_kernels(false);
         let other = product()?.to_vec();
         amx_kernels(true);
         let amx = product()?.to_vec();
         let scale = other.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1e-6);
-        let worst = amx.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+        let worst = amx
+            .iter()
+            .zip(&other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+            / scale;
         if worst > 0.05 {
-            bail!("{format} [{m},{k}]x[{n},{k}]ᵀ: AMX and the other path differ by {worst} of the largest output");
+            bail!(
+                "{format} [{m},{k}]x[{n},{k}]ᵀ: AMX and the other path differ by {worst} of the largest output"
+            );
         }
         let (mut amx_s, mut other_s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let (mut amx_t, mut other_t) = (0.0, 0.0);
-            for on in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            for on in if round % 2 == 0 {
+                [true, false]
+            } else {
+                [false, true]
+            } {
                 amx_kernels(on);
                 for call in 0..BLOCK {
                     let start = Instant::now();
                     std::hint::black_box(product()?);
                     if call >= UNTIMED {
-                        *(if on { &mut amx_t } else { &mut other_t }) += start.elapsed().as_secs_f64();
+                        *(if on { &mut amx_t } else { &mut other_t }) +=
+                            start.elapsed().as_secs_f64();
                     }
                 }
             }

@@ -36,9 +36,11 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn init_from_env() {
     WANTED_FROM_ENV.call_once(|| {
-        let off = std::env::var("LOAM_AMX").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off"));
+        let off =
+            std::env::var("LOAM_AMX").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off"));
         WANTED.store(!off, Ordering::Relaxed);
-        let int8 = std::env::var("LOAM_AMX_INT8_ACTIVATIONS").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        let int8 = std::env::var("LOAM_AMX_INT8_ACTIVATIONS")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
         INT8_ACTIVATIONS.store(int8, Ordering::Relaxed);
     });
 }
@@ -108,7 +110,11 @@ fn detect() -> bool {
     // SAFETY: leaf 7 exists (checked above).
     #[allow(unused_unsafe)]
     let edx = unsafe { __cpuid_count(7, 0).edx };
-    let (bf16, tile, int8) = (edx & (1 << 22) != 0, edx & (1 << 24) != 0, edx & (1 << 25) != 0);
+    let (bf16, tile, int8) = (
+        edx & (1 << 22) != 0,
+        edx & (1 << 24) != 0,
+        edx & (1 << 25) != 0,
+    );
     if !(bf16 && tile && int8) {
         return false;
     }
@@ -120,7 +126,13 @@ fn detect() -> bool {
     const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
     const XFEATURE_XTILEDATA: libc::c_long = 18;
     // SAFETY: arch_prctl with these arguments only changes the process's permitted xstate.
-    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+    unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
+    }
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -152,7 +164,9 @@ const CONFIG: TileConfig = {
 pub(crate) fn with_tiles<R>(body: impl FnOnce() -> R) -> R {
     // SAFETY: AMX is available (the caller checked amx_on) and CONFIG is a valid palette-1
     // configuration, 64-byte aligned.
-    unsafe { std::arch::asm!("ldtilecfg [{0}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly)) };
+    unsafe {
+        std::arch::asm!("ldtilecfg [{0}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
+    };
     let r = body();
     // SAFETY: as above; releasing returns the tiles to their initial state.
     unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
@@ -215,8 +229,16 @@ macro_rules! block_kernel {
     };
 }
 
-block_kernel!(block_bf16, "tdpbf16ps", "A 32 × 32 block of f32 sums of bf16 pair products (`tdpbf16ps`).");
-block_kernel!(block_int8, "tdpbssd", "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`).");
+block_kernel!(
+    block_bf16,
+    "tdpbf16ps",
+    "A 32 × 32 block of f32 sums of bf16 pair products (`tdpbf16ps`)."
+);
+block_kernel!(
+    block_int8,
+    "tdpbssd",
+    "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`)."
+);
 
 /// Rows of activations one pass over the weights multiplies (kept in the L2 cache while every
 /// column block passes over them).
@@ -236,7 +258,8 @@ impl Block {
 
 /// A block kernel ([`block_bf16`] or [`block_int8`]).
 #[cfg(target_arch = "x86_64")]
-pub(crate) type Kernel = unsafe fn(*const u8, *const u8, usize, *const u8, *const u8, usize, *mut u8);
+pub(crate) type Kernel =
+    unsafe fn(*const u8, *const u8, usize, *const u8, *const u8, usize, *mut u8);
 
 /// Packed operands of an AMX product: `a` holds `mp` rows (a multiple of 32) of `kt` 64-byte
 /// steps; `b` holds `np / 16` column groups (`np` a multiple of 32), each `kt` consecutive
@@ -259,10 +282,17 @@ pub(crate) struct Operands<'a> {
 /// rayon's threads, each loading the tile configuration once; rows go in passes of
 /// [`M_BLOCK`].
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn for_each_block(ops: &Operands<'_>, kernel: Kernel, store: impl Fn(usize, usize, &Block) + Sync) {
+pub(crate) fn for_each_block(
+    ops: &Operands<'_>,
+    kernel: Kernel,
+    store: impl Fn(usize, usize, &Block) + Sync,
+) {
     use rayon::prelude::*;
     let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
-    assert!(ops.a.len() >= ops.mp * lda && ops.b.len() >= ops.np / 16 * tile_bytes && ops.kt > 0, "AMX operands");
+    assert!(
+        ops.a.len() >= ops.mp * lda && ops.b.len() >= ops.np / 16 * tile_bytes && ops.kt > 0,
+        "AMX operands"
+    );
     let pairs = ops.np / 32;
     let per = pairs.div_ceil(rayon::current_num_threads() * 4).max(1);
     for m0 in (0..ops.mp).step_by(M_BLOCK) {

@@ -42,39 +42,58 @@ fn bytes(v: &[u16]) -> &[u8] {
 pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
     let (groups, kt) = (n.div_ceil(32) * 2, k.div_ceil(STEP));
     let mut out = vec![0u16; groups * kt * 512];
-    out.par_chunks_mut((kt * 512).max(1)).enumerate().for_each(|(g, tiles)| {
-        for c in 0..16.min(n.saturating_sub(g * 16)) {
-            let row = &w[(g * 16 + c) * k..(g * 16 + c + 1) * k];
-            for (p, &v) in row.iter().enumerate() {
-                // step p / 32, tile row (p % 32) / 2, lane c, half p % 2
-                tiles[(p / STEP) * 512 + (p % STEP / 2) * 32 + c * 2 + p % 2] = v;
+    out.par_chunks_mut((kt * 512).max(1))
+        .enumerate()
+        .for_each(|(g, tiles)| {
+            for c in 0..16.min(n.saturating_sub(g * 16)) {
+                let row = &w[(g * 16 + c) * k..(g * 16 + c + 1) * k];
+                for (p, &v) in row.iter().enumerate() {
+                    // step p / 32, tile row (p % 32) / 2, lane c, half p % 2
+                    tiles[(p / STEP) * 512 + (p % STEP / 2) * 32 + c * 2 + p % 2] = v;
+                }
             }
-        }
-    });
+        });
     out
 }
 
 /// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`,
 /// each column `j` then multiplied by `col_scale[j]` when given (int8 weights' row scales);
 /// the caller checks `amx_on` and that `k` and `n` are not zero.
-pub(crate) fn gemm(x: &[f32], m: usize, k: usize, tiles: &[u16], n: usize, col_scale: Option<&[f32]>, out: &mut [f32]) {
+pub(crate) fn gemm(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    tiles: &[u16],
+    n: usize,
+    col_scale: Option<&[f32]>,
+    out: &mut [f32],
+) {
     let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
     let kp = kt * STEP;
     // a: [mp, kp] bf16, zero past m and k
     let mut a = vec![0u16; mp * kp];
-    a.par_chunks_mut(kp).zip(x.par_chunks(k)).for_each(|(o, row)| {
-        for (o, &v) in o.iter_mut().zip(row) {
-            *o = round(v);
-        }
-    });
-    let ops = Operands { a: bytes(&a), mp, b: bytes(tiles), np: n.div_ceil(32) * 32, kt };
+    a.par_chunks_mut(kp)
+        .zip(x.par_chunks(k))
+        .for_each(|(o, row)| {
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = round(v);
+            }
+        });
+    let ops = Operands {
+        a: bytes(&a),
+        mp,
+        b: bytes(tiles),
+        np: n.div_ceil(32) * 32,
+        kt,
+    };
     let po = super::amx::SendPtr(out.as_mut_ptr());
     for_each_block(&ops, block_bf16, |i0, j0, block: &Block| {
         let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));
         for r in 0..rows {
             // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each block
             // (i0, j0) is handed to one task only.
-            let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
             match col_scale {
                 Some(s) => {
                     for (c, d) in dst.iter_mut().enumerate() {

@@ -43,15 +43,17 @@ static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
 fn pack_weights(q: &[u8], n: usize, k: usize) -> Vec<u8> {
     let (groups, kt) = (n.div_ceil(32) * 2, k.div_ceil(STEP));
     let mut out = vec![0u8; groups * kt * 1024];
-    out.par_chunks_mut((kt * 1024).max(1)).enumerate().for_each(|(g, tiles)| {
-        for c in 0..16.min(n.saturating_sub(g * 16)) {
-            let row = &q[(g * 16 + c) * k..(g * 16 + c + 1) * k];
-            for (p, &v) in row.iter().enumerate() {
-                // step p / 64, tile row (p % 64) / 4, lane c, byte p % 4
-                tiles[(p / STEP) * 1024 + (p % STEP / 4) * 64 + c * 4 + p % 4] = v;
+    out.par_chunks_mut((kt * 1024).max(1))
+        .enumerate()
+        .for_each(|(g, tiles)| {
+            for c in 0..16.min(n.saturating_sub(g * 16)) {
+                let row = &q[(g * 16 + c) * k..(g * 16 + c + 1) * k];
+                for (p, &v) in row.iter().enumerate() {
+                    // step p / 64, tile row (p % 64) / 4, lane c, byte p % 4
+                    tiles[(p / STEP) * 1024 + (p % STEP / 4) * 64 + c * 4 + p % 4] = v;
+                }
             }
-        }
-    });
+        });
     out
 }
 
@@ -61,14 +63,20 @@ fn tiles(p: &Packed, n: usize, k: usize, int8: bool) -> Arc<Tiles> {
     let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let key = Arc::as_ptr(&p.q);
     let fits = |t: &Tiles| matches!(t, Tiles::Int8(_)) == int8;
-    if let Some((_, t)) = lock().iter().find(|(w, t)| w.as_ptr() == key && w.strong_count() > 0 && fits(t)) {
+    if let Some((_, t)) = lock()
+        .iter()
+        .find(|(w, t)| w.as_ptr() == key && w.strong_count() > 0 && fits(t))
+    {
         return t.clone();
     }
     let packed = Arc::new(if int8 {
         Tiles::Int8(pack_weights(&p.q, n, k))
     } else {
         // int8 values are exact in bf16: the upper half of their f32 bits
-        let bits: Vec<u16> = p.q.iter().map(|&v| (f32::from(v as i8).to_bits() >> 16) as u16).collect();
+        let bits: Vec<u16> =
+            p.q.iter()
+                .map(|&v| (f32::from(v as i8).to_bits() >> 16) as u16)
+                .collect();
         Tiles::Bf16(super::amx_bf16::pack_weights(&bits, n, k))
     });
     let mut cache = lock();
@@ -82,21 +90,24 @@ fn tiles(p: &Packed, n: usize, k: usize, int8: bool) -> Arc<Tiles> {
 fn quantize_rows(x: &[f32], m: usize, k: usize, mp: usize, kp: usize) -> (Vec<u8>, Vec<f32>) {
     let mut q = vec![0u8; mp * kp];
     let mut scales = vec![0.0f32; m];
-    q.par_chunks_mut(kp).zip(scales.par_iter_mut()).zip(x.par_chunks(k)).for_each(|((q, s), row)| {
-        if row.iter().any(|v| !v.is_finite()) {
-            *s = f32::NAN;
-            return;
-        }
-        let amax = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        if amax == 0.0 {
-            return;
-        }
-        *s = amax / 127.0;
-        let inv = 127.0 / amax;
-        for (q, &v) in q.iter_mut().zip(row) {
-            *q = ((v * inv).round() as i8) as u8;
-        }
-    });
+    q.par_chunks_mut(kp)
+        .zip(scales.par_iter_mut())
+        .zip(x.par_chunks(k))
+        .for_each(|((q, s), row)| {
+            if row.iter().any(|v| !v.is_finite()) {
+                *s = f32::NAN;
+                return;
+            }
+            let amax = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            if amax == 0.0 {
+                return;
+            }
+            *s = amax / 127.0;
+            let inv = 127.0 / amax;
+            for (q, &v) in q.iter_mut().zip(row) {
+                *q = ((v * inv).round() as i8) as u8;
+            }
+        });
     (q, scales)
 }
 
@@ -104,7 +115,11 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, mp: usize, kp: usize) -> (Vec<u8
 /// has 16 rows or more and AMX is on (`amx_on`); otherwise returns `false` and leaves `out`.
 pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) -> bool {
     let n = w.rows;
-    let go = w.format == QuantFormat::Int8 && m >= super::amx::AMX_MIN_ROWS && k > 0 && n > 0 && super::amx::amx_on();
+    let go = w.format == QuantFormat::Int8
+        && m >= super::amx::AMX_MIN_ROWS
+        && k > 0
+        && n > 0
+        && super::amx::amx_on();
     #[cfg(target_arch = "x86_64")]
     if go && let Some(p) = &w.packed {
         use super::amx::{Block, Operands, SendPtr, block_int8, for_each_block};
@@ -119,7 +134,13 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
         };
         let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
         let (a, sx) = quantize_rows(x, m, k, mp, kt * STEP);
-        let ops = Operands { a: &a, mp, b, np: n.div_ceil(32) * 32, kt };
+        let ops = Operands {
+            a: &a,
+            mp,
+            b,
+            np: n.div_ceil(32) * 32,
+            kt,
+        };
         let po = SendPtr(out.as_mut_ptr());
         for_each_block(&ops, block_int8, |i0, j0, block: &Block| {
             let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));
@@ -127,7 +148,9 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
                 let s = sx[i0 + r];
                 // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each
                 // block (i0, j0) is handed to one task only.
-                let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols)
+                };
                 for (c, d) in dst.iter_mut().enumerate() {
                     *d = block.lane(r, c) as i32 as f32 * s * sw[j0 + c];
                 }

@@ -5,7 +5,8 @@
 //! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate;
 //! asked for with `native_bf16` (off by default: slower on the CPUs measured), matrix products
 //! on CPUs with AVX512-BF16 instead go to the native kernel of `bf16_gemm`, which also rounds
-//! the activations to bf16 (`force_portable` always keeps this file's path).
+//! the activations to bf16 (`force_portable` always keeps this file's path). Products of 16
+//! rows or more on CPUs with AMX go to `amx_bf16` first (on by default; `amx_kernels`).
 //! There is no backward: training keeps f32 weights.
 
 use gemm::Parallelism;
