@@ -10,7 +10,7 @@ use loam_tensor::QuantFormat;
 
 use crate::record::{self, Record};
 use crate::{
-    bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
+    bench_amx_pairwise, bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
     bench_seq2seq_generate, bench_serve,
     bench_tokenize, bench_train_shakespeare, pytorch,
 };
@@ -23,6 +23,9 @@ pub enum BenchName {
     /// Matrix products against PyTorch's own BLAS in this process, in alternating blocks of
     /// calls (GFLOP/s, pairwise ratio); always compares, needs python3 with torch.
     GemmPairwise,
+    /// AMX products with bf16 and int8 weights against the paths they replace, in this process,
+    /// in alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.
+    AmxPairwise,
     /// One pre-LN decoder block, forward + backward (ms/iter, tokens/s).
     Block,
     /// Tokenization throughput (MB/s) and dataset build time (loam only).
@@ -52,6 +55,7 @@ impl BenchName {
         match self {
             BenchName::Matmul => "matmul",
             BenchName::GemmPairwise => "gemm-pairwise",
+            BenchName::AmxPairwise => "amx-pairwise",
             BenchName::Block => "block",
             BenchName::Tokenize => "tokenize",
             BenchName::TrainShakespeare => "train-shakespeare",
@@ -109,6 +113,7 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
     match args.name {
         BenchName::Matmul => bench_matmul::run(),
         BenchName::GemmPairwise => bench_gemm_pairwise::run(rayon::current_num_threads()),
+        BenchName::AmxPairwise => bench_amx_pairwise::run(),
         BenchName::Block => bench_block::run(),
         BenchName::Tokenize => bench_tokenize::run(args.corpus.clone()),
         BenchName::TrainShakespeare => {
@@ -139,7 +144,7 @@ fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
-    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve) {
+    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve | BenchName::AmxPairwise) {
         bail!("bench {} has no PyTorch side; run it without --compare-pytorch", args.name.name());
     }
     if args.database.is_some() && args.name != BenchName::Serve {

@@ -58,6 +58,8 @@ fn native_cpu() -> bool {
 
 #[test]
 fn native_and_portable_bf16_products_match_their_references() {
+    // the AMX kernel (16 rows or more) takes precedence over the native one: tests/amx.rs
+    loam_tensor::amx_kernels(false);
     native_bf16(true);
     force_portable(true);
     let portable = products(false);

@@ -46,6 +46,8 @@ fn products() -> Vec<Vec<f32>> {
 
 #[test]
 fn both_kernel_paths_match_the_dequantized_f32_product() {
+    // the AMX kernels (16 rows or more) quantize the activations: tests/amx.rs checks them
+    loam_tensor::amx_kernels(false);
     force_portable(true);
     assert_eq!(kernel_path(), KernelPath::Portable);
     let before = quant_gemv_calls();

@@ -5,7 +5,8 @@
 //! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate;
 //! asked for with `native_bf16` (off by default: slower on the CPUs measured), matrix products
 //! on CPUs with AVX512-BF16 instead go to the native kernel of `bf16_gemm`, which also rounds
-//! the activations to bf16 (`force_portable` always keeps this file's path).
+//! the activations to bf16 (`force_portable` always keeps this file's path). Products of 16
+//! rows or more on CPUs with AMX go to `amx_bf16` first (on by default; `amx_kernels`).
 //! There is no backward: training keeps f32 weights.
 
 use gemm::Parallelism;
@@ -31,6 +32,8 @@ pub struct Bf16Matrix {
     bits: std::sync::Arc<Vec<u16>>,
     rows: usize,
     cols: usize,
+    /// The bits in AMX's tile layout, packed on the first AMX product and shared by clones.
+    tiles: std::sync::Arc<std::sync::OnceLock<Vec<u16>>>,
 }
 
 /// f32 → bf16 bits, rounding to nearest even (NaN stays NaN).
@@ -55,7 +58,7 @@ impl Bf16Matrix {
             return Err(TensorError::invalid("Bf16Matrix", format!("needs a matrix, got shape {:?}", t.shape())));
         }
         let bits = t.with_slice(|v| v.iter().map(|&x| to_bf16(x)).collect());
-        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows: t.shape()[0], cols: t.shape()[1] })
+        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows: t.shape()[0], cols: t.shape()[1], tiles: Default::default() })
     }
 
     /// A matrix over stored bfloat16 bits (row-major); the length must be `rows × cols`.
@@ -63,7 +66,7 @@ impl Bf16Matrix {
         if bits.len() != rows * cols {
             return Err(TensorError::invalid("Bf16Matrix", format!("{} values do not fill [{rows}, {cols}]", bits.len())));
         }
-        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows, cols })
+        Ok(Bf16Matrix { bits: std::sync::Arc::new(bits), rows, cols, tiles: Default::default() })
     }
 
     /// The stored bits, row-major.
@@ -91,6 +94,12 @@ impl Bf16Matrix {
         let mut full = shape.to_vec();
         full.push(c);
         Tensor::from_vec(data, &full)
+    }
+
+    /// The matrix in AMX's tile layout (`amx_bf16`), packed on first use and kept.
+    #[cfg(target_arch = "x86_64")]
+    fn amx_tiles(&self) -> &[u16] {
+        self.tiles.get_or_init(|| super::amx_bf16::pack_weights(&self.bits, self.rows, self.cols))
     }
 
     /// The whole matrix widened to f32.
@@ -156,6 +165,12 @@ fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]
     });
 }
 
+/// Whether a product of `m` rows, `k` columns and `n` outputs goes to the AMX kernel (x86-64
+/// with AMX, not turned off, the wide path not forced off).
+fn goes_amx(m: usize, k: usize, n: usize) -> bool {
+    m >= super::amx::AMX_MIN_ROWS && k > 0 && n > 0 && cfg!(target_arch = "x86_64") && super::amx::amx_on()
+}
+
 /// Whether a product with `m` input rows goes to the native bf16 kernel (asked for, x86-64
 /// with AVX512-BF16, the wide path not forced off).
 fn goes_native(m: usize) -> bool {
@@ -202,7 +217,10 @@ impl Tensor {
         let x = self.arr();
         let xs = standard(x.view());
         let mut out = vec![0.0f32; m * n];
-        if goes_native(m) {
+        if goes_amx(m, k, n) {
+            #[cfg(target_arch = "x86_64")]
+            super::amx_bf16::gemm(&xs, m, k, w.amx_tiles(), n, None, &mut out);
+        } else if goes_native(m) {
             #[cfg(target_arch = "x86_64")]
             super::bf16_gemm::gemm_bf16_native(&xs, m, k, &w.bits, n, &mut out);
         } else if m >= GEMM_MIN_ROWS {
@@ -273,7 +291,7 @@ mod tests {
             let w = Bf16Matrix::from_tensor(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng)).unwrap();
             let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
             // the native kernel rounds the activations of matrix products to bf16 too
-            let xr = if goes_native(m) { Bf16Matrix::from_tensor(&x).unwrap().to_tensor() } else { x.clone() };
+            let xr = if goes_native(m) || goes_amx(m, k, n) { Bf16Matrix::from_tensor(&x).unwrap().to_tensor() } else { x.clone() };
             let want = xr.matmul(&w.to_tensor().transpose(0, 1).unwrap()).unwrap().to_vec();
             let got = x.matmul_bf16(&w).unwrap().to_vec();
             let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);

@@ -1,5 +1,9 @@
 //! The differentiable operations, one concept per file, each with its backward beside it.
 
+pub mod amx;
+#[cfg(target_arch = "x86_64")]
+mod amx_bf16;
+mod amx_int8;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod bf16_gemm;
 pub mod bf16_matmul;

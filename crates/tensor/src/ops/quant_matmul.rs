@@ -196,7 +196,10 @@ impl Tensor {
         let mut out = vec![0.0f32; m * n];
         if k > 0 && n > 0 {
             if m >= GEMM_MIN_ROWS {
-                gemm_quant(&xs, m, k, w, &mut out);
+                // AMX dispatch (ops/amx_int8.rs): int8 weights, 16 rows or more, AMX on
+                if !super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
+                    gemm_quant(&xs, m, k, w, &mut out);
+                }
             } else {
                 for (row, y) in xs.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
                     gemv_quant(row, w, p, y);

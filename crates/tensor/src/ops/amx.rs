@@ -1,0 +1,331 @@
+//! Intel AMX (Advanced Matrix Extensions): eight tile registers of up to 16 rows × 64 bytes
+//! and one instruction that multiplies two tiles into a third, `tdpbf16ps` (bf16 pairs summed
+//! into f32) or `tdpbssd` (int8 quads summed into i32), 16 × 16 × 32 (bf16) or 16 × 16 × 64
+//! (int8) multiply-adds each. The matrix products of `amx_bf16` and `amx_int8` use them for
+//! inputs of [`AMX_MIN_ROWS`] rows or more; this file holds what both share: the check that the
+//! CPU and the kernel allow AMX, the switch, the tile configuration and the inner loop.
+//!
+//! Availability: CPUID leaf 7 must report AMX-TILE, AMX-BF16 and AMX-INT8, XCR0 must enable the
+//! tile state (bits 17 and 18), and Linux must grant the process the tile data state
+//! (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, asked once per process; Linux 5.16
+//! or later). Elsewhere, or when any of these fails, the products keep their other paths.
+//! Rust's AMX intrinsics are unstable, so the instructions are written with `asm!`.
+//!
+//! The switch: on by default where available; [`amx_kernels`] or `LOAM_AMX=0` turns it off,
+//! and `force_portable` does too. The tile configuration is per thread, so each parallel task
+//! loads it before its first tile instruction and releases the tiles when it ends.
+
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
+
+use crate::kernel::{KernelPath, kernel_path};
+
+/// Input rows from which a matrix product goes to the AMX kernels.
+pub(crate) const AMX_MIN_ROWS: usize = 16;
+
+/// Whether the AMX kernels are wanted ([`amx_kernels`], or `LOAM_AMX`).
+static WANTED: AtomicBool = AtomicBool::new(true);
+/// Reads `LOAM_AMX` once, before the first use of [`WANTED`].
+static WANTED_FROM_ENV: Once = Once::new();
+/// Whether int8 weights meet int8 activations ([`amx_int8_activations`]) or bf16 ones.
+static INT8_ACTIVATIONS: AtomicBool = AtomicBool::new(false);
+/// Products computed by the AMX kernels, for tests that check which path ran.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+fn init_from_env() {
+    WANTED_FROM_ENV.call_once(|| {
+        let off =
+            std::env::var("LOAM_AMX").is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off"));
+        WANTED.store(!off, Ordering::Relaxed);
+        let int8 = std::env::var("LOAM_AMX_INT8_ACTIVATIONS")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        INT8_ACTIVATIONS.store(int8, Ordering::Relaxed);
+    });
+}
+
+/// Lets matrix products of 16 rows or more with bf16 or int8 weights use AMX (`true`, the
+/// default where the CPU has it) or keeps them on the AVX-512 / portable paths (`false`), for
+/// the whole process from the next product on; overrides `LOAM_AMX` (`LOAM_AMX=0` starts off).
+/// AMX rounds the activations to bf16 (bf16 weights) or quantizes them per row to int8 (int8
+/// weights), as oneDNN's kernels do.
+pub fn amx_kernels(on: bool) {
+    init_from_env();
+    WANTED.store(on, Ordering::Relaxed);
+}
+
+/// How products with int8 weights use AMX, for the whole process from the next product on:
+/// `false` (the default) rounds the activations to bf16 and multiplies them by the int8 weights
+/// widened to bf16 (exact) with `tdpbf16ps`; `true` quantizes the activations per row to int8
+/// and uses `tdpbssd`, twice the multiply-adds an instruction but less accurate (per-row scales
+/// leave few levels to the channels beside an outlier: MiniLM's embeddings fall to cosine
+/// 0.986 of f32, below the 0.995 int8 keeps otherwise). Overrides `LOAM_AMX_INT8_ACTIVATIONS`
+/// (`=1` starts on).
+pub fn amx_int8_activations(on: bool) {
+    init_from_env();
+    INT8_ACTIVATIONS.store(on, Ordering::Relaxed);
+}
+
+/// Whether int8 weights meet int8 activations ([`amx_int8_activations`]).
+pub(crate) fn int8_activations() -> bool {
+    init_from_env();
+    INT8_ACTIVATIONS.load(Ordering::Relaxed)
+}
+
+/// Whether this CPU and operating system run AMX tiles with bf16 and int8 (checked, and the
+/// tile state requested from Linux, once per process).
+pub fn amx_available() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(detect)
+}
+
+/// How many matrix products the AMX kernels have computed in this process.
+pub fn amx_calls() -> u64 {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// Whether the next matrix product goes to AMX: wanted, available, and the wide path not
+/// forced off.
+pub(crate) fn amx_on() -> bool {
+    init_from_env();
+    WANTED.load(Ordering::Relaxed) && kernel_path() == KernelPath::Wide && amx_available()
+}
+
+/// Counts one product computed by AMX.
+pub(crate) fn count_call() {
+    CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn detect() -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    // SAFETY: CPUID exists on every x86-64 CPU; leaf 7 is read only when the maximum leaf allows
+    // (the intrinsics are safe from Rust 1.94 on, unsafe before: the MSRV is older).
+    #[allow(unused_unsafe)]
+    let (max_leaf, leaf1) = unsafe { (__cpuid(0).eax, __cpuid(1)) };
+    if max_leaf < 7 || leaf1.ecx & (1 << 27) == 0 {
+        return false; // no leaf 7, or no OSXSAVE (XGETBV)
+    }
+    // SAFETY: leaf 7 exists (checked above).
+    #[allow(unused_unsafe)]
+    let edx = unsafe { __cpuid_count(7, 0).edx };
+    let (bf16, tile, int8) = (
+        edx & (1 << 22) != 0,
+        edx & (1 << 24) != 0,
+        edx & (1 << 25) != 0,
+    );
+    if !(bf16 && tile && int8) {
+        return false;
+    }
+    // SAFETY: OSXSAVE is set (checked above), so XGETBV runs.
+    let xcr0 = unsafe { _xgetbv(0) };
+    if xcr0 & (0b11 << 17) != 0b11 << 17 {
+        return false;
+    }
+    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+    const XFEATURE_XTILEDATA: libc::c_long = 18;
+    // SAFETY: arch_prctl with these arguments only changes the process's permitted xstate.
+    unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_REQ_XCOMP_PERM,
+            XFEATURE_XTILEDATA,
+        ) == 0
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn detect() -> bool {
+    false
+}
+
+/// The tile configuration both kernels use (palette 1): tiles 0–3 accumulate a 32 × 32 block
+/// of the output (16 rows × 16 four-byte lanes each), tiles 4–5 hold 16 rows of activations
+/// and tiles 6–7 16 rows of packed weights, all 16 rows × 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig([u8; 64]);
+
+const CONFIG: TileConfig = {
+    let mut c = [0u8; 64];
+    c[0] = 1; // palette
+    let mut t = 0;
+    while t < 8 {
+        c[16 + 2 * t] = 64; // bytes per row (u16, little-endian)
+        c[48 + t] = 16; // rows
+        t += 1;
+    }
+    TileConfig(c)
+};
+
+/// Runs `body` with the tile configuration loaded on this thread, releasing the tiles after.
+/// The caller checks [`amx_on`] first.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn with_tiles<R>(body: impl FnOnce() -> R) -> R {
+    // SAFETY: AMX is available (the caller checked amx_on) and CONFIG is a valid palette-1
+    // configuration, 64-byte aligned.
+    unsafe {
+        std::arch::asm!("ldtilecfg [{0}]", in(reg) &CONFIG as *const TileConfig, options(nostack, readonly))
+    };
+    let r = body();
+    // SAFETY: as above; releasing returns the tiles to their initial state.
+    unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+    r
+}
+
+/// Generates a 32 × 32 block kernel for one tile instruction: `c` (4 × 16 × 16 lanes of four
+/// bytes, in the order rows 0–15 × columns 0–15, rows 0–15 × 16–31, rows 16–31 × 0–15,
+/// rows 16–31 × 16–31) = Σ over `kt` steps of A (rows at `a0` and `a1`, `lda` bytes apart,
+/// 64 bytes a step) times B (`kt` consecutive 1024-byte tiles at `b0` and at `b1`).
+macro_rules! block_kernel {
+    ($name:ident, $op:literal, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// The tile configuration is loaded on this thread ([`with_tiles`]); `kt ≥ 1`; 16 rows of
+        /// `64 · kt` bytes, `lda` apart, are readable at `a0` and at `a1`; `1024 · kt` bytes at
+        /// `b0` and at `b1`; 4096 bytes writable at `c`.
+        #[cfg(target_arch = "x86_64")]
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) unsafe fn $name(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8) {
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    "2:",
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm6, [{b0} + {s}*1]",
+                    "tileloadd tmm7, [{b1} + {s}*1]",
+                    "tileloadd tmm5, [{a1} + {lda}*1]",
+                    concat!($op, " tmm0, tmm4, tmm6"),
+                    concat!($op, " tmm1, tmm4, tmm7"),
+                    concat!($op, " tmm2, tmm5, tmm6"),
+                    concat!($op, " tmm3, tmm5, tmm7"),
+                    "add {a0}, 64",
+                    "add {a1}, 64",
+                    "add {b0}, 1024",
+                    "add {b1}, 1024",
+                    "dec {kt}",
+                    "jnz 2b",
+                    "tilestored [{c} + {s}*1], tmm0",
+                    "tilestored [{c} + {s}*1 + 1024], tmm1",
+                    "tilestored [{c} + {s}*1 + 2048], tmm2",
+                    "tilestored [{c} + {s}*1 + 3072], tmm3",
+                    a0 = inout(reg) a0 => _,
+                    a1 = inout(reg) a1 => _,
+                    b0 = inout(reg) b0 => _,
+                    b1 = inout(reg) b1 => _,
+                    kt = inout(reg) kt => _,
+                    lda = in(reg) lda,
+                    s = in(reg) 64usize,
+                    c = in(reg) c,
+                    options(nostack),
+                );
+            }
+        }
+    };
+}
+
+block_kernel!(
+    block_bf16,
+    "tdpbf16ps",
+    "A 32 × 32 block of f32 sums of bf16 pair products (`tdpbf16ps`)."
+);
+block_kernel!(
+    block_int8,
+    "tdpbssd",
+    "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`)."
+);
+
+/// Rows of activations one pass over the weights multiplies (kept in the L2 cache while every
+/// column block passes over them).
+const M_BLOCK: usize = 256;
+
+/// The output of one block kernel: 4 tiles of 16 × 16 four-byte lanes (f32 or i32 bits).
+#[repr(C, align(64))]
+pub(crate) struct Block(pub(crate) [u32; 1024]);
+
+impl Block {
+    /// The lane of row `r` and column `c` of the 32 × 32 block.
+    #[inline(always)]
+    pub(crate) fn lane(&self, r: usize, c: usize) -> u32 {
+        self.0[((r / 16) * 2 + c / 16) * 256 + (r % 16) * 16 + c % 16]
+    }
+}
+
+/// A block kernel ([`block_bf16`] or [`block_int8`]).
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Kernel =
+    unsafe fn(*const u8, *const u8, usize, *const u8, *const u8, usize, *mut u8);
+
+/// Packed operands of an AMX product: `a` holds `mp` rows (a multiple of 32) of `kt` 64-byte
+/// steps; `b` holds `np / 16` column groups (`np` a multiple of 32), each `kt` consecutive
+/// 1024-byte tiles.
+pub(crate) struct Operands<'a> {
+    /// The activations, `[mp, kt · 64]` bytes.
+    pub(crate) a: &'a [u8],
+    /// Rows of `a` (a multiple of 32).
+    pub(crate) mp: usize,
+    /// The packed weights, `[np / 16, kt, 1024]` bytes.
+    pub(crate) b: &'a [u8],
+    /// Columns of `b` (a multiple of 32).
+    pub(crate) np: usize,
+    /// 64-byte steps along k (at least one).
+    pub(crate) kt: usize,
+}
+
+/// Runs `kernel` on every 32 × 32 block of the product of `ops` and hands each to
+/// `store(i0, j0, block)` (first row, first column). Pairs of column groups are split over
+/// rayon's threads, each loading the tile configuration once; rows go in passes of
+/// [`M_BLOCK`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn for_each_block(
+    ops: &Operands<'_>,
+    kernel: Kernel,
+    store: impl Fn(usize, usize, &Block) + Sync,
+) {
+    use rayon::prelude::*;
+    let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
+    assert!(
+        ops.a.len() >= ops.mp * lda && ops.b.len() >= ops.np / 16 * tile_bytes && ops.kt > 0,
+        "AMX operands"
+    );
+    let pairs = ops.np / 32;
+    let per = pairs.div_ceil(rayon::current_num_threads() * 4).max(1);
+    for m0 in (0..ops.mp).step_by(M_BLOCK) {
+        (0..pairs.div_ceil(per)).into_par_iter().for_each(|g| {
+            with_tiles(|| {
+                let mut block = Block([0; 1024]);
+                for jp in g * per..pairs.min((g + 1) * per) {
+                    let b0 = ops.b[2 * jp * tile_bytes..].as_ptr();
+                    let b1 = ops.b[(2 * jp + 1) * tile_bytes..].as_ptr();
+                    for i0 in (m0..ops.mp.min(m0 + M_BLOCK)).step_by(32) {
+                        let a0 = ops.a[i0 * lda..].as_ptr();
+                        let a1 = ops.a[(i0 + 16) * lda..].as_ptr();
+                        // SAFETY: tiles configured (with_tiles, after the caller checked
+                        // amx_on); rows i0..i0+32 ≤ mp of `a` hold lda = 64·kt bytes; column
+                        // groups 2jp and 2jp+1 < np/16 of `b` hold kt tiles (assert above).
+                        unsafe { kernel(a0, a1, lda, b0, b1, ops.kt, block.0.as_mut_ptr().cast()) };
+                        store(i0, 32 * jp, &block);
+                    }
+                }
+            })
+        });
+    }
+}
+
+/// A raw pointer to an output that may cross to rayon workers; each writes its own blocks.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub(crate) *mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}

@@ -1,0 +1,112 @@
+//! The AMX matrix product for bfloat16 weights: `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ`,
+//! f32 sums of exact bf16 products (`tdpbf16ps`), for inputs of 16 rows or more on CPUs with
+//! AMX (see `amx`). The activations are rounded to bf16 as they are packed, as PyTorch's
+//! oneDNN kernels do; the result differs from the f32 product of the rounded operands only in
+//! the order of the additions (and subnormals, which the instruction flushes to zero).
+//!
+//! Products with int8 weights use it too by default (`amx_int8`): int8 values are exact in
+//! bf16, and each column is scaled by its weight row's scale as the block is stored.
+//!
+//! Layouts (what `tdpbf16ps` reads): the activations as `[mp, kp]` bf16, row-major, `mp` the
+//! rows padded with zeros to a multiple of 32 and `kp` the columns to a multiple of 32, so that
+//! a tile row is 16 consecutive pairs of k. The weights, packed once per matrix and cached
+//! ([`Bf16Matrix`](super::bf16_matmul::Bf16Matrix) keeps them), as column groups of 16 outputs,
+//! each a run of 1024-byte tiles along k: tile row `r` holds, for each of the 16 columns `c`,
+//! the pair `w[c, 2r]`, `w[c, 2r + 1]` of that 32-wide step of k (zero past `n` and `k`).
+
+use rayon::prelude::*;
+
+use super::amx::{Block, Operands, block_bf16, count_call, for_each_block};
+
+/// bf16 values along k in one tile step (16 pairs, 64 bytes).
+const STEP: usize = 32;
+
+/// f32 → bf16 bits, rounding to nearest even (NaN stays NaN), as `Bf16Matrix` rounds.
+#[inline(always)]
+fn round(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7fc0;
+    }
+    let b = x.to_bits();
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// The bytes of a slice of bf16 bits.
+fn bytes(v: &[u16]) -> &[u8] {
+    // SAFETY: u16 has no padding and u8 no alignment; the length covers the same memory.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 2) }
+}
+
+/// `w` `[n, k]` (bf16 bits, row-major) in the tile layout: `[np / 16, kt, 16 rows, 16 columns,
+/// 2]` with `np` = n padded to 32 and `kt` = ⌈k / 32⌉.
+pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
+    let (groups, kt) = (n.div_ceil(32) * 2, k.div_ceil(STEP));
+    let mut out = vec![0u16; groups * kt * 512];
+    out.par_chunks_mut((kt * 512).max(1))
+        .enumerate()
+        .for_each(|(g, tiles)| {
+            for c in 0..16.min(n.saturating_sub(g * 16)) {
+                let row = &w[(g * 16 + c) * k..(g * 16 + c + 1) * k];
+                for (p, &v) in row.iter().enumerate() {
+                    // step p / 32, tile row (p % 32) / 2, lane c, half p % 2
+                    tiles[(p / STEP) * 512 + (p % STEP / 2) * 32 + c * 2 + p % 2] = v;
+                }
+            }
+        });
+    out
+}
+
+/// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`,
+/// each column `j` then multiplied by `col_scale[j]` when given (int8 weights' row scales);
+/// the caller checks `amx_on` and that `k` and `n` are not zero.
+pub(crate) fn gemm(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    tiles: &[u16],
+    n: usize,
+    col_scale: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
+    let kp = kt * STEP;
+    // a: [mp, kp] bf16, zero past m and k
+    let mut a = vec![0u16; mp * kp];
+    a.par_chunks_mut(kp)
+        .zip(x.par_chunks(k))
+        .for_each(|(o, row)| {
+            for (o, &v) in o.iter_mut().zip(row) {
+                *o = round(v);
+            }
+        });
+    let ops = Operands {
+        a: bytes(&a),
+        mp,
+        b: bytes(tiles),
+        np: n.div_ceil(32) * 32,
+        kt,
+    };
+    let po = super::amx::SendPtr(out.as_mut_ptr());
+    for_each_block(&ops, block_bf16, |i0, j0, block: &Block| {
+        let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));
+        for r in 0..rows {
+            // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each block
+            // (i0, j0) is handed to one task only.
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
+            match col_scale {
+                Some(s) => {
+                    for (c, d) in dst.iter_mut().enumerate() {
+                        *d = f32::from_bits(block.lane(r, c)) * s[j0 + c];
+                    }
+                }
+                None => {
+                    for (c, d) in dst.iter_mut().enumerate() {
+                        *d = f32::from_bits(block.lane(r, c));
+                    }
+                }
+            }
+        }
+    });
+    count_call();
+}
