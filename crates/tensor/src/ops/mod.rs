@@ -17,6 +17,7 @@ mod matmul;
 pub mod quant_input;
 pub mod quant_matmul;
 pub mod quant_matrix;
+mod quant_q8;
 mod reduce;
 mod rms_norm;
 mod rope;

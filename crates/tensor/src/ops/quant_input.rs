@@ -56,11 +56,7 @@ pub fn set_quant_activations(mode: QuantActivations) {
 /// The activations the next quantized vector product uses.
 pub fn quant_activations() -> QuantActivations {
     init_from_env();
-    if F32_ACTIVATIONS.load(Ordering::Relaxed) {
-        QuantActivations::F32
-    } else {
-        QuantActivations::Int8
-    }
+    if F32_ACTIVATIONS.load(Ordering::Relaxed) { QuantActivations::F32 } else { QuantActivations::Int8 }
 }
 
 /// One block's scale and values: `d = max|x| / 127`, `q = round(x / d)`.
@@ -73,6 +69,24 @@ fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
         }
     }
     d
+}
+
+/// The values `x` stands for once quantized in blocks of [`Q8_BLOCK`] (`d · q`): what a
+/// matrix product with int8 activations multiplies, so that a prompt's products (widened
+/// weights and gemm) see the activations a decoded token's (the integer kernels) see.
+pub(crate) fn round_trip(x: &[f32], k: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; x.len()];
+    let mut q = [0i8; Q8_BLOCK];
+    for (row, orow) in x.chunks(k).zip(out.chunks_mut(k)) {
+        for (xb, ob) in row.chunks(Q8_BLOCK).zip(orow.chunks_mut(Q8_BLOCK)) {
+            q.fill(0);
+            let d = quantize_block(xb, &mut q);
+            for (o, &v) in ob.iter_mut().zip(&q) {
+                *o = d * f32::from(v);
+            }
+        }
+    }
+    out
 }
 
 /// An input vector quantized for int8 weights (per output channel).
@@ -95,25 +109,13 @@ impl Q8Input {
         let padded = x.len().div_ceil(LANE_BYTES) * LANE_BYTES;
         let mut q = vec![0i8; padded];
         let mut d = vec![0.0f32; padded / Q8_BLOCK];
-        for ((xb, qb), db) in x
-            .chunks(Q8_BLOCK)
-            .zip(q.chunks_mut(Q8_BLOCK))
-            .zip(d.iter_mut())
-        {
+        for ((xb, qb), db) in x.chunks(Q8_BLOCK).zip(q.chunks_mut(Q8_BLOCK)).zip(d.iter_mut()) {
             *db = quantize_block(xb, qb);
         }
         let lane_d = (0..padded / 4).map(|l| d[l * 4 / Q8_BLOCK]).collect();
-        let offset = q
-            .chunks(Q8_BLOCK)
-            .zip(&d)
-            .map(|(qb, &db)| db * qb.iter().map(|&v| i32::from(v)).sum::<i32>() as f32)
-            .sum();
-        Q8Input {
-            q,
-            d,
-            lane_d,
-            offset,
-        }
+        let offset =
+            q.chunks(Q8_BLOCK).zip(&d).map(|(qb, &db)| db * qb.iter().map(|&v| i32::from(v)).sum::<i32>() as f32).sum();
+        Q8Input { q, d, lane_d, offset }
     }
 }
 
@@ -126,8 +128,8 @@ pub(crate) struct Q4Input {
     pub(crate) q: Vec<i8>,
     /// One scale per group (zero-padded to a multiple of four).
     pub(crate) d: Vec<f32>,
-    /// The exact f32 sum of each group's inputs, for the groups' minima (`Σ (m + s·q)·x =
-    /// m·Σx + s·Σ q·x`); zero-padded like `d`.
+    /// The sum of each group's quantized inputs (`d · Σ q`), for the groups' minima
+    /// (`Σ (m + s·n)·x = m·Σx + s·Σ n·x`); zero-padded like `d`.
     pub(crate) sums: Vec<f32>,
     /// Groups of a weight row.
     pub(crate) groups: usize,
@@ -144,17 +146,12 @@ impl Q4Input {
         for (gi, xb) in x.chunks(Q4_GROUP).enumerate() {
             block.fill(0);
             d[gi] = quantize_block(xb, &mut block);
-            sums[gi] = xb.iter().sum();
+            sums[gi] = d[gi] * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
             let (lo, hi) = Q4Input::runs(gi);
             q[lo..lo + 16].copy_from_slice(&block[..16]);
             q[hi..hi + 16].copy_from_slice(&block[16..]);
         }
-        Q4Input {
-            q,
-            d,
-            sums,
-            groups: g,
-        }
+        Q4Input { q, d, sums, groups: g }
     }
 
     /// Where group `gi`'s elements 0..16 and 16..32 start in [`Q4Input::q`].
@@ -170,15 +167,7 @@ mod tests {
 
     #[test]
     fn blocks_quantize_to_their_own_scale_and_pad_with_zeros() {
-        let x: Vec<f32> = (0..70)
-            .map(|i| {
-                if i < 32 {
-                    i as f32
-                } else {
-                    -0.5 * (i - 32) as f32
-                }
-            })
-            .collect();
+        let x: Vec<f32> = (0..70).map(|i| if i < 32 { i as f32 } else { -0.5 * (i - 32) as f32 }).collect();
         let q = Q8Input::new(&x);
         assert_eq!(q.q.len(), 128);
         assert_eq!((q.d[0], q.d[1]), (31.0 / 127.0, 15.5 / 127.0));
@@ -197,7 +186,9 @@ mod tests {
         assert_eq!(q.q[64], (17.0f32 / (32.0 / 127.0)).round() as i8);
         assert_eq!(q.q[16], (33.0f32 / (40.0 / 127.0)).round() as i8); // group 1, element 0
         assert_eq!(q.q[64 + 16 + 7], 0); // group 1 has 8 elements
-        assert_eq!(q.sums[1], (33..=40).sum::<i32>() as f32);
+        let d1 = 40.0f32 / 127.0;
+        let want: f32 = (33..=40).map(|v| d1 * (v as f32 / d1).round()).sum();
+        assert!((q.sums[1] - want).abs() < 1e-4, "{} vs {want}", q.sums[1]);
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! Products with a [`QuantMatrix`] weight: y = x·Wᵀ with W `[out, in]`.
 //!
-//! A product of one to three input rows (decoding, bound by memory bandwidth) is a vector ×
-//! matrix product per row that reads the packed weights once, the output rows split over
+//! A product of fewer than [`GEMM_MIN_ROWS`] input rows (decoding, small batches: bound by
+//! memory bandwidth) reads the packed weights once per few rows, the output rows split over
 //! rayon's threads. By default ([`QuantActivations::Int8`]) each input row is quantized to
-//! int8 in blocks of 32 ([`Q8Input`], [`Q4Input`]) and multiplied as integers: the VNNI
-//! kernels of [`vnni`](crate::ops::vnni) when [`kernel_path`] is wide and the CPU has AVX-512
-//! VNNI, a portable loop with the same arithmetic otherwise. With [`QuantActivations::F32`]
-//! (or on an AVX-512 CPU without VNNI) the weights are widened to f32 against the exact input
-//! instead: the AVX-512 kernels below, or a portable loop.
+//! int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI kernels, or
+//! portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on an AVX-512
+//! CPU without VNNI) each weight is widened to f32 against the exact input instead, one input
+//! row at a time (the AVX-512 kernels below, or a portable loop), below four rows.
 //!
-//! From [`GEMM_MIN_ROWS`] input rows on (a prompt) blocks of weight rows are widened to f32
-//! and multiplied with the gemm crate. bf16 weights go through [`Tensor::matmul_bf16`].
+//! Larger products (a prompt) widen blocks of weight rows to f32 and multiply them with the
+//! gemm crate; with int8 activations the input rows are rounded to int8 blocks first
+//! ([`round_trip`]), so that every product of a model sees the same activations whatever its
+//! number of rows: the product is that of the dequantized weights and the dequantized
+//! activations. bf16 weights go through [`Tensor::matmul_bf16`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,8 +22,9 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
-use crate::ops::quant_input::{Q4Input, Q8_BLOCK, Q8Input, QuantActivations, quant_activations};
+use crate::ops::quant_input::{QuantActivations, quant_activations, round_trip};
 use crate::ops::quant_matrix::{Packed, Q4_GROUP, QuantFormat, QuantMatrix, groups};
+use crate::ops::quant_q8::matmul_q8;
 use crate::ops::vnni::vnni_available;
 use crate::tensor::Tensor;
 
@@ -29,22 +32,22 @@ use crate::tensor::Tensor;
 const BLOCK_ROWS: usize = 128;
 /// Below this many multiply-adds a vector product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
-/// Input rows from which a product goes through widened blocks and gemm; fewer rows take the
-/// vector kernels one row at a time.
-pub const GEMM_MIN_ROWS: usize = 4;
+/// Input rows from which a product goes through widened blocks and gemm; fewer rows (decoding,
+/// small batches) take the vector kernels: with int8 activations [`matmul_q8`], every weight
+/// read once per four input rows; with f32 activations one row at a time.
+pub const GEMM_MIN_ROWS: usize = 16;
+/// [`GEMM_MIN_ROWS`] with f32 activations, whose vector kernels read the weights once per row.
+const F32_GEMM_MIN_ROWS: usize = 4;
 
 /// Vector products computed by the wide (AVX-512, with VNNI for int8 activations) and by the
 /// portable kernels (a product split over
 /// threads counts once per part).
-static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+pub(crate) static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// How many quantized vector products ran on the wide and on the portable kernels, for tests
 /// that check which path ran.
 pub fn quant_gemv_calls() -> (u64, u64) {
-    (
-        CALLS[0].load(Ordering::Relaxed),
-        CALLS[1].load(Ordering::Relaxed),
-    )
+    (CALLS[0].load(Ordering::Relaxed), CALLS[1].load(Ordering::Relaxed))
 }
 
 /// A raw pointer that may cross to rayon workers; each worker writes its own outputs.
@@ -74,10 +77,7 @@ impl Q4F32Input {
         let g = groups(x.len());
         let mut padded = vec![0.0f32; g * Q4_GROUP];
         padded[..x.len()].copy_from_slice(x);
-        let sums = padded
-            .chunks_exact(Q4_GROUP)
-            .map(|c| c.iter().sum())
-            .collect();
+        let sums = padded.chunks_exact(Q4_GROUP).map(|c| c.iter().sum()).collect();
         Q4F32Input { x: padded, sums }
     }
 }
@@ -98,12 +98,7 @@ fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
     for ((o, row), &s) in out.iter_mut().zip(q.chunks_exact(k.max(1))).zip(scales) {
         let mut acc = [0.0f32; 8];
         let (xc, rc) = (x.chunks_exact(8), row.chunks_exact(8));
-        let tail: f32 = xc
-            .remainder()
-            .iter()
-            .zip(rc.remainder())
-            .map(|(&a, &b)| a * f32::from(b as i8))
-            .sum();
+        let tail: f32 = xc.remainder().iter().zip(rc.remainder()).map(|(&a, &b)| a * f32::from(b as i8)).sum();
         for (xa, ra) in xc.zip(rc) {
             for i in 0..8 {
                 acc[i] += xa[i] * f32::from(ra[i] as i8);
@@ -118,10 +113,7 @@ fn q4_rows(x: &Q4F32Input, p: &Packed, j0: usize, out: &mut [f32]) {
     let g = x.sums.len();
     let rows = j0..j0 + out.len();
     let q = &p.q[rows.start * g * 16..rows.end * g * 16];
-    let (scales, mins) = (
-        &p.scales[rows.start * g..rows.end * g],
-        &p.mins[rows.start * g..rows.end * g],
-    );
+    let (scales, mins) = (&p.scales[rows.start * g..rows.end * g], &p.mins[rows.start * g..rows.end * g]);
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Wide {
         // SAFETY: q, scales and mins hold out.len() rows of g groups; x.x holds g × 32 values;
@@ -147,119 +139,28 @@ fn q4_rows(x: &Q4F32Input, p: &Packed, j0: usize, out: &mut [f32]) {
     }
 }
 
-/// Whether the int8-activation products run on the VNNI kernels.
-fn vnni_path() -> bool {
-    kernel_path() == KernelPath::Wide && vnni_available()
+/// Whether products of a few rows use int8 activations: asked for, and either the portable
+/// path or a CPU with VNNI (an AVX-512 CPU without it keeps its f32 kernels, faster than the
+/// portable loops).
+fn int8_activations() -> bool {
+    quant_activations() == QuantActivations::Int8 && (kernel_path() == KernelPath::Portable || vnni_available())
 }
 
-/// `out[j] = x · w[j0 + j, :]` for a packed int8 matrix against int8 activations.
-fn int8_rows_q8(x: &Q8Input, p: &Packed, k: usize, j0: usize, out: &mut [f32]) {
-    let q = &p.q[j0 * k..(j0 + out.len()) * k];
-    let scales = &p.scales[j0..j0 + out.len()];
-    #[cfg(target_arch = "x86_64")]
-    if vnni_path() {
-        // SAFETY: q holds out.len() rows of k values and x was built from k values; the CPU
-        // has AVX-512 F, BW (the wide path) and VNNI.
-        unsafe { crate::ops::vnni::int8_rows(x, q, k, scales, out) };
-        CALLS[0].fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    CALLS[1].fetch_add(1, Ordering::Relaxed);
-    for ((o, row), &s) in out.iter_mut().zip(q.chunks_exact(k.max(1))).zip(scales) {
-        let mut total = 0.0f32;
-        for ((wb, xb), &d) in row.chunks(Q8_BLOCK).zip(x.q.chunks(Q8_BLOCK)).zip(&x.d) {
-            let dot: i32 = wb
-                .iter()
-                .zip(xb)
-                .map(|(&w, &v)| i32::from(w as i8) * i32::from(v))
-                .sum();
-            total += d * dot as f32;
-        }
-        *o = s * total;
-    }
-}
-
-/// `out[j] = x · w[j0 + j, :]` for a packed 4-bit matrix against int8 activations.
-fn q4_rows_q8(x: &Q4Input, p: &Packed, j0: usize, out: &mut [f32]) {
-    let g = x.groups;
-    let rows = j0..j0 + out.len();
-    let q = &p.q[rows.start * g * 16..rows.end * g * 16];
-    let (scales, mins) = (
-        &p.scales[rows.start * g..rows.end * g],
-        &p.mins[rows.start * g..rows.end * g],
-    );
-    #[cfg(target_arch = "x86_64")]
-    if vnni_path() {
-        // SAFETY: q, scales and mins hold out.len() rows of x.groups groups; the CPU has
-        // AVX-512 F, BW, VL (the wide path), FMA and VNNI.
-        unsafe { crate::ops::vnni::q4_rows(x, q, scales, mins, out) };
-        CALLS[0].fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    CALLS[1].fetch_add(1, Ordering::Relaxed);
-    for (r, o) in out.iter_mut().enumerate() {
-        let mut total = 0.0f32;
-        for gi in 0..g {
-            let at = r * g + gi;
-            let (lo, hi) = Q4Input::runs(gi);
-            let dot: i32 = q[at * 16..at * 16 + 16]
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| {
-                    i32::from(b & 15) * i32::from(x.q[lo + i])
-                        + i32::from(b >> 4) * i32::from(x.q[hi + i])
-                })
-                .sum();
-            total += scales[at] * x.d[gi] * dot as f32 + mins[at] * x.sums[gi];
-        }
-        *o = total;
-    }
-}
-
-/// One input vector prepared for the kernels the format and [`quant_activations`] choose.
-enum Prepared<'a> {
-    /// f32 activations against int8 weights.
-    Int8F32(&'a [f32]),
-    /// f32 activations against 4-bit weights.
-    Q4F32(Q4F32Input),
-    /// int8 activations against int8 weights.
-    Int8Q8(Q8Input),
-    /// int8 activations against 4-bit weights.
-    Q4Q8(Q4Input),
-}
-
-impl Prepared<'_> {
-    fn new(x: &[f32], format: QuantFormat) -> Prepared<'_> {
-        // without VNNI an AVX-512 CPU keeps its f32 kernels, faster than the portable loop
-        let q8 = quant_activations() == QuantActivations::Int8
-            && (kernel_path() == KernelPath::Portable || vnni_available());
-        match (format, q8) {
-            (QuantFormat::Q4, true) => Prepared::Q4Q8(Q4Input::new(x)),
-            (QuantFormat::Q4, false) => Prepared::Q4F32(Q4F32Input::new(x)),
-            (_, true) => Prepared::Int8Q8(Q8Input::new(x)),
-            (_, false) => Prepared::Int8F32(x),
-        }
-    }
-}
-
-/// `y[j] = x · w[j, :]` for every row of `w`, split over threads by output.
+/// `y[j] = x · w[j, :]` for every row of `w` with f32 activations, split over threads by
+/// output.
 fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
     let (k, n) = (x.len(), w.rows);
-    let prepared = Prepared::new(x, w.format);
-    let part = |j0: usize, out: &mut [f32]| match &prepared {
-        Prepared::Int8F32(x) => int8_rows(x, p, j0, out),
-        Prepared::Q4F32(x) => q4_rows(x, p, j0, out),
-        Prepared::Int8Q8(x) => int8_rows_q8(x, p, k, j0, out),
-        Prepared::Q4Q8(x) => q4_rows_q8(x, p, j0, out),
+    let q4 = (w.format == QuantFormat::Q4).then(|| Q4F32Input::new(x));
+    let part = |j0: usize, out: &mut [f32]| match &q4 {
+        Some(xq) => q4_rows(xq, p, j0, out),
+        None => int8_rows(x, p, j0, out),
     };
     let threads = rayon::current_num_threads();
     if k * n < PAR_MIN_MACS || threads == 1 {
         part(0, y);
     } else {
         let per = n.div_ceil(threads).div_ceil(4) * 4;
-        y.par_chunks_mut(per)
-            .enumerate()
-            .for_each(|(i, out)| part(i * per, out));
+        y.par_chunks_mut(per).enumerate().for_each(|(i, out)| part(i * per, out));
     }
 }
 
@@ -307,24 +208,23 @@ impl Tensor {
     /// input that tracks gradients is an error (there is no backward).
     pub fn matmul_quant(&self, w: &QuantMatrix) -> Result<Tensor> {
         let k = self.inference_input("matmul_quant", w.rows, w.cols, || {
-            format!(
-                "a {} weight has no backward: train with f32 weights (or run under no_grad)",
-                w.format
-            )
+            format!("a {} weight has no backward: train with f32 weights (or run under no_grad)", w.format)
         })?;
         let (Some(p), None) = (&w.packed, &w.bf16) else {
-            let bf16 = w
-                .bf16
-                .as_ref()
-                .expect("a QuantMatrix holds bf16 or packed values");
+            let bf16 = w.bf16.as_ref().expect("a QuantMatrix holds bf16 or packed values");
             return self.matmul_bf16(bf16);
         };
         let (n, m) = (w.rows, self.elem_count() / k.max(1));
         let x = self.arr();
         let xs = standard(x.view());
         let mut out = vec![0.0f32; m * n];
-        if k > 0 && n > 0 {
-            if m >= GEMM_MIN_ROWS {
+        if k > 0 && n > 0 && m > 0 {
+            let int8 = int8_activations();
+            if int8 && m >= GEMM_MIN_ROWS {
+                gemm_quant(&round_trip(&xs, k), m, k, w, &mut out);
+            } else if int8 {
+                matmul_q8(&xs, m, k, w, p, &mut out);
+            } else if m >= F32_GEMM_MIN_ROWS {
                 gemm_quant(&xs, m, k, w, &mut out);
             } else {
                 for (row, y) in xs.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
@@ -334,9 +234,7 @@ impl Tensor {
         }
         let mut shape = self.shape().to_vec();
         *shape.last_mut().expect("rank ≥ 1") = n;
-        Ok(Tensor::from_array(
-            ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values"),
-        ))
+        Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
     }
 }
 
@@ -357,19 +255,12 @@ mod x86 {
     pub(super) unsafe fn int8_rows(x: &[f32], q: &[u8], scales: &[f32], out: &mut [f32]) {
         let k = x.len();
         let kk = k / 16 * 16;
-        let tail = |row: &[u8]| -> f32 {
-            x[kk..]
-                .iter()
-                .zip(&row[kk..])
-                .map(|(&a, &b)| a * f32::from(b as i8))
-                .sum()
-        };
+        let tail = |row: &[u8]| -> f32 { x[kk..].iter().zip(&row[kk..]).map(|(&a, &b)| a * f32::from(b as i8)).sum() };
         for (j0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
             let live = outs.len();
             // a short last group repeats its last row instead of reading past the matrix
-            let rows: [&[u8]; 4] = std::array::from_fn(|c| {
-                &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]
-            });
+            let rows: [&[u8]; 4] =
+                std::array::from_fn(|c| &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
             let mut acc = [_mm512_setzero_ps(); 4];
             let mut i = 0;
             // SAFETY: i + 16 ≤ kk ≤ k inside every row and x.
@@ -392,14 +283,7 @@ mod x86 {
     /// a group: low nibbles are its first 16 weights, high nibbles the next 16), two rows at
     /// a time sharing each load of `x`.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn q4_rows(
-        x: &[f32],
-        sums: &[f32],
-        q: &[u8],
-        scales: &[f32],
-        mins: &[f32],
-        out: &mut [f32],
-    ) {
+    pub(super) unsafe fn q4_rows(x: &[f32], sums: &[f32], q: &[u8], scales: &[f32], mins: &[f32], out: &mut [f32]) {
         let g = sums.len();
         let low = _mm512_set1_epi32(15);
         for (j0, outs) in (0..out.len()).step_by(2).zip(out.chunks_mut(2)) {
@@ -414,13 +298,11 @@ mod x86 {
                     let x_hi = _mm512_loadu_ps(x.as_ptr().add(gi * 32 + 16));
                     for c in 0..2 {
                         let at = rows[c] * g + gi;
-                        let b =
-                            _mm512_cvtepu8_epi32(_mm_loadu_si128(q.as_ptr().add(at * 16).cast()));
+                        let b = _mm512_cvtepu8_epi32(_mm_loadu_si128(q.as_ptr().add(at * 16).cast()));
                         let q_lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, low));
                         let q_hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
                         let dot = _mm512_fmadd_ps(x_hi, q_hi, _mm512_mul_ps(x_lo, q_lo));
-                        acc[c] =
-                            _mm512_fmadd_ps(dot, _mm512_set1_ps(*scales.get_unchecked(at)), acc[c]);
+                        acc[c] = _mm512_fmadd_ps(dot, _mm512_set1_ps(*scales.get_unchecked(at)), acc[c]);
                         min_terms[c] += *mins.get_unchecked(at) * *sums.get_unchecked(gi);
                     }
                 }
