@@ -71,24 +71,6 @@ fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
     d
 }
 
-/// The values `x` stands for once quantized in blocks of [`Q8_BLOCK`] (`d · q`): what a
-/// matrix product with int8 activations multiplies, so that a prompt's products (widened
-/// weights and gemm) see the activations a decoded token's (the integer kernels) see.
-pub(crate) fn round_trip(x: &[f32], k: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; x.len()];
-    let mut q = [0i8; Q8_BLOCK];
-    for (row, orow) in x.chunks(k).zip(out.chunks_mut(k)) {
-        for (xb, ob) in row.chunks(Q8_BLOCK).zip(orow.chunks_mut(Q8_BLOCK)) {
-            q.fill(0);
-            let d = quantize_block(xb, &mut q);
-            for (o, &v) in ob.iter_mut().zip(&q) {
-                *o = d * f32::from(v);
-            }
-        }
-    }
-    out
-}
-
 /// An input vector quantized for int8 weights (per output channel).
 pub(crate) struct Q8Input {
     /// The values in order, zero-padded to a multiple of 64.
