@@ -21,8 +21,8 @@ pub const Q8_BLOCK: usize = 32;
 /// Bytes of one AVX-512 register: the activation buffers are padded to a multiple of it.
 const LANE_BYTES: usize = 64;
 
-/// The activations a vector × quantized-matrix product uses (int8 and 4-bit weights; bf16
-/// weights always use f32 activations).
+/// The activations a product of fewer than [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) rows with
+/// an int8 or 4-bit matrix uses (larger products and bf16 weights always use f32 activations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuantActivations {
     /// Blocks of [`Q8_BLOCK`] int8 values with an f32 scale each, multiplied as integers
