@@ -221,11 +221,13 @@ fn inference_copies_of_linear_layers_compute_the_same() {
 
 /// A quantized `Linear` (either layout) computes the product of its dequantized weight plus
 /// the bias, refuses to train, stacks with others of its format, and refuses a weight that
-/// does not fit.
+/// does not fit. The activations stay f32 here (by default products of a few rows round them
+/// to int8 blocks: loam-tensor's `tests/quant.rs` checks that arithmetic).
 #[test]
 fn quantized_linear_layers_compute_with_their_dequantized_weights() {
     use loam_nn::LinearWeight;
-    use loam_tensor::{QuantFormat, QuantMatrix};
+    use loam_tensor::{QuantActivations, QuantFormat, QuantMatrix, set_quant_activations};
+    set_quant_activations(QuantActivations::F32);
     let store = ParamStore::new(8);
     let b = store.builder();
     let out_in = Linear::new(40, 9, true, b.pp("p")).unwrap();
@@ -256,4 +258,5 @@ fn quantized_linear_layers_compute_with_their_dequantized_weights() {
     let wrong = QuantMatrix::quantize(&randn(&[9, 41], 1), QuantFormat::Int8).unwrap();
     let err = out_in.with_quantized(wrong).unwrap_err().to_string();
     assert!(err.contains("p.weight") && err.contains("[9, 41]"), "{err}");
+    set_quant_activations(QuantActivations::Int8);
 }

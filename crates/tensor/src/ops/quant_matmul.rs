@@ -1,9 +1,18 @@
-//! Products with a [`QuantMatrix`] weight: y = x·Wᵀ with W `[out, in]`. A vector × matrix
-//! product (decoding, bound by memory bandwidth) reads the packed weights once, widening them
-//! to f32 in registers: the AVX-512 kernels below when [`kernel_path`] is wide, a portable loop
-//! otherwise, the output rows split over rayon's threads. A matrix product (a prompt) widens
-//! blocks of weight rows to f32 and multiplies each with the gemm crate. bf16 weights go
-//! through [`Tensor::matmul_bf16`].
+//! Products with a [`QuantMatrix`] weight: y = x·Wᵀ with W `[out, in]`.
+//!
+//! A product of fewer than [`GEMM_MIN_ROWS`] input rows (decoding, small batches: bound by
+//! memory bandwidth) reads the packed weights once per few rows, the output rows split over
+//! rayon's threads. By default ([`QuantActivations::Int8`]) each input row is quantized to
+//! int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI kernels, or
+//! portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on an AVX-512
+//! CPU without VNNI) each weight is widened to f32 against the exact input instead, one input
+//! row at a time (the AVX-512 kernels below, or a portable loop), below four rows.
+//!
+//! Larger products (a prompt, a batch of sentences) widen blocks of weight rows to f32 and
+//! multiply them with the gemm crate against the exact f32 activations: they are bound by the
+//! gemm's arithmetic, not by reading the weights, and int8 activations would only add error
+//! (MiniLM's int8 embeddings fell from cosine ≥ 0.995 to 0.9948 of f32 with them). bf16
+//! weights go through [`Tensor::matmul_bf16`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,19 +22,27 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
+use crate::ops::quant_input::{QuantActivations, quant_activations};
 use crate::ops::quant_matrix::{Packed, Q4_GROUP, QuantFormat, QuantMatrix, groups};
+use crate::ops::quant_q8::matmul_q8;
+use crate::ops::vnni::vnni_available;
 use crate::tensor::Tensor;
 
 /// Weight rows widened together for one gemm call of a matrix product.
 const BLOCK_ROWS: usize = 128;
 /// Below this many multiply-adds a vector product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
-/// Input rows from which a product goes through widened blocks and gemm.
-const GEMM_MIN_ROWS: usize = 4;
+/// Input rows from which a product goes through widened blocks and gemm; fewer rows (decoding,
+/// small batches) take the vector kernels with int8 activations, every weight read once per
+/// four input rows. The boundary with a future AMX-INT8 path for larger products.
+pub const GEMM_MIN_ROWS: usize = 16;
+/// [`GEMM_MIN_ROWS`] with f32 activations, whose vector kernels read the weights once per row.
+const F32_GEMM_MIN_ROWS: usize = 4;
 
-/// Vector products computed by the wide and by the portable kernels (a product split over
+/// Vector products computed by the wide (AVX-512, with VNNI for int8 activations) and by the
+/// portable kernels (a product split over
 /// threads counts once per part).
-static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+pub(crate) static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// How many quantized vector products ran on the wide and on the portable kernels, for tests
 /// that check which path ran.
@@ -46,26 +63,26 @@ impl SendPtr {
     }
 }
 
-/// One input vector prepared for a 4-bit product: zero-padded to whole groups, with the sum of
+/// One input vector prepared for a 4-bit product with f32 activations: zero-padded to whole groups, with the sum of
 /// each group (the minimum's term: Σ (min + s·q)·x = min·Σx + s·Σ q·x).
-struct Q4Input {
+struct Q4F32Input {
     /// `groups × 32` values.
     x: Vec<f32>,
     /// One sum per group.
     sums: Vec<f32>,
 }
 
-impl Q4Input {
-    fn new(x: &[f32]) -> Q4Input {
+impl Q4F32Input {
+    fn new(x: &[f32]) -> Q4F32Input {
         let g = groups(x.len());
         let mut padded = vec![0.0f32; g * Q4_GROUP];
         padded[..x.len()].copy_from_slice(x);
         let sums = padded.chunks_exact(Q4_GROUP).map(|c| c.iter().sum()).collect();
-        Q4Input { x: padded, sums }
+        Q4F32Input { x: padded, sums }
     }
 }
 
-/// `out[j] = x · w[j0 + j, :]` for a packed int8 matrix, on the path [`kernel_path`] chose.
+/// `out[j] = x · w[j0 + j, :]` for a packed int8 matrix against f32 activations, on the path [`kernel_path`] chose.
 fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
     let k = x.len();
     let q = &p.q[j0 * k..(j0 + out.len()) * k];
@@ -91,8 +108,8 @@ fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
     }
 }
 
-/// `out[j] = x · w[j0 + j, :]` for a packed 4-bit matrix, on the path [`kernel_path`] chose.
-fn q4_rows(x: &Q4Input, p: &Packed, j0: usize, out: &mut [f32]) {
+/// `out[j] = x · w[j0 + j, :]` for a packed 4-bit matrix against f32 activations, on the path [`kernel_path`] chose.
+fn q4_rows(x: &Q4F32Input, p: &Packed, j0: usize, out: &mut [f32]) {
     let g = x.sums.len();
     let rows = j0..j0 + out.len();
     let q = &p.q[rows.start * g * 16..rows.end * g * 16];
@@ -122,10 +139,18 @@ fn q4_rows(x: &Q4Input, p: &Packed, j0: usize, out: &mut [f32]) {
     }
 }
 
-/// `y[j] = x · w[j, :]` for every row of `w`, split over threads by output.
+/// Whether products of a few rows use int8 activations: asked for, and either the portable
+/// path or a CPU with VNNI (an AVX-512 CPU without it keeps its f32 kernels, faster than the
+/// portable loops).
+fn int8_activations() -> bool {
+    quant_activations() == QuantActivations::Int8 && (kernel_path() == KernelPath::Portable || vnni_available())
+}
+
+/// `y[j] = x · w[j, :]` for every row of `w` with f32 activations, split over threads by
+/// output.
 fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
     let (k, n) = (x.len(), w.rows);
-    let q4 = (w.format == QuantFormat::Q4).then(|| Q4Input::new(x));
+    let q4 = (w.format == QuantFormat::Q4).then(|| Q4F32Input::new(x));
     let part = |j0: usize, out: &mut [f32]| match &q4 {
         Some(xq) => q4_rows(xq, p, j0, out),
         None => int8_rows(x, p, j0, out),
@@ -194,10 +219,13 @@ impl Tensor {
         let x = self.arr();
         let xs = standard(x.view());
         let mut out = vec![0.0f32; m * n];
-        if k > 0 && n > 0 {
-            if m >= GEMM_MIN_ROWS {
+        if k > 0 && n > 0 && m > 0 {
+            let int8 = int8_activations();
+            if int8 && m < GEMM_MIN_ROWS {
+                matmul_q8(&xs, m, k, w, p, &mut out);
+            } else if m >= F32_GEMM_MIN_ROWS {
                 // AMX dispatch (ops/amx_int8.rs): int8 weights, 16 rows or more, AMX on
-                if !super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
+                if m < GEMM_MIN_ROWS || !super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
                     gemm_quant(&xs, m, k, w, &mut out);
                 }
             } else {

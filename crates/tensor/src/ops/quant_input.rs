@@ -1,0 +1,183 @@
+//! Activations quantized on the fly for the integer quantized products (the way llama.cpp's
+//! Q8_0 × Q8_0 dot works): an input vector `x` is cut into blocks of [`Q8_BLOCK`] values,
+//! each with an f32 scale `d = max|x_block| / 127` and int8 values `q = round(x / d)` in
+//! −127..=127 (a block of zeros has `d = 0`). A product with a weight row then sums integer
+//! products a block at a time (`vpdpbusd`, AVX-512 VNNI) and applies `d` (and the weight's
+//! scales) in f32 once a block.
+//!
+//! Which activations a product uses is [`QuantActivations`], process-wide: int8 (the default)
+//! or f32 (the weights widened to f32 against the exact input, as before VNNI), for quality
+//! comparisons and the interleaved speed bench.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::ops::quant_matrix::{Q4_GROUP, groups};
+
+/// Activation values sharing one f32 scale (equal to [`Q4_GROUP`], so that a 4-bit weight
+/// group meets exactly one activation block).
+pub const Q8_BLOCK: usize = 32;
+
+/// Bytes of one AVX-512 register: the activation buffers are padded to a multiple of it.
+const LANE_BYTES: usize = 64;
+
+/// The activations a product of fewer than [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) rows with
+/// an int8 or 4-bit matrix uses (larger products and bf16 weights always use f32 activations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantActivations {
+    /// Blocks of [`Q8_BLOCK`] int8 values with an f32 scale each, multiplied as integers
+    /// (`vpdpbusd` where the CPU has AVX-512 VNNI). The default.
+    Int8,
+    /// The exact f32 input, each weight widened to f32.
+    F32,
+}
+
+/// Whether [`QuantActivations::F32`] is chosen (`LOAM_QUANT_ACTIVATIONS=f32`, or
+/// [`set_quant_activations`]).
+static F32_ACTIVATIONS: AtomicBool = AtomicBool::new(false);
+/// Reads `LOAM_QUANT_ACTIVATIONS` once, before the first use of [`F32_ACTIVATIONS`].
+static FROM_ENV: Once = Once::new();
+
+fn init_from_env() {
+    FROM_ENV.call_once(|| {
+        let f32 = std::env::var("LOAM_QUANT_ACTIVATIONS").is_ok_and(|v| v.trim() == "f32");
+        F32_ACTIVATIONS.store(f32, Ordering::Relaxed);
+    });
+}
+
+/// Chooses the activations of the quantized vector products for the whole process, from the
+/// next product on; overrides `LOAM_QUANT_ACTIVATIONS` (`int8` or `f32`), which sets the
+/// starting value.
+pub fn set_quant_activations(mode: QuantActivations) {
+    init_from_env();
+    F32_ACTIVATIONS.store(mode == QuantActivations::F32, Ordering::Relaxed);
+}
+
+/// The activations the next quantized vector product uses.
+pub fn quant_activations() -> QuantActivations {
+    init_from_env();
+    if F32_ACTIVATIONS.load(Ordering::Relaxed) { QuantActivations::F32 } else { QuantActivations::Int8 }
+}
+
+/// One block's scale and values: `d = max|x| / 127`, `q = round(x / d)`.
+fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
+    let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    if d > 0.0 {
+        for (o, &v) in q.iter_mut().zip(x) {
+            *o = (v / d).round().clamp(-127.0, 127.0) as i8;
+        }
+    }
+    d
+}
+
+/// An input vector quantized for int8 weights (per output channel).
+pub(crate) struct Q8Input {
+    /// The values in order, zero-padded to a multiple of 64.
+    pub(crate) q: Vec<i8>,
+    /// One scale per block of [`Q8_BLOCK`] values (padding included).
+    pub(crate) d: Vec<f32>,
+    /// The scale of each 4-byte lane of `q` (`q.len() / 4`): the factor `vpdpbusd`'s i32 lanes
+    /// are multiplied by.
+    pub(crate) lane_d: Vec<f32>,
+    /// `Σ_b d_b · Σ q_b`: the wide kernel reads weights as `w + 128` (unsigned) and subtracts
+    /// `128 ·` this once a row.
+    pub(crate) offset: f32,
+}
+
+impl Q8Input {
+    /// `x` quantized in blocks of [`Q8_BLOCK`].
+    pub(crate) fn new(x: &[f32]) -> Q8Input {
+        let padded = x.len().div_ceil(LANE_BYTES) * LANE_BYTES;
+        let mut q = vec![0i8; padded];
+        let mut d = vec![0.0f32; padded / Q8_BLOCK];
+        for ((xb, qb), db) in x.chunks(Q8_BLOCK).zip(q.chunks_mut(Q8_BLOCK)).zip(d.iter_mut()) {
+            *db = quantize_block(xb, qb);
+        }
+        let lane_d = (0..padded / 4).map(|l| d[l * 4 / Q8_BLOCK]).collect();
+        let offset =
+            q.chunks(Q8_BLOCK).zip(&d).map(|(qb, &db)| db * qb.iter().map(|&v| i32::from(v)).sum::<i32>() as f32).sum();
+        Q8Input { q, d, lane_d, offset }
+    }
+}
+
+/// An input vector quantized for 4-bit weights: blocks of [`Q8_BLOCK`] = [`Q4_GROUP`] values,
+/// laid out to meet the packed nibbles. Four groups' 64 packed bytes hold their elements
+/// 0..16 in the low nibbles and 16..32 in the high ones, so the values of four groups
+/// (128 bytes) are stored as the four runs of elements 0..16, then the four runs of 16..32.
+pub(crate) struct Q4Input {
+    /// The values in nibble order, zero-padded to whole runs of four groups.
+    pub(crate) q: Vec<i8>,
+    /// One scale per group (zero-padded to a multiple of four).
+    pub(crate) d: Vec<f32>,
+    /// The sum of each group's quantized inputs (`d · Σ q`), for the groups' minima
+    /// (`Σ (m + s·n)·x = m·Σx + s·Σ n·x`); zero-padded like `d`.
+    pub(crate) sums: Vec<f32>,
+    /// Groups of a weight row.
+    pub(crate) groups: usize,
+}
+
+impl Q4Input {
+    /// `x` quantized a group at a time, in nibble order.
+    pub(crate) fn new(x: &[f32]) -> Q4Input {
+        let g = groups(x.len());
+        let g4 = g.div_ceil(4) * 4;
+        let mut q = vec![0i8; g4 * Q4_GROUP];
+        let (mut d, mut sums) = (vec![0.0f32; g4], vec![0.0f32; g4]);
+        let mut block = [0i8; Q4_GROUP];
+        for (gi, xb) in x.chunks(Q4_GROUP).enumerate() {
+            block.fill(0);
+            d[gi] = quantize_block(xb, &mut block);
+            sums[gi] = d[gi] * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
+            let (lo, hi) = Q4Input::runs(gi);
+            q[lo..lo + 16].copy_from_slice(&block[..16]);
+            q[hi..hi + 16].copy_from_slice(&block[16..]);
+        }
+        Q4Input { q, d, sums, groups: g }
+    }
+
+    /// Where group `gi`'s elements 0..16 and 16..32 start in [`Q4Input::q`].
+    pub(crate) fn runs(gi: usize) -> (usize, usize) {
+        let lo = gi / 4 * 128 + gi % 4 * 16;
+        (lo, lo + 64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_quantize_to_their_own_scale_and_pad_with_zeros() {
+        let x: Vec<f32> = (0..70).map(|i| if i < 32 { i as f32 } else { -0.5 * (i - 32) as f32 }).collect();
+        let q = Q8Input::new(&x);
+        assert_eq!(q.q.len(), 128);
+        assert_eq!((q.d[0], q.d[1]), (31.0 / 127.0, 15.5 / 127.0));
+        assert_eq!((q.q[31], q.q[63], q.q[1]), (127, -127, 4)); // 1 / (31 / 127) = 4.1
+        assert!(q.q[70..].iter().all(|&v| v == 0) && q.d[3] == 0.0);
+        assert_eq!(q.lane_d[7], q.d[0]);
+        assert_eq!(q.lane_d[8], q.d[1]);
+    }
+
+    #[test]
+    fn four_bit_inputs_follow_the_nibble_order() {
+        let x: Vec<f32> = (0..40).map(|i| (i + 1) as f32).collect();
+        let q = Q4Input::new(&x);
+        assert_eq!((q.groups, q.q.len(), q.d.len()), (2, 128, 4));
+        assert_eq!(q.q[0], (1.0f32 / (32.0 / 127.0)).round() as i8);
+        assert_eq!(q.q[64], (17.0f32 / (32.0 / 127.0)).round() as i8);
+        assert_eq!(q.q[16], (33.0f32 / (40.0 / 127.0)).round() as i8); // group 1, element 0
+        assert_eq!(q.q[64 + 16 + 7], 0); // group 1 has 8 elements
+        let d1 = 40.0f32 / 127.0;
+        let want: f32 = (33..=40).map(|v| d1 * (v as f32 / d1).round()).sum();
+        assert!((q.sums[1] - want).abs() < 1e-4, "{} vs {want}", q.sums[1]);
+    }
+
+    #[test]
+    fn the_mode_switch_reads_back() {
+        set_quant_activations(QuantActivations::F32);
+        assert_eq!(quant_activations(), QuantActivations::F32);
+        set_quant_activations(QuantActivations::Int8);
+        assert_eq!(quant_activations(), QuantActivations::Int8);
+    }
+}

@@ -1,0 +1,132 @@
+//! Products of a few input rows (1 to [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) − 1: decoding,
+//! a small batch of sequences) with an int8 or 4-bit matrix, the activations quantized to int8
+//! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows: the VNNI
+//! kernels ([`vnni`](crate::ops::vnni)) when [`kernel_path`] is wide and the CPU has AVX-512
+//! VNNI, portable loops with the same integer arithmetic otherwise. The output rows of the
+//! weight are split over rayon's threads.
+
+use std::sync::atomic::Ordering;
+
+use rayon::prelude::*;
+
+use crate::kernel::{KernelPath, kernel_path};
+use crate::ops::quant_input::{Q4Input, Q8_BLOCK, Q8Input};
+use crate::ops::quant_matmul::CALLS;
+use crate::ops::quant_matrix::{Packed, QuantFormat, QuantMatrix};
+use crate::ops::vnni::vnni_available;
+
+/// Input rows a kernel call multiplies together, sharing each load of the weights.
+pub(crate) const X_ROWS: usize = 4;
+/// Below this many multiply-adds a product stays on one thread.
+const PAR_MIN_MACS: usize = 1 << 16;
+
+/// Whether the int8-activation products run on the VNNI kernels.
+fn vnni_path() -> bool {
+    kernel_path() == KernelPath::Wide && vnni_available()
+}
+
+/// The input rows, quantized for the weight's format.
+enum Inputs {
+    Int8(Vec<Q8Input>),
+    Q4(Vec<Q4Input>),
+}
+
+/// `y[m, n] = x[m, k] · w[n, k]ᵀ` with int8 activations, for an int8 or 4-bit `w` (`p` its
+/// packed values).
+pub(crate) fn matmul_q8(x: &[f32], m: usize, k: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
+    let n = w.rows;
+    let rows = x.chunks_exact(k);
+    let inputs = match w.format {
+        QuantFormat::Q4 => Inputs::Q4(rows.map(Q4Input::new).collect()),
+        _ => Inputs::Int8(rows.map(Q8Input::new).collect()),
+    };
+    // out: [m, len], the outputs of weight rows j0..j0 + len
+    let part = |j0: usize, len: usize, out: &mut [f32]| match &inputs {
+        Inputs::Int8(xs) => int8_rows(xs, p, k, j0, len, out),
+        Inputs::Q4(xs) => q4_rows(xs, p, j0, len, out),
+    };
+    let threads = rayon::current_num_threads();
+    if m * k * n < PAR_MIN_MACS || threads == 1 {
+        part(0, n, y);
+        return;
+    }
+    let per = n.div_ceil(threads).div_ceil(4) * 4;
+    let parts: Vec<(usize, usize, Vec<f32>)> = (0..n.div_ceil(per))
+        .into_par_iter()
+        .map(|t| {
+            let (j0, len) = (t * per, per.min(n - t * per));
+            let mut out = vec![0.0f32; m * len];
+            part(j0, len, &mut out);
+            (j0, len, out)
+        })
+        .collect();
+    for (j0, len, out) in parts {
+        for (yr, or) in y.chunks_exact_mut(n).zip(out.chunks_exact(len)) {
+            yr[j0..j0 + len].copy_from_slice(or);
+        }
+    }
+}
+
+/// `out[r, j] = xs[r] · w[j0 + j, :]` for a packed int8 matrix: `out` `[xs.len(), len]`.
+fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &mut [f32]) {
+    let q = &p.q[j0 * k..(j0 + len) * k];
+    let scales = &p.scales[j0..j0 + len];
+    let vnni = vnni_path();
+    CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
+    for (xb, ob) in xs.chunks(X_ROWS).zip(out.chunks_mut(X_ROWS * len)) {
+        #[cfg(target_arch = "x86_64")]
+        if vnni {
+            // SAFETY: q holds len rows of k values, every input was built from k values, ob
+            // holds xb.len() × len outputs; the CPU has AVX-512 F, BW (the wide path) and VNNI.
+            unsafe { crate::ops::vnni::int8_rows(xb, q, k, scales, ob) };
+            continue;
+        }
+        for (x, orow) in xb.iter().zip(ob.chunks_exact_mut(len)) {
+            for ((o, row), &s) in orow.iter_mut().zip(q.chunks_exact(k)).zip(scales) {
+                let mut total = 0.0f32;
+                for ((wb, qb), &d) in row.chunks(Q8_BLOCK).zip(x.q.chunks(Q8_BLOCK)).zip(&x.d) {
+                    let dot: i32 = wb.iter().zip(qb).map(|(&w, &v)| i32::from(w as i8) * i32::from(v)).sum();
+                    total += d * dot as f32;
+                }
+                *o = s * total;
+            }
+        }
+    }
+}
+
+/// `out[r, j] = xs[r] · w[j0 + j, :]` for a packed 4-bit matrix: `out` `[xs.len(), len]`.
+fn q4_rows(xs: &[Q4Input], p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
+    let g = xs[0].groups;
+    let (a, b) = (j0 * g, (j0 + len) * g);
+    let (q, scales, mins) = (&p.q[a * 16..b * 16], &p.scales[a..b], &p.mins[a..b]);
+    let vnni = vnni_path();
+    CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
+    for (xb, ob) in xs.chunks(X_ROWS).zip(out.chunks_mut(X_ROWS * len)) {
+        #[cfg(target_arch = "x86_64")]
+        if vnni {
+            // SAFETY: q, scales and mins hold len rows of g groups, every input was built from
+            // rows of g groups, ob holds xb.len() × len outputs; the CPU has AVX-512 F, BW, VL
+            // (the wide path), FMA and VNNI.
+            unsafe { crate::ops::vnni::q4_rows(xb, q, scales, mins, ob) };
+            continue;
+        }
+        for (x, orow) in xb.iter().zip(ob.chunks_exact_mut(len)) {
+            for (j, o) in orow.iter_mut().enumerate() {
+                let mut total = 0.0f32;
+                for gi in 0..g {
+                    let at = j * g + gi;
+                    let (lo, hi) = Q4Input::runs(gi);
+                    let dot: i32 = q[at * 16..at * 16 + 16]
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &b)| {
+                            i32::from(b & 15) * i32::from(x.q[lo + i]) + i32::from(b >> 4) * i32::from(x.q[hi + i])
+                        })
+                        .sum();
+                    total += scales[at] * x.d[gi] * dot as f32 + mins[at] * x.sums[gi];
+                }
+                *o = total;
+            }
+        }
+    }
+}

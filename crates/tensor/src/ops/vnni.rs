@@ -1,0 +1,186 @@
+//! AVX-512 VNNI kernels for the vector × quantized-matrix products with int8 activations
+//! ([`Q8Input`], [`Q4Input`]): `vpdpbusd` multiplies 64 unsigned bytes by 64 signed bytes and
+//! adds each run of four products into one of 16 i32 lanes, so one instruction does the work
+//! of the widening kernels' sixteen conversions and four FMAs.
+//!
+//! `vpdpbusd` wants one side unsigned. 4-bit weights are unsigned already (0..=15). Int8
+//! weights are read as `w + 128` (a XOR of the sign bit, one instruction per 64 weights): the
+//! sum over a block becomes `Σ (w + 128)·q = Σ w·q + 128·Σ q`, and the second term depends
+//! on the input alone, so it is subtracted once per output ([`Q8Input::offset`]) rather than
+//! needing a per-row weight sum (the other usual trick) or a sign flip of every weight.
+//!
+//! Both kernels take a run of weight rows (one thread's share; [`quant_q8`] splits the rows)
+//! and one to four input rows, and keep four weight rows in flight: each load of a weight
+//! serves every input row, each load of an input four weight rows.
+//!
+//! [`quant_q8`]: crate::ops::quant_q8
+
+/// Whether this CPU has AVX-512 VNNI (asked once); the kernels also need what
+/// [`wide_available`](crate::wide_available) checks.
+pub fn vnni_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{int8_rows, q4_rows};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use crate::ops::quant_input::{Q4Input, Q8Input};
+
+    /// Rows kept in flight.
+    const ROWS: usize = 4;
+
+    /// `out[r, j] = scale[j] · Σ_b d_b · (q_b · w[j, b])` for each input `xs[r]` (1 to 4 of
+    /// them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8); `out` is
+    /// `[xs.len(), scales.len()]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold `scales.len() × k` bytes, `out`
+    /// `xs.len() × scales.len()` values, and every input must have been built from `k` values.
+    pub(crate) unsafe fn int8_rows(xs: &[Q8Input], w: &[u8], k: usize, scales: &[f32], out: &mut [f32]) {
+        // SAFETY: as this function's.
+        unsafe {
+            match xs.len() {
+                1 => int8_block::<1>(xs, w, k, scales, out),
+                2 => int8_block::<2>(xs, w, k, scales, out),
+                3 => int8_block::<3>(xs, w, k, scales, out),
+                _ => int8_block::<4>(xs, w, k, scales, out),
+            }
+        }
+    }
+
+    /// [`int8_rows`] for `N` inputs: `ROWS × N` accumulators in registers.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn int8_block<const N: usize>(xs: &[Q8Input], w: &[u8], k: usize, scales: &[f32], out: &mut [f32]) {
+        let n = scales.len();
+        let chunks = k.div_ceil(64);
+        // the last chunk's bytes that lie inside a row
+        let tail = k - (chunks.max(1) - 1) * 64;
+        let tail_mask: u64 = if tail == 64 { !0 } else { (1u64 << tail) - 1 };
+        let flip = _mm512_set1_epi8(i8::MIN);
+        let zero = _mm512_setzero_si512();
+        let offsets: [f32; N] = std::array::from_fn(|r| 128.0 * xs[r].offset);
+        for j0 in (0..n).step_by(ROWS) {
+            let live = ROWS.min(n - j0);
+            // a short last run repeats its last row instead of reading past the matrix
+            let rows: [*const u8; ROWS] = std::array::from_fn(|c| w[(j0 + c.min(live - 1)) * k..].as_ptr());
+            let mut acc = [[_mm512_setzero_ps(); N]; ROWS];
+            for ch in 0..chunks {
+                let mask = if ch + 1 == chunks { tail_mask } else { !0 };
+                // SAFETY: each x.q holds chunks × 64 values and x.lane_d chunks × 16 scales; the
+                // masked load reads only bytes inside each row (ch·64 + tail ≤ k).
+                unsafe {
+                    // masked-out bytes become 128 here and meet zero padding in x
+                    let wv: [__m512i; ROWS] = std::array::from_fn(|c| {
+                        _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, rows[c].add(ch * 64).cast()), flip)
+                    });
+                    for r in 0..N {
+                        let xv = _mm512_loadu_si512(xs[r].q.as_ptr().add(ch * 64).cast());
+                        let dv = _mm512_loadu_ps(xs[r].lane_d.as_ptr().add(ch * 16));
+                        for c in 0..ROWS {
+                            let dot = _mm512_dpbusd_epi32(zero, wv[c], xv);
+                            acc[c][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dv, acc[c][r]);
+                        }
+                    }
+                }
+            }
+            for c in 0..live {
+                for r in 0..N {
+                    out[r * n + j0 + c] = scales[j0 + c] * (_mm512_reduce_add_ps(acc[c][r]) - offsets[r]);
+                }
+            }
+        }
+    }
+
+    /// `out[r, j] = Σ_g s[j,g] · d_g · (q_g · n[j,g]) + m[j,g] · Σ x_g` for each input `xs[r]`
+    /// (1 to 4 of them) and 4-bit weights: nibbles `n` (16 bytes a group, `groups` groups a
+    /// row), scales `s` and minima `m` `[rows, groups]`; `out` is `[xs.len(), rows]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW, VL and VNNI and FMA; `scales` and `mins` must hold
+    /// `rows × groups` values and `nibbles` 16 bytes for each, `out` `xs.len() × rows` values,
+    /// and every input must have been built from rows of `groups` groups.
+    pub(crate) unsafe fn q4_rows(xs: &[Q4Input], nibbles: &[u8], scales: &[f32], mins: &[f32], out: &mut [f32]) {
+        // SAFETY: as this function's.
+        unsafe {
+            match xs.len() {
+                1 => q4_block::<1>(xs, nibbles, scales, mins, out),
+                2 => q4_block::<2>(xs, nibbles, scales, mins, out),
+                3 => q4_block::<3>(xs, nibbles, scales, mins, out),
+                _ => q4_block::<4>(xs, nibbles, scales, mins, out),
+            }
+        }
+    }
+
+    /// [`q4_rows`] for `N` inputs.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma")]
+    unsafe fn q4_block<const N: usize>(xs: &[Q4Input], nibbles: &[u8], scales: &[f32], mins: &[f32], out: &mut [f32]) {
+        let g = xs[0].groups;
+        let n = scales.len() / g.max(1);
+        let chunks = g.div_ceil(4);
+        let tail = g - (chunks.max(1) - 1) * 4; // groups in the last chunk: 1..=4
+        let (tail_bytes, tail_groups): (u64, u8) =
+            if tail == 4 { (!0, 0xF) } else { ((1u64 << (16 * tail)) - 1, (1u8 << tail) - 1) };
+        let low = _mm512_set1_epi8(0x0F);
+        let zero = _mm512_setzero_si512();
+        // lanes 4i..4i+4 hold group i's four partial sums: each takes the group's scale
+        let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        for j0 in (0..n).step_by(ROWS) {
+            let live = ROWS.min(n - j0);
+            let rows: [usize; ROWS] = std::array::from_fn(|c| j0 + c.min(live - 1));
+            let mut acc = [[_mm512_setzero_ps(); N]; ROWS];
+            let mut min_acc = [[_mm_setzero_ps(); N]; ROWS];
+            for ch in 0..chunks {
+                let (mb, mg) = if ch + 1 == chunks { (tail_bytes, tail_groups) } else { (!0, 0xF) };
+                // SAFETY: each x.q holds chunks × 128 values, x.d and x.sums chunks × 4; the
+                // masked loads read only the groups inside each row (4·ch + tail ≤ g).
+                unsafe {
+                    let mut lo = [zero; ROWS];
+                    let mut hi = [zero; ROWS];
+                    let mut s4 = [_mm_setzero_ps(); ROWS];
+                    let mut m4 = [_mm_setzero_ps(); ROWS];
+                    for c in 0..ROWS {
+                        let at = rows[c] * g + ch * 4;
+                        let b = _mm512_maskz_loadu_epi8(mb, nibbles.as_ptr().add(at * 16).cast());
+                        lo[c] = _mm512_and_si512(b, low);
+                        hi[c] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
+                        s4[c] = _mm_maskz_loadu_ps(mg, scales.as_ptr().add(at));
+                        m4[c] = _mm_maskz_loadu_ps(mg, mins.as_ptr().add(at));
+                    }
+                    for r in 0..N {
+                        let x = &xs[r];
+                        let x_lo = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128).cast());
+                        let x_hi = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128 + 64).cast());
+                        let d4 = _mm_loadu_ps(x.d.as_ptr().add(ch * 4));
+                        let sums4 = _mm_loadu_ps(x.sums.as_ptr().add(ch * 4));
+                        for c in 0..ROWS {
+                            let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo[c], x_lo), hi[c], x_hi);
+                            let s = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(s4[c], d4)));
+                            acc[c][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[c][r]);
+                            min_acc[c][r] = _mm_fmadd_ps(m4[c], sums4, min_acc[c][r]);
+                        }
+                    }
+                }
+            }
+            for c in 0..live {
+                for r in 0..N {
+                    let m = min_acc[c][r];
+                    let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+                    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                    out[r * n + j0 + c] = _mm512_reduce_add_ps(acc[c][r]) + _mm_cvtss_f32(m);
+                }
+            }
+        }
+    }
+}
