@@ -35,25 +35,42 @@ fn model_dir(model: &Path) -> Result<PathBuf> {
     if best.join("config.toml").is_file() {
         return Ok(best);
     }
-    bail!("{}: neither a loam checkpoint (no config.toml) nor a run folder with a best/ model", model.display())
+    bail!(
+        "{}: neither a loam checkpoint (no config.toml) nor a run folder with a best/ model",
+        model.display()
+    )
 }
 
 /// Exports the model and prints what was written.
 pub fn run(args: &Args) -> Result<()> {
     if args.format != "hf" {
-        bail!("--format {}: the only export format is hf (Hugging Face)", args.format);
+        bail!(
+            "--format {}: the only export format is hf (Hugging Face)",
+            args.format
+        );
     }
     let non_empty = std::fs::read_dir(&args.out).is_ok_and(|mut d| d.next().is_some());
     if non_empty && !args.overwrite {
-        bail!("{} exists and is not empty (pass --overwrite to replace it)", args.out.display());
+        bail!(
+            "{} exists and is not empty (pass --overwrite to replace it)",
+            args.out.display()
+        );
     }
     let dir = model_dir(&args.model)?;
     let LoadedModel { model, store, .. } = load_model(&dir)?;
     let TrainedModel::Seq2Seq(m) = &model else {
-        bail!("{}: export writes loam encoder–decoders (as BART); this run is a {}", dir.display(), model_name(&model));
+        bail!(
+            "{}: export writes loam encoder–decoders (as BART); this run is a {}",
+            dir.display(),
+            model_name(&model)
+        );
     };
     loam_lm::seq2seq::export_bart(m, &store, &dir.join("tokenizer.json"), &args.out)?;
-    println!("export: {} → {} as BART (BartForConditionalGeneration)", dir.display(), args.out.display());
+    println!(
+        "export: {} → {} as BART (BartForConditionalGeneration)",
+        dir.display(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -40,7 +40,10 @@ fn check(cfg: &GenerationConfig, beam: &BeamConfig, ids: &[usize], vocab: usize)
 
 /// The stop-string test of `cfg` with `tokenizer`, or an error when stop strings are set and
 /// no tokenizer is given to decode them.
-fn stop_check<'a>(cfg: &'a GenerationConfig, tokenizer: Option<&'a dyn Tokenizer>) -> Result<Option<Box<StopCheck<'a>>>> {
+fn stop_check<'a>(
+    cfg: &'a GenerationConfig,
+    tokenizer: Option<&'a dyn Tokenizer>,
+) -> Result<Option<Box<StopCheck<'a>>>> {
     if cfg.stop_strings.is_empty() {
         return Ok(None);
     }
@@ -50,7 +53,9 @@ fn stop_check<'a>(cfg: &'a GenerationConfig, tokenizer: Option<&'a dyn Tokenizer
         ));
     };
     let stops = &cfg.stop_strings;
-    Ok(Some(Box::new(move |ids: &[usize]| Ok(text_until_stop(tok, ids, stops)?.1))))
+    Ok(Some(Box::new(move |ids: &[usize]| {
+        Ok(text_until_stop(tok, ids, stops)?.1)
+    })))
 }
 
 /// Beam search after `prompt` with a decoder-only model: the best `num_return_sequences`
@@ -199,4 +204,3 @@ fn seq2seq_search(
         last_rows(&logits)
     })
 }
-

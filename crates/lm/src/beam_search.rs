@@ -184,12 +184,21 @@ fn row_top(row: &[f32], offset: f32, k: usize) -> Vec<(usize, f32)> {
 
 /// The `keep` best (index `beam · v + token`, `scores[beam] + rows[beam][token]`), best
 /// first, lower index first among ties: each row's best, merged.
-fn best_continuations(rows: &[Vec<f32>], scores: &[f32], keep: usize, v: usize) -> Vec<(usize, f32)> {
+fn best_continuations(
+    rows: &[Vec<f32>],
+    scores: &[f32],
+    keep: usize,
+    v: usize,
+) -> Vec<(usize, f32)> {
     let mut all: Vec<(usize, f32)> = rows
         .iter()
         .zip(scores)
         .enumerate()
-        .flat_map(|(b, (row, &s))| row_top(row, s, keep).into_iter().map(move |(t, x)| (b * v + t, x)))
+        .flat_map(|(b, (row, &s))| {
+            row_top(row, s, keep)
+                .into_iter()
+                .map(move |(t, x)| (b * v + t, x))
+        })
         .collect();
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     all.truncate(keep);
@@ -210,7 +219,8 @@ fn sample_desc(v: &[f32], k: usize, rng: &mut Rng) -> Vec<usize> {
         .iter()
         .map(|&x| {
             // u in (0, 1): 53 random bits, shifted off 0
-            let u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) + f64::EPSILON / 4.0;
+            let u =
+                (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) + f64::EPSILON / 4.0;
             x + (-(-u.ln()).ln()) as f32
         })
         .collect();
@@ -226,10 +236,17 @@ fn warp(row: &mut [f32], cfg: &GenerationConfig) {
         let mut sorted = row.to_vec();
         sorted.sort_by(|a, b| b.total_cmp(a));
         let kth = sorted[k - 1];
-        row.iter_mut().filter(|x| **x < kth).for_each(|x| *x = f32::NEG_INFINITY);
+        row.iter_mut()
+            .filter(|x| **x < kth)
+            .for_each(|x| *x = f32::NEG_INFINITY);
     }
     if cfg.top_p.is_some_and(|p| p < 1.0) || cfg.min_p.is_some_and(|p| p > 0.0) {
-        let nucleus = GenerationConfig { temperature: 1.0, top_p: cfg.top_p, min_p: cfg.min_p, ..GenerationConfig::default() };
+        let nucleus = GenerationConfig {
+            temperature: 1.0,
+            top_p: cfg.top_p,
+            min_p: cfg.min_p,
+            ..GenerationConfig::default()
+        };
         let kept = filtered_probs(row, &nucleus);
         for (x, p) in row.iter_mut().zip(kept) {
             if p == 0.0 {
@@ -250,12 +267,25 @@ impl Search<'_> {
     /// ties), or drawn without replacement in draw order when sampling. The best are taken per
     /// row in one pass and merged, which picks what sorting all `num_beams · vocab` scores picks
     /// without building them.
-    fn continuations(&self, rows: &[Vec<f32>], running_scores: &[f32], keep: usize, rng: &mut Rng) -> Vec<(usize, f32)> {
+    fn continuations(
+        &self,
+        rows: &[Vec<f32>],
+        running_scores: &[f32],
+        keep: usize,
+        rng: &mut Rng,
+    ) -> Vec<(usize, f32)> {
         let v = self.vocab;
         if self.sampling() {
             // [nb · V] accumulated scores
-            let acc: Vec<f32> = rows.iter().zip(running_scores).flat_map(|(row, &s)| row.iter().map(move |&lp| lp + s)).collect();
-            return sample_desc(&acc, keep, rng).into_iter().map(|i| (i, acc[i])).collect();
+            let acc: Vec<f32> = rows
+                .iter()
+                .zip(running_scores)
+                .flat_map(|(row, &s)| row.iter().map(move |&lp| lp + s))
+                .collect();
+            return sample_desc(&acc, keep, rng)
+                .into_iter()
+                .map(|i| (i, acc[i]))
+                .collect();
         }
         best_continuations(rows, running_scores, keep, v)
     }
@@ -437,10 +467,18 @@ mod tests {
         let f = |c: usize| c as f64 / n as f64;
         // 4 standard deviations of a proportion near 0.5 over 40,000 draws is 0.01
         for (i, p) in [0.5, 0.3, 0.2].iter().enumerate() {
-            assert!((f(first[i]) - p).abs() < 0.01, "first draw {i}: {} vs {p}", f(first[i]));
+            assert!(
+                (f(first[i]) - p).abs() < 0.01,
+                "first draw {i}: {} vs {p}",
+                f(first[i])
+            );
         }
         assert!((f(pair01) - 0.3).abs() < 0.01, "(0, 1): {}", f(pair01));
-        assert!((f(pair21) - 0.2 * 0.3 / 0.8).abs() < 0.01, "(2, 1): {}", f(pair21));
+        assert!(
+            (f(pair21) - 0.2 * 0.3 / 0.8).abs() < 0.01,
+            "(2, 1): {}",
+            f(pair21)
+        );
         // a −∞ weight is drawn only when nothing else is left
         let w = [0.0, f32::NEG_INFINITY, 0.0];
         assert_eq!(sample_desc(&w, 3, &mut rng)[2], 1);
@@ -450,14 +488,35 @@ mod tests {
     fn the_per_row_selection_picks_what_a_full_sort_picks() {
         let mut rng = Rng::new(3);
         for _ in 0..200 {
-            let (nb, v, keep) = (1 + rng.below(4) as usize, 1 + rng.below(40) as usize, 1 + rng.below(9) as usize);
+            let (nb, v, keep) = (
+                1 + rng.below(4) as usize,
+                1 + rng.below(40) as usize,
+                1 + rng.below(9) as usize,
+            );
             // few distinct values, so that ties are common; some −∞
             let rows: Vec<Vec<f32>> = (0..nb)
-                .map(|_| (0..v).map(|_| if rng.below(7) == 0 { f32::NEG_INFINITY } else { -(rng.below(5) as f32) }).collect())
+                .map(|_| {
+                    (0..v)
+                        .map(|_| {
+                            if rng.below(7) == 0 {
+                                f32::NEG_INFINITY
+                            } else {
+                                -(rng.below(5) as f32)
+                            }
+                        })
+                        .collect()
+                })
                 .collect();
             let scores: Vec<f32> = (0..nb).map(|_| -(rng.below(3) as f32)).collect();
-            let acc: Vec<f32> = rows.iter().zip(&scores).flat_map(|(r, &s)| r.iter().map(move |&x| x + s)).collect();
-            let want: Vec<(usize, f32)> = top_desc(&acc, keep).into_iter().map(|i| (i, acc[i])).collect();
+            let acc: Vec<f32> = rows
+                .iter()
+                .zip(&scores)
+                .flat_map(|(r, &s)| r.iter().map(move |&x| x + s))
+                .collect();
+            let want: Vec<(usize, f32)> = top_desc(&acc, keep)
+                .into_iter()
+                .map(|i| (i, acc[i]))
+                .collect();
             let got = best_continuations(&rows, &scores, keep, v);
             assert_eq!(got, want, "rows {rows:?}, scores {scores:?}, keep {keep}");
         }
@@ -465,19 +524,38 @@ mod tests {
 
     #[test]
     fn warping_divides_by_the_temperature_and_removes_tokens() {
-        let cfg = GenerationConfig { do_sample: true, temperature: 0.5, top_k: Some(2), ..GenerationConfig::default() };
+        let cfg = GenerationConfig {
+            do_sample: true,
+            temperature: 0.5,
+            top_k: Some(2),
+            ..GenerationConfig::default()
+        };
         let mut row = vec![-1.0f32, -2.0, -3.0];
         warp(&mut row, &cfg);
         assert_eq!(row, vec![-2.0, -4.0, f32::NEG_INFINITY]);
         // a temperature near 0 removes nothing by itself
-        let cold = GenerationConfig { do_sample: true, temperature: 1e-4, ..GenerationConfig::default() };
+        let cold = GenerationConfig {
+            do_sample: true,
+            temperature: 1e-4,
+            ..GenerationConfig::default()
+        };
         let mut row = vec![-1.0f32, -2.0, -300.0];
         warp(&mut row, &cold);
-        assert!(row.iter().all(|x| x.is_finite()) && row[0] > row[1] && row[1] > row[2], "{row:?}");
+        assert!(
+            row.iter().all(|x| x.is_finite()) && row[0] > row[1] && row[1] > row[2],
+            "{row:?}"
+        );
         // top-p 0.5 keeps the best token of probabilities 0.6, 0.3, 0.1
-        let nucleus = GenerationConfig { do_sample: true, top_p: Some(0.5), ..GenerationConfig::default() };
+        let nucleus = GenerationConfig {
+            do_sample: true,
+            top_p: Some(0.5),
+            ..GenerationConfig::default()
+        };
         let mut row: Vec<f32> = [0.6f32, 0.3, 0.1].iter().map(|p| p.ln()).collect();
         warp(&mut row, &nucleus);
-        assert!(row[0].is_finite() && row[1] == f32::NEG_INFINITY && row[2] == f32::NEG_INFINITY, "{row:?}");
+        assert!(
+            row[0].is_finite() && row[1] == f32::NEG_INFINITY && row[2] == f32::NEG_INFINITY,
+            "{row:?}"
+        );
     }
 }

@@ -10,12 +10,20 @@ use crate::error::Result;
 
 /// The byte offset in `text` where the earliest of `stops` starts, if any occurs.
 pub fn stop_cut(text: &str, stops: &[String]) -> Option<usize> {
-    stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min()
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
 }
 
 /// The decoded text of the new ids `ids` (special tokens skipped), cut before the earliest stop
 /// string, and whether one occurred.
-pub fn text_until_stop(tokenizer: &dyn Tokenizer, ids: &[usize], stops: &[String]) -> Result<(String, bool)> {
+pub fn text_until_stop(
+    tokenizer: &dyn Tokenizer,
+    ids: &[usize],
+    stops: &[String],
+) -> Result<(String, bool)> {
     let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
     let mut text = tokenizer.decode(&ids, true)?;
     let cut = stop_cut(&text, stops);

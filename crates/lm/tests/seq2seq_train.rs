@@ -115,7 +115,11 @@ fn learns_to_reverse_and_generates_from_the_run_folder() {
         last.1
     );
     assert!(last.2 > first.2, "BLEU went from {} to {}", first.2, last.2);
-    assert!(s.val_metrics["exact_match_pct"] >= 50.0, "{:?}", s.val_metrics);
+    assert!(
+        s.val_metrics["exact_match_pct"] >= 50.0,
+        "{:?}",
+        s.val_metrics
+    );
     assert!(
         s.samples.len() == 3 && s.samples[0].contains(" → "),
         "{:?}",
