@@ -27,9 +27,9 @@ pub struct BeamArgs {
 }
 
 impl BeamArgs {
-    /// The beam settings, or `None` for one beam; out-of-range values and sampling with beams
-    /// are refused.
-    pub fn config(&self, sampling: bool) -> Result<Option<BeamConfig>> {
+    /// The beam settings, or `None` for one beam; out-of-range values are refused. With
+    /// sampling on, the beams are sampled (`transformers`' beam sampling).
+    pub fn config(&self) -> Result<Option<BeamConfig>> {
         let beam = BeamConfig {
             num_beams: self.num_beams,
             length_penalty: self.length_penalty,
@@ -43,12 +43,6 @@ impl BeamArgs {
                 bail!("--min-new-tokens applies to beam search (--num-beams > 1)");
             }
             return Ok(None);
-        }
-        if sampling {
-            bail!(
-                "--num-beams {} with sampling: beam search here is deterministic (pass --greedy)",
-                self.num_beams
-            );
         }
         Ok(Some(beam))
     }

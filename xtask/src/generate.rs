@@ -4,12 +4,13 @@
 //! says), `max_length` counting the prompt, the prompt and its continuation printed.
 //!
 //! With an encoder–decoder (T5, BART) the prompt is the source (`"summarize: …"`) and the
-//! output its target; `--num-beams` runs beam search with either kind of model.
+//! output its target; `--num-beams` runs beam search with either kind of model (sampled beams
+//! when sampling is on), and `--stop` strings end greedy, sampled and beam decoding alike.
 
 use std::io::Write;
 
 use anyhow::{Result, bail};
-use loam_lm::{AutoModel, BeamConfig, FinishReason, GenerationConfig, Hypothesis, beam_search, beam_search_seq2seq, generate, generate_seq2seq};
+use loam_lm::{AutoModel, BeamConfig, FinishReason, GenerationConfig, Hypothesis, beam_search_seq2seq_stopping, beam_search_stopping, generate, generate_seq2seq_text, text_until_stop};
 use loam_text::Tokenizer;
 use serde_json::json;
 
@@ -41,7 +42,8 @@ pub struct Args {
     /// Ban repeating n-grams of this size (0: off).
     #[arg(long, default_value_t = 0)]
     no_repeat_ngram_size: usize,
-    /// Stop at this string (repeatable).
+    /// Stop as soon as the new text holds this string, cut before it (repeatable; greedy,
+    /// sampling and beams).
     #[arg(long)]
     stop: Vec<String>,
     /// Stop at this token id (repeatable), besides the model's EOS ids.
@@ -56,10 +58,10 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<()> {
     // out-of-range flags are refused before the model is read
     args.sampling.check()?;
-    args.beams.config(false)?;
+    args.beams.config()?;
     let m = model_arg::load(&args.model)?;
     let mut cfg = args.sampling.config(&m)?;
-    let beam = args.beams.config(cfg.do_sample && cfg.temperature > 0.0)?;
+    let beam = args.beams.config()?;
     if m.seq2seq_lm().is_some() {
         return run_seq2seq(args, &m, cfg, beam);
     }
@@ -80,11 +82,8 @@ pub fn run(args: &Args) -> Result<()> {
     cfg.eos_ids.extend(&args.stop_token);
     cfg.stop_strings = args.stop.clone();
     if let Some(beam) = beam {
-        if !cfg.stop_strings.is_empty() {
-            bail!("--stop strings apply to greedy and sampled decoding, not to beam search");
-        }
         let prompt: Vec<usize> = prompt_ids.iter().map(|&i| i as usize).collect();
-        let hyps = beam_search(model, &prompt, &cfg, &beam)?;
+        let hyps = beam_search_stopping(model, &prompt, &cfg, &beam, &m.tokenizer)?;
         return print_hypotheses(&m, args, &hyps, prompt_tokens, true);
     }
     let mut out = std::io::stdout().lock();
@@ -109,9 +108,6 @@ pub fn run(args: &Args) -> Result<()> {
 /// Generates the target of the prompt with an encoder–decoder: greedy, sampled or beams.
 fn run_seq2seq(args: &Args, m: &AutoModel, mut cfg: GenerationConfig, beam: Option<BeamConfig>) -> Result<()> {
     let Some(model) = m.seq2seq_lm() else { bail!("{} is not an encoder–decoder", m.model_type()) };
-    if !args.stop.is_empty() {
-        bail!("--stop strings apply to decoder-only models; an encoder–decoder stops at its EOS token");
-    }
     // the source with the tokenizer's special tokens (T5 and BART end it with </s>)
     let source: Vec<usize> = m.tokenizer.encode(&args.prompt, true)?.into_iter().map(|i| i as usize).collect();
     cfg.max_new_tokens = match args.max_length {
@@ -125,23 +121,25 @@ fn run_seq2seq(args: &Args, m: &AutoModel, mut cfg: GenerationConfig, beam: Opti
         cfg.eos_ids = model.eos_token_ids();
     }
     cfg.eos_ids.extend(&args.stop_token);
+    cfg.stop_strings = args.stop.clone();
     let hyps = match beam {
-        Some(beam) => beam_search_seq2seq(model, &source, &cfg, &beam)?,
+        Some(beam) => beam_search_seq2seq_stopping(model, &source, &cfg, &beam, &m.tokenizer)?,
         None => {
-            let (ids, finish_reason) = generate_seq2seq(model, &source, &cfg, &mut |_| true)?;
-            vec![Hypothesis { ids, score: f32::NAN, finish_reason }]
+            let g = generate_seq2seq_text(model, &m.tokenizer, &source, &cfg)?;
+            vec![Hypothesis { ids: g.ids.iter().map(|&i| i as usize).collect(), score: f32::NAN, finish_reason: g.finish_reason }]
         }
     };
     print_hypotheses(m, args, &hyps, source.len(), false)
 }
 
-/// Prints the hypotheses: their text (after the prompt when `echo`), each under a line with
+/// Prints the hypotheses: their text (after the prompt when `echo`; cut before a `--stop`
+/// string), each under a line with
 /// its rank and score when there are several, or one JSON object with the text, ids and
 /// finish reason of the best and, for beams, of all of them.
 fn print_hypotheses(m: &AutoModel, args: &Args, hyps: &[Hypothesis], prompt_tokens: usize, echo: bool) -> Result<()> {
     let texts = hyps
         .iter()
-        .map(|h| Ok(m.tokenizer.decode(&h.ids.iter().map(|&i| i as u32).collect::<Vec<_>>(), true)?))
+        .map(|h| Ok(text_until_stop(&m.tokenizer, &h.ids, &args.stop)?.0))
         .collect::<Result<Vec<String>>>()?;
     let Some(best) = hyps.first() else { bail!("no hypothesis was produced") };
     if args.json {

@@ -24,6 +24,7 @@ mod check_layers;
 mod data;
 mod embed;
 mod eval;
+mod export;
 mod fetch_model;
 mod fill_mask;
 mod generate;
@@ -75,6 +76,8 @@ enum Task {
     /// Perplexity of a trained model on a text file (masked-token accuracy and MLM
     /// perplexity for a masked LM).
     Eval(eval::Args),
+    /// Write a loam encoder–decoder run in Hugging Face's BART layout.
+    Export(export::Args),
     /// The likeliest tokens at each [MASK] of a text, with a masked language model.
     FillMask(fill_mask::Args),
     /// Continue a prompt with any model (run folder, Hugging Face folder or hub id), streaming.
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Task::Data(args) => data::run(args),
         Task::Train(args) => train::run(&args),
         Task::Eval(args) => eval::run(&args),
+        Task::Export(args) => export::run(&args),
         Task::FillMask(args) => fill_mask::run(&args),
         Task::Generate(args) => generate::run(&args),
         Task::Chat(args) => chat::run(&args),

@@ -120,7 +120,10 @@ pub fn run(args: &Args) -> Result<()> {
     println!("train loss       {:.4}", s.train_loss);
     println!("val loss (full)  {:.4}   perplexity {:.3} per token", s.val_loss_full, s.val_ppl);
     for (name, value) in &s.val_metrics {
-        println!("{:<16} {value:.4}", name.replace('_', " "));
+        match name.strip_suffix("_pct") {
+            Some(stem) => println!("{:<16} {value:.2} %", stem.replace('_', " ")),
+            None => println!("{:<16} {value:.4}", name.replace('_', " ")),
+        }
     }
     println!("speed            {:.0} tokens/s, {:.1} ms/step (median)", s.tokens_per_s, s.ms_per_iter);
     println!("wall time        {:.1} s", s.wall_s);

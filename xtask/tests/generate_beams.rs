@@ -168,8 +168,8 @@ fn meaningless_beam_flags_are_refused_in_one_line() {
             "early_stopping `sometimes`",
         ),
         (
-            vec!["--num-beams", "2", "--sample"],
-            "beam search here is deterministic",
+            vec!["--num-beams", "2", "--sample", "--top-p", "2"],
+            "top_p 2",
         ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -189,4 +189,89 @@ fn meaningless_beam_flags_are_refused_in_one_line() {
             "{flags:?}: {err}"
         );
     }
+}
+
+/// A stop string taken from the middle of `text`: two characters starting at its second one
+/// (on character boundaries), or `None` when the text is too short.
+fn stop_from(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    (chars.len() >= 4).then(|| chars[1..3].iter().collect())
+}
+
+#[test]
+fn stop_strings_cut_greedy_and_beam_outputs_of_an_encoder_decoder() {
+    let Some(fixtures) = fixtures("generate stop strings") else {
+        return;
+    };
+    let dir = fixtures.join("tiny-bart");
+    let source = [
+        "--prompt",
+        "First Citizen: Before we proceed any further, hear me speak.",
+        "--max-new-tokens",
+        "12",
+    ];
+    // greedy: the text is the unstopped one cut before the string, the ids end at the token
+    // that completed it
+    let full = generate_json(&dir, &source);
+    let text = full["text"].as_str().unwrap().to_string();
+    let stop = stop_from(&text)
+        .unwrap_or_else(|| panic!("the output {text:?} is too short to take a stop string from"));
+    let mut args = source.to_vec();
+    args.extend(["--stop", stop.as_str()]);
+    let cut = generate_json(&dir, &args);
+    let at = text.find(&stop).unwrap();
+    assert_eq!(cut["text"].as_str().unwrap(), &text[..at], "stop {stop:?}");
+    assert_eq!(cut["finish_reason"], "stop");
+    let (all, kept) = (ids(&full["ids"]), ids(&cut["ids"]));
+    assert!(
+        kept.len() < all.len() && all.starts_with(&kept),
+        "{kept:?} of {all:?}"
+    );
+    // beams: a hypothesis that reaches the string ends there and competes on its score, so
+    // the best may change; no returned text holds the string
+    let mut args = source.to_vec();
+    args.extend(["--num-beams", "3", "--num-return-sequences", "3"]);
+    let full = generate_json(&dir, &args);
+    let best = full["text"].as_str().unwrap().to_string();
+    let stop = stop_from(&best)
+        .unwrap_or_else(|| panic!("the output {best:?} is too short to take a stop string from"));
+    args.extend(["--stop", stop.as_str()]);
+    let cut = generate_json(&dir, &args);
+    for seq in cut["sequences"].as_array().unwrap() {
+        let t = seq["text"].as_str().unwrap();
+        assert!(!t.contains(&stop), "{t:?} holds the stop string {stop:?}");
+    }
+}
+
+#[test]
+fn sampled_beams_are_seeded_and_vary_with_the_seed() {
+    let Some(fixtures) = fixtures("generate beam sampling") else {
+        return;
+    };
+    let dir = fixtures.join("tiny-t5");
+    let run = |seed: &str| {
+        let v = generate_json(
+            &dir,
+            &[
+                "--prompt",
+                "summarize: hello there",
+                "--max-new-tokens",
+                "8",
+                "--num-beams",
+                "3",
+                "--sample",
+                "--seed",
+                seed,
+            ],
+        );
+        ids(&v["ids"])
+    };
+    assert_eq!(run("7"), run("7"), "the same seed gives the same beams");
+    let distinct: std::collections::BTreeSet<Vec<u64>> =
+        (0..6).map(|s| run(&s.to_string())).collect();
+    assert!(
+        distinct.len() >= 3,
+        "six seeds gave {} distinct outputs",
+        distinct.len()
+    );
 }

@@ -1,6 +1,6 @@
 //! Beam search as `transformers`' `generate` does it (its vectorized `_beam_search`), for
-//! decoder-only ([`CausalLm`]) and encoder–decoder ([`Seq2SeqLm`]) models, the beams decoded
-//! as one batch with the KV cache reordered as beams are kept.
+//! decoder-only and encoder–decoder models alike (their entry points are in
+//! [`crate::beam_models`]): the search over the next-token logits of the running beams.
 //!
 //! Each step: log-softmax of the last logits; the repetition penalty, the n-gram ban, the
 //! EOS ban before `min_new_tokens`, and the forced first/last tokens; the running scores added;
@@ -10,18 +10,23 @@
 //! ends as `early_stopping` says: `true` when `num_beams` hypotheses are finished, `false`
 //! when no running beam can still beat the worst finished one at the current length, `never`
 //! when none can at the longest length (for a positive length penalty).
+//!
+//! With `do_sample` (and a temperature above 0) it is `transformers`' beam sampling: the
+//! log-probabilities are warped per beam (divided by the temperature, top-k, top-p and min-p
+//! setting the removed tokens to −∞), the running scores added, and the
+//! `max(2, 1 + #eos)·num_beams` continuations are drawn without replacement from the softmax
+//! over all `num_beams · vocab` of them (a Gumbel-top-k draw, which is distributed as
+//! `torch.multinomial` without replacement, in draw order) instead of taken best first.
+//! Stop strings ([`crate::stop_strings`]) end a hypothesis as an EOS token does.
 
 use std::str::FromStr;
 
-use loam_nn::Ctx;
-use loam_tensor::no_grad;
+use loam_tensor::Rng;
 use serde::Serialize;
 
-use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 use crate::generate::FinishReason;
-use crate::sampling::{GenerationConfig, penalize};
-use crate::seq2seq_lm::{Seq2SeqLm, reorder_caches};
+use crate::sampling::{GenerationConfig, filtered_probs, penalize};
 
 /// When beam search stops (`transformers`' `early_stopping`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -114,24 +119,35 @@ pub struct Hypothesis {
     pub ids: Vec<usize>,
     /// Σ log p / new_tokens^length_penalty.
     pub score: f32,
-    /// Whether it ended with an EOS token or at the length limit.
+    /// Whether it ended with an EOS token or a stop string, or at the length limit.
     pub finish_reason: FinishReason,
 }
 
+/// Whether the new ids of a hypothesis hold a stop string.
+pub(crate) type StopCheck<'a> = dyn Fn(&[usize]) -> Result<bool> + 'a;
+
 /// What is fixed about one search.
-struct Search<'a> {
-    cfg: &'a GenerationConfig,
-    beam: &'a BeamConfig,
-    vocab: usize,
+pub(crate) struct Search<'a> {
+    /// Decoding settings.
+    pub cfg: &'a GenerationConfig,
+    /// Beam settings.
+    pub beam: &'a BeamConfig,
+    /// The model's vocabulary size.
+    pub vocab: usize,
     /// Tokens before the first generated one (the prompt, or the decoder start token).
-    prompt_len: usize,
-    max_len: usize,
-    forced_bos: Option<usize>,
-    forced_eos: Option<usize>,
+    pub prompt_len: usize,
+    /// Tokens at most, `prompt_len` included.
+    pub max_len: usize,
+    /// The token forced first (BART's `forced_bos_token_id`).
+    pub forced_bos: Option<usize>,
+    /// The token forced at the last position (BART's `forced_eos_token_id`).
+    pub forced_eos: Option<usize>,
+    /// The stop-string test, when the config has stop strings.
+    pub stop: Option<&'a StopCheck<'a>>,
 }
 
 /// One decoding step of the beams: (origins, last tokens) → next-token logits per beam.
-type Step<'a> = dyn FnMut(Option<&[usize]>, &[usize]) -> Result<Vec<Vec<f32>>> + 'a;
+pub(crate) type Step<'a> = dyn FnMut(Option<&[usize]>, &[usize]) -> Result<Vec<Vec<f32>>> + 'a;
 
 /// `transformers`' stand-in for minus infinity in beam scores.
 const NEG: f32 = -1.0e9;
@@ -149,6 +165,46 @@ fn top_desc(v: &[f32], k: usize) -> Vec<usize> {
     idx
 }
 
+/// The `k` largest of `row[i] + offset` as (i, value), largest first (lower index first among
+/// ties), in one pass over the row.
+fn row_top(row: &[f32], offset: f32, k: usize) -> Vec<(usize, f32)> {
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &x) in row.iter().enumerate() {
+        let x = x + offset;
+        // a later index displaces only a strictly smaller value
+        if best.len() == k && best.last().is_none_or(|l| x.total_cmp(&l.1).is_le()) {
+            continue;
+        }
+        let at = best.partition_point(|l| l.1.total_cmp(&x).is_ge());
+        best.insert(at, (i, x));
+        best.truncate(k);
+    }
+    best
+}
+
+/// The `keep` best (index `beam · v + token`, `scores[beam] + rows[beam][token]`), best
+/// first, lower index first among ties: each row's best, merged.
+fn best_continuations(
+    rows: &[Vec<f32>],
+    scores: &[f32],
+    keep: usize,
+    v: usize,
+) -> Vec<(usize, f32)> {
+    let mut all: Vec<(usize, f32)> = rows
+        .iter()
+        .zip(scores)
+        .enumerate()
+        .flat_map(|(b, (row, &s))| {
+            row_top(row, s, keep)
+                .into_iter()
+                .map(move |(t, x)| (b * v + t, x))
+        })
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(keep);
+    all
+}
+
 /// log-softmax of one row.
 fn log_softmax(row: &mut [f32]) {
     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -156,12 +212,105 @@ fn log_softmax(row: &mut [f32]) {
     row.iter_mut().for_each(|x| *x = *x - m - lse);
 }
 
+/// The order in which sampling without replacement, with weights `exp(v)`, draws the `k`
+/// first of `v`'s indices: the `k` largest of `v + Gumbel noise` (the Gumbel-top-k trick).
+fn sample_desc(v: &[f32], k: usize, rng: &mut Rng) -> Vec<usize> {
+    let keys: Vec<f32> = v
+        .iter()
+        .map(|&x| {
+            // u in (0, 1): 53 random bits, shifted off 0
+            let u =
+                (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) + f64::EPSILON / 4.0;
+            x + (-(-u.ln()).ln()) as f32
+        })
+        .collect();
+    top_desc(&keys, k)
+}
+
+/// `transformers`' logits warpers on a row of (processed) log-probabilities: divided by the
+/// temperature, then −∞ for the tokens top-k, top-p or min-p remove (and only those: a token
+/// far below the best stays finite, however small its probability).
+fn warp(row: &mut [f32], cfg: &GenerationConfig) {
+    row.iter_mut().for_each(|x| *x /= cfg.temperature);
+    if let Some(k) = cfg.top_k.filter(|&k| k > 0 && k < row.len()) {
+        let mut sorted = row.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let kth = sorted[k - 1];
+        row.iter_mut()
+            .filter(|x| **x < kth)
+            .for_each(|x| *x = f32::NEG_INFINITY);
+    }
+    if cfg.top_p.is_some_and(|p| p < 1.0) || cfg.min_p.is_some_and(|p| p > 0.0) {
+        let nucleus = GenerationConfig {
+            temperature: 1.0,
+            top_p: cfg.top_p,
+            min_p: cfg.min_p,
+            ..GenerationConfig::default()
+        };
+        let kept = filtered_probs(row, &nucleus);
+        for (x, p) in row.iter_mut().zip(kept) {
+            if p == 0.0 {
+                *x = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
 impl Search<'_> {
+    /// Whether beams are sampled rather than taken best first.
+    fn sampling(&self) -> bool {
+        self.cfg.do_sample && self.cfg.temperature > 0.0
+    }
+
+    /// The `keep` continuations of the beams as (index `beam · vocab + token`, accumulated
+    /// score `running_scores[beam] + row[token]`): the best first (lower index first among
+    /// ties), or drawn without replacement in draw order when sampling. The best are taken per
+    /// row in one pass and merged, which picks what sorting all `num_beams · vocab` scores picks
+    /// without building them.
+    fn continuations(
+        &self,
+        rows: &[Vec<f32>],
+        running_scores: &[f32],
+        keep: usize,
+        rng: &mut Rng,
+    ) -> Vec<(usize, f32)> {
+        let v = self.vocab;
+        if self.sampling() {
+            // [nb · V] accumulated scores
+            let acc: Vec<f32> = rows
+                .iter()
+                .zip(running_scores)
+                .flat_map(|(row, &s)| row.iter().map(move |&lp| lp + s))
+                .collect();
+            return sample_desc(&acc, keep, rng)
+                .into_iter()
+                .map(|i| (i, acc[i]))
+                .collect();
+        }
+        best_continuations(rows, running_scores, keep, v)
+    }
+
+    /// Whether the hypothesis `seq` with `tok` appended ends: EOS, the length limit, or a stop
+    /// string in its new text.
+    fn ends(&self, seq: &[usize], tok: usize) -> Result<bool> {
+        if self.cfg.eos_ids.contains(&(tok as u32)) || seq.len() + 1 >= self.max_len {
+            return Ok(true);
+        }
+        match self.stop {
+            Some(stop) => {
+                let mut new = seq[self.prompt_len..].to_vec();
+                new.push(tok);
+                stop(&new)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Runs the search from `prompt`; `step(origins, last)` returns the next-token logits of
     /// each running beam after reordering the model's cache so that beam `i` continues old beam
     /// `origins[i]` and feeding it token `last[i]` (the first call, with no origins, feeds the
     /// prompt and returns `num_beams` copies of its last logits).
-    fn run(&self, prompt: &[usize], step: &mut Step<'_>) -> Result<Vec<Hypothesis>> {
+    pub fn run(&self, prompt: &[usize], step: &mut Step<'_>) -> Result<Vec<Hypothesis>> {
         let (nb, v) = (self.beam.num_beams, self.vocab);
         let keep = 2.max(1 + self.cfg.eos_ids.len()) * nb;
         let mut running: Vec<Vec<usize>> = vec![prompt.to_vec(); nb];
@@ -170,26 +319,25 @@ impl Search<'_> {
         // finished slots: sequence, score, finished
         let mut finished: Vec<(Vec<usize>, f32, bool)> = vec![(prompt.to_vec(), NEG, false); nb];
         let mut unsatisfied = true;
+        let mut rng = Rng::new(self.cfg.seed);
         let mut rows = step(None, prompt)?;
         let mut cur_len = prompt.len();
         loop {
-            // accumulated log-probabilities, [nb · V]
-            let mut acc = Vec::with_capacity(nb * v);
             for (b, row) in rows.iter_mut().enumerate() {
                 log_softmax(row);
                 self.process(row, &running[b], cur_len);
-                acc.extend(row.iter().map(|&lp| lp + running_scores[b]));
+                if self.sampling() {
+                    warp(row, self.cfg);
+                }
             }
-            let top = top_desc(&acc, keep);
+            let top = self.continuations(&rows, &running_scores, keep, &mut rng);
             let cands: Vec<(usize, usize, f32, bool)> = top
-                .iter()
-                .map(|&i| {
+                .into_iter()
+                .map(|(i, score)| {
                     let (b, tok) = (i / v, i % v);
-                    let hits =
-                        self.cfg.eos_ids.contains(&(tok as u32)) || cur_len + 1 >= self.max_len;
-                    (b, tok, acc[i], hits)
+                    Ok((b, tok, score, self.ends(&running[b], tok)?))
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             // the best non-finished continuations keep running
             let run_scores: Vec<f32> = cands
                 .iter()
@@ -251,7 +399,7 @@ impl Search<'_> {
             }
             rows = step(Some(&origins), &last)?;
         }
-        Ok(finished
+        finished
             .into_iter()
             .take(self.beam.num_return_sequences)
             .map(|(seq, score, _)| {
@@ -262,17 +410,18 @@ impl Search<'_> {
                 if eos {
                     ids.pop();
                 }
-                Hypothesis {
+                let stopped = eos || self.stop.map_or(Ok(false), |stop| stop(&ids))?;
+                Ok(Hypothesis {
                     ids,
                     score,
-                    finish_reason: if eos {
+                    finish_reason: if stopped {
                         FinishReason::Stop
                     } else {
                         FinishReason::Length
                     },
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The logits processors, in `transformers`' order, on one row of log-probabilities of a
@@ -298,120 +447,115 @@ impl Search<'_> {
     }
 }
 
-/// The `n` rows of a `[n, T, V]` logits tensor's last position.
-fn last_rows(logits: &loam_tensor::Tensor) -> Result<Vec<Vec<f32>>> {
-    let (n, t, v) = (logits.shape()[0], logits.shape()[1], logits.shape()[2]);
-    let all = logits.narrow(1, t - 1, 1)?.to_vec();
-    Ok((0..n).map(|r| all[r * v..(r + 1) * v].to_vec()).collect())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Checks the configs and that the ids fit the vocabulary.
-fn check(cfg: &GenerationConfig, beam: &BeamConfig, ids: &[usize], vocab: usize) -> Result<()> {
-    cfg.validate()?;
-    beam.validate()?;
-    if ids.is_empty() {
-        return Err(LmError::Config(
-            "beam search needs a prompt of at least one token".into(),
-        ));
+    #[test]
+    fn gumbel_top_k_draws_as_sampling_without_replacement() {
+        // weights 0.5, 0.3, 0.2: P(first = i) = p_i, P(first = 0, second = 1) = 0.5 · 0.3/0.5
+        let v: Vec<f32> = [0.5f32, 0.3, 0.2].iter().map(|p| p.ln()).collect();
+        let mut rng = Rng::new(11);
+        let n = 40_000;
+        let (mut first, mut pair01, mut pair21) = ([0usize; 3], 0, 0);
+        for _ in 0..n {
+            let d = sample_desc(&v, 2, &mut rng);
+            first[d[0]] += 1;
+            pair01 += usize::from(d == [0, 1]);
+            pair21 += usize::from(d == [2, 1]);
+        }
+        let f = |c: usize| c as f64 / n as f64;
+        // 4 standard deviations of a proportion near 0.5 over 40,000 draws is 0.01
+        for (i, p) in [0.5, 0.3, 0.2].iter().enumerate() {
+            assert!(
+                (f(first[i]) - p).abs() < 0.01,
+                "first draw {i}: {} vs {p}",
+                f(first[i])
+            );
+        }
+        assert!((f(pair01) - 0.3).abs() < 0.01, "(0, 1): {}", f(pair01));
+        assert!(
+            (f(pair21) - 0.2 * 0.3 / 0.8).abs() < 0.01,
+            "(2, 1): {}",
+            f(pair21)
+        );
+        // a −∞ weight is drawn only when nothing else is left
+        let w = [0.0, f32::NEG_INFINITY, 0.0];
+        assert_eq!(sample_desc(&w, 3, &mut rng)[2], 1);
     }
-    if let Some(&bad) = ids.iter().find(|&&t| t >= vocab) {
-        return Err(LmError::Config(format!(
-            "token {bad} is outside the vocabulary of {vocab}"
-        )));
-    }
-    Ok(())
-}
 
-/// Beam search after `prompt` with a decoder-only model: the best `num_return_sequences`
-/// hypotheses, best first. The prompt and the new tokens must fit the model's context.
-pub fn beam_search(
-    model: &dyn CausalLm,
-    prompt: &[usize],
-    cfg: &GenerationConfig,
-    beam: &BeamConfig,
-) -> Result<Vec<Hypothesis>> {
-    check(cfg, beam, prompt, model.vocab_size())?;
-    let max_len = prompt.len() + cfg.max_new_tokens;
-    if max_len > model.max_positions() {
-        return Err(LmError::Config(format!(
-            "beam search keeps every beam in one window: {} prompt + {} new tokens exceed the context of {}",
-            prompt.len(),
-            cfg.max_new_tokens,
-            model.max_positions()
-        )));
+    #[test]
+    fn the_per_row_selection_picks_what_a_full_sort_picks() {
+        let mut rng = Rng::new(3);
+        for _ in 0..200 {
+            let (nb, v, keep) = (
+                1 + rng.below(4) as usize,
+                1 + rng.below(40) as usize,
+                1 + rng.below(9) as usize,
+            );
+            // few distinct values, so that ties are common; some −∞
+            let rows: Vec<Vec<f32>> = (0..nb)
+                .map(|_| {
+                    (0..v)
+                        .map(|_| {
+                            if rng.below(7) == 0 {
+                                f32::NEG_INFINITY
+                            } else {
+                                -(rng.below(5) as f32)
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let scores: Vec<f32> = (0..nb).map(|_| -(rng.below(3) as f32)).collect();
+            let acc: Vec<f32> = rows
+                .iter()
+                .zip(&scores)
+                .flat_map(|(r, &s)| r.iter().map(move |&x| x + s))
+                .collect();
+            let want: Vec<(usize, f32)> = top_desc(&acc, keep)
+                .into_iter()
+                .map(|i| (i, acc[i]))
+                .collect();
+            let got = best_continuations(&rows, &scores, keep, v);
+            assert_eq!(got, want, "rows {rows:?}, scores {scores:?}, keep {keep}");
+        }
     }
-    let _g = no_grad();
-    let search = Search {
-        cfg,
-        beam,
-        vocab: model.vocab_size(),
-        prompt_len: prompt.len(),
-        max_len,
-        forced_bos: None,
-        forced_eos: None,
-    };
-    let nb = beam.num_beams;
-    let mut ctx = Ctx::eval();
-    let mut cache = model.new_cache();
-    search.run(prompt, &mut |origins, last| {
-        let logits = match origins {
-            None => {
-                let l = model.forward(last, 1, last.len(), Some(&mut cache), &mut ctx)?;
-                reorder_caches(&mut cache, &vec![0; nb])?;
-                return Ok(vec![last_rows(&l)?.remove(0); nb]);
-            }
-            Some(o) => {
-                reorder_caches(&mut cache, o)?;
-                model.forward(last, nb, 1, Some(&mut cache), &mut ctx)?
-            }
+
+    #[test]
+    fn warping_divides_by_the_temperature_and_removes_tokens() {
+        let cfg = GenerationConfig {
+            do_sample: true,
+            temperature: 0.5,
+            top_k: Some(2),
+            ..GenerationConfig::default()
         };
-        last_rows(&logits)
-    })
-}
-
-/// Beam search for the target of `source` with an encoder–decoder model, starting from its
-/// decoder start token, with its forced first and last tokens: the best
-/// `num_return_sequences` hypotheses, best first.
-pub fn beam_search_seq2seq(
-    model: &dyn Seq2SeqLm,
-    source: &[usize],
-    cfg: &GenerationConfig,
-    beam: &BeamConfig,
-) -> Result<Vec<Hypothesis>> {
-    check(cfg, beam, source, model.vocab_size())?;
-    let _g = no_grad();
-    let mut ctx = Ctx::eval();
-    let nb = beam.num_beams;
-    let encoded = model.encode(source, 1, source.len(), &[source.len()], &mut ctx)?;
-    let beams = encoded.select_rows(&vec![0; nb])?;
-    let mut cache = model.new_cache(&encoded);
-    let max_len = 1 + cfg.max_new_tokens;
-    if let Some(limit) = model.max_target_positions().filter(|&l| max_len > l) {
-        return Err(LmError::Config(format!(
-            "{max_len} target positions exceed the decoder's limit of {limit}"
-        )));
-    }
-    let search = Search {
-        cfg,
-        beam,
-        vocab: model.vocab_size(),
-        prompt_len: 1,
-        max_len,
-        forced_bos: model.forced_bos_token_id(),
-        forced_eos: model.forced_eos_token_id(),
-    };
-    search.run(&[model.decoder_start_token_id()], &mut |origins, last| {
-        let logits = match origins {
-            None => {
-                let l = model.decode(last, 1, 1, &encoded, Some(&mut cache), &mut ctx)?;
-                cache.reorder(&vec![0; nb])?;
-                return Ok(vec![last_rows(&l)?.remove(0); nb]);
-            }
-            Some(o) => {
-                cache.reorder(o)?;
-                model.decode(last, nb, 1, &beams, Some(&mut cache), &mut ctx)?
-            }
+        let mut row = vec![-1.0f32, -2.0, -3.0];
+        warp(&mut row, &cfg);
+        assert_eq!(row, vec![-2.0, -4.0, f32::NEG_INFINITY]);
+        // a temperature near 0 removes nothing by itself
+        let cold = GenerationConfig {
+            do_sample: true,
+            temperature: 1e-4,
+            ..GenerationConfig::default()
         };
-        last_rows(&logits)
-    })
+        let mut row = vec![-1.0f32, -2.0, -300.0];
+        warp(&mut row, &cold);
+        assert!(
+            row.iter().all(|x| x.is_finite()) && row[0] > row[1] && row[1] > row[2],
+            "{row:?}"
+        );
+        // top-p 0.5 keeps the best token of probabilities 0.6, 0.3, 0.1
+        let nucleus = GenerationConfig {
+            do_sample: true,
+            top_p: Some(0.5),
+            ..GenerationConfig::default()
+        };
+        let mut row: Vec<f32> = [0.6f32, 0.3, 0.1].iter().map(|p| p.ln()).collect();
+        warp(&mut row, &nucleus);
+        assert!(
+            row[0].is_finite() && row[1] == f32::NEG_INFINITY && row[2] == f32::NEG_INFINITY,
+            "{row:?}"
+        );
+    }
 }

@@ -19,6 +19,7 @@
 
 mod auto;
 mod batch_scheduler;
+mod beam_models;
 mod beam_search;
 mod causal_lm;
 mod chat;
@@ -51,6 +52,7 @@ pub mod seq2seq;
 mod seq2seq_generate;
 mod seq2seq_lm;
 mod seq2seq_objective;
+mod stop_strings;
 mod train_config;
 mod trainable;
 mod trained_model;
@@ -59,7 +61,8 @@ pub mod hf;
 
 pub use auto::{Architecture, AutoModel, GenerationDefaults, ModelKind, SUPPORTED_MODEL_TYPES};
 pub use batch_scheduler::{BatchScheduler, SequenceHandle, StreamEvent};
-pub use beam_search::{BeamConfig, EarlyStopping, Hypothesis, beam_search, beam_search_seq2seq};
+pub use beam_models::{beam_search, beam_search_seq2seq, beam_search_seq2seq_stopping, beam_search_stopping};
+pub use beam_search::{BeamConfig, EarlyStopping, Hypothesis};
 pub use causal_lm::CausalLm;
 pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
@@ -83,7 +86,8 @@ pub use run_folder::RunFolder;
 pub use rope::{RopeScaling, inv_freq, rope_tables};
 pub use seq2seq::{Seq2Seq, Seq2SeqBatch, Seq2SeqConfig};
 pub use sampling::{GenerationConfig, argmax, choose, filtered_probs};
-pub use seq2seq_generate::generate_seq2seq;
+pub use seq2seq_generate::{generate_seq2seq, generate_seq2seq_text};
+pub use stop_strings::{stop_cut, text_until_stop};
 pub use seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm, reorder_caches};
 pub use train_config::{DataConfig, ModelArchitecture, ModelConfig, OptimConfig, RunConfig, SampleConfig, TrainConfig};
 pub use trainable::TrainableModel;

@@ -70,8 +70,8 @@ pub trait Objective: Sync {
 pub struct Validation {
     /// Mean validation loss (nats per scored token); the lowest picks the best checkpoint.
     pub loss: f64,
-    /// Other named figures (`masked_accuracy`, `bleu`, `exact_match`…), written to
-    /// `metrics.jsonl` and plotted.
+    /// Other named figures (`masked_accuracy` 0–1, `bleu` 0–100, `exact_match_pct`
+    /// 0–100…: a name ending in `_pct` is in percent), written to `metrics.jsonl` and plotted.
     pub metrics: BTreeMap<String, f64>,
 }
 

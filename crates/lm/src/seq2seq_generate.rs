@@ -1,15 +1,18 @@
 //! Greedy and sampled generation with any [`Seq2SeqLm`] (T5, BART): the source is encoded
 //! once, the target starts from the decoder start token and grows one token at a time with the
 //! self- and cross-attention caches; the model's forced first and last tokens apply, as in
-//! `transformers`' `generate`.
+//! `transformers`' `generate`. [`generate_seq2seq_text`] decodes the target and stops at the
+//! config's stop strings.
 
 use loam_nn::Ctx;
 use loam_tensor::{Rng, no_grad};
+use loam_text::Tokenizer;
 
 use crate::error::{LmError, Result};
-use crate::generate::FinishReason;
+use crate::generate::{FinishReason, Generated};
 use crate::sampling::{GenerationConfig, choose};
 use crate::seq2seq_lm::Seq2SeqLm;
+use crate::stop_strings::text_until_stop;
 
 /// Generates the target of `source` (token ids, the EOS the tokenizer appends included):
 /// the new ids (without the decoder start token and the EOS) and why generation ended.
@@ -65,4 +68,39 @@ pub fn generate_seq2seq(
         }
     }
     Ok((seq.split_off(1), FinishReason::Length))
+}
+
+/// [`generate_seq2seq`] with the target decoded by `tokenizer`: generation stops as soon as the
+/// text holds one of `cfg.stop_strings` (the text is cut before it, the ids keep the token that
+/// completed it, the finish reason is [`FinishReason::Stop`]).
+pub fn generate_seq2seq_text(
+    model: &dyn Seq2SeqLm,
+    tokenizer: &dyn Tokenizer,
+    source: &[usize],
+    cfg: &GenerationConfig,
+) -> Result<Generated> {
+    let mut ids = Vec::new();
+    let mut failed = None;
+    let mut stopped = false;
+    let (_, reason) = generate_seq2seq(model, source, cfg, &mut |id| {
+        ids.push(id);
+        if cfg.stop_strings.is_empty() {
+            return true;
+        }
+        match text_until_stop(tokenizer, &ids, &cfg.stop_strings) {
+            Ok((_, hit)) => stopped = hit,
+            Err(e) => failed = Some(e),
+        }
+        !stopped && failed.is_none()
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (text, _) = text_until_stop(tokenizer, &ids, &cfg.stop_strings)?;
+    Ok(Generated {
+        text,
+        ids: ids.iter().map(|&i| i as u32).collect(),
+        finish_reason: if stopped { FinishReason::Stop } else { reason },
+        prompt_tokens: source.len(),
+    })
 }

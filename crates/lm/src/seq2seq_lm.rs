@@ -78,9 +78,13 @@ impl Seq2SeqCache {
     }
 
     /// Keeps rows `rows` of the batch, in that order (repeats allowed): row `i` becomes old
-    /// row `rows[i]`. Cross-attention keys/values move only when some row changes source.
+    /// row `rows[i]`. Cross-attention keys/values move only when some row changes source, and
+    /// nothing moves when every row stays in place.
     pub fn reorder(&mut self, rows: &[usize]) -> Result<()> {
         check_rows(rows, self.source_rows.len())?;
+        if is_identity(rows, self.source_rows.len()) {
+            return Ok(());
+        }
         reorder_caches(&mut self.self_attn, rows)?;
         let sources: Vec<usize> = rows.iter().map(|&r| self.source_rows[r]).collect();
         if sources != self.source_rows {
@@ -91,12 +95,21 @@ impl Seq2SeqCache {
     }
 }
 
+/// Whether `rows` keeps a batch of `batch` rows as it is.
+fn is_identity(rows: &[usize], batch: usize) -> bool {
+    rows.len() == batch && rows.iter().enumerate().all(|(i, &r)| i == r)
+}
+
 /// Reorders the batch axis of each cache: row `i` becomes old row `rows[i]` (empty caches stay
-/// empty). Beam search uses it for decoder-only models' caches too.
+/// empty, and a cache is left as it is when every row stays in place). Beam search uses it for
+/// decoder-only models' caches too.
 pub fn reorder_caches(caches: &mut [KvCache], rows: &[usize]) -> Result<()> {
     for cache in caches.iter_mut() {
         if let Some((k, v)) = cache.get() {
             check_rows(rows, k.shape()[0])?;
+            if is_identity(rows, k.shape()[0]) {
+                continue;
+            }
             // [B, H, T, D] → [rows.len(), H, T, D]
             cache.set(k.index_select(0, rows)?, v.index_select(0, rows)?);
         }

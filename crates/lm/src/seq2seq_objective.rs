@@ -65,8 +65,9 @@ impl Objective for Seq2SeqTask<'_> {
             .loss(batch, self.config.data.label_smoothing, ctx)
     }
 
-    /// The teacher-forced loss (without label smoothing), the exact match (0–1) and the BLEU
-    /// (0–100) of greedy outputs on the first `eval_batches` × `batch_size` held-out pairs (the
+    /// The teacher-forced loss (without label smoothing), the exact match in percent
+    /// (`exact_match_pct`, 0–100, on BLEU's scale so that one plot panel reads both) and the
+    /// BLEU (0–100) of greedy outputs on the first `eval_batches` × `batch_size` held-out pairs (the
     /// same at every evaluation); with `full` or `eval_batches` 0, on every held-out pair.
     fn validate(&self, full: bool) -> Result<Validation> {
         let (batches, batch_size) = (self.config.run.eval_batches, self.config.optim.batch_size);
@@ -78,7 +79,7 @@ impl Objective for Seq2SeqTask<'_> {
         };
         let s = evaluate(self.model, &self.data.tokenizer, &valid[..n], batch_size)?;
         let metrics = BTreeMap::from([
-            ("exact_match".to_string(), s.exact_match),
+            ("exact_match_pct".to_string(), 100.0 * s.exact_match),
             ("bleu".to_string(), s.bleu),
         ]);
         Ok(Validation {

@@ -78,14 +78,14 @@ fn config(train: &Path, valid: &Path, iters: usize) -> TrainConfig {
     c
 }
 
-/// The (step, exact match, BLEU) of each evaluation in `out/metrics.jsonl`.
+/// The (step, exact match in percent, BLEU) of each evaluation in `out/metrics.jsonl`.
 fn evaluations(out: &Path) -> Vec<(usize, f64, f64)> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .filter_map(|l| match serde_json::from_str::<Metric>(l).unwrap() {
             Metric::Eval { step, metrics, .. } => {
-                Some((step, metrics["exact_match"], metrics["bleu"]))
+                Some((step, metrics["exact_match_pct"], metrics["bleu"]))
             }
             Metric::Train { .. } => None,
         })
@@ -109,13 +109,17 @@ fn learns_to_reverse_and_generates_from_the_run_folder() {
     );
     let (first, last) = (evals[0], evals[evals.len() - 1]);
     assert!(
-        last.1 >= 0.9 && last.1 > first.1 + 0.5,
-        "held-out exact match went from {} to {}",
+        last.1 >= 90.0 && last.1 > first.1 + 50.0,
+        "held-out exact match went from {} % to {} %",
         first.1,
         last.1
     );
     assert!(last.2 > first.2, "BLEU went from {} to {}", first.2, last.2);
-    assert!(s.val_metrics["exact_match"] >= 0.5, "{:?}", s.val_metrics);
+    assert!(
+        s.val_metrics["exact_match_pct"] >= 50.0,
+        "{:?}",
+        s.val_metrics
+    );
     assert!(
         s.samples.len() == 3 && s.samples[0].contains(" → "),
         "{:?}",

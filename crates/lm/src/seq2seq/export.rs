@@ -1,6 +1,6 @@
 //! Export of a trained [`Seq2Seq`] in Hugging Face's layout for BART
-//! (`BartForConditionalGeneration`): `config.json`, `model.safetensors`, `tokenizer.json` and
-//! `generation_config.json`. Only a BART-shaped model exports: learned positions, post-LN, one
+//! (`BartForConditionalGeneration`): `config.json`, `model.safetensors`, `tokenizer.json`,
+//! `tokenizer_config.json` and `generation_config.json`. Only a BART-shaped model exports: learned positions, post-LN, one
 //! shared vocabulary, biases, layer norm epsilon 1e-5; any other setting is an error naming
 //! its key.
 
@@ -11,6 +11,7 @@ use loam_nn::ParamStore;
 use loam_tensor::Tensor;
 use serde_json::{Value, json};
 
+use crate::chat_template::TOKENIZER_CONFIG_FILE;
 use crate::error::{LmError, Result};
 use crate::run_checkpoint::{MODEL_FILE, TOKENIZER_FILE, replace_dir};
 use crate::seq2seq::config::{PositionKind, Seq2SeqConfig};
@@ -105,6 +106,20 @@ fn generation_config(c: &Seq2SeqConfig) -> Value {
     })
 }
 
+/// `tokenizer_config.json`: `AutoTokenizer` is to read `tokenizer.json` as it is
+/// (`PreTrainedTokenizerFast`), so a source gets loam's special tokens (only the `</s>` the
+/// tokenizer appends), not those `BartTokenizerFast` would add around it.
+fn tokenizer_config(c: &Seq2SeqConfig) -> Value {
+    json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "model_max_length": c.block_size
+    })
+}
+
 /// Writes `model` (its weights in `store`) and the tokenizer file `tokenizer` to the folder
 /// `out` in BART's layout. The folder is written beside `out` and renamed into place, so a
 /// failure leaves no half-written model.
@@ -151,6 +166,10 @@ pub fn export_bart(
     loam_nn::write_atomic(
         &tmp.join(GENERATION_CONFIG_FILE),
         &pretty(&generation_config(c)),
+    )?;
+    loam_nn::write_atomic(
+        &tmp.join(TOKENIZER_CONFIG_FILE),
+        &pretty(&tokenizer_config(c)),
     )?;
     std::fs::copy(tokenizer, tmp.join(TOKENIZER_FILE))
         .map_err(|e| LmError::file(tokenizer, format!("cannot copy the tokenizer: {e}")))?;
