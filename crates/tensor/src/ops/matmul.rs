@@ -1,13 +1,15 @@
 //! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
-//! bandwidth-bound kernels of `gemv`.
+//! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
+//! to those of `skinny`.
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use rayon::prelude::*;
 
-use super::gemv::{gemv, gemv_rows};
+use super::gemv::gemv;
+use super::skinny::skinny;
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
 use crate::kernel::{PAR_MIN, standard, wide};
@@ -85,29 +87,42 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     let (a_rs, a_cs, b_rs, b_cs) = (sa[r - 2], sa[r - 1], sb[r - 2], sb[r - 1]);
     let (pa, pb) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32));
     let po = SendPtr(out.as_mut_ptr().cast::<f32>());
-    // columns j0..j0+cols of batch element `i`'s output
-    let block = |i: usize, (j0, cols): (usize, usize), par: Parallelism| {
+    // batch element `i`'s whole output by a streaming kernel (threaded by column inside),
+    // when one serves this shape and layout
+    let streamed = |i: usize| {
         let (pa, pb, po) = (pa, pb, po);
         // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
-        // the views outlive this call, and each call writes only its own block of the output.
+        // the views outlive this call, and each call writes only its own output matrix.
+        unsafe {
+            let x = pa.0.offset(batch_offset(i, &batch, sa));
+            let w = pb.0.offset(batch_offset(i, &batch, sb));
+            let y = po.0.add(i * m * n);
+            (a_cs == 1 || k == 1) && if m == 1 { gemv(k, n, x, w, b_rs, b_cs, y) } else { skinny(m, k, n, x, a_rs, w, b_rs, b_cs, y, n) }
+        }
+    };
+    // columns j0..j0+cols of batch element `i`'s output by the general GEMM
+    let block = |i: usize, (j0, cols): (usize, usize), par: Parallelism| {
+        let (pa, pb, po) = (pa, pb, po);
+        // SAFETY: as `streamed`; each call writes only its own block of the output.
         unsafe {
             let x = pa.0.offset(batch_offset(i, &batch, sa));
             let w = pb.0.offset(batch_offset(i, &batch, sb) + j0 as isize * b_cs);
             let y = po.0.add(i * m * n + j0);
-            if m == 1 && (a_cs == 1 || k == 1) && gemv(k, cols, x, w, b_rs, b_cs, y) {
-                return;
-            }
-            if m > 1 && (a_cs == 1 || k == 1) && gemv_rows(m, k, cols, x, a_rs, w, b_rs, b_cs, y, n) {
-                return;
-            }
             gemm::gemm(m, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
         }
     };
-    let whole = |i: usize, par: Parallelism| block(i, (0, n), par);
+    let whole = |i: usize, par: Parallelism| {
+        if !streamed(i) {
+            block(i, (0, n), par)
+        }
+    };
     let macs = m * n * k;
     if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
         let threads = rayon::current_num_threads();
         for i in 0..nb {
+            if streamed(i) {
+                continue;
+            }
             match column_blocks(m, n, k, threads) {
                 Some(blocks) => (0..blocks).into_par_iter().for_each(|p| block(i, column_block(n, p), Parallelism::None)),
                 None => whole(i, Parallelism::Rayon(0)),

@@ -19,5 +19,6 @@ pub mod quant_matrix;
 mod reduce;
 mod rms_norm;
 mod rope;
+pub(crate) mod skinny;
 mod softmax;
 mod unary;
