@@ -25,6 +25,7 @@ mod backprop;
 pub mod gradcheck;
 mod device;
 mod error;
+mod fork;
 mod kernel;
 mod ops;
 mod rng;

@@ -17,9 +17,8 @@
 //! `k`, for a row-major matrix; sixteen lane sums reduced at the end for a column-major one),
 //! so results are bit-identical across thread counts, row counts and tilings.
 
-use rayon::prelude::*;
-
 use super::gemv::count_call;
+use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, kernel_path};
 
 /// The most rows a skinny product takes; above it the general GEMM (which packs the matrix
@@ -80,7 +79,7 @@ pub(crate) unsafe fn skinny(m: usize, k: usize, n: usize, x: *const f32, x_rs: i
             part(0, n);
         } else {
             let per = n.div_ceil(threads).div_ceil(block) * block;
-            (0..n.div_ceil(per)).into_par_iter().for_each(|i| part(i * per, per.min(n - i * per)));
+            for_each_part(n.div_ceil(per), |i| part(i * per, per.min(n - i * per)));
         }
         return true;
     }
