@@ -65,10 +65,12 @@ fn helper() -> Option<&'static Helper> {
     static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
     *HELPER.get_or_init(|| {
         let slot: &'static OnceLock<&'static Helper> = Box::leak(Box::new(OnceLock::new()));
-        let handle = std::thread::Builder::new().name("loam-helper".into()).spawn(move || {
-            let me = *slot.wait();
-            serve(me)
-        });
+        let handle = std::thread::Builder::new()
+            .name("loam-helper".into())
+            .spawn(move || {
+                let me = *slot.wait();
+                serve(me)
+            });
         let handle = handle.ok()?;
         let me: &'static Helper = Box::leak(Box::new(Helper {
             job: AtomicPtr::new(std::ptr::null_mut()),
@@ -93,7 +95,7 @@ fn serve(me: &Helper) -> ! {
                 break job;
             }
             polls += 1;
-            if polls % 64 == 0 {
+            if polls.is_multiple_of(64) {
                 if since.elapsed() >= SPIN {
                     me.sleeping.store(true, Ordering::SeqCst);
                     let job = me.job.swap(std::ptr::null_mut(), Ordering::SeqCst);
@@ -125,7 +127,12 @@ fn serve(me: &Helper) -> ! {
 /// is free; on rayon's pool otherwise. Returns when all are done; a panic in `f` is raised
 /// again here.
 pub(crate) fn for_each_part(parts: usize, f: impl Fn(usize) + Sync) {
-    split(parts, rayon::current_num_threads(), rayon::current_thread_index().is_none(), &f);
+    split(
+        parts,
+        rayon::current_num_threads(),
+        rayon::current_thread_index().is_none(),
+        &f,
+    );
 }
 
 /// [`for_each_part`] for a caller that sees `threads` threads and is `outside` rayon's pool.
@@ -138,12 +145,22 @@ fn split(parts: usize, threads: usize, outside: bool, f: &(dyn Fn(usize) + Sync)
     let helper = (threads == 2 && outside)
         .then(helper)
         .flatten()
-        .filter(|h| h.taken.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok());
+        .filter(|h| {
+            h.taken
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        });
     let Some(helper) = helper else {
         (0..parts).into_par_iter().for_each(f);
         return;
     };
-    let job = Job { f, parts, next: AtomicUsize::new(0), done: AtomicBool::new(false), panic: Mutex::new(None) };
+    let job = Job {
+        f,
+        parts,
+        next: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+        panic: Mutex::new(None),
+    };
     let ptr = (&job as *const Job<'_>).cast_mut().cast::<Job<'static>>();
     helper.job.store(ptr, Ordering::SeqCst);
     if helper.sleeping.load(Ordering::SeqCst) {
@@ -151,11 +168,20 @@ fn split(parts: usize, threads: usize, outside: bool, f: &(dyn Fn(usize) + Sync)
     }
     let mine = catch_unwind(AssertUnwindSafe(|| job.work()));
     // withdraw the job if the helper has not taken it; otherwise wait until it is done with it
-    if helper.job.compare_exchange(ptr, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if helper
+        .job
+        .compare_exchange(
+            ptr,
+            std::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
         let mut polls = 0u32;
         while !job.done.load(Ordering::Acquire) {
             polls += 1;
-            if polls % 64 == 0 {
+            if polls.is_multiple_of(64) {
                 std::thread::yield_now();
             }
             std::hint::spin_loop();
@@ -188,7 +214,10 @@ mod tests {
     fn every_part_runs_once_on_the_helper_and_on_rayon() {
         for parts in [0, 1, 2, 7, 1000] {
             for (threads, outside) in [(2, true), (2, false), (3, true), (1, true)] {
-                assert!(runs(parts, threads, outside).iter().all(|&n| n == 1), "{parts} parts, {threads} threads, outside {outside}");
+                assert!(
+                    runs(parts, threads, outside).iter().all(|&n| n == 1),
+                    "{parts} parts, {threads} threads, outside {outside}"
+                );
             }
         }
         // back to back, as a chain of operations calls it (the helper spinning or asleep)

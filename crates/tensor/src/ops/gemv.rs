@@ -159,8 +159,8 @@ mod x86 {
                         acc[c] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, cols[c].add(p)), acc[c]);
                     }
                 }
-                for c in 0..live {
-                    *y.add(j + c) = _mm512_reduce_add_ps(acc[c]);
+                for (c, a) in acc.iter().enumerate().take(live) {
+                    *y.add(j + c) = _mm512_reduce_add_ps(*a);
                 }
             }
             j += COL_BLOCK;

@@ -25,6 +25,13 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+impl SendPtr {
+    /// The pointer (a method, so that a closure captures the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Offset (in elements) of batch element `b` of a view whose leading `batch.len()` axes have
 /// the given strides.
 fn batch_offset(mut b: usize, batch: &[usize], strides: &[isize]) -> isize {
@@ -210,10 +217,9 @@ impl Tensor {
             if rows.len() >= PAR_MIN && m >= threads {
                 let po = SendPtr(rows.as_mut_ptr());
                 for_each_part(threads, |p| {
-                    let po = po;
                     let (i0, r) = row_part(m, threads, p);
                     // SAFETY: part p's rows i0..i0+r are inside the output and no other part's.
-                    let part = unsafe { std::slice::from_raw_parts_mut(po.0.add(i0 * n), r * n) };
+                    let part = unsafe { std::slice::from_raw_parts_mut(po.get().add(i0 * n), r * n) };
                     part.chunks_mut(n).for_each(add);
                 });
             } else {

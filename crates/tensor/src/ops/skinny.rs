@@ -55,9 +55,21 @@ unsafe impl Sync for SendPtr {}
 /// `x` holds `m` rows of `k` contiguous values, `y` has room for `m` rows of `n`, every `b`
 /// offset above is inside one allocation, and `y` overlaps neither input.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn skinny(m: usize, k: usize, n: usize, x: *const f32, x_rs: isize, b: *const f32, b_rs: isize, b_cs: isize, y: *mut f32, y_rs: usize) -> bool {
+pub(crate) unsafe fn skinny(
+    m: usize,
+    k: usize,
+    n: usize,
+    x: *const f32,
+    x_rs: isize,
+    b: *const f32,
+    b_rs: isize,
+    b_cs: isize,
+    y: *mut f32,
+    y_rs: usize,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if kernel_path() == KernelPath::Wide && (2..=MAX_ROWS).contains(&m) && (b_cs == 1 || b_rs == 1) {
+    if kernel_path() == KernelPath::Wide && (2..=MAX_ROWS).contains(&m) && (b_cs == 1 || b_rs == 1)
+    {
         count_call(true);
         let rows = b_cs == 1;
         let (ld, block) = if rows { (b_rs, 16) } else { (b_cs, COLS) };
@@ -70,7 +82,17 @@ pub(crate) unsafe fn skinny(m: usize, k: usize, n: usize, x: *const f32, x_rs: i
                 if rows {
                     x86::rows(m, k, w, x.0, x_rs, b.0.add(j0), ld, y.0.add(j0), y_rs)
                 } else {
-                    x86::cols(m, k, w, x.0, x_rs, b.0.offset(j0 as isize * ld), ld, y.0.add(j0), y_rs)
+                    x86::cols(
+                        m,
+                        k,
+                        w,
+                        x.0,
+                        x_rs,
+                        b.0.offset(j0 as isize * ld),
+                        ld,
+                        y.0.add(j0),
+                        y_rs,
+                    )
                 }
             }
         };
@@ -111,7 +133,17 @@ mod x86 {
     /// first pass).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn rows(m: usize, k: usize, n: usize, x: *const f32, x_rs: isize, b: *const f32, ld: isize, y: *mut f32, y_rs: usize) {
+    pub(super) unsafe fn rows(
+        m: usize,
+        k: usize,
+        n: usize,
+        x: *const f32,
+        x_rs: isize,
+        b: *const f32,
+        ld: isize,
+        y: *mut f32,
+        y_rs: usize,
+    ) {
         let mut p0 = 0;
         while p0 < k {
             let kc = KC.min(k - p0);
@@ -123,7 +155,11 @@ mod x86 {
                     // SAFETY: rows i.., columns p0..p0+kc of x, rows p0..p0+kc of b and rows
                     // i.. of y exist (caller's contract); columns past n are masked.
                     unsafe {
-                        let (xt, bt, yt) = (x.offset(i as isize * x_rs).add(p0), b.offset(p0 as isize * ld).add(j), y.add(i * y_rs + j));
+                        let (xt, bt, yt) = (
+                            x.offset(i as isize * x_rs).add(p0),
+                            b.offset(p0 as isize * ld).add(j),
+                            y.add(i * y_rs + j),
+                        );
                         match m - i {
                             1 => rows_tile::<1>(kc, p0 == 0, xt, x_rs, bt, ld, yt, y_rs, masks),
                             2 => rows_tile::<2>(kc, p0 == 0, xt, x_rs, bt, ld, yt, y_rs, masks),
@@ -148,15 +184,32 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows_tile<const R: usize>(kc: usize, first: bool, x: *const f32, x_rs: isize, b: *const f32, ld: isize, y: *mut f32, y_rs: usize, masks: [__mmask16; NR]) {
+    unsafe fn rows_tile<const R: usize>(
+        kc: usize,
+        first: bool,
+        x: *const f32,
+        x_rs: isize,
+        b: *const f32,
+        ld: isize,
+        y: *mut f32,
+        y_rs: usize,
+        masks: [__mmask16; NR],
+    ) {
         // SAFETY: as `rows` (the caller's tile is inside the operands).
         unsafe {
             let mut acc: [[__m512; NR]; R] = std::array::from_fn(|r| {
-                std::array::from_fn(|v| if first { _mm512_setzero_ps() } else { _mm512_maskz_loadu_ps(masks[v], y.add(r * y_rs + 16 * v)) })
+                std::array::from_fn(|v| {
+                    if first {
+                        _mm512_setzero_ps()
+                    } else {
+                        _mm512_maskz_loadu_ps(masks[v], y.add(r * y_rs + 16 * v))
+                    }
+                })
             });
             for p in 0..kc {
                 let row = b.offset(p as isize * ld);
-                let bv: [__m512; NR] = std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], row.add(16 * v)));
+                let bv: [__m512; NR] =
+                    std::array::from_fn(|v| _mm512_maskz_loadu_ps(masks[v], row.add(16 * v)));
                 for (r, a) in acc.iter_mut().enumerate() {
                     let xv = _mm512_set1_ps(*x.offset(r as isize * x_rs).add(p));
                     for (a, bv) in a.iter_mut().zip(&bv) {
@@ -177,7 +230,17 @@ mod x86 {
     /// cache after the first row group) dotted with [`MRC`] rows of `x` at a time.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn cols(m: usize, k: usize, n: usize, x: *const f32, x_rs: isize, b: *const f32, ld: isize, y: *mut f32, y_rs: usize) {
+    pub(super) unsafe fn cols(
+        m: usize,
+        k: usize,
+        n: usize,
+        x: *const f32,
+        x_rs: isize,
+        b: *const f32,
+        ld: isize,
+        y: *mut f32,
+        y_rs: usize,
+    ) {
         let mut j = 0;
         while j < n {
             let live = COLS.min(n - j);
@@ -208,7 +271,15 @@ mod x86 {
     /// lane sums reduced at the end (the order of `gemv`'s column-major kernel).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn cols_tile<const R: usize>(k: usize, x: *const f32, x_rs: isize, cols: [*const f32; COLS], y: *mut f32, y_rs: usize, live: usize) {
+    unsafe fn cols_tile<const R: usize>(
+        k: usize,
+        x: *const f32,
+        x_rs: isize,
+        cols: [*const f32; COLS],
+        y: *mut f32,
+        y_rs: usize,
+        live: usize,
+    ) {
         let kk = k / 16 * 16;
         let tail = ((1u32 << (k - kk)) - 1) as __mmask16;
         let mut acc = [[_mm512_setzero_ps(); COLS]; R];
@@ -227,7 +298,8 @@ mod x86 {
                 p += 16;
             }
             if tail != 0 {
-                let bv: [__m512; COLS] = std::array::from_fn(|c| _mm512_maskz_loadu_ps(tail, cols[c].add(p)));
+                let bv: [__m512; COLS] =
+                    std::array::from_fn(|c| _mm512_maskz_loadu_ps(tail, cols[c].add(p)));
                 for (r, a) in acc.iter_mut().enumerate() {
                     let xv = _mm512_maskz_loadu_ps(tail, x.offset(r as isize * x_rs).add(p));
                     for (a, bv) in a.iter_mut().zip(&bv) {
