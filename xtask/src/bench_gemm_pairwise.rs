@@ -17,10 +17,21 @@ use loam_tensor::{Rng, Tensor};
 use crate::measure::median;
 use crate::record::Record;
 
-/// `(m, k, n)` of each case: the square sizes and the GPT-shaped product of `bench matmul`, and
-/// GPT-2's first MLP product over 1024 tokens.
-const CASES: [(usize, usize, usize); 6] =
-    [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048), (768, 128, 384), (1024, 768, 3072)];
+/// `(batch, m, k, n)` of each case: the square sizes, the GPT-shaped product and the batched
+/// attention heads of `bench matmul`, GPT-2's first MLP product over 1024 tokens, and over a
+/// decoding step of 8 and 32 sequences (skinny products). A batch of more than one is
+/// `cblas_sgemm_batch` on the BLAS side (what PyTorch's `bmm` calls).
+const CASES: [(usize, usize, usize, usize); 9] = [
+    (1, 256, 256, 256),
+    (1, 512, 512, 512),
+    (1, 1024, 1024, 1024),
+    (1, 2048, 2048, 2048),
+    (1, 768, 128, 384),
+    (48, 64, 32, 64),
+    (1, 1024, 768, 3072),
+    (1, 8, 768, 3072),
+    (1, 32, 768, 3072),
+];
 /// Alternating rounds per case.
 const ROUNDS: usize = 15;
 /// Calls per block; the first [`UNTIMED`] are not timed.
@@ -44,6 +55,28 @@ type Sgemm = unsafe extern "C" fn(
     *mut f32,
     *const i32,
 );
+/// MKL's `cblas_sgemm_batch` (arrays of per-group arguments, then the group count and sizes).
+type SgemmBatch = unsafe extern "C" fn(
+    i32,
+    *const i32,
+    *const i32,
+    *const i32,
+    *const i32,
+    *const i32,
+    *const f32,
+    *const *const f32,
+    *const i32,
+    *const *const f32,
+    *const i32,
+    *const f32,
+    *const *mut f32,
+    *const i32,
+    i32,
+    *const i32,
+);
+/// CBLAS's row-major layout and no-transpose codes.
+const ROW_MAJOR: i32 = 101;
+const NO_TRANS: i32 = 111;
 /// OpenMP's `omp_set_num_threads`, which sets the BLAS's thread count.
 type SetThreads = unsafe extern "C" fn(i32);
 
@@ -72,6 +105,8 @@ pub fn run(threads: usize) -> Result<Vec<Record>> {
     let library = unsafe { libloading::Library::new(&path) }.with_context(|| format!("loading {}", path.display()))?;
     let sgemm: libloading::Symbol<'_, Sgemm> =
         unsafe { library.get(b"sgemm_\0") }.with_context(|| format!("{} has no sgemm_", path.display()))?;
+    let sgemm_batch: libloading::Symbol<'_, SgemmBatch> =
+        unsafe { library.get(b"cblas_sgemm_batch\0") }.with_context(|| format!("{} has no cblas_sgemm_batch", path.display()))?;
     let set_threads: libloading::Symbol<'_, SetThreads> = unsafe { library.get(b"omp_set_num_threads\0") }
         .with_context(|| format!("{} has no omp_set_num_threads", path.display()))?;
     let threads_i32 = i32::try_from(threads).context("thread count")?;
@@ -79,26 +114,39 @@ pub fn run(threads: usize) -> Result<Vec<Record>> {
     unsafe { set_threads(threads_i32) };
     let _inference = loam_tensor::no_grad();
     let mut records = Vec::new();
-    for (m, k, n) in CASES {
+    for (nb, m, k, n) in CASES {
         let mut rng = Rng::new(0);
-        let a = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
-        let b = Tensor::randn(&[k, n], 0.0, 1.0, &mut rng);
+        let lead = |r: usize, c: usize| if nb == 1 { vec![r, c] } else { vec![nb, r, c] };
+        let a = Tensor::randn(&lead(m, k), 0.0, 1.0, &mut rng);
+        let b = Tensor::randn(&lead(k, n), 0.0, 1.0, &mut rng);
         let (av, bv) = (a.to_vec(), b.to_vec());
-        let mut c = vec![0.0f32; m * n];
+        let mut c = vec![0.0f32; nb * m * n];
         let dims = [m, n, k].map(|d| i32::try_from(d).expect("case sizes fit in i32"));
         let (one, zero) = (1.0f32, 0.0f32);
+        let group = i32::try_from(nb).context("batch")?;
         // row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ
         let blas = |c: &mut [f32]| {
-            // SAFETY: the buffers have the sizes the dimensions say and outlive the call.
+            if nb == 1 {
+                // SAFETY: the buffers have the sizes the dimensions say and outlive the call.
+                unsafe {
+                    sgemm(b"N".as_ptr(), b"N".as_ptr(), &dims[1], &dims[0], &dims[2], &one, bv.as_ptr(), &dims[1], av.as_ptr(), &dims[2], &zero, c.as_mut_ptr(), &dims[1]);
+                }
+                return;
+            }
+            let aps: Vec<*const f32> = (0..nb).map(|i| av[i * m * k..].as_ptr()).collect();
+            let bps: Vec<*const f32> = (0..nb).map(|i| bv[i * k * n..].as_ptr()).collect();
+            let cps: Vec<*mut f32> = c.chunks_mut(m * n).map(|c| c.as_mut_ptr()).collect();
+            // SAFETY: one group of `nb` row-major products, each pointer at its own matrix of
+            // the sizes the dimensions say; the buffers outlive the call.
             unsafe {
-                sgemm(b"N".as_ptr(), b"N".as_ptr(), &dims[1], &dims[0], &dims[2], &one, bv.as_ptr(), &dims[1], av.as_ptr(), &dims[2], &zero, c.as_mut_ptr(), &dims[1]);
+                sgemm_batch(ROW_MAJOR, &NO_TRANS, &NO_TRANS, &dims[0], &dims[1], &dims[2], &one, aps.as_ptr(), &dims[2], bps.as_ptr(), &dims[1], &zero, cps.as_ptr(), &dims[1], 1, &group);
             }
         };
         blas(&mut c);
         let ours = a.matmul(&b)?.to_vec();
         let worst = ours.iter().zip(&c).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0f32, f32::max);
         if worst > 1e-3 {
-            bail!("[{m},{k}]x[{k},{n}]: loam and PyTorch's BLAS differ by {worst} (relative)");
+            bail!("{nb}x[{m},{k}]x[{k},{n}]: loam and PyTorch's BLAS differ by {worst} (relative)");
         }
         let (mut ours_s, mut theirs_s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
@@ -121,8 +169,8 @@ pub fn run(threads: usize) -> Result<Vec<Record>> {
             theirs_s.push(theirs_t);
             ratios.push(theirs_t / ours_t);
         }
-        let gflops = |secs: f64| 2.0 * (m * n * k) as f64 * (BLOCK - UNTIMED) as f64 / secs / 1e9;
-        let case = format!("[{m},{k}]x[{k},{n}]");
+        let gflops = |secs: f64| 2.0 * (nb * m * n * k) as f64 * (BLOCK - UNTIMED) as f64 / secs / 1e9;
+        let case = if nb == 1 { format!("[{m},{k}]x[{k},{n}]") } else { format!("{nb}x[{m},{k}]x[{k},{n}]") };
         records.push(Record::loam("gemm-pairwise", &case, &[("gflops", gflops(median(&mut ours_s))), ("pairwise_ratio", median(&mut ratios))]));
         let mut theirs = Record::loam("gemm-pairwise", &case, &[("gflops", gflops(median(&mut theirs_s)))]);
         theirs.imp = "pytorch".to_owned();

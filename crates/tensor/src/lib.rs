@@ -32,6 +32,7 @@ pub mod gradcheck;
 mod device;
 mod device_tests;
 mod error;
+mod fork;
 mod kernel;
 mod ops;
 mod rng;

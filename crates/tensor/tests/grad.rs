@@ -198,13 +198,15 @@ proptest! {
 }
 
 /// A product whose right operand has k·n ≥ 2^18 elements is computed in column blocks
-/// (`ops/matmul.rs`, `column_blocks`), which the proptest shapes above never reach. One
-/// deterministic case, in a two-thread pool so that the blocked path is taken whatever the
-/// machine's thread count: the forward `[2, 512] × [512, 512]` and the backward's `g · bᵀ`
-/// (same shape) run blocked.
+/// (`ops/matmul.rs`, `column_blocks`), and one with a smaller right operand and enough rows in
+/// row parts, one per thread; the proptest shapes above reach neither. One deterministic case,
+/// in a two-thread pool so that those paths are taken whatever the machine's thread count: the
+/// forward `[64, 512] × [512, 512]` and the backward's `g · bᵀ` (same shape) run in column
+/// blocks, `aᵀ · g` (`[512, 64] × [64, 512]`) in row parts. (64 rows: fewer go to the skinny
+/// kernels on an AVX-512 CPU.)
 #[test]
-fn matmul_in_column_blocks() {
+fn matmul_in_column_blocks_and_row_parts() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let (a, b) = (randn(&[2, 512], 11), randn(&[512, 512], 12).mul_scalar(0.1));
-    pool.install(|| check("matmul (column blocks)", &[a, b], |x| x[0].matmul(&x[1])));
+    let (a, b) = (randn(&[64, 512], 11), randn(&[512, 512], 12).mul_scalar(0.1));
+    pool.install(|| check("matmul (column blocks, row parts)", &[a, b], |x| x[0].matmul(&x[1])));
 }

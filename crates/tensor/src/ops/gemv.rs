@@ -5,13 +5,11 @@
 //! `[out, in]` weight, such as a tied output embedding). A general GEMM packs the matrix first
 //! and reaches about half the bandwidth (`cargo xtask bench gpt2-generate`, docs/perf.md).
 //!
-//! Products of a few rows (`2 ≤ m ≤` [`MAX_ROWS`], a beam search's beams decoded together)
-//! take a row-major matrix through one kernel that reads each weight once for all the rows,
-//! where the general GEMM would pack the matrix on every call.
+//! Products of a few rows (a batch of sequences, a beam search's beams) have their own kernels
+//! in `skinny`, which sum each output in the same order as these.
 //!
 //! Each output column is summed in the same order whatever the split, so results are
-//! bit-identical across thread counts, and each row of a few-row product is bit-identical to
-//! that row's vector × matrix product.
+//! bit-identical across thread counts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,18 +17,22 @@ use rayon::prelude::*;
 
 use crate::kernel::{KernelPath, kernel_path};
 
-/// Vector × matrix products taken by the wide kernels, and those left to the general GEMM.
+/// Vector × matrix and skinny products taken by the wide kernels, and vector × matrix
+/// products left to the general GEMM.
 static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
-/// How many vector × matrix products (`m = 1` blocks of a matrix product) each path has
-/// computed in this process: `(wide kernels, general GEMM)`. Tests read it to know which
-/// path ran.
+/// How many vector × matrix products (`m = 1` blocks of a matrix product) and skinny products
+/// (a few rows, `ops/skinny.rs`) each path has computed in this process: `(wide kernels,
+/// general GEMM)`; a skinny product left to the general GEMM is not counted. Tests read it to
+/// know which path ran.
 pub fn gemv_calls() -> (u64, u64) {
     (CALLS[0].load(Ordering::Relaxed), CALLS[1].load(Ordering::Relaxed))
 }
 
-/// The most rows [`gemv_rows`] takes in one pass over the matrix.
-pub(crate) const MAX_ROWS: usize = 4;
+/// Counts one product under the wide kernels (`true`) or the general GEMM.
+pub(crate) fn count_call(wide: bool) {
+    CALLS[usize::from(!wide)].fetch_add(1, Ordering::Relaxed);
+}
 
 /// Below this many multiply-adds the product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
@@ -57,7 +59,7 @@ unsafe impl Sync for SendPtr {}
 pub(crate) unsafe fn gemv(k: usize, n: usize, x: *const f32, b: *const f32, b_rs: isize, b_cs: isize, y: *mut f32) -> bool {
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Wide && (b_cs == 1 || b_rs == 1) {
-        CALLS[0].fetch_add(1, Ordering::Relaxed);
+        count_call(true);
         let (block, rows) = if b_cs == 1 { (ROW_BLOCK, true) } else { (COL_BLOCK, false) };
         let (x, b, y) = (SendPtr(x as *mut f32), SendPtr(b as *mut f32), SendPtr(y));
         let ld = if rows { b_rs } else { b_cs };
@@ -84,46 +86,7 @@ pub(crate) unsafe fn gemv(k: usize, n: usize, x: *const f32, b: *const f32, b_rs
         return true;
     }
     let _ = (k, n, x, b, b_rs, b_cs, y);
-    CALLS[1].fetch_add(1, Ordering::Relaxed);
-    false
-}
-
-/// `y[i, j] = Σ_p x[i, p]·b[p·b_rs + j]` for `i < m` (`2 ≤ m ≤` [`MAX_ROWS`]), `j < n`,
-/// `p < k`, with `x` rows `x_rs` apart and `y` rows `y_rs` apart, when the wide kernel serves
-/// this layout (the wide [`kernel_path`] and a row-major matrix, `b_cs == 1`); returns
-/// `false`, writing nothing, otherwise. Counts in [`gemv_calls`] as a wide product.
-///
-/// # Safety
-/// As [`gemv`], for each of the `m` rows of `x` (`k` contiguous values each) and of `y`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemv_rows(m: usize, k: usize, n: usize, x: *const f32, x_rs: isize, b: *const f32, b_rs: isize, b_cs: isize, y: *mut f32, y_rs: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if kernel_path() == KernelPath::Wide && b_cs == 1 && (2..=MAX_ROWS).contains(&m) {
-        CALLS[0].fetch_add(1, Ordering::Relaxed);
-        let (x, b, y) = (SendPtr(x as *mut f32), SendPtr(b as *mut f32), SendPtr(y));
-        // columns j0..j0+w of every output row
-        let part = move |j0: usize, w: usize| {
-            let (x, b, y) = (x, b, y);
-            // SAFETY: the caller's contract covers columns j0..j0+w; the feature was detected.
-            unsafe {
-                let (b, y) = (b.0.add(j0), y.0.add(j0));
-                match m {
-                    2 => x86::gemv_rows_m::<2>(k, w, x.0, x_rs, b, b_rs, y, y_rs),
-                    3 => x86::gemv_rows_m::<3>(k, w, x.0, x_rs, b, b_rs, y, y_rs),
-                    _ => x86::gemv_rows_m::<4>(k, w, x.0, x_rs, b, b_rs, y, y_rs),
-                }
-            }
-        };
-        let threads = rayon::current_num_threads();
-        if m * k * n < PAR_MIN_MACS || threads == 1 {
-            part(0, n);
-        } else {
-            let per = n.div_ceil(threads).div_ceil(ROW_BLOCK) * ROW_BLOCK;
-            (0..n.div_ceil(per)).into_par_iter().for_each(|i| part(i * per, per.min(n - i * per)));
-        }
-        return true;
-    }
-    let _ = (m, k, n, x, x_rs, b, b_rs, b_cs, y, y_rs);
+    count_call(false);
     false
 }
 
@@ -166,42 +129,6 @@ mod x86 {
         }
     }
 
-    /// `M` rows of `x` (`x_rs` apart) times a row-major matrix into `M` rows of `y` (`y_rs`
-    /// apart): [`gemv_rows`]'s loop with each loaded block of the matrix used by every row,
-    /// each row's sums in the same order as the one-row kernel.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemv_rows_m<const M: usize>(k: usize, n: usize, x: *const f32, x_rs: isize, b: *const f32, ld: isize, y: *mut f32, y_rs: usize) {
-        let tail = ((1u32 << (n % 16)) - 1) as __mmask16;
-        let mut p0 = 0;
-        while p0 < k {
-            let rows = ROW_GROUP.min(k - p0);
-            // SAFETY: rows p0..p0+rows of b and x, columns 0..n of b and y exist (caller's
-            // contract); masked lanes are neither read nor written.
-            unsafe {
-                let row0 = b.offset(p0 as isize * ld);
-                let mut j = 0;
-                while j < n {
-                    let mask = if j + 16 <= n { 0xffff } else { tail };
-                    let mut acc: [__m512; M] =
-                        std::array::from_fn(|i| if p0 == 0 { _mm512_setzero_ps() } else { _mm512_maskz_loadu_ps(mask, y.add(i * y_rs + j)) });
-                    for r in 0..rows {
-                        let bv = _mm512_maskz_loadu_ps(mask, row0.offset(r as isize * ld).add(j));
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            let xv = _mm512_set1_ps(*x.offset(i as isize * x_rs).add(p0 + r));
-                            *a = _mm512_fmadd_ps(xv, bv, *a);
-                        }
-                    }
-                    for (i, a) in acc.iter().enumerate() {
-                        _mm512_mask_storeu_ps(y.add(i * y_rs + j), mask, *a);
-                    }
-                    j += 16;
-                }
-            }
-            p0 += ROW_GROUP;
-        }
-    }
-
     /// Column-major matrix (column `j` at `b + j·ld`, contiguous): `y[j] = x · b[:, j]`, four
     /// columns at a time sharing each load of `x`.
     #[target_feature(enable = "avx512f")]
@@ -233,8 +160,8 @@ mod x86 {
                         acc[c] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(tail, cols[c].add(p)), acc[c]);
                     }
                 }
-                for c in 0..live {
-                    *y.add(j + c) = _mm512_reduce_add_ps(acc[c]);
+                for (c, a) in acc.iter().enumerate().take(live) {
+                    *y.add(j + c) = _mm512_reduce_add_ps(*a);
                 }
             }
             j += COL_BLOCK;

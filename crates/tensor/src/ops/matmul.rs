@@ -1,14 +1,16 @@
 //! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
-//! bandwidth-bound kernels of `gemv`.
+//! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
+//! to those of `skinny`.
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
-use rayon::prelude::*;
 
-use super::gemv::{gemv, gemv_rows};
+use super::gemv::gemv;
+use super::skinny::skinny;
 use crate::backprop::BackwardOp;
+use crate::fork::for_each_part;
 use crate::error::{Result, TensorError};
 use crate::kernel::{PAR_MIN, standard, wide};
 use crate::shape::{broadcast_shapes, sum_to_shape};
@@ -22,6 +24,13 @@ const PAR_MIN_MACS: usize = 1 << 18;
 struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that a closure captures the whole `Send` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Offset (in elements) of batch element `b` of a view whose leading `batch.len()` axes have
 /// the given strides.
@@ -54,8 +63,9 @@ const BLOCK_COLUMNS: usize = 256;
 /// `[1024, 768] × [768, 3072]` 1.02–1.26×, n = 512–1024 within the noise (0.87–1.07×).
 /// Against MKL (`cargo xtask bench gemm-pairwise`): two threads n = 1024 0.80–0.89× →
 /// 0.91–0.96×, n = 2048 0.75–0.79× → 0.91–0.94×; one thread n = 2048 0.73–0.81× → 0.89–0.91×.
-/// Vector × matrix products (`m = 1`) have their own kernels, and with fewer blocks than
-/// threads the crate's threading is kept.
+/// Vector × matrix and skinny products have their own kernels; with fewer blocks than threads
+/// the product is split by rows (one one-thread gemm call per thread), or, with too few rows,
+/// left to the crate's threading.
 fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> {
     let blocks = n.div_ceil(BLOCK_COLUMNS);
     (m > 1 && k * n >= LARGE_RHS && blocks >= threads.max(2)).then_some(blocks)
@@ -65,6 +75,16 @@ fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> 
 fn column_block(n: usize, p: usize) -> (usize, usize) {
     let start = p * BLOCK_COLUMNS;
     (start, BLOCK_COLUMNS.min(n - start))
+}
+
+/// The fewest rows a thread's part of a product split by rows has.
+const MIN_PART_ROWS: usize = 16;
+
+/// Part `p` of `parts` of `m` rows: (start, rows), the first parts one row longer when the
+/// rows do not divide evenly.
+fn row_part(m: usize, parts: usize, p: usize) -> (usize, usize) {
+    let (base, extra) = (m / parts, m % parts);
+    (p * base + p.min(extra), base + usize::from(p < extra))
 }
 
 /// `a @ b` where a: (…, m, k) and b: (…, k, n) already broadcast to the same batch shape;
@@ -85,36 +105,50 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     let (a_rs, a_cs, b_rs, b_cs) = (sa[r - 2], sa[r - 1], sb[r - 2], sb[r - 1]);
     let (pa, pb) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32));
     let po = SendPtr(out.as_mut_ptr().cast::<f32>());
-    // columns j0..j0+cols of batch element `i`'s output
-    let block = |i: usize, (j0, cols): (usize, usize), par: Parallelism| {
+    // batch element `i`'s whole output by a streaming kernel (threaded by column inside),
+    // when one serves this shape and layout
+    let streamed = |i: usize| {
         let (pa, pb, po) = (pa, pb, po);
         // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
-        // the views outlive this call, and each call writes only its own block of the output.
+        // the views outlive this call, and each call writes only its own output matrix.
         unsafe {
             let x = pa.0.offset(batch_offset(i, &batch, sa));
-            let w = pb.0.offset(batch_offset(i, &batch, sb) + j0 as isize * b_cs);
-            let y = po.0.add(i * m * n + j0);
-            if m == 1 && (a_cs == 1 || k == 1) && gemv(k, cols, x, w, b_rs, b_cs, y) {
-                return;
-            }
-            if m > 1 && (a_cs == 1 || k == 1) && gemv_rows(m, k, cols, x, a_rs, w, b_rs, b_cs, y, n) {
-                return;
-            }
-            gemm::gemm(m, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
+            let w = pb.0.offset(batch_offset(i, &batch, sb));
+            let y = po.0.add(i * m * n);
+            (a_cs == 1 || k == 1) && if m == 1 { gemv(k, n, x, w, b_rs, b_cs, y) } else { skinny(m, k, n, x, a_rs, w, b_rs, b_cs, y, n) }
         }
     };
-    let whole = |i: usize, par: Parallelism| block(i, (0, n), par);
+    // rows i0..i0+rows, columns j0..j0+cols of batch element `i`'s output by the general GEMM
+    let block = |i: usize, (i0, rows): (usize, usize), (j0, cols): (usize, usize), par: Parallelism| {
+        let (pa, pb, po) = (pa, pb, po);
+        // SAFETY: as `streamed`; each call writes only its own block of the output.
+        unsafe {
+            let x = pa.0.offset(batch_offset(i, &batch, sa) + i0 as isize * a_rs);
+            let w = pb.0.offset(batch_offset(i, &batch, sb) + j0 as isize * b_cs);
+            let y = po.0.add(i * m * n + i0 * n + j0);
+            gemm::gemm(rows, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
+        }
+    };
+    let whole = |i: usize, par: Parallelism| {
+        if !streamed(i) {
+            block(i, (0, m), (0, n), par)
+        }
+    };
     let macs = m * n * k;
     if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
         let threads = rayon::current_num_threads();
         for i in 0..nb {
+            if streamed(i) {
+                continue;
+            }
             match column_blocks(m, n, k, threads) {
-                Some(blocks) => (0..blocks).into_par_iter().for_each(|p| block(i, column_block(n, p), Parallelism::None)),
+                Some(blocks) => for_each_part(blocks, |p| block(i, (0, m), column_block(n, p), Parallelism::None)),
+                None if m >= threads * MIN_PART_ROWS => for_each_part(threads, |p| block(i, row_part(m, threads, p), (0, n), Parallelism::None)),
                 None => whole(i, Parallelism::Rayon(0)),
             }
         }
     } else if nb > 1 && nb * macs >= PAR_MIN_MACS {
-        (0..nb).into_par_iter().for_each(|i| whole(i, Parallelism::None));
+        for_each_part(nb, |i| whole(i, Parallelism::None));
     } else {
         (0..nb).for_each(|i| whole(i, Parallelism::None));
     }
@@ -183,8 +217,15 @@ impl Tensor {
                     },
                 )
             };
-            if rows.len() >= PAR_MIN {
-                rows.par_chunks_mut(n).for_each(add);
+            let (m, threads) = (rows.len() / n, rayon::current_num_threads());
+            if rows.len() >= PAR_MIN && m >= threads {
+                let po = SendPtr(rows.as_mut_ptr());
+                for_each_part(threads, |p| {
+                    let (i0, r) = row_part(m, threads, p);
+                    // SAFETY: part p's rows i0..i0+r are inside the output and no other part's.
+                    let part = unsafe { std::slice::from_raw_parts_mut(po.get().add(i0 * n), r * n) };
+                    part.chunks_mut(n).for_each(add);
+                });
             } else {
                 rows.chunks_mut(n).for_each(add);
             }

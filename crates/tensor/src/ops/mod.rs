@@ -27,6 +27,7 @@ mod quant_q8;
 mod reduce;
 mod rms_norm;
 mod rope;
+pub(crate) mod skinny;
 mod softmax;
 mod unary;
 pub mod vnni;
