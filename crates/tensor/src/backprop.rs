@@ -1,12 +1,19 @@
-//! Reverse-mode autograd: the op trait every differentiable op implements, the no-grad scope,
-//! and `backward`, which walks the graph once and frees it as it goes.
+//! Reverse-mode autograd: the op traits differentiable ops implement, the no-grad scope, and
+//! `backward`, which walks the graph once and frees it as it goes.
+//!
+//! CPU ops implement [`BackwardOp`] on ndarrays (their gradients accumulate in place on the
+//! host); GPU ops and device moves implement [`DeviceBackward`] on tensors, so a backward on a
+//! GPU is written with the GPU's forward ops or its own kernels. A gradient always lives on
+//! the device of the tensor it belongs to.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use ndarray::ArrayD;
 
+use crate::device::Device;
 use crate::error::{Result, TensorError};
+use crate::storage::Storage;
 use crate::tensor::{Tensor, TensorId};
 
 /// The backward half of an op: given the gradient of its output, the gradients of its inputs
@@ -14,6 +21,81 @@ use crate::tensor::{Tensor, TensorId};
 pub(crate) trait BackwardOp: Send + Sync {
     /// Gradients of the inputs; `needs[i]` says whether input `i` tracks gradients.
     fn backward(&self, grad: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>>;
+}
+
+/// The backward half of an op whose gradients are tensors on the op's device (GPU ops, moves
+/// between devices): given the gradient of the output, those of the inputs, `None` where an
+/// input needs none. It runs without recording a graph.
+pub(crate) trait DeviceBackward: Send + Sync {
+    /// Gradients of the inputs; `needs[i]` says whether input `i` tracks gradients.
+    fn backward(&self, grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>>;
+}
+
+/// The backward of a recorded op, by the kind of gradient it works on.
+pub(crate) enum Backward {
+    /// A CPU op on ndarrays.
+    Host(Box<dyn BackwardOp>),
+    /// An op on tensors of any device.
+    Device(Box<dyn DeviceBackward>),
+}
+
+/// `to_device`: the gradient goes back to the source device.
+pub(crate) struct ToDevice {
+    /// Where the input lived.
+    pub(crate) src: Device,
+}
+
+impl DeviceBackward for ToDevice {
+    fn backward(&self, grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.to_device(self.src)?)])
+    }
+}
+
+/// A gradient on its way: an ndarray on the host (added to in place) or a tensor on a GPU.
+enum Pending {
+    Host(ArrayD<f32>),
+    Device(Tensor),
+}
+
+impl Pending {
+    fn of(t: Tensor) -> Pending {
+        let storage = t.storage();
+        match storage {
+            Storage::Cpu(a) => {
+                // the last handle on a fresh gradient: unshared, so no copy
+                drop(t);
+                Pending::Host(a.into_owned())
+            }
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => Pending::Device(t),
+        }
+    }
+
+    fn into_tensor(self) -> Tensor {
+        match self {
+            Pending::Host(a) => Tensor::from_array(a),
+            Pending::Device(t) => t,
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Pending::Host(a) => a.shape(),
+            Pending::Device(t) => t.shape(),
+        }
+    }
+
+    /// Adds `g` (of the same shape and device).
+    fn accumulate(&mut self, g: Pending) -> Result<()> {
+        match (self, g) {
+            (Pending::Host(acc), Pending::Host(g)) => *acc += &g,
+            (Pending::Device(acc), g) => *acc = acc.add(&g.into_tensor())?,
+            (Pending::Host(_), Pending::Device(g)) => {
+                return Err(TensorError::DeviceMismatch { op: "backward", lhs: Device::Cpu, rhs: g.device() });
+            }
+        }
+        Ok(())
+    }
 }
 
 thread_local! {
@@ -119,18 +201,27 @@ impl Tensor {
             return Err(TensorError::invalid("backward", format!("needs a one-element loss, got shape {:?}", self.shape())));
         }
         let order = topological_order(self);
-        let mut pending: HashMap<TensorId, ArrayD<f32>> = HashMap::new();
-        pending.insert(self.id(), ArrayD::ones(self.shape()));
+        let _scope = no_grad();
+        let mut pending: HashMap<TensorId, Pending> = HashMap::new();
+        let seed = Tensor::ones(self.shape()).to_device(self.device())?;
+        pending.insert(self.id(), Pending::of(seed));
         let mut store = GradStore::default();
         for t in order.iter().rev() {
             let Some(grad) = pending.remove(&t.id()) else { continue };
             if t.is_var() {
-                store.insert(t, Tensor::from_array(grad));
+                store.insert(t, grad.into_tensor());
                 continue;
             }
             let Some(node) = t.take_node() else { continue };
             let needs: Vec<bool> = node.inputs.iter().map(|i| i.tracks_grad()).collect();
-            let input_grads = node.op.backward(&grad, &needs)?;
+            let input_grads: Vec<Option<Pending>> = match (&node.op, grad) {
+                (Backward::Host(op), Pending::Host(g)) => op.backward(&g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect(),
+                (Backward::Host(op), g) => {
+                    let g = g.into_tensor().arr().into_owned();
+                    op.backward(&g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect()
+                }
+                (Backward::Device(op), g) => op.backward(&g.into_tensor(), &needs)?.into_iter().map(|g| g.map(Pending::of)).collect(),
+            };
             for (input, g) in node.inputs.iter().zip(input_grads) {
                 let Some(g) = g else { continue };
                 if !input.tracks_grad() {
@@ -138,7 +229,7 @@ impl Tensor {
                 }
                 debug_assert_eq!(g.shape(), input.shape(), "gradient shape of an op input");
                 match pending.get_mut(&input.id()) {
-                    Some(acc) => *acc += &g,
+                    Some(acc) => acc.accumulate(g)?,
                     None => {
                         pending.insert(input.id(), g);
                     }

@@ -47,6 +47,25 @@ pub enum TensorError {
         /// The number of elements that shape holds.
         expected: usize,
     },
+    /// An op whose inputs live on different devices.
+    #[error("{op}: inputs on different devices ({lhs} and {rhs}); move them with `to_device` first")]
+    DeviceMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The device of the first input.
+        lhs: crate::Device,
+        /// The device of the other input.
+        rhs: crate::Device,
+    },
+    /// A CUDA driver, NVRTC or cuBLAS failure (out of memory included), or CUDA asked of a
+    /// build or machine without it.
+    #[error("{op}: CUDA: {msg}")]
+    Cuda {
+        /// The operation.
+        op: &'static str,
+        /// What the driver (or loam) said.
+        msg: String,
+    },
     /// Any other invalid argument, described in words.
     #[error("{op}: {msg}")]
     Invalid {
@@ -64,5 +83,10 @@ impl TensorError {
     /// Shorthand for [`TensorError::Invalid`].
     pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
         TensorError::Invalid { op, msg: msg.into() }
+    }
+
+    /// Shorthand for [`TensorError::Cuda`].
+    pub fn cuda(op: &'static str, msg: impl Into<String>) -> Self {
+        TensorError::Cuda { op, msg: msg.into() }
     }
 }

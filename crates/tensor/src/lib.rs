@@ -1,6 +1,9 @@
-//! `loam-tensor`: n-dimensional `f32` tensors on the CPU with reverse-mode autograd.
+//! `loam-tensor`: n-dimensional `f32` tensors on the CPU or an NVIDIA GPU, with reverse-mode
+//! autograd.
 //!
-//! A [`Tensor`] is a cheap-to-clone handle on ndarray storage. When an input tracks gradients
+//! A [`Tensor`] is a cheap-to-clone handle on storage on a [`Device`]: an ndarray on the CPU,
+//! or (cargo feature `cuda`) a GPU buffer computed by NVRTC-compiled kernels and cuBLAS; see
+//! [`Tensor::to_device`] and [`cuda_device_count`]. When an input tracks gradients
 //! (a variable, made with [`Tensor::to_var`], or a result computed from one), each op records
 //! itself on its output; [`Tensor::backward`] on a scalar walks that graph once, frees it, and
 //! returns a [`GradStore`] keyed by tensor id. Fallible ops return [`Result`] with a
@@ -22,18 +25,22 @@
 //! ```
 
 mod backprop;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod gradcheck;
 mod device;
+mod device_tests;
 mod error;
 mod kernel;
 mod ops;
 mod rng;
 mod shape;
+mod storage;
 mod tensor;
 mod workers;
 
 pub use backprop::{GradStore, NoGradGuard, no_grad};
-pub use device::{DType, Device};
+pub use device::{DType, Device, cuda_device_count};
 pub use error::{Result, TensorError};
 pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::gemv::gemv_calls;

@@ -1,5 +1,5 @@
-//! The `Tensor` handle: shape, CPU storage (ndarray) and, when it tracks gradients, the op that
-//! made it.
+//! The `Tensor` handle: shape, storage on a device (an ndarray on the CPU, a buffer on a CUDA
+//! GPU) and, when it tracks gradients, the op that made it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ndarray::{ArcArray, ArrayD, ArrayViewMutD, IxDyn};
 
-use crate::backprop::{self, BackwardOp};
+use crate::backprop::{self, Backward, BackwardOp, DeviceBackward};
 use crate::device::{DType, Device};
 use crate::error::{Result, TensorError};
 use crate::rng::Rng;
+use crate::storage::Storage;
 
 /// CPU storage: a reference-counted, possibly strided ndarray (views share it).
 pub(crate) type Array = ArcArray<f32, IxDyn>;
@@ -28,21 +29,22 @@ impl TensorId {
 
 /// The op that produced a tensor and the tensors it read; taken (and freed) by backward.
 pub(crate) struct Node {
-    pub(crate) op: Box<dyn BackwardOp>,
+    pub(crate) op: Backward,
     pub(crate) inputs: Vec<Tensor>,
 }
 
 struct Inner {
     id: TensorId,
     shape: Vec<usize>,
-    data: RwLock<Array>,
+    data: RwLock<Storage>,
     node: Mutex<Option<Node>>,
     tracks: bool,
     is_var: bool,
 }
 
-/// An n-dimensional `f32` tensor. Cloning is cheap (a reference count); views such as
-/// [`Tensor::transpose`] share storage and carry strides.
+/// An n-dimensional `f32` tensor on a [`Device`]. Cloning is cheap (a reference count). On the
+/// CPU, views such as [`Tensor::transpose`] share storage and carry strides; on a GPU storage
+/// is always contiguous row-major and views are materialised by a copy kernel.
 #[derive(Clone)]
 pub struct Tensor(Arc<Inner>);
 
@@ -58,10 +60,15 @@ fn element_count(shape: &[usize]) -> usize {
 
 impl Tensor {
     fn build(data: Array, node: Option<Node>, is_var: bool) -> Tensor {
+        let shape = data.shape().to_vec();
+        Tensor::build_on(Storage::Cpu(data), shape, node, is_var)
+    }
+
+    fn build_on(data: Storage, shape: Vec<usize>, node: Option<Node>, is_var: bool) -> Tensor {
         let tracks = is_var || node.is_some();
         Tensor(Arc::new(Inner {
             id: TensorId::fresh(),
-            shape: data.shape().to_vec(),
+            shape,
             data: RwLock::new(data),
             node: Mutex::new(node),
             tracks,
@@ -81,12 +88,32 @@ impl Tensor {
         F: FnOnce() -> Box<dyn BackwardOp>,
     {
         let data = data.into();
+        let shape = data.shape().to_vec();
+        Tensor::from_storage_op(Storage::Cpu(data), shape, inputs, || Backward::Host(make_op()))
+    }
+
+    /// The result of an op on any device whose backward works on tensors (GPU ops and
+    /// device moves): records `make_op` as [`Tensor::from_op`] does.
+    pub(crate) fn from_device_op<F>(data: Storage, shape: Vec<usize>, inputs: &[&Tensor], make_op: F) -> Tensor
+    where
+        F: FnOnce() -> Box<dyn DeviceBackward>,
+    {
+        Tensor::from_storage_op(data, shape, inputs, || Backward::Device(make_op()))
+    }
+
+    fn from_storage_op(data: Storage, shape: Vec<usize>, inputs: &[&Tensor], make_op: impl FnOnce() -> Backward) -> Tensor {
         if backprop::grad_enabled() && inputs.iter().any(|t| t.0.tracks) {
             let node = Node { op: make_op(), inputs: inputs.iter().map(|t| (*t).clone()).collect() };
-            Tensor::build(data, Some(node), false)
+            Tensor::build_on(data, shape, Some(node), false)
         } else {
-            Tensor::build(data, None, false)
+            Tensor::build_on(data, shape, None, false)
         }
+    }
+
+    /// A constant tensor on `storage`'s device with the given shape.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    pub(crate) fn from_storage(data: Storage, shape: Vec<usize>) -> Tensor {
+        Tensor::build_on(data, shape, None, false)
     }
 
     /// A tensor from a row-major buffer; errors when the length does not fill the shape.
@@ -160,12 +187,16 @@ impl Tensor {
     /// A trainable variable holding a copy of `self`'s values: gradients flow to it and an
     /// optimizer may update it in place.
     pub fn to_var(&self) -> Tensor {
-        Tensor::build(crate::kernel::to_standard(self.arr().view()).into_shared(), None, true)
+        match self.storage() {
+            Storage::Cpu(a) => Tensor::build(crate::kernel::to_standard(a.view()).into_shared(), None, true),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(b) => Tensor::build_on(Storage::Cuda(b.duplicate()), self.shape().to_vec(), None, true),
+        }
     }
 
     /// The same values, cut from the graph: no gradient flows through the result.
     pub fn detach(&self) -> Tensor {
-        Tensor::build(self.arr(), None, false)
+        Tensor::build_on(self.storage(), self.shape().to_vec(), None, false)
     }
 
     /// This tensor's identity.
@@ -188,9 +219,39 @@ impl Tensor {
         element_count(&self.0.shape)
     }
 
-    /// Always [`Device::Cpu`] today.
+    /// The device holding the elements.
     pub fn device(&self) -> Device {
-        Device::Cpu
+        self.0.data.read().unwrap_or_else(|e| e.into_inner()).device()
+    }
+
+    /// A copy on `device` (the same tensor when it is already there). Differentiable: the
+    /// gradient goes back to the source device. Errors when the device is missing or the
+    /// build lacks the `cuda` feature.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        let src = self.device();
+        if src == device {
+            return Ok(self.clone());
+        }
+        #[cfg(not(feature = "cuda"))]
+        return Err(crate::storage::no_cuda_feature("to_device"));
+        #[cfg(feature = "cuda")]
+        let data = match (self.storage(), device) {
+            (Storage::Cpu(a), Device::Cuda(n)) => {
+                let host = crate::kernel::standard(a.view());
+                Storage::Cuda(crate::cuda::Buffer::from_host("to_device", n, &host)?)
+            }
+            (Storage::Cuda(b), Device::Cuda(n)) => Storage::Cuda(b.to_other_gpu("to_device", n)?),
+            (Storage::Cuda(b), _) => Storage::Cpu(self.host_array_of("to_device", &b)?),
+            (Storage::Cpu(_), _) => return Ok(self.clone()),
+        };
+        #[cfg(feature = "cuda")]
+        Ok(Tensor::from_device_op(data, self.shape().to_vec(), &[self], || Box::new(backprop::ToDevice { src })))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn host_array_of(&self, op: &'static str, b: &crate::cuda::Buffer) -> Result<Array> {
+        let v = b.to_host(op)?;
+        Ok(ArrayD::from_shape_vec(IxDyn(self.shape()), v).map_err(|e| TensorError::invalid(op, e.to_string()))?.into_shared())
     }
 
     /// Always [`DType::F32`] today.
@@ -210,12 +271,47 @@ impl Tensor {
 
     /// Whether the storage is laid out row-major without gaps.
     pub fn is_contiguous(&self) -> bool {
-        self.arr().is_standard_layout()
+        match self.storage() {
+            Storage::Cpu(a) => a.is_standard_layout(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(_) => true,
+        }
     }
 
-    /// A shared handle on the storage (cheap).
-    pub(crate) fn arr(&self) -> Array {
+    /// The GPU buffer when the tensor lives on a GPU: the test at the top of each op that
+    /// sends it to its CUDA kernels.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn cuda_buffer(&self) -> Option<crate::cuda::Buffer> {
+        match self.storage() {
+            Storage::Cuda(b) => Some(b),
+            Storage::Cpu(_) => None,
+        }
+    }
+
+    /// A shared handle on the storage, whichever the device (cheap).
+    pub(crate) fn storage(&self) -> Storage {
         self.0.data.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A shared handle on the CPU storage (cheap). Ops dispatch GPU inputs to their CUDA
+    /// kernels before they reach this; for a GPU tensor it is a host copy (what `to_vec` and
+    /// friends need) and panics only if the driver fails to copy (use [`Tensor::try_to_vec`]
+    /// to get that as an error).
+    pub(crate) fn arr(&self) -> Array {
+        match self.storage() {
+            Storage::Cpu(a) => a,
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(b) => self.host_array_of("to_host", &b).unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    /// The values in row-major order, copied from the device; a driver failure is an error.
+    pub fn try_to_vec(&self) -> Result<Vec<f32>> {
+        match self.storage() {
+            Storage::Cpu(_) => Ok(self.to_vec()),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(b) => b.to_host("to_vec"),
+        }
     }
 
     /// The values as an owned ndarray.
@@ -243,16 +339,38 @@ impl Tensor {
         if self.elem_count() != 1 {
             return Err(TensorError::invalid("to_scalar", format!("tensor of shape {:?} is not a scalar", self.shape())));
         }
-        Ok(self.to_vec()[0])
+        Ok(self.try_to_vec()?[0])
     }
 
-    /// Updates a variable in place (the optimizer's step). Errors on non-variables.
+    /// Updates a variable in place (the optimizer's step) on the CPU. Errors on
+    /// non-variables and on GPU tensors (use [`crate::adamw_step`] or [`Tensor::assign`]).
     pub fn update<R>(&self, f: impl FnOnce(ArrayViewMutD<'_, f32>) -> R) -> Result<R> {
         if !self.0.is_var {
             return Err(TensorError::invalid("update", "only variables can be updated in place"));
         }
         let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
-        Ok(f(guard.view_mut()))
+        match &mut *guard {
+            Storage::Cpu(a) => Ok(f(a.view_mut())),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(b) => Err(TensorError::invalid(
+                "update",
+                format!("a closure on host memory cannot update a tensor on cuda:{}", b.ordinal()),
+            )),
+        }
+    }
+
+    /// Runs `f` on the GPU buffer of a variable, unshared first (a copy when a view still
+    /// holds it), to update it in place. Errors on non-variables and CPU tensors.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn update_cuda<R>(&self, op: &'static str, f: impl FnOnce(&mut crate::cuda::Buffer) -> Result<R>) -> Result<R> {
+        if !self.0.is_var {
+            return Err(TensorError::invalid(op, "only variables can be updated in place"));
+        }
+        let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
+        match &mut *guard {
+            Storage::Cuda(b) => f(b),
+            Storage::Cpu(_) => Err(TensorError::invalid(op, "expected a tensor on a CUDA device, found one on the cpu")),
+        }
     }
 
     /// Replaces a variable's values with those of `src` (same shape).
@@ -265,8 +383,12 @@ impl Tensor {
                 detail: "a variable keeps its shape".into(),
             });
         }
-        let values = src.arr();
-        self.update(|mut v| v.assign(&values))
+        crate::storage::common_device("assign", &[self, src])?;
+        match src.storage() {
+            Storage::Cpu(values) => self.update(|mut v| v.assign(&values)),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(values) => self.update_cuda("assign", |b| b.copy_from("assign", &values)),
+        }
     }
 
     pub(crate) fn take_node(&self) -> Option<Node> {

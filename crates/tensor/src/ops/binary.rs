@@ -36,6 +36,11 @@ struct Binary {
 
 // a: (A…), b: (B…) → out: broadcast(A, B)
 fn forward(kind: Kind, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if a.device().is_cuda() || b.device().is_cuda() {
+        let code = [crate::cuda::binary::ADD, crate::cuda::binary::SUB, crate::cuda::binary::MUL, crate::cuda::binary::DIV][kind as usize];
+        return crate::cuda::binary::forward(kind.name(), code, a, b);
+    }
     let shape = broadcast_shapes(kind.name(), a.shape(), b.shape())?;
     let (aa, ba) = (a.arr(), b.arr());
     let av = aa.broadcast(shape.as_slice()).expect("shape is the broadcast of both");

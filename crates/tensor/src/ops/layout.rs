@@ -37,6 +37,10 @@ impl Tensor {
         if expected != self.elem_count() {
             return Err(TensorError::ElementCount { op: "reshape", len: self.elem_count(), shape: shape.to_vec(), expected });
         }
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return Ok(crate::cuda::layout::reshape(self, x, shape));
+        }
         let x = self.arr();
         let x = if x.is_standard_layout() { x } else { to_standard(x.view()).into_shared() };
         let out = x.into_shape_with_order(IxDyn(shape)).expect("contiguous with the same element count");
@@ -76,6 +80,10 @@ impl Tensor {
         for (i, &a) in axes.iter().enumerate() {
             inverse[a] = i;
         }
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::layout::permute(self, &x, axes, inverse);
+        }
         let out = self.arr().permuted_axes(IxDyn(axes));
         Ok(Tensor::from_op(out, &[self], || Box::new(Permute { inverse })))
     }
@@ -96,6 +104,10 @@ impl Tensor {
         if start.checked_add(len).is_none_or(|end| end > size) {
             return Err(TensorError::IndexOutOfRange { op: "narrow", index: start.saturating_add(len) as i64, size });
         }
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::layout::narrow(self, &x, a, start, len);
+        }
         let mut out = self.arr();
         out.slice_axis_inplace(Axis(a), Slice::from(start..start + len));
         Ok(Tensor::from_op(out, &[self], || Box::new(Narrow { in_shape: self.shape().to_vec(), axis: a, start })))
@@ -103,19 +115,31 @@ impl Tensor {
 
     /// Expands axes of size 1 (and new leading axes) to `shape`, as in NumPy (a materialized copy).
     pub fn broadcast_as(&self, shape: &[usize]) -> Result<Tensor> {
-        let x = self.arr();
-        let out = x.broadcast(shape).ok_or_else(|| TensorError::ShapeMismatch {
+        let mismatch = || TensorError::ShapeMismatch {
             op: "broadcast_as",
             lhs: self.shape().to_vec(),
             rhs: shape.to_vec(),
             detail: "the first does not broadcast to the second".into(),
-        })?;
+        };
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            if crate::shape::broadcast_shapes("broadcast_as", self.shape(), shape).ok().as_deref() != Some(shape) {
+                return Err(mismatch());
+            }
+            return crate::cuda::layout::broadcast_as(self, &x, shape);
+        }
+        let x = self.arr();
+        let out = x.broadcast(shape).ok_or_else(mismatch)?;
         let out = to_standard(out).into_shared();
         Ok(Tensor::from_op(out, &[self], || Box::new(Broadcast { in_shape: self.shape().to_vec() })))
     }
 
     /// A row-major copy (or the same storage when it already is one).
     pub fn contiguous(&self) -> Tensor {
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::layout::reshape(self, x, self.shape());
+        }
         let x = self.arr();
         let out = if x.is_standard_layout() { x } else { to_standard(x.view()).into_shared() };
         Tensor::from_op(out, &[self], || Box::new(Reshape { in_shape: self.shape().to_vec() }))

@@ -38,6 +38,10 @@ struct Sum {
 
 // x: (D…) → out: D with `axes` removed (or set to 1 when keepdim)
 fn sum_forward(t: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
+    #[cfg(feature = "cuda")]
+    if let Some(x) = t.cuda_buffer() {
+        return crate::cuda::reduce::forward(t, &x, axes, out_shape(t.shape(), axes, keepdim), false);
+    }
     let x = t.arr();
     let kept = kept_shape(t.shape(), axes);
     let out = fold_axes(&x, axes, 0.0, |a, b| a + b)
@@ -60,6 +64,10 @@ struct Max {
 
 // x: (D…) → out: D with `axes` removed (or set to 1 when keepdim)
 fn max_forward(t: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
+    #[cfg(feature = "cuda")]
+    if let Some(x) = t.cuda_buffer() {
+        return crate::cuda::reduce::forward(t, &x, axes, out_shape(t.shape(), axes, keepdim), true);
+    }
     let x = t.arr();
     let max = fold_axes(&x, axes, f32::NEG_INFINITY, f32::max);
     let out = max

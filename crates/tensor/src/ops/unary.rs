@@ -27,6 +27,29 @@ enum Kind {
     Sigmoid,
 }
 
+#[cfg(feature = "cuda")]
+impl Kind {
+    /// The kernel's number for this kind (`K_*` in `cuda/kernels/unary.cu`) and its scalar.
+    fn code(self) -> crate::cuda::unary::Code {
+        let (kind, c) = match self {
+            Kind::Neg => (0, 0.0),
+            Kind::AddScalar(c) => (1, c),
+            Kind::MulScalar(c) => (2, c),
+            Kind::Powf(e) => (3, e),
+            Kind::Sqrt => (4, 0.0),
+            Kind::Exp => (5, 0.0),
+            Kind::Log => (6, 0.0),
+            Kind::Tanh => (7, 0.0),
+            Kind::Relu => (8, 0.0),
+            Kind::Gelu => (9, 0.0),
+            Kind::GeluTanh => (10, 0.0),
+            Kind::Silu => (11, 0.0),
+            Kind::Sigmoid => (12, 0.0),
+        };
+        crate::cuda::unary::Code { kind, c }
+    }
+}
+
 /// sqrt(2/π), the scale inside the tanh approximation of GELU.
 const SQRT_2_OVER_PI: f32 = FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
 /// The cubic coefficient of the tanh approximation of GELU.
@@ -140,6 +163,10 @@ struct Unary {
 
 // x: (D…) → (D…)
 fn forward(kind: Kind, t: &Tensor) -> Tensor {
+    #[cfg(feature = "cuda")]
+    if let Some(x) = t.cuda_buffer() {
+        return crate::cuda::unary::forward(kind.code(), t, &x);
+    }
     let x = t.arr();
     let y: Array = values(kind, x.view()).into();
     Tensor::from_op(y.clone(), &[t], || Box::new(Unary { kind, x, y }))
