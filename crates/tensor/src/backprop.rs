@@ -36,10 +36,12 @@ pub(crate) enum Backward {
     /// A CPU op on ndarrays.
     Host(Box<dyn BackwardOp>),
     /// An op on tensors of any device.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
     Device(Box<dyn DeviceBackward>),
 }
 
 /// `to_device`: the gradient goes back to the source device.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
 pub(crate) struct ToDevice {
     /// Where the input lived.
     pub(crate) src: Device,
@@ -54,6 +56,7 @@ impl DeviceBackward for ToDevice {
 /// A gradient on its way: an ndarray on the host (added to in place) or a tensor on a GPU.
 enum Pending {
     Host(ArrayD<f32>),
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
     Device(Tensor),
 }
 

@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod autocast;
 mod backprop;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -39,6 +40,7 @@ mod storage;
 mod tensor;
 mod workers;
 
+pub use autocast::{AutocastGuard, autocast_bf16, autocast_enabled};
 pub use backprop::{GradStore, NoGradGuard, no_grad};
 pub use device::{DType, Device, cuda_device_count};
 pub use error::{Result, TensorError};

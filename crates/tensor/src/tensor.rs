@@ -94,6 +94,7 @@ impl Tensor {
 
     /// The result of an op on any device whose backward works on tensors (GPU ops and
     /// device moves): records `make_op` as [`Tensor::from_op`] does.
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))] // GPU ops and device moves only
     pub(crate) fn from_device_op<F>(data: Storage, shape: Vec<usize>, inputs: &[&Tensor], make_op: F) -> Tensor
     where
         F: FnOnce() -> Box<dyn DeviceBackward>,
@@ -288,6 +289,15 @@ impl Tensor {
         }
     }
 
+    /// An error naming `op` when the tensor is on a GPU: for the inference-only CPU kernels
+    /// (quantized and bf16 weights) that have no CUDA version yet.
+    pub(crate) fn cpu_only(&self, op: &'static str) -> Result<()> {
+        match self.device() {
+            Device::Cpu => Ok(()),
+            d => Err(TensorError::cuda(op, format!("not on CUDA yet: the input is on {d}; use f32 weights on the GPU or move the input to the cpu"))),
+        }
+    }
+
     /// A shared handle on the storage, whichever the device (cheap).
     pub(crate) fn storage(&self) -> Storage {
         self.0.data.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -319,7 +329,8 @@ impl Tensor {
         self.arr().into_owned()
     }
 
-    /// The values in row-major order.
+    /// The values in row-major order (copied from the GPU for a GPU tensor, which panics only
+    /// if the driver fails: [`Tensor::try_to_vec`] returns that as an error).
     pub fn to_vec(&self) -> Vec<f32> {
         self.with_slice(<[f32]>::to_vec)
     }
@@ -343,7 +354,7 @@ impl Tensor {
     }
 
     /// Updates a variable in place (the optimizer's step) on the CPU. Errors on
-    /// non-variables and on GPU tensors (use [`crate::adamw_step`] or [`Tensor::assign`]).
+    /// non-variables and on GPU tensors (use `loam_tensor::adamw_step` or [`Tensor::assign`]).
     pub fn update<R>(&self, f: impl FnOnce(ArrayViewMutD<'_, f32>) -> R) -> Result<R> {
         if !self.0.is_var {
             return Err(TensorError::invalid("update", "only variables can be updated in place"));

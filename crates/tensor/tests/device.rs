@@ -39,3 +39,10 @@ fn without_a_gpu_cuda_is_a_clear_error_and_the_cpu_is_the_fallback() {
     assert_eq!(y.id(), x.id());
     assert_eq!(y.exp().to_vec(), vec![1f32.exp(), 2f32.exp()]);
 }
+
+#[test]
+fn tensors_of_either_device_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tensor>();
+    send_sync::<loam_tensor::GradStore>();
+}

@@ -3,85 +3,38 @@
 //! gradient of every input must match the CPU's within 1e-5 relative (+1e-6 absolute); the
 //! CPU's own gradients are checked against finite differences in `grad.rs`.
 
+mod common;
+
+use common::parity;
 use loam_tensor::gradcheck::{away_from_zero, distinct, randn, uniform};
 use loam_tensor::{Device, Result, Tensor, TensorError, device_tests};
-
-const RTOL: f32 = 1e-5;
-const ATOL: f32 = 1e-6;
-
-fn close(what: &str, want: &[f32], got: &[f32]) {
-    assert_eq!(want.len(), got.len(), "{what}: lengths");
-    for (i, (&w, &g)) in want.iter().zip(got).enumerate() {
-        assert!(
-            (w - g).abs() <= ATOL + RTOL * w.abs().max(g.abs()),
-            "{what}[{i}]: cpu {w}, device {g}"
-        );
-    }
-}
-
-/// Runs `f` on the CPU and on `dev` with the same inputs (as variables) and compares the
-/// outputs and the gradients of a weighted sum of the output.
-fn parity(
-    dev: Device,
-    name: &str,
-    inputs: &[Tensor],
-    f: impl Fn(&[Tensor]) -> Result<Tensor>,
-) -> Result<()> {
-    let cpu: Vec<Tensor> = inputs.iter().map(Tensor::to_var).collect();
-    let on_dev = inputs
-        .iter()
-        .map(|t| Ok(t.to_device(dev)?.to_var()))
-        .collect::<Result<Vec<_>>>()?;
-    let (yc, yd) = (f(&cpu)?, f(&on_dev)?);
-    assert_eq!(yd.device(), dev, "{name}: output device");
-    assert_eq!(yc.shape(), yd.shape(), "{name}: output shape");
-    close(name, &yc.to_vec(), &yd.try_to_vec()?);
-    let w = randn(yc.shape(), 7);
-    let (gc, gd) = (
-        yc.mul(&w)?.sum_all().backward()?,
-        yd.mul(&w.to_device(dev)?)?.sum_all().backward()?,
-    );
-    for (i, (c, d)) in cpu.iter().zip(&on_dev).enumerate() {
-        match (gc.get(c), gd.get(d)) {
-            (Some(a), Some(b)) => {
-                assert_eq!(b.device(), dev, "{name}: gradient {i} device");
-                close(
-                    &format!("{name} gradient {i}"),
-                    &a.to_vec(),
-                    &b.try_to_vec()?,
-                );
-            }
-            (None, None) => {}
-            _ => panic!("{name}: input {i} has a gradient on one device only"),
-        }
-    }
-    Ok(())
-}
 
 fn unary_ops(dev: Device) -> Result<()> {
     let x = randn(&[3, 5, 7], 1);
     let pos = uniform(&[3, 5, 7], 0.2, 3.0, 2);
     let one = |f: fn(&Tensor) -> Tensor| move |t: &[Tensor]| Ok(f(&t[0]));
-    parity(dev, "neg", &[x.clone()], one(Tensor::neg))?;
-    parity(
-        dev,
-        "add_scalar",
-        &[x.clone()],
-        |t| Ok(t[0].add_scalar(0.5)),
-    )?;
-    parity(dev, "mul_scalar", &[x.clone()], |t| {
+    parity(dev, "neg", vec![x.clone()], one(Tensor::neg))?;
+    parity(dev, "add_scalar", vec![x.clone()], |t| {
+        Ok(t[0].add_scalar(0.5))
+    })?;
+    parity(dev, "mul_scalar", vec![x.clone()], |t| {
         Ok(t[0].mul_scalar(-1.5))
     })?;
-    parity(dev, "powf", &[pos.clone()], |t| Ok(t[0].powf(1.7)))?;
-    parity(dev, "sqrt", &[pos.clone()], one(Tensor::sqrt))?;
-    parity(dev, "exp", &[x.clone()], one(Tensor::exp))?;
-    parity(dev, "log", &[pos], one(Tensor::log))?;
-    parity(dev, "tanh", &[x.clone()], one(Tensor::tanh))?;
-    parity(dev, "relu", &[away_from_zero(&x, 0.05)], one(Tensor::relu))?;
-    parity(dev, "gelu", &[x.clone()], one(Tensor::gelu))?;
-    parity(dev, "gelu_tanh", &[x.clone()], one(Tensor::gelu_tanh))?;
-    parity(dev, "silu", &[x.clone()], one(Tensor::silu))?;
-    parity(dev, "sigmoid", &[x], one(Tensor::sigmoid))
+    parity(dev, "powf", vec![pos.clone()], |t| Ok(t[0].powf(1.7)))?;
+    parity(dev, "sqrt", vec![pos.clone()], one(Tensor::sqrt))?;
+    parity(dev, "exp", vec![x.clone()], one(Tensor::exp))?;
+    parity(dev, "log", vec![pos], one(Tensor::log))?;
+    parity(dev, "tanh", vec![x.clone()], one(Tensor::tanh))?;
+    parity(
+        dev,
+        "relu",
+        vec![away_from_zero(&x, 0.05)],
+        one(Tensor::relu),
+    )?;
+    parity(dev, "gelu", vec![x.clone()], one(Tensor::gelu))?;
+    parity(dev, "gelu_tanh", vec![x.clone()], one(Tensor::gelu_tanh))?;
+    parity(dev, "silu", vec![x.clone()], one(Tensor::silu))?;
+    parity(dev, "sigmoid", vec![x], one(Tensor::sigmoid))
 }
 
 fn binary_ops_broadcast(dev: Device) -> Result<()> {
@@ -93,10 +46,10 @@ fn binary_ops_broadcast(dev: Device) -> Result<()> {
     ] {
         let a = randn(&sa, 3);
         let b = away_from_zero(&randn(&sb, 4), 0.3);
-        parity(dev, "add", &[a.clone(), b.clone()], |t| t[0].add(&t[1]))?;
-        parity(dev, "sub", &[a.clone(), b.clone()], |t| t[0].sub(&t[1]))?;
-        parity(dev, "mul", &[a.clone(), b.clone()], |t| t[0].mul(&t[1]))?;
-        parity(dev, "div", &[a, b], |t| t[0].div(&t[1]))?;
+        parity(dev, "add", vec![a.clone(), b.clone()], |t| t[0].add(&t[1]))?;
+        parity(dev, "sub", vec![a.clone(), b.clone()], |t| t[0].sub(&t[1]))?;
+        parity(dev, "mul", vec![a.clone(), b.clone()], |t| t[0].mul(&t[1]))?;
+        parity(dev, "div", vec![a, b], |t| t[0].div(&t[1]))?;
     }
     Ok(())
 }
@@ -104,23 +57,23 @@ fn binary_ops_broadcast(dev: Device) -> Result<()> {
 fn reductions(dev: Device) -> Result<()> {
     let x = randn(&[3, 4, 5], 5);
     for keep in [false, true] {
-        parity(dev, "sum 0,2", &[x.clone()], |t| t[0].sum(&[0, 2], keep))?;
-        parity(dev, "sum -1", &[x.clone()], |t| t[0].sum(&[-1], keep))?;
-        parity(dev, "mean 1", &[x.clone()], |t| t[0].mean(&[1], keep))?;
+        parity(dev, "sum 0,2", vec![x.clone()], |t| t[0].sum(&[0, 2], keep))?;
+        parity(dev, "sum -1", vec![x.clone()], |t| t[0].sum(&[-1], keep))?;
+        parity(dev, "mean 1", vec![x.clone()], |t| t[0].mean(&[1], keep))?;
     }
-    parity(dev, "sum_all", &[x.clone()], |t| Ok(t[0].sum_all()))?;
-    parity(dev, "mean_all", &[x], |t| Ok(t[0].mean_all()))?;
+    parity(dev, "sum_all", vec![x.clone()], |t| Ok(t[0].sum_all()))?;
+    parity(dev, "mean_all", vec![x], |t| Ok(t[0].mean_all()))?;
     let d = distinct(&[3, 4, 5], 6);
-    parity(dev, "max 1", &[d.clone()], |t| t[0].max(&[1], false))?;
-    parity(dev, "max 0,2 keep", &[d.clone()], |t| {
+    parity(dev, "max 1", vec![d.clone()], |t| t[0].max(&[1], false))?;
+    parity(dev, "max 0,2 keep", vec![d.clone()], |t| {
         t[0].max(&[0, 2], true)
     })?;
-    parity(dev, "max_all", &[d], |t| Ok(t[0].max_all()))?;
+    parity(dev, "max_all", vec![d], |t| Ok(t[0].max_all()))?;
     // ties share the gradient
     parity(
         dev,
         "max ties",
-        &[Tensor::from_vec(
+        vec![Tensor::from_vec(
             vec![1.0, 3.0, 3.0, 2.0, 2.0, 0.0],
             &[2, 3],
         )?],
@@ -128,23 +81,55 @@ fn reductions(dev: Device) -> Result<()> {
     )
 }
 
+/// Reductions large enough that one output is split across blocks (partials, then a second
+/// pass), against a float64 reference.
+fn large_reductions(dev: Device) -> Result<()> {
+    let x = uniform(&[300, 1000], 0.5, 1.5, 12);
+    let host = x.to_vec();
+    let x = x.to_device(dev)?;
+    let want: f64 = host.iter().map(|&v| v as f64).sum();
+    let got = x.sum_all().to_scalar()? as f64;
+    assert!(
+        (got - want).abs() <= 1e-4 * want,
+        "sum_all {got}, float64 {want}"
+    );
+    let want_max = host.iter().copied().fold(f32::MIN, f32::max);
+    assert_eq!(x.max_all().to_scalar()?, want_max);
+    let cols = x.reshape(&[100_000, 3])?.sum(&[0], false)?.try_to_vec()?;
+    for (c, got) in cols.iter().enumerate() {
+        let want: f64 = host.iter().skip(c).step_by(3).map(|&v| v as f64).sum();
+        assert!(
+            (*got as f64 - want).abs() <= 1e-4 * want,
+            "column {c}: {got}, float64 {want}"
+        );
+    }
+    Ok(())
+}
+
 fn layout_ops(dev: Device) -> Result<()> {
     let x = randn(&[2, 3, 4], 8);
-    parity(dev, "permute", &[x.clone()], |t| t[0].permute(&[2, 0, 1]))?;
-    parity(dev, "transpose", &[x.clone()], |t| t[0].transpose(-1, -2))?;
-    parity(dev, "transpose then matmul-free sum", &[x.clone()], |t| {
-        t[0].transpose(0, 2)?.sum(&[0], false)
+    parity(dev, "permute", vec![x.clone()], |t| {
+        t[0].permute(&[2, 0, 1])
     })?;
-    parity(dev, "narrow", &[x.clone()], |t| t[0].narrow(2, 1, 2))?;
-    parity(dev, "reshape", &[x.clone()], |t| t[0].reshape(&[6, 4]))?;
-    parity(dev, "unsqueeze", &[x.clone()], |t| t[0].unsqueeze(1))?;
-    parity(dev, "contiguous", &[x.clone()], |t| {
+    parity(dev, "transpose", vec![x.clone()], |t| {
+        t[0].transpose(-1, -2)
+    })?;
+    parity(
+        dev,
+        "transpose then matmul-free sum",
+        vec![x.clone()],
+        |t| t[0].transpose(0, 2)?.sum(&[0], false),
+    )?;
+    parity(dev, "narrow", vec![x.clone()], |t| t[0].narrow(2, 1, 2))?;
+    parity(dev, "reshape", vec![x.clone()], |t| t[0].reshape(&[6, 4]))?;
+    parity(dev, "unsqueeze", vec![x.clone()], |t| t[0].unsqueeze(1))?;
+    parity(dev, "contiguous", vec![x.clone()], |t| {
         Ok(t[0].transpose(0, 1)?.contiguous())
     })?;
-    parity(dev, "broadcast_as", &[randn(&[3, 1], 9)], |t| {
+    parity(dev, "broadcast_as", vec![randn(&[3, 1], 9)], |t| {
         t[0].broadcast_as(&[2, 3, 4])
     })?;
-    parity(dev, "a value used twice", &[x], |t| {
+    parity(dev, "a value used twice", vec![x], |t| {
         t[0].mul(&t[0])?.add(&t[0].exp())
     })
 }
@@ -152,7 +137,7 @@ fn layout_ops(dev: Device) -> Result<()> {
 fn moves_and_mismatches(dev: Device) -> Result<()> {
     let x = randn(&[4, 3], 10);
     // a round trip keeps the values, and the gradient flows back through both moves
-    parity(dev, "round trip", &[x.clone()], |t| {
+    parity(dev, "round trip", vec![x.clone()], |t| {
         t[0].to_device(Device::Cpu)?
             .to_device(dev)?
             .exp()
@@ -162,15 +147,31 @@ fn moves_and_mismatches(dev: Device) -> Result<()> {
         return Ok(());
     }
     let (a, b) = (x.to_device(dev)?, x.clone());
-    let err = a.add(&b).unwrap_err();
-    assert!(
-        matches!(err, TensorError::DeviceMismatch { op: "add", .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
-        "{err}"
-    );
+    let mixes: [(&str, Result<Tensor>); 5] = [
+        ("add", a.add(&b)),
+        ("matmul", b.matmul(&a.transpose(0, 1)?)),
+        ("cat", Tensor::cat(&[b.clone(), a.clone()], 0)),
+        (
+            "where_cond",
+            Tensor::where_cond(
+                &loam_tensor::Mask::causal(3).reshape(&[3, 3])?.not(),
+                &a.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+                &b.narrow(0, 0, 3)?.narrow(1, 0, 3)?,
+            ),
+        ),
+        ("assign", a.to_var().assign(&b).map(|()| b.clone())),
+    ];
+    for (op, r) in mixes {
+        let err = r.unwrap_err();
+        assert!(
+            matches!(&err, TensorError::DeviceMismatch { op: o, .. } if *o == op),
+            "{op}: {err}"
+        );
+        assert!(
+            err.to_string().contains("cuda:0") && err.to_string().contains("cpu"),
+            "{err}"
+        );
+    }
     let err = a.to_var().update(|_| ()).unwrap_err();
     assert!(err.to_string().contains("cuda:0"), "{err}");
     Ok(())
@@ -178,6 +179,7 @@ fn moves_and_mismatches(dev: Device) -> Result<()> {
 
 device_tests!(
     unary_ops,
+    large_reductions,
     binary_ops_broadcast,
     reductions,
     layout_ops,

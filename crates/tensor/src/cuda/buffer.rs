@@ -25,13 +25,6 @@ pub(crate) fn alloc(op: &'static str, gpu: &Gpu, len: usize) -> Result<CudaSlice
     unsafe { gpu.stream.alloc::<f32>(len.max(1)) }.map_err(driver_error(op))
 }
 
-/// `len` zeros on `gpu`.
-pub(crate) fn zeros(op: &'static str, gpu: &Gpu, len: usize) -> Result<CudaSlice<f32>> {
-    gpu.stream
-        .alloc_zeros::<f32>(len.max(1))
-        .map_err(driver_error(op))
-}
-
 impl Buffer {
     /// Wraps a computed slice holding `len` elements.
     pub(crate) fn new(ordinal: usize, len: usize, slice: CudaSlice<f32>) -> Buffer {
@@ -147,9 +140,10 @@ impl Buffer {
             ));
         }
         let g = gpu(op, self.ordinal)?;
-        let from = src.slice()?.clone();
+        // hold the source while the destination is unshared (it may be the same buffer)
+        let from = src.data.as_ref().map_err(|e| e.clone())?.clone();
         g.stream
-            .memcpy_dtod(&from, self.make_mut(op)?)
+            .memcpy_dtod(from.as_ref(), self.make_mut(op)?)
             .map_err(driver_error(op))
     }
 }

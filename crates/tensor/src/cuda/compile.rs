@@ -8,7 +8,10 @@ pub const PRELUDE: &str = include_str!("kernels/prelude.cuh");
 /// Every kernel module: its name (the file stem under `src/cuda/kernels/`) and its source.
 pub const SOURCES: &[(&str, &str)] = &[
     ("binary", include_str!("kernels/binary.cu")),
+    ("dropout", include_str!("kernels/dropout.cu")),
+    ("indexing", include_str!("kernels/indexing.cu")),
     ("layout", include_str!("kernels/layout.cu")),
+    ("mask", include_str!("kernels/mask.cu")),
     ("reduce", include_str!("kernels/reduce.cu")),
     ("unary", include_str!("kernels/unary.cu")),
 ];

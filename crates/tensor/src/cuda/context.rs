@@ -15,8 +15,6 @@ use crate::error::{Result, TensorError};
 
 /// A GPU as the kernels see it. Lives for the rest of the process once made.
 pub(crate) struct Gpu {
-    /// The driver's device ordinal.
-    pub(crate) ordinal: usize,
     /// The primary context of the device.
     pub(crate) ctx: Arc<CudaContext>,
     /// The one stream all work on this GPU is queued on, so stream order alone orders it.
@@ -85,7 +83,6 @@ impl Gpu {
             keep_pool_memory(&ctx).map_err(&err)?;
         }
         Ok(Gpu {
-            ordinal,
             ctx,
             stream,
             arch: format!("compute_{major}{minor}"),
@@ -151,10 +148,38 @@ impl Gpu {
                 .map_err(|e| format!("cuBLAS handle: {e:?}"))
         });
         match blas {
-            Ok(b) => f(&b.lock().unwrap_or_else(|e| e.into_inner())),
+            Ok(b) => {
+                // cuBLAS works in the calling thread's current context
+                self.ctx.bind_to_thread().map_err(driver_error(op))?;
+                f(&b.lock().unwrap_or_else(|e| e.into_inner()))
+            }
             Err(msg) => Err(TensorError::cuda(op, msg.clone())),
         }
     }
+}
+
+/// Bytes the memory pool of GPU `ordinal` holds from the driver (in use or cached). Constant
+/// from one training step to the next once the caching allocator is warm.
+pub fn reserved_bytes(ordinal: usize) -> Result<u64> {
+    let op = "reserved_bytes";
+    let g = gpu(op, ordinal)?;
+    g.ctx.bind_to_thread().map_err(driver_error(op))?;
+    let mut pool: sys::CUmemoryPool = std::ptr::null_mut();
+    let mut bytes: u64 = 0;
+    // SAFETY: `pool` and `bytes` are valid for writes for the calls' duration.
+    unsafe {
+        sys::cuDeviceGetDefaultMemPool(&mut pool, g.ctx.cu_device())
+            .result()
+            .map_err(driver_error(op))?;
+        sys::cuMemPoolGetAttribute(
+            pool,
+            CUmemPool_attribute::CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+            (&mut bytes as *mut u64).cast::<c_void>(),
+        )
+        .result()
+        .map_err(driver_error(op))?;
+    }
+    Ok(bytes)
 }
 
 /// Makes the device's default memory pool (where stream-ordered allocations come from) keep

@@ -20,22 +20,14 @@ pub(crate) fn elementwise(n: usize) -> LaunchConfig {
     }
 }
 
-/// One block of `threads` per row, for `rows` rows.
-pub(crate) fn per_row(rows: usize, threads: u32) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (rows.max(1) as u32, 1, 1),
-        block_dim: (threads, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
-
 /// Up to three operands viewed over one row-major index space (see `Layout` in
 /// `kernels/prelude.cuh`, which this mirrors field by field).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Layout {
     rank: i32,
-    pad: i32,
+    /// 1 when the index space has fewer than 2³² elements (the kernels then index in 32 bits).
+    small: i32,
     shape: [i64; MAX_RANK],
     strides: [[i64; MAX_RANK]; 3],
     offset: [i64; 3],
@@ -84,8 +76,10 @@ impl Layout {
                 format!("CUDA kernels take at most {MAX_RANK} axes, got shape {shape:?}"),
             ));
         }
+        let n: u128 = shape.iter().map(|&d| d as u128).product();
         let mut l = Layout {
             rank: shape.len() as i32,
+            small: i32::from(n < 1 << 32),
             ..Layout::default()
         };
         for (d, &n) in shape.iter().enumerate() {

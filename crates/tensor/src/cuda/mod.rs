@@ -1,11 +1,26 @@
 //! The CUDA backend (cargo feature `cuda`): tensors on NVIDIA GPUs through `cudarc`, loaded
 //! at run time, so a build with the feature runs (on the CPU) where CUDA is absent.
 //!
-//! - **Storage.** A GPU tensor is a contiguous row-major `f32` buffer ([`buffer`]); views
+//! ```
+//! use loam_tensor::{Device, Tensor};
+//!
+//! # fn main() -> loam_tensor::Result<()> {
+//! let dev = Device::cuda_if_available(0); // the CPU where there is no GPU
+//! let w = Tensor::from_vec(vec![1.0, 2.0, 3.0], &[3, 1])?.to_device(dev)?.to_var();
+//! let x = Tensor::from_vec(vec![1.0, 0.0, -1.0], &[1, 3])?.to_device(dev)?;
+//! let loss = x.matmul(&w)?.exp().sum_all(); // e^(1 − 3)
+//! let grads = loss.backward()?;
+//! assert_eq!(grads.get(&w).unwrap().device(), dev);
+//! assert!((loss.to_scalar()? - (-2f32).exp()).abs() < 1e-6);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Storage.** A GPU tensor is a contiguous row-major `f32` buffer (`cuda/buffer.rs`); views
 //!   (transpose, permute, narrow, broadcast) are materialised by a strided copy kernel, so
 //!   every kernel reads plain rows and cuBLAS gets leading dimensions it can use. Reshapes
 //!   share the buffer.
-//! - **Contexts.** One per GPU, made on first use and kept for the process ([`context`]): the
+//! - **Contexts.** One per GPU, made on first use and kept for the process (`cuda/context.rs`): the
 //!   primary context, one stream that orders all of that GPU's work (cudarc's per-buffer events
 //!   are off), a cuBLAS handle on that stream, and the device's default memory pool as the
 //!   caching allocator: buffers come from `cuMemAllocAsync` and go back with `cuMemFreeAsync`,
@@ -15,7 +30,7 @@
 //!   with NVRTC on first use for the device's compute capability (`compute_XY` PTX, which the
 //!   driver finishes for the exact GPU); each module is compiled once per process and GPU
 //!   ([`compile`]). `kernels/prelude.cuh` is prepended to each.
-//! - **Autograd.** GPU ops record a [`crate::backprop::DeviceBackward`] whose gradients are GPU
+//! - **Autograd.** GPU ops record a `DeviceBackward` whose gradients are GPU
 //!   tensors, mostly written with the GPU's own forward ops.
 //! - **Errors.** Driver, NVRTC and cuBLAS failures (out of memory included) are
 //!   [`crate::TensorError::Cuda`] naming the op; an op whose signature cannot fail keeps the
@@ -24,14 +39,20 @@
 pub(crate) mod binary;
 pub(crate) mod buffer;
 pub mod compile;
+pub(crate) mod concat;
 pub(crate) mod context;
+pub(crate) mod dropout;
+pub(crate) mod indexing;
 pub(crate) mod launch;
 pub(crate) mod layout;
+pub(crate) mod mask;
+pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod unary;
 
 pub(crate) use buffer::Buffer;
 pub(crate) use context::device_count;
+pub use context::reserved_bytes;
 
 use cudarc::driver::CudaSlice;
 

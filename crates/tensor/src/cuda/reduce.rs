@@ -23,6 +23,20 @@ fn kept_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
         .collect()
 }
 
+/// Blocks a reduction aims for (enough to fill a large GPU several times over).
+const TARGET_BLOCKS: usize = 2048;
+/// Fewest inputs a block reduces when an output is split across blocks.
+const MIN_PER_BLOCK: usize = 4096;
+
+/// How many blocks share one output's `n_red` inputs: 1 unless there are too few outputs to
+/// fill the GPU and enough inputs per output to split.
+fn chunks(n_out: usize, n_red: usize) -> usize {
+    TARGET_BLOCKS
+        .div_ceil(n_out.max(1))
+        .min(n_red / MIN_PER_BLOCK)
+        .clamp(1, 1024)
+}
+
 /// Sum (or max) of `x` (shape `shape`) over `axes`, laid out as the kept shape.
 fn values(
     op: &'static str,
@@ -44,9 +58,11 @@ fn values(
     let inner = Layout::new(op, &inner_shape, &[(&inner_strides, 0)])?;
     let (n_out, n_red): (usize, usize) =
         (outer_shape.iter().product(), inner_shape.iter().product());
-    output(op, x.ordinal(), n_out, |g, out| {
+    let parts = chunks(n_out, n_red);
+    let partial = output(op, x.ordinal(), n_out * parts, |g, out| {
         let f = g.function(op, "reduce", "reduce_axes")?;
-        let (xs, flag, no, nr) = (x.slice()?, i32::from(is_max), n_out as i64, n_red as i64);
+        let (xs, flag) = (x.slice()?, i32::from(is_max));
+        let (no, nr, nc) = (n_out as i64, n_red as i64, parts as i64);
         let mut l = g.stream.launch_builder(&f);
         l.arg(&flag)
             .arg(&outer)
@@ -54,15 +70,21 @@ fn values(
             .arg(xs)
             .arg(out)
             .arg(&no)
-            .arg(&nr);
+            .arg(&nr)
+            .arg(&nc);
         let cfg = LaunchConfig {
-            grid_dim: (n_out.clamp(1, 1 << 20) as u32, 1, 1),
+            grid_dim: ((n_out * parts).clamp(1, 1 << 20) as u32, 1, 1),
             block_dim: (THREADS, 1, 1),
             shared_mem_bytes: 0,
         };
         // SAFETY: the signature matches `reduce_axes`; the layouts stay inside x.
         unsafe { l.launch(cfg) }.map(drop).map_err(driver_error(op))
-    })
+    })?;
+    if parts == 1 {
+        return Ok(partial);
+    }
+    // out: (n_out, parts) partials → (n_out)
+    values(op, &partial, &[n_out, parts], &[1], is_max)
 }
 
 /// Sums a gradient `g` over the axes it was broadcast along, back to `shape`.

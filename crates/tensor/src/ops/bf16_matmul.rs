@@ -196,6 +196,7 @@ impl Tensor {
     /// `self (…, k) · wᵀ` for a bfloat16 weight `w` `[n, k]`: → `(…, n)`. Inference only: an
     /// input that tracks gradients is an error (there is no backward).
     pub fn matmul_bf16(&self, w: &Bf16Matrix) -> Result<Tensor> {
+        self.cpu_only("matmul_bf16")?;
         let k = self.inference_input("matmul_bf16", w.rows, w.cols, || "has no backward: train with f32 weights (or under no_grad)".into())?;
         let (n, m) = (w.rows, self.elem_count() / k.max(1));
         let x = self.arr();

@@ -32,6 +32,10 @@ impl Tensor {
                 });
             }
         }
+        #[cfg(feature = "cuda")]
+        if tensors.iter().any(|t| t.device().is_cuda()) {
+            return crate::cuda::concat::cat(tensors, a);
+        }
         let arrays: Vec<_> = tensors.iter().map(|t| t.arr()).collect();
         let views: Vec<ArrayViewD<'_, f32>> = arrays.iter().map(|x| x.view()).collect();
         let out = ndarray::concatenate(Axis(a), &views).map_err(|e| TensorError::invalid("cat", e.to_string()))?;

@@ -25,6 +25,10 @@ impl Tensor {
         if p == 0.0 {
             return Ok(self.clone());
         }
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::dropout::dropout(self, &x, p, rng.next_u64());
+        }
         let keep = 1.0 / (1.0 - p);
         let scale: Vec<f32> = (0..self.elem_count()).map(|_| if rng.uniform() < p { 0.0 } else { keep }).collect();
         let scale = ArrayD::from_shape_vec(IxDyn(self.shape()), scale).expect("one per element");

@@ -33,6 +33,10 @@ impl Tensor {
     pub fn index_select(&self, axis: isize, ids: &[usize]) -> Result<Tensor> {
         let a = norm_axis("index_select", axis, self.shape())?;
         check_indices("index_select", ids, self.shape()[a])?;
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::indexing::index_select(self, &x, a, ids);
+        }
         let out = self.arr().select(Axis(a), ids);
         let ids = ids.to_vec();
         Ok(Tensor::from_op(out, &[self], || Box::new(IndexSelect { in_shape: self.shape().to_vec(), axis: a, ids })))
@@ -57,6 +61,10 @@ impl Tensor {
             return Err(TensorError::ElementCount { op: "gather", len: index.len(), shape: index_shape.to_vec(), expected });
         }
         check_indices("gather", index, self.shape()[a])?;
+        #[cfg(feature = "cuda")]
+        if let Some(x) = self.cuda_buffer() {
+            return crate::cuda::indexing::gather(self, &x, a, index, index_shape);
+        }
         let index = ArrayD::from_shape_vec(IxDyn(index_shape), index.to_vec()).expect("length checked");
         let x = self.arr();
         let mut src = IxDyn(&vec![0; self.rank()]);

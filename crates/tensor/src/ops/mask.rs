@@ -138,6 +138,10 @@ impl Tensor {
     // x: (D…), mask: broadcasts to (D…) → (D…)
     pub fn masked_fill(&self, mask: &Mask, value: f32) -> Result<Tensor> {
         mask.broadcast_to("masked_fill", self.shape())?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return crate::cuda::mask::masked_fill(self, mask, value);
+        }
         let out = mask.map_with(self.arr().view(), |x, b| if b { value } else { x });
         Ok(Tensor::from_op(out, &[self], || {
             Box::new(Select { mask: mask.not(), shapes: [self.shape().to_vec(), Vec::new()] })
@@ -149,6 +153,10 @@ impl Tensor {
     pub fn where_cond(mask: &Mask, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
         let shape = broadcast_shapes("where_cond", on_true.shape(), on_false.shape())?;
         let shape = broadcast_shapes("where_cond", &shape, mask.shape())?;
+        #[cfg(feature = "cuda")]
+        if on_true.device().is_cuda() || on_false.device().is_cuda() {
+            return crate::cuda::mask::where_cond(mask, on_true, on_false);
+        }
         let (t, f) = (on_true.arr(), on_false.arr());
         let m = mask.broadcast_to("where_cond", &shape)?;
         let tv = t.broadcast(shape.as_slice()).expect("broadcast shape");

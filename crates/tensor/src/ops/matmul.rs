@@ -164,6 +164,10 @@ impl Tensor {
         if sc != [sb[1]] {
             return Err(mismatch(sc, format!("the bias must be [{}]", sb[1])));
         }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() || rhs.device().is_cuda() || bias.device().is_cuda() {
+            return self.matmul(rhs)?.add(bias);
+        }
         let (a, b, c) = (self.arr(), rhs.arr(), bias.arr());
         let mut out = batched_gemm(a.view(), b.view());
         let bias_row = standard(c.view());
@@ -202,6 +206,10 @@ impl Tensor {
             return Err(mismatch(format!("inner dimensions {} and {} differ", sa[ra - 1], sb[rb - 2])));
         }
         let batch = broadcast_shapes("matmul", &sa[..ra - 2], &sb[..rb - 2])?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() || rhs.device().is_cuda() {
+            return crate::cuda::matmul::matmul(self, rhs);
+        }
         let (a, b) = (self.arr(), rhs.arr());
         let out = batched_gemm(to_batch(&a, &batch), to_batch(&b, &batch));
         Ok(Tensor::from_op(out, &[self, rhs], || Box::new(Matmul { a, b })))

@@ -182,6 +182,7 @@ impl Tensor {
     /// `self (…, k) · wᵀ` for a quantized weight `w` `[n, k]`: → `(…, n)`. Inference only: an
     /// input that tracks gradients is an error (there is no backward).
     pub fn matmul_quant(&self, w: &QuantMatrix) -> Result<Tensor> {
+        self.cpu_only("matmul_quant")?;
         let k = self.inference_input("matmul_quant", w.rows, w.cols, || {
             format!("a {} weight has no backward: train with f32 weights (or run under no_grad)", w.format)
         })?;

@@ -14,7 +14,7 @@ typedef long long i64;
 // broadcast axis). Mirrors the Rust struct `cuda::launch::Layout` field by field.
 struct Layout {
     int rank;
-    int pad;
+    int small;  // 1 when the index space has fewer than 2^32 elements: 32-bit index math
     i64 shape[LOAM_MAX_RANK];
     i64 strides[3][LOAM_MAX_RANK];
     i64 offset[3];
@@ -23,6 +23,16 @@ struct Layout {
 // Offset in operand `k` of linear index `i`.
 __device__ __forceinline__ i64 layout_at(const Layout& l, int k, i64 i) {
     i64 off = l.offset[k];
+    if (l.small) {
+        // 32-bit division is several times cheaper than 64-bit on the GPU
+        unsigned int u = (unsigned int)i;
+        for (int d = l.rank - 1; d >= 0; --d) {
+            unsigned int n = (unsigned int)l.shape[d];
+            off += (i64)(u % n) * l.strides[k][d];
+            u /= n;
+        }
+        return off;
+    }
     for (int d = l.rank - 1; d >= 0; --d) {
         i64 n = l.shape[d];
         off += (i % n) * l.strides[k][d];
