@@ -45,6 +45,7 @@ pub use backprop::{GradStore, NoGradGuard, no_grad};
 pub use device::{DType, Device, cuda_device_count};
 pub use error::{Result, TensorError};
 pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
+pub use ops::adamw::{AdamWStep, adamw_step};
 pub use ops::gemv::gemv_calls;
 pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::bf16_native::native_bf16;

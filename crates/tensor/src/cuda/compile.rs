@@ -7,12 +7,19 @@ pub const PRELUDE: &str = include_str!("kernels/prelude.cuh");
 
 /// Every kernel module: its name (the file stem under `src/cuda/kernels/`) and its source.
 pub const SOURCES: &[(&str, &str)] = &[
+    ("adamw", include_str!("kernels/adamw.cu")),
+    ("attention", include_str!("kernels/attention.cu")),
     ("binary", include_str!("kernels/binary.cu")),
+    ("cross_entropy", include_str!("kernels/cross_entropy.cu")),
     ("dropout", include_str!("kernels/dropout.cu")),
     ("indexing", include_str!("kernels/indexing.cu")),
+    ("layer_norm", include_str!("kernels/layer_norm.cu")),
     ("layout", include_str!("kernels/layout.cu")),
     ("mask", include_str!("kernels/mask.cu")),
     ("reduce", include_str!("kernels/reduce.cu")),
+    ("rms_norm", include_str!("kernels/rms_norm.cu")),
+    ("rope", include_str!("kernels/rope.cu")),
+    ("softmax", include_str!("kernels/softmax.cu")),
     ("unary", include_str!("kernels/unary.cu")),
 ];
 

@@ -55,6 +55,10 @@ impl Tensor {
                 t => Err(TensorError::IndexOutOfRange { op: "cross_entropy", index: t, size: v }),
             })
             .collect::<Result<Vec<_>>>()?;
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() {
+            return crate::cuda::fused_softmax::cross_entropy(self, &targets);
+        }
         let logits = self.arr();
         let x = standard(logits.view());
         let lse: Vec<(f32, f32)> = if x.len() >= PAR_MIN {

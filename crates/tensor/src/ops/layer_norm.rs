@@ -49,6 +49,10 @@ impl Tensor {
                 });
             }
         }
+        #[cfg(feature = "cuda")]
+        if [Some(self), weight, bias].into_iter().flatten().any(|t| t.device().is_cuda()) {
+            return crate::cuda::fused_norm::layer_norm(self, weight, bias, eps);
+        }
         let x = self.arr();
         let xs = standard(x.view());
         let (w, b) = (weight.map(|t| t.arr()), bias.map(|t| t.arr()));

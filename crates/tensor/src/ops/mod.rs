@@ -4,6 +4,8 @@
 pub(crate) mod bf16_gemm;
 pub mod bf16_matmul;
 pub mod bf16_native;
+pub(crate) mod adamw;
+pub(crate) mod attention;
 mod binary;
 mod concat;
 mod cross_entropy;

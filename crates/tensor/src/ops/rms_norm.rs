@@ -66,6 +66,10 @@ impl Tensor {
                 detail: format!("the weight must be [{c}]"),
             });
         }
+        #[cfg(feature = "cuda")]
+        if self.device().is_cuda() || weight.device().is_cuda() {
+            return crate::cuda::fused_norm::rms_norm(self, weight, eps);
+        }
         let x = self.arr();
         let xs = standard(x.view());
         let w = weight.arr();

@@ -69,6 +69,10 @@ impl Tensor {
                 });
             }
         }
+        #[cfg(feature = "cuda")]
+        if [self, cos, sin].iter().any(|t| t.device().is_cuda()) {
+            return crate::cuda::fused_rope::rope(self, cos, sin);
+        }
         let (cos, sin) = (cos.arr(), sin.arr());
         let y = rotate(&self.arr(), &cos, &sin, 1.0);
         Ok(Tensor::from_op(y, &[self], || Box::new(Rope { cos, sin })))

@@ -37,6 +37,10 @@ struct Softmax {
 fn forward(t: &Tensor, axis: isize, log: bool) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     let a = norm_axis(op, axis, t.shape())?;
+    #[cfg(feature = "cuda")]
+    if t.device().is_cuda() {
+        return crate::cuda::fused_softmax::softmax(t, a, log);
+    }
     let x = t.arr();
     // a branch, not a function pointer: the lane kernels inline into the wide copy of `lanes`
     let y: Array = lanes([x.view()], a, #[inline(always)] |[x], y| if log { log_softmax_lane(x, y) } else { softmax_lane(x, y) }).into();
