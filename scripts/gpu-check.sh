@@ -10,7 +10,7 @@
 # The device side is scripts/gpu-run.sh (tracked, so it travels with the working tree).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-features="loam-tensor/cuda,loam-nn/cuda,loam-lm/cuda,xtask/cuda"
+features="loam-tensor/cuda,loam-nn/cuda,loam-lm/cuda"
 limit_mib=60 # the tool carries 64 MiB with the working tree; leave room for the tree itself
 corpus="${LOAM_TINYSHAKESPEARE:-../shared/data/tinyshakespeare.txt}"
 
@@ -36,9 +36,9 @@ for line in open(sys.argv[1]):
 EOF
 echo "building xtask (cargo build --release -p xtask --features xtask/cuda)" >&2
 cargo build --release -p xtask --features xtask/cuda
-strip --strip-debug -o .gpu/bin/xtask target/release/xtask
+strip -s -o .gpu/bin/xtask target/release/xtask
 while read -r name exe; do
-  strip --strip-debug -o ".gpu/tests/$name" "$exe"
+  strip -s -o ".gpu/tests/$name" "$exe"
 done <.gpu/tests.txt
 if [ ! -f "$corpus" ]; then
   echo "error: the shakespeare corpus is not at $corpus (set LOAM_TINYSHAKESPEARE)" >&2
@@ -51,7 +51,7 @@ size_kib="$(du -sk .gpu | cut -f1)"
 echo "test binaries: $(wc -l <.gpu/tests.txt) ($(cut -d' ' -f1 .gpu/tests.txt | tr '\n' ' '))" >&2
 echo ".gpu/: $((size_kib / 1024)) MiB (limit $limit_mib MiB)" >&2
 if [ "$size_kib" -gt $((limit_mib * 1024)) ]; then
-  echo "error: .gpu/ is over $limit_mib MiB; build fewer test binaries or strip harder (strip -s)" >&2
+  echo "error: .gpu/ is over $limit_mib MiB; build fewer test binaries or compress them" >&2
   exit 1
 fi
 cat <<'EOF'

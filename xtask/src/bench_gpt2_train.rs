@@ -18,7 +18,7 @@ use anyhow::{Result, ensure};
 use loam_lm::{Gpt, GptConfig};
 use loam_nn::optim::{AdamW, AdamWConfig, clip_grad_norm};
 use loam_nn::{Ctx, ParamStore};
-use loam_tensor::{Device, Rng, Tensor, autocast_bf16};
+use loam_tensor::{Device, Rng, autocast_bf16};
 
 use crate::record::Record;
 

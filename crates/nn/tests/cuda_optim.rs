@@ -111,8 +111,8 @@ fn adamw_state_saved_on_cuda_resumes_on_the_cpu() {
 }
 
 #[test]
-fn sgd_refuses_gpu_parameters_by_name() {
-    let Some(dev) = gpu("sgd_refuses_gpu_parameters_by_name") else { return };
+fn sgd_refuses_cuda_parameters_by_name() {
+    let Some(dev) = gpu("sgd_refuses_cuda_parameters_by_name") else { return };
     let cuda = store(5).to_device(dev).unwrap();
     let err = Sgd::new(vec![ParamGroup::new(cuda.trainable(), 0.0)], SgdConfig::default()).unwrap_err().to_string();
     assert!(err.contains("CPU only") && err.contains("`b`"), "{err}");
