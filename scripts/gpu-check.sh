@@ -45,6 +45,9 @@ if [ ! -f "$corpus" ]; then
   exit 1
 fi
 cp "$corpus" .gpu/data/tinyshakespeare.txt
+# the binaries read files under the source folder they were built in (CARGO_MANIFEST_DIR):
+# the device side links that path to its copy of the tree
+pwd >.gpu/built-at
 rm .gpu/build.json
 
 size_kib="$(du -sk .gpu | cut -f1)"
