@@ -54,22 +54,41 @@ pub fn flops_per_token(config: &GptConfig, params: usize, t: usize) -> f64 {
 
 /// Trains a GPT of `config` (its `block_size` must be `t`) on `device` for `warmup` + `steps`
 /// steps of `b` random sequences; bf16 autocast on a GPU.
-pub fn measure(config: &GptConfig, b: usize, t: usize, device: Device, warmup: usize, steps: usize) -> Result<Figures> {
+pub fn measure(
+    config: &GptConfig,
+    b: usize,
+    t: usize,
+    device: Device,
+    warmup: usize,
+    steps: usize,
+) -> Result<Figures> {
     ensure!(steps > 0, "at least one timed step");
     let host = ParamStore::new(1337);
     let (gpt, store) = Gpt::new(config, &host)?.to_device(&host, device)?;
     drop(host);
     let params = store.trainable();
     let n_params: usize = params.iter().map(|(_, p)| p.elem_count()).sum();
-    let adam = AdamWConfig { lr: 6e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8 };
+    let adam = AdamWConfig {
+        lr: 6e-4,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+    };
     let mut opt = AdamW::no_decay_1d(params.clone(), 0.1, adam)?;
-    let last = params.last().map(|(_, p)| p.clone()).ok_or_else(|| anyhow::anyhow!("the model has no parameters"))?;
+    let last = params
+        .last()
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| anyhow::anyhow!("the model has no parameters"))?;
     let mut rng = Rng::new(0);
     let vocab = config.vocab_size as u64;
     let mut step = |i: usize| -> Result<f32> {
-        let ids: Vec<usize> = (0..b * (t + 1)).map(|_| rng.below(vocab) as usize).collect();
-        let (x, y): (Vec<usize>, Vec<usize>) =
-            (0..b).flat_map(|r| (0..t).map(move |p| (r * (t + 1) + p, r * (t + 1) + p + 1))).map(|(i, j)| (ids[i], ids[j])).unzip();
+        let ids: Vec<usize> = (0..b * (t + 1))
+            .map(|_| rng.below(vocab) as usize)
+            .collect();
+        let (x, y): (Vec<usize>, Vec<usize>) = (0..b)
+            .flat_map(|r| (0..t).map(move |p| (r * (t + 1) + p, r * (t + 1) + p + 1)))
+            .map(|(i, j)| (ids[i], ids[j]))
+            .unzip();
         let _autocast = (device != Device::Cpu).then(autocast_bf16);
         let loss = gpt.loss(&x, &y, b, t, &mut Ctx::train(i as u64))?;
         let mut grads = loss.backward()?;
@@ -93,14 +112,24 @@ pub fn measure(config: &GptConfig, b: usize, t: usize, device: Device, warmup: u
     times.sort_by(f64::total_cmp);
     let secs = times[times.len() / 2];
     let tokens_per_s = (b * t) as f64 / secs;
-    let mfu_percent = 100.0 * flops_per_token(config, n_params, t) * tokens_per_s / (PEAK_TFLOPS * 1e12);
-    Ok(Figures { secs, tokens_per_s, mfu_percent, last_loss })
+    let mfu_percent =
+        100.0 * flops_per_token(config, n_params, t) * tokens_per_s / (PEAK_TFLOPS * 1e12);
+    Ok(Figures {
+        secs,
+        tokens_per_s,
+        mfu_percent,
+        last_loss,
+    })
 }
 
 /// The case names the PyTorch side uses for GPT-2 124M at `b`×`t` on `device`: eager, then
 /// `torch.compile`.
 pub fn cases(b: usize, t: usize, device: Device) -> [String; 2] {
-    let precision = if device == Device::Cpu { "f32" } else { "bf16 autocast" };
+    let precision = if device == Device::Cpu {
+        "f32"
+    } else {
+        "bf16 autocast"
+    };
     let eager = format!("gpt2-124M train step B{b}xT{t} {precision}");
     [eager.clone(), format!("{eager}, torch.compile")]
 }
@@ -108,11 +137,29 @@ pub fn cases(b: usize, t: usize, device: Device) -> [String; 2] {
 /// GPT-2 124M at [`BATCH`]×[`SEQ`] on `device`, `steps` timed steps: one record per case name
 /// of the PyTorch side (the CPU has only the eager one).
 pub fn run(device: Device, steps: Option<usize>) -> Result<Vec<Record>> {
-    let f = measure(&GptConfig::default(), BATCH, SEQ, device, WARMUP, steps.unwrap_or(STEPS))?;
-    let figures = [("tokens_per_s", f.tokens_per_s), ("ms_per_iter", f.secs * 1e3), ("mfu_percent", f.mfu_percent)];
+    let f = measure(
+        &GptConfig::default(),
+        BATCH,
+        SEQ,
+        device,
+        WARMUP,
+        steps.unwrap_or(STEPS),
+    )?;
+    let figures = [
+        ("tokens_per_s", f.tokens_per_s),
+        ("ms_per_iter", f.secs * 1e3),
+        ("mfu_percent", f.mfu_percent),
+    ];
     let names = cases(BATCH, SEQ, device);
-    let names = if device == Device::Cpu { &names[..1] } else { &names[..] };
-    Ok(names.iter().map(|case| Record::loam("gpt2-train", case, &figures)).collect())
+    let names = if device == Device::Cpu {
+        &names[..1]
+    } else {
+        &names[..]
+    };
+    Ok(names
+        .iter()
+        .map(|case| Record::loam("gpt2-train", case, &figures))
+        .collect())
 }
 
 #[cfg(test)]
@@ -121,7 +168,14 @@ mod tests {
 
     #[test]
     fn a_small_gpt_trains_on_the_cpu_and_its_figures_add_up() {
-        let config = GptConfig { n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 64, ..GptConfig::default() };
+        let config = GptConfig {
+            n_layer: 2,
+            n_head: 2,
+            n_embd: 32,
+            block_size: 16,
+            vocab_size: 64,
+            ..GptConfig::default()
+        };
         let f = measure(&config, 2, 16, Device::Cpu, 1, 3).unwrap();
         assert!(f.secs > 0.0 && f.last_loss.is_finite());
         assert!((f.tokens_per_s - 32.0 / f.secs).abs() < 1e-6 * f.tokens_per_s);
@@ -134,9 +188,18 @@ mod tests {
         let c = GptConfig::default();
         let params = 124_439_808; // GPT-2 small with the 1024×768 position table
         let per_token = flops_per_token(&c, params, 1024);
-        assert_eq!(per_token, 6.0 * (params - 1024 * 768) as f64 + 12.0 * (12 * 1024 * 768) as f64);
+        assert_eq!(
+            per_token,
+            6.0 * (params - 1024 * 768) as f64 + 12.0 * (12 * 1024 * 768) as f64
+        );
         // the names xtask/py/gpt2-train.py prints
-        assert_eq!(cases(16, 1024, Device::Cuda(0))[1], "gpt2-124M train step B16xT1024 bf16 autocast, torch.compile");
-        assert_eq!(cases(16, 1024, Device::Cpu)[0], "gpt2-124M train step B16xT1024 f32");
+        assert_eq!(
+            cases(16, 1024, Device::Cuda(0))[1],
+            "gpt2-124M train step B16xT1024 bf16 autocast, torch.compile"
+        );
+        assert_eq!(
+            cases(16, 1024, Device::Cpu)[0],
+            "gpt2-124M train step B16xT1024 f32"
+        );
     }
 }

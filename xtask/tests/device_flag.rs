@@ -20,8 +20,24 @@ fn asking_for_a_gpu_that_is_not_there_is_one_clear_line() {
     let out = out_dir.to_str().unwrap();
     let commands: [&[&str]; 5] = [
         &["train", "--device", "cuda", "--iters", "1", "--out", out],
-        &["generate", "--device", "cuda:0", "--model", "no-such-model", "--prompt", "hi"],
-        &["eval", "--device", "cuda", "--model", "no-such-model", "--corpus", "no-such-file"],
+        &[
+            "generate",
+            "--device",
+            "cuda:0",
+            "--model",
+            "no-such-model",
+            "--prompt",
+            "hi",
+        ],
+        &[
+            "eval",
+            "--device",
+            "cuda",
+            "--model",
+            "no-such-model",
+            "--corpus",
+            "no-such-file",
+        ],
         &["bench", "gpt2-train", "--device", "cuda"],
         &["bench", "gpt2-generate", "--device", "cuda"],
     ];
@@ -29,11 +45,24 @@ fn asking_for_a_gpu_that_is_not_there_is_one_clear_line() {
         let o = xtask().args(args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("no CUDA device") || err.contains("built without the `cuda` feature"), "{args:?}: {err}");
-        assert_eq!(err.trim().lines().filter(|l| l.contains("cuda")).count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("no CUDA device") || err.contains("built without the `cuda` feature"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            err.trim().lines().filter(|l| l.contains("cuda")).count(),
+            1,
+            "{args:?}: {err}"
+        );
     }
     assert!(!out_dir.exists(), "the refused run wrote {out}");
-    let o = xtask().args(["train", "--device", "tpu", "--iters", "1", "--out", out]).output().unwrap();
+    let o = xtask()
+        .args(["train", "--device", "tpu", "--iters", "1", "--out", out])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.code() == Some(1) && err.contains("device `tpu`"), "{err}");
+    assert!(
+        o.status.code() == Some(1) && err.contains("device `tpu`"),
+        "{err}"
+    );
 }

@@ -18,17 +18,33 @@ impl AutoModel {
         }
         let kind = self.model_type();
         let architecture = match self.architecture {
-            Architecture::LoamRun { model: TrainedModel::Gpt(g), store, config } => {
+            Architecture::LoamRun {
+                model: TrainedModel::Gpt(g),
+                store,
+                config,
+            } => {
                 let (g, store) = g.to_device(&store, device)?;
-                Architecture::LoamRun { model: TrainedModel::Gpt(g), store, config }
+                Architecture::LoamRun {
+                    model: TrainedModel::Gpt(g),
+                    store,
+                    config,
+                }
             }
             Architecture::LoamRun { store, config, .. } => {
                 let store = store.to_device(device)?;
-                Architecture::LoamRun { model: TrainedModel::new(&config.model, &store)?, store, config }
+                Architecture::LoamRun {
+                    model: TrainedModel::new(&config.model, &store)?,
+                    store,
+                    config,
+                }
             }
             Architecture::Gpt2(g) => {
                 let (model, store) = g.model.to_device(&g.store, device)?;
-                Architecture::Gpt2(Gpt2 { model, store, config: g.config })
+                Architecture::Gpt2(Gpt2 {
+                    model,
+                    store,
+                    config: g.config,
+                })
             }
             _ => {
                 return Err(LmError::Config(format!(
@@ -36,6 +52,9 @@ impl AutoModel {
                 )));
             }
         };
-        Ok(AutoModel { architecture, ..self })
+        Ok(AutoModel {
+            architecture,
+            ..self
+        })
     }
 }

@@ -8,7 +8,8 @@ use crate::error::{LmError, Result};
 /// The device `name` names (`cpu`, `cuda` for GPU 0, `cuda:N`), checked to be usable here: a
 /// CUDA device needs a build with the cargo feature `cuda` and a visible GPU of that ordinal.
 pub fn select_device(name: &str) -> Result<Device> {
-    let device = Device::parse(name).map_err(|e| LmError::Config(format!("device `{name}`: {e}")))?;
+    let device =
+        Device::parse(name).map_err(|e| LmError::Config(format!("device `{name}`: {e}")))?;
     if let Device::Cuda(n) = device {
         if !cfg!(feature = "cuda") {
             return Err(LmError::Config(format!(
@@ -43,7 +44,11 @@ mod tests {
             return;
         }
         let err = select_device("cuda").unwrap_err().to_string();
-        let expected = if cfg!(feature = "cuda") { "no CUDA device" } else { "built without the `cuda` feature" };
+        let expected = if cfg!(feature = "cuda") {
+            "no CUDA device"
+        } else {
+            "built without the `cuda` feature"
+        };
         assert!(err.contains(expected), "{err}");
     }
 }

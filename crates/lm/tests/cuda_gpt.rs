@@ -4,7 +4,9 @@
 //! "skipped: no CUDA device" and returns where no GPU is visible (or loam was built without
 //! the `cuda` feature); the CPU halves run everywhere through the other tests.
 
-use loam_lm::{GenerationConfig, Gpt, GptConfig, RunOptions, TrainConfig, generate_ids, load_model, train};
+use loam_lm::{
+    GenerationConfig, Gpt, GptConfig, RunOptions, TrainConfig, generate_ids, load_model, train,
+};
 use loam_nn::optim::{AdamW, AdamWConfig, clip_grad_norm};
 use loam_nn::{Ctx, ParamStore};
 use loam_tensor::{Device, Rng, cuda_device_count};
@@ -19,33 +21,60 @@ fn gpu(test: &str) -> Option<Device> {
 }
 
 fn tiny() -> GptConfig {
-    GptConfig { n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, vocab_size: 64, ..GptConfig::default() }
+    GptConfig {
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 32,
+        block_size: 16,
+        vocab_size: 64,
+        ..GptConfig::default()
+    }
 }
 
 /// `b × t` random ids below `vocab` and their next-token targets.
 fn batch(b: usize, t: usize, vocab: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = Rng::new(seed);
-    let ids: Vec<usize> = (0..b * (t + 1)).map(|_| rng.below(vocab as u64) as usize).collect();
-    (0..b).flat_map(|r| (0..t).map(move |p| (r * (t + 1) + p, r * (t + 1) + p + 1))).map(|(i, j)| (ids[i], ids[j])).unzip()
+    let ids: Vec<usize> = (0..b * (t + 1))
+        .map(|_| rng.below(vocab as u64) as usize)
+        .collect();
+    (0..b)
+        .flat_map(|r| (0..t).map(move |p| (r * (t + 1) + p, r * (t + 1) + p + 1)))
+        .map(|(i, j)| (ids[i], ids[j]))
+        .unzip()
 }
 
 /// Loss, gradient norm and the parameters after one clipped AdamW step, by name.
-fn one_step(gpt: &Gpt, store: &ParamStore, x: &[usize], y: &[usize]) -> (f32, f32, Vec<(String, Vec<f32>)>) {
+fn one_step(
+    gpt: &Gpt,
+    store: &ParamStore,
+    x: &[usize],
+    y: &[usize],
+) -> (f32, f32, Vec<(String, Vec<f32>)>) {
     let params = store.trainable();
-    let adam = AdamWConfig { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8 };
+    let adam = AdamWConfig {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+    };
     let mut opt = AdamW::no_decay_1d(params.clone(), 0.1, adam).unwrap();
     let loss = gpt.loss(x, y, 4, 16, &mut Ctx::eval()).unwrap();
     let l = loss.to_scalar().unwrap();
     let mut grads = loss.backward().unwrap();
     let norm = clip_grad_norm(&mut grads, params.iter().map(|(_, p)| p), 0.5).unwrap();
     opt.step(&grads).unwrap();
-    let values = params.iter().map(|(n, p)| (n.clone(), p.to_device(Device::Cpu).unwrap().to_vec())).collect();
+    let values = params
+        .iter()
+        .map(|(n, p)| (n.clone(), p.to_device(Device::Cpu).unwrap().to_vec()))
+        .collect();
     (l, norm, values)
 }
 
 #[test]
 fn a_training_step_on_cuda_matches_the_cpu() {
-    let Some(dev) = gpu("a_training_step_on_cuda_matches_the_cpu") else { return };
+    let Some(dev) = gpu("a_training_step_on_cuda_matches_the_cpu") else {
+        return;
+    };
     let config = tiny();
     let (x, y) = batch(4, 16, config.vocab_size, 7);
     let host = ParamStore::new(3);
@@ -56,23 +85,41 @@ fn a_training_step_on_cuda_matches_the_cpu() {
     let (cpu_loss, cpu_norm, cpu_params) = one_step(&cpu_model, &host, &x, &y);
     let (gpu_loss, gpu_norm, gpu_params) = one_step(&gpu_model, &gpu_store, &x, &y);
     // f32 on both sides, different summation orders: 1e-5 relative on the loss and norm
-    assert!((cpu_loss - gpu_loss).abs() <= 1e-5 * cpu_loss.abs(), "loss {cpu_loss} vs {gpu_loss}");
-    assert!((cpu_norm - gpu_norm).abs() <= 1e-4 * cpu_norm, "grad norm {cpu_norm} vs {gpu_norm}");
+    assert!(
+        (cpu_loss - gpu_loss).abs() <= 1e-5 * cpu_loss.abs(),
+        "loss {cpu_loss} vs {gpu_loss}"
+    );
+    assert!(
+        (cpu_norm - gpu_norm).abs() <= 1e-4 * cpu_norm,
+        "grad norm {cpu_norm} vs {gpu_norm}"
+    );
     // one AdamW step moves each weight by about lr·sign(g); 1e-5 absolute is 1% of that
     for ((name, c), (_, g)) in cpu_params.iter().zip(&gpu_params) {
-        let worst = c.iter().zip(g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst <= 1e-5, "{name}: parameters differ by {worst} after one step");
+        let worst = c
+            .iter()
+            .zip(g)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= 1e-5,
+            "{name}: parameters differ by {worst} after one step"
+        );
     }
 }
 
 #[test]
 fn greedy_ids_are_the_same_on_cuda_and_the_cpu() {
-    let Some(dev) = gpu("greedy_ids_are_the_same_on_cuda_and_the_cpu") else { return };
+    let Some(dev) = gpu("greedy_ids_are_the_same_on_cuda_and_the_cpu") else {
+        return;
+    };
     let config = tiny();
     let host = ParamStore::new(11);
     let cpu_model = Gpt::new(&config, &host).unwrap();
     let (gpu_model, _store) = cpu_model.to_device(&host, dev).unwrap();
-    let cfg = GenerationConfig { max_new_tokens: 12, ..GenerationConfig::default() };
+    let cfg = GenerationConfig {
+        max_new_tokens: 12,
+        ..GenerationConfig::default()
+    };
     let prompt = [1, 5, 9, 2];
     let (cpu_ids, _) = generate_ids(&cpu_model, &prompt, &cfg, true, &mut |_| true).unwrap();
     let (gpu_ids, _) = generate_ids(&gpu_model, &prompt, &cfg, true, &mut |_| true).unwrap();
@@ -82,11 +129,20 @@ fn greedy_ids_are_the_same_on_cuda_and_the_cpu() {
 
 #[test]
 fn the_training_loop_runs_on_cuda_and_its_checkpoint_loads_on_the_cpu() {
-    let Some(dev) = gpu("the_training_loop_runs_on_cuda_and_its_checkpoint_loads_on_the_cpu") else { return };
+    let Some(dev) = gpu("the_training_loop_runs_on_cuda_and_its_checkpoint_loads_on_the_cpu")
+    else {
+        return;
+    };
     let out = std::env::temp_dir().join(format!("loam-cuda-train-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let mut c = TrainConfig::default();
-    c.model = GptConfig { vocab_size: 0, ..tiny() }.into();
+    let mut c = TrainConfig {
+        model: GptConfig {
+            vocab_size: 0,
+            ..tiny()
+        }
+        .into(),
+        ..TrainConfig::default()
+    };
     c.optim.iters = 30;
     c.optim.batch_size = 8;
     c.optim.warmup = 5;
@@ -95,12 +151,24 @@ fn the_training_loop_runs_on_cuda_and_its_checkpoint_loads_on_the_cpu() {
     c.run.checkpoint_interval = 30;
     c.run.device = dev.to_string();
     c.sample.max_new_tokens = 10;
-    let s = train(&c, &RunOptions { out: out.clone(), ..RunOptions::default() }).unwrap();
+    let s = train(
+        &c,
+        &RunOptions {
+            out: out.clone(),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
     assert_eq!(s.steps, 30);
     assert!(s.train_loss.is_finite() && s.val_loss_full.is_finite());
     // saved through host memory: the checkpoint loads and scores on the CPU alike
     let m = load_model(&s.checkpoint).unwrap();
     assert_eq!(m.config.run.device, dev.to_string());
-    assert!(m.store.params().iter().all(|(_, p)| p.device() == Device::Cpu && p.to_vec().iter().all(|v| v.is_finite())));
+    assert!(
+        m.store
+            .params()
+            .iter()
+            .all(|(_, p)| p.device() == Device::Cpu && p.to_vec().iter().all(|v| v.is_finite()))
+    );
     let _ = std::fs::remove_dir_all(&out);
 }

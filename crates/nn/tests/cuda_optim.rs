@@ -38,7 +38,11 @@ fn grads(params: &[(String, Tensor)], k: u64) -> GradStore {
 }
 
 fn host_values(store: &ParamStore) -> Vec<Vec<f32>> {
-    store.params().iter().map(|(_, p)| p.to_device(Device::Cpu).unwrap().to_vec()).collect()
+    store
+        .params()
+        .iter()
+        .map(|(_, p)| p.to_device(Device::Cpu).unwrap().to_vec())
+        .collect()
 }
 
 #[test]
@@ -53,26 +57,44 @@ fn a_store_moved_to_its_own_device_is_itself() {
 
 #[test]
 fn adamw_on_cuda_matches_the_cpu_over_three_steps() {
-    let Some(dev) = gpu("adamw_on_cuda_matches_the_cpu_over_three_steps") else { return };
+    let Some(dev) = gpu("adamw_on_cuda_matches_the_cpu_over_three_steps") else {
+        return;
+    };
     let cpu = store(2);
     let cuda = cpu.to_device(dev).unwrap();
-    assert!(cuda.params().iter().all(|(_, p)| p.device() == dev && p.is_var()));
-    let config = AdamWConfig { lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
-    let mut opts = [cpu.clone(), cuda.clone()].map(|s| AdamW::no_decay_1d(s.trainable(), 0.1, config).unwrap());
+    assert!(
+        cuda.params()
+            .iter()
+            .all(|(_, p)| p.device() == dev && p.is_var())
+    );
+    let config = AdamWConfig {
+        lr: 1e-2,
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-8,
+    };
+    let mut opts = [cpu.clone(), cuda.clone()]
+        .map(|s| AdamW::no_decay_1d(s.trainable(), 0.1, config).unwrap());
     for k in 0..3 {
         for (opt, s) in opts.iter_mut().zip([&cpu, &cuda]) {
             opt.step(&grads(&s.trainable(), k)).unwrap();
         }
     }
     for (c, g) in host_values(&cpu).iter().zip(host_values(&cuda)) {
-        let worst = c.iter().zip(&g).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = c
+            .iter()
+            .zip(&g)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst <= 1e-6, "parameters differ by {worst}");
     }
 }
 
 #[test]
 fn clipping_on_cuda_matches_the_cpu() {
-    let Some(dev) = gpu("clipping_on_cuda_matches_the_cpu") else { return };
+    let Some(dev) = gpu("clipping_on_cuda_matches_the_cpu") else {
+        return;
+    };
     let cpu = store(3);
     let cuda = cpu.to_device(dev).unwrap();
     let (mut gc, mut gg) = (grads(&cpu.trainable(), 0), grads(&cuda.trainable(), 0));
@@ -80,20 +102,35 @@ fn clipping_on_cuda_matches_the_cpu() {
     let ng = clip_grad_norm(&mut gg, cuda.trainable().iter().map(|(_, p)| p), 0.5).unwrap();
     assert!((nc - ng).abs() <= 1e-5 * nc, "norm {nc} vs {ng}");
     for ((_, pc), (_, pg)) in cpu.trainable().iter().zip(cuda.trainable()) {
-        let (a, b) = (gc.get(pc).unwrap().to_vec(), gg.get(&pg).unwrap().to_device(Device::Cpu).unwrap().to_vec());
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-6), "clipped gradients differ");
+        let (a, b) = (
+            gc.get(pc).unwrap().to_vec(),
+            gg.get(&pg)
+                .unwrap()
+                .to_device(Device::Cpu)
+                .unwrap()
+                .to_vec(),
+        );
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-6),
+            "clipped gradients differ"
+        );
     }
 }
 
 #[test]
 fn adamw_state_saved_on_cuda_resumes_on_the_cpu() {
-    let Some(dev) = gpu("adamw_state_saved_on_cuda_resumes_on_the_cpu") else { return };
+    let Some(dev) = gpu("adamw_state_saved_on_cuda_resumes_on_the_cpu") else {
+        return;
+    };
     let dir = std::env::temp_dir().join(format!("loam-cuda-adamw-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cpu = store(4);
     let cuda = cpu.to_device(dev).unwrap();
     let config = AdamWConfig::default();
-    let (mut a, mut b) = (AdamW::no_decay_1d(cpu.trainable(), 0.1, config).unwrap(), AdamW::no_decay_1d(cuda.trainable(), 0.1, config).unwrap());
+    let (mut a, mut b) = (
+        AdamW::no_decay_1d(cpu.trainable(), 0.1, config).unwrap(),
+        AdamW::no_decay_1d(cuda.trainable(), 0.1, config).unwrap(),
+    );
     a.step(&grads(&cpu.trainable(), 0)).unwrap();
     b.step(&grads(&cuda.trainable(), 0)).unwrap();
     b.save_state(&dir.join("opt.safetensors")).unwrap();
@@ -105,15 +142,25 @@ fn adamw_state_saved_on_cuda_resumes_on_the_cpu() {
     a.step(&grads(&cpu.trainable(), 1)).unwrap();
     c.step(&grads(&resumed.trainable(), 1)).unwrap();
     for (x, y) in host_values(&cpu).iter().zip(host_values(&resumed)) {
-        assert!(x.iter().zip(&y).all(|(p, q)| (p - q).abs() <= 1e-6), "resumed parameters differ");
+        assert!(
+            x.iter().zip(&y).all(|(p, q)| (p - q).abs() <= 1e-6),
+            "resumed parameters differ"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn sgd_refuses_cuda_parameters_by_name() {
-    let Some(dev) = gpu("sgd_refuses_cuda_parameters_by_name") else { return };
+    let Some(dev) = gpu("sgd_refuses_cuda_parameters_by_name") else {
+        return;
+    };
     let cuda = store(5).to_device(dev).unwrap();
-    let err = Sgd::new(vec![ParamGroup::new(cuda.trainable(), 0.0)], SgdConfig::default()).unwrap_err().to_string();
+    let err = Sgd::new(
+        vec![ParamGroup::new(cuda.trainable(), 0.0)],
+        SgdConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("CPU only") && err.contains("`b`"), "{err}");
 }
