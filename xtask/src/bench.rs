@@ -6,11 +6,12 @@
 
 use anyhow::{Result, bail};
 use clap::ValueEnum;
-use loam_tensor::QuantFormat;
+use loam_tensor::{Device, QuantFormat};
 
 use crate::record::{self, Record};
 use crate::{
-    bench_amx_pairwise, bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_llama_generate, bench_matmul, bench_search,
+    bench_amx_pairwise, bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_gpt2_train, bench_llama_generate,
+    bench_matmul, bench_search,
     bench_seq2seq_generate, bench_serve,
     bench_tokenize, bench_train_shakespeare, pytorch,
 };
@@ -36,6 +37,9 @@ pub enum BenchName {
     Embed,
     /// GPT-2 124M-shaped greedy generation with the KV cache (tokens/s).
     Gpt2Generate,
+    /// GPT-2 124M training steps at B×T = 16×1024 (tokens/s, MFU); bf16 autocast on CUDA;
+    /// the PyTorch side eager and with torch.compile.
+    Gpt2Train,
     /// SmolLM2-360M-shaped Llama: 256-token prompt processing and greedy decoding after it
     /// (tokens/s), f32 and bfloat16 weights.
     LlamaGenerate,
@@ -61,6 +65,7 @@ impl BenchName {
             BenchName::TrainShakespeare => "train-shakespeare",
             BenchName::Embed => "embed",
             BenchName::Gpt2Generate => "gpt2-generate",
+            BenchName::Gpt2Train => "gpt2-train",
             BenchName::LlamaGenerate => "llama-generate",
             BenchName::Seq2seqGenerate => "seq2seq-generate",
             BenchName::Search => "search",
@@ -83,9 +88,14 @@ pub struct Args {
     /// The corpus of `tokenize` and `train-shakespeare` (default: `LOAM_TINYSHAKESPEARE`).
     #[arg(long)]
     corpus: Option<std::path::PathBuf>,
-    /// Optimizer steps of `train-shakespeare` (default: the recipe's 2000), on both sides.
+    /// Optimizer steps of `train-shakespeare` (default: the recipe's 2000), on both sides;
+    /// timed steps of `gpt2-train` (default 10).
     #[arg(long)]
     iters: Option<usize>,
+    /// The device of `gpt2-train` and `gpt2-generate`, for both sides: cpu, cuda or cuda:N
+    /// (loam built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Run loam and PyTorch alternately this many times and report each figure's median over
     /// the rounds: on a shared machine the speed drifts by tens of percent within seconds, and
     /// alternating exposes both sides to the same drift.
@@ -108,8 +118,8 @@ pub struct Args {
     batch: u32,
 }
 
-/// The loam side's records of `name`.
-fn loam_records(args: &Args) -> Result<Vec<Record>> {
+/// The loam side's records of `name` on `device`.
+fn loam_records(args: &Args, device: Device) -> Result<Vec<Record>> {
     match args.name {
         BenchName::Matmul => bench_matmul::run(),
         BenchName::GemmPairwise => bench_gemm_pairwise::run(rayon::current_num_threads()),
@@ -120,8 +130,9 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
         BenchName::Embed => bench_embed::run(args.model.as_deref(), args.quant),
-        BenchName::Gpt2Generate if args.batch > 1 => bench_gpt2_generate::run_batch(args.batch as usize),
-        BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant),
+        BenchName::Gpt2Generate if args.batch > 1 => bench_gpt2_generate::run_batch(args.batch as usize, device),
+        BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant, device),
+        BenchName::Gpt2Train => bench_gpt2_train::run(device, args.iters),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
         BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
         BenchName::Search => bench_search::run(),
@@ -129,15 +140,21 @@ fn loam_records(args: &Args) -> Result<Vec<Record>> {
     }
 }
 
-/// The PyTorch side's records of `name` on `threads` threads.
-fn pytorch_records(args: &Args, threads: usize) -> Result<Vec<Record>> {
+/// The PyTorch side's records of `name` on `threads` threads and `device`.
+fn pytorch_records(args: &Args, threads: usize, device: Device) -> Result<Vec<Record>> {
+    let on = device.to_string();
+    let steps = args.iters.unwrap_or(bench_gpt2_train::STEPS).to_string();
     match args.name {
         BenchName::TrainShakespeare => bench_train_shakespeare::run_pytorch(
             &bench_train_shakespeare::corpus(args.corpus.as_deref())?,
             threads,
             args.iters,
         ),
-        BenchName::Gpt2Generate if args.batch > 1 => pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string()]),
+        BenchName::Gpt2Generate => pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string(), "--device", &on]),
+        BenchName::Gpt2Train => {
+            let compile = if device == Device::Cpu { "off" } else { "both" };
+            pytorch::run_with(args.name.name(), threads, &["--device", &on, "--steps", &steps, "--compile", compile])
+        }
         other => pytorch::run(other.name(), threads),
     }
 }
@@ -165,6 +182,16 @@ pub fn run(args: &Args) -> Result<()> {
     if args.batch > 1 && (args.model.is_some() || args.quant.is_some()) {
         bail!("--batch runs the GPT-2 124M shape with random weights; leave out --model and --quant");
     }
+    let device = loam_lm::select_device(&args.device)?;
+    if device != Device::Cpu && !matches!(args.name, BenchName::Gpt2Train | BenchName::Gpt2Generate) {
+        bail!("--device applies to bench gpt2-train and gpt2-generate");
+    }
+    if device != Device::Cpu && args.quant.is_some() {
+        bail!("--quant runs on the CPU only; leave it out with --device {device}");
+    }
+    if args.iters.is_some() && !matches!(args.name, BenchName::TrainShakespeare | BenchName::Gpt2Train) {
+        bail!("--iters applies to bench train-shakespeare and gpt2-train");
+    }
     if args.model.is_some() && args.compare_pytorch {
         bail!("--model runs the loam side only: the PyTorch side of bench {} has its own model", args.name.name());
     }
@@ -181,20 +208,21 @@ pub fn run(args: &Args) -> Result<()> {
              `cargo xtask` (the release profile) builds without them"
         );
     }
+    let on = if device == Device::Cpu { format!("{threads} threads") } else { device.to_string() };
     let mut rounds = Vec::new();
     for round in 1..=args.rounds {
         let of = if args.rounds > 1 { format!(" (round {round} of {})", args.rounds) } else { String::new() };
-        eprintln!("bench {name}: loam, {threads} threads{of}");
-        let mut records = loam_records(args)?;
+        eprintln!("bench {name}: loam, {on}{of}");
+        let mut records = loam_records(args, device)?;
         if compare_pytorch {
-            eprintln!("bench {name}: pytorch, {threads} threads{of}");
-            records.extend(pytorch_records(args, threads)?);
+            eprintln!("bench {name}: pytorch, {on}{of}");
+            records.extend(pytorch_records(args, threads, device)?);
         }
         rounds.push(records);
     }
     let records = record::median_of_rounds(&rounds);
     if !args.json {
-        println!("{name}, {threads} threads (loam/pytorch: loam's figure divided by PyTorch's)");
+        println!("{name}, {on} (loam/pytorch: loam's figure divided by PyTorch's)");
     }
     record::print(&records, args.json);
     Ok(())

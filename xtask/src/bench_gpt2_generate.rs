@@ -12,6 +12,9 @@
 //! turn decode 128 tokens each together ([`DecodeBatch`]: one pass over the weights per step),
 //! and the figure is aggregate tokens per second.
 //!
+//! With `--device cuda`, the model is built on the host and copied to the GPU, and each
+//! decoding step reads its logits back (as sampling needs them on the host).
+//!
 //! The shape, prompt and timing rule match `xtask/py/gpt2-generate.py` (Hugging Face
 //! transformers), so the two sides line up by case.
 
@@ -20,7 +23,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use loam_lm::{Architecture, DecodeBatch, GenerationConfig, Gpt, GptConfig, SeqEvent, generate_ids};
 use loam_nn::ParamStore;
-use loam_tensor::QuantFormat;
+use loam_tensor::{Device, QuantFormat};
 
 use crate::bandwidth;
 use crate::model_arg;
@@ -47,9 +50,15 @@ fn generate_secs(gpt: &Gpt, n: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
+/// The case name of the PyTorch side on `device`: `case`, marked on a GPU.
+fn on_device(case: String, device: Device) -> String {
+    if device == Device::Cpu { case } else { format!("{case}, cuda") }
+}
+
 /// One warm-up run, then the median of [`RUNS`] timed runs, with random weights or the GPT-2
-/// `model` (a folder or hub id), its weights in `quant` when given.
-pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record>> {
+/// `model` (a folder or hub id), its weights in `quant` when given (on the CPU only), on
+/// `device`.
+pub fn run(model: Option<&str>, quant: Option<QuantFormat>, device: Device) -> Result<Vec<Record>> {
     let (gpt, store, case) = match model {
         None => {
             let store = ParamStore::new(0);
@@ -68,6 +77,12 @@ pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record
         .filter(|(name, _)| !name.ends_with("wpe.weight"))
         .map(|(_, p)| p.elem_count() * size_of::<f32>())
         .sum();
+    // the host copy goes once the model is on the device
+    let (gpt, store) = {
+        let moved = gpt.to_device(&store, device)?;
+        drop((gpt, store));
+        moved
+    };
     let (gpt, weight_bytes) = match quant {
         None => (gpt, f32_bytes),
         Some(format) => {
@@ -105,7 +120,7 @@ pub fn run(model: Option<&str>, quant: Option<QuantFormat>) -> Result<Vec<Record
         figures.push(("bandwidth_fraction", gb_per_s / read));
         records.push(Record::loam("gpt2-generate", "memory bandwidth (read / copy loop)", &[("read_gb_per_s", read), ("copy_gb_per_s", copy)]));
     }
-    records.insert(0, Record::loam("gpt2-generate", &case, &figures));
+    records.insert(0, Record::loam("gpt2-generate", &on_device(case, device), &figures));
     Ok(records)
 }
 
@@ -131,16 +146,16 @@ fn batch_secs(gpt: &Gpt, b: usize, n: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// Batch `b` with random GPT-2 124M weights: one warm-up, then the median of [`RUNS`] timed
-/// runs, in aggregate tokens per second.
-pub fn run_batch(b: usize) -> Result<Vec<Record>> {
+/// Batch `b` with random GPT-2 124M weights on `device`: one warm-up, then the median of
+/// [`RUNS`] timed runs, in aggregate tokens per second.
+pub fn run_batch(b: usize, device: Device) -> Result<Vec<Record>> {
     let store = ParamStore::new(0);
-    let gpt = Gpt::new(&GptConfig::default(), &store)?;
+    let (gpt, _store) = Gpt::new(&GptConfig::default(), &store)?.to_device(&store, device)?;
     batch_secs(&gpt, b, 8)?;
     let mut times = (0..RUNS).map(|_| batch_secs(&gpt, b, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
     times.sort_by(f64::total_cmp);
     let secs = times[RUNS / 2];
-    let case = format!("gpt2-124M greedy, cache, batch {b}, 16/14/12/10+128");
+    let case = on_device(format!("gpt2-124M greedy, cache, batch {b}, 16/14/12/10+128"), device);
     Ok(vec![Record::loam(
         "gpt2-generate",
         &case,

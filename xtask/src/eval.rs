@@ -39,6 +39,10 @@ pub struct Args {
     /// greedy agreement with the f32 model (prompts taken from the corpus).
     #[arg(long, value_parser = crate::quantize::parse_format)]
     quant: Option<loam_tensor::QuantFormat>,
+    /// Device: `cpu`, `cuda` (GPU 0) or `cuda:N` (loam built with `--features cuda`; loam
+    /// runs and GPT-2 only; not with --quant).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// A count that must be at least 1.
@@ -52,7 +56,11 @@ fn at_least_one(s: &str) -> std::result::Result<usize, String> {
 
 /// Prints mean NLL, perplexity and bits per token and per character.
 pub fn run(args: &Args) -> Result<()> {
-    let mut m = model_arg::load(&args.model)?;
+    let device = loam_lm::select_device(&args.device)?;
+    if device != loam_tensor::Device::Cpu && args.quant.is_some() {
+        bail!("--quant runs on the CPU only; leave it out with --device {device}");
+    }
+    let mut m = model_arg::load(&args.model)?.to_device(device)?;
     let f32_model = match args.quant {
         Some(format) => {
             let exact = model_arg::load(&args.model)?;

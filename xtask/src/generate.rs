@@ -51,7 +51,10 @@ pub struct Args {
     stop_token: Vec<u32>,
     /// Print one JSON object with the text and the token ids instead of streaming.
     #[arg(long)]
-    json: bool,
+    json: bool,    /// Device: `cpu`, `cuda` (GPU 0) or `cuda:N` (loam built with `--features cuda`; loam
+    /// runs and GPT-2 only).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// Streams the continuation (or prints it as JSON).
@@ -59,7 +62,8 @@ pub fn run(args: &Args) -> Result<()> {
     // out-of-range flags are refused before the model is read
     args.sampling.check()?;
     args.beams.config()?;
-    let m = model_arg::load(&args.model)?;
+    let device = loam_lm::select_device(&args.device)?;
+    let m = model_arg::load(&args.model)?.to_device(device)?;
     let mut cfg = args.sampling.config(&m)?;
     let beam = args.beams.config()?;
     if m.seq2seq_lm().is_some() {

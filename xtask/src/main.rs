@@ -11,6 +11,7 @@ mod bench_block;
 mod bench_embed;
 mod bench_gemm_pairwise;
 mod bench_gpt2_generate;
+mod bench_gpt2_train;
 mod bench_llama_generate;
 mod bench_matmul;
 mod bench_search;

@@ -8,11 +8,17 @@ use anyhow::{Context, Result, bail};
 
 use crate::record::Record;
 
-/// The script that measures `bench` with PyTorch.
+/// The script that measures `bench` with PyTorch: in the source tree the binary was built
+/// from, else (a binary copied to another machine, as scripts/gpu-check.sh does) in
+/// `xtask/py/` under the current directory.
 fn script(bench: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("py")
-        .join(format!("{bench}.py"))
+    let file = format!("{bench}.py");
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py").join(&file);
+    if built_from.is_file() {
+        built_from
+    } else {
+        PathBuf::from("xtask").join("py").join(file)
+    }
 }
 
 /// Fails with one line when `python3` or its `torch` package is missing.

@@ -32,7 +32,8 @@ pub struct Args {
     /// Replace invalid UTF-8 in the corpus with U+FFFD (and count it) instead of failing.
     #[arg(long)]
     lossy_utf8: bool,
-    /// Device: `cpu`.
+    /// Device: `cpu`, `cuda` (GPU 0) or `cuda:N`; a GPU needs loam built with `--features
+    /// cuda`. Overrides the config's `[run] device`.
     #[arg(long)]
     device: Option<String>,
     /// Override the number of optimizer steps.
@@ -85,6 +86,8 @@ pub fn run(args: &Args) -> Result<()> {
     if args.lossy_utf8 {
         config.data.lossy_utf8 = true;
     }
+    // a GPU that is not there is refused before anything is read or written
+    let device = loam_lm::select_device(&config.run.device)?;
     set_threads(config.run.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -101,7 +104,7 @@ pub fn run(args: &Args) -> Result<()> {
         (None, None) => "the built-in customer-service corpus".into(),
     };
     eprintln!(
-        "training a {}-layer, {}-wide {} on {corpus} for {} steps on {} threads → {}",
+        "training a {}-layer, {}-wide {} on {corpus} for {} steps on {} → {}",
         config.model.n_layer,
         config.model.n_embd,
         match config.model.architecture {
@@ -111,7 +114,10 @@ pub fn run(args: &Args) -> Result<()> {
             loam_lm::ModelArchitecture::Seq2seq => "encoder–decoder",
         },
         config.optim.iters,
-        rayon::current_num_threads(),
+        match device {
+            loam_tensor::Device::Cpu => format!("{} threads", rayon::current_num_threads()),
+            gpu => gpu.to_string(),
+        },
         out.display()
     );
     let opts = RunOptions { out: out.clone(), resume: args.resume, overwrite: args.overwrite, progress: true, stop: Some(stop) };

@@ -2,7 +2,7 @@
 //! (greedy, sampling, batches, streaming) serves every model family loam runs.
 
 use loam_nn::{Ctx, KvCache};
-use loam_tensor::Tensor;
+use loam_tensor::{Device, Tensor};
 
 use crate::error::Result;
 
@@ -16,6 +16,12 @@ pub trait CausalLm: Send + Sync {
 
     /// Empty caches, one per layer.
     fn new_cache(&self) -> Vec<KvCache>;
+
+    /// The device the model computes on: the CPU unless the model says otherwise. Work on a
+    /// GPU model runs on the calling thread, not split over CPU workers.
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
 
     /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major). Row `r` may start with
     /// `left_pad[r]` padding tokens, which no position attends to and which do not count as

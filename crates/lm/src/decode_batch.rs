@@ -5,7 +5,7 @@
 //! prefilled alone, then their cache is padded into the batch) and leave when they finish.
 
 use loam_nn::{Ctx, KvCache};
-use loam_tensor::{Rng, Tensor, no_grad};
+use loam_tensor::{Device, Rng, Tensor, no_grad};
 
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
@@ -85,10 +85,11 @@ fn pad_front(x: &Tensor, n: usize) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let s = x.shape();
-    Ok(Tensor::cat(
-        &[Tensor::zeros(&[s[0], s[1], n, s[3]]), x.clone()],
-        2,
-    )?)
+    let zeros = match x.device() {
+        Device::Cpu => Tensor::zeros(&[s[0], s[1], n, s[3]]),
+        device => Tensor::zeros(&[s[0], s[1], n, s[3]]).to_device(device)?,
+    };
+    Ok(Tensor::cat(&[zeros, x.clone()], 2)?)
 }
 
 impl<'m> DecodeBatch<'m> {

@@ -5,7 +5,7 @@ use loam_nn::{
     Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, FeedForward, Init, KvCache, LayerNorm, Linear, Module,
     MultiHeadAttention, ParamStore, Projections, WeightLayout,
 };
-use loam_tensor::{Mask, QuantFormat, QuantMatrix, Tensor};
+use loam_tensor::{Device, Mask, QuantFormat, QuantMatrix, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -206,6 +206,25 @@ impl Gpt {
         Ok(())
     }
 
+    /// The device of the model's weights.
+    pub fn device(&self) -> Device {
+        self.wte.weight.device()
+    }
+
+    /// This model on `device`: built again (same config) from `store`'s copy there, where
+    /// `store` holds this model's parameters. Returns the model and the store it now lives
+    /// in (`store` itself when already there). A quantized model stays on the CPU.
+    pub fn to_device(&self, store: &ParamStore, device: Device) -> Result<(Gpt, ParamStore)> {
+        if device == self.device() {
+            return Ok((self.clone(), store.clone()));
+        }
+        if self.tied_head.is_some() || self.lm_head.as_ref().is_some_and(|h| h.weight.f32().is_err()) {
+            return Err(LmError::Config(format!("a quantized GPT runs on the CPU only, not on {device}")));
+        }
+        let moved = store.to_device(device)?;
+        Ok((Gpt::new(&self.config, &moved)?, moved))
+    }
+
     /// Empty caches, one per block.
     pub fn new_cache(&self) -> GptCache {
         vec![KvCache::new(); self.blocks.len()]
@@ -292,6 +311,10 @@ impl CausalLm for Gpt {
 
     fn new_cache(&self) -> Vec<KvCache> {
         Gpt::new_cache(self)
+    }
+
+    fn device(&self) -> Device {
+        Gpt::device(self)
     }
 
     fn forward_padded(

@@ -18,6 +18,7 @@
 //! ```
 
 mod auto;
+mod auto_device;
 mod batch_scheduler;
 mod beam_models;
 mod beam_search;
@@ -27,6 +28,7 @@ mod clm;
 mod chat_template;
 mod decode_batch;
 mod default_corpus;
+mod device;
 mod error;
 mod fill_mask;
 mod generate;
@@ -68,6 +70,7 @@ pub use chat::Chat;
 pub use chat_template::{CHAT_TEMPLATE_FILE, ChatMessage, ChatTemplate, TOKENIZER_CONFIG_FILE};
 pub use decode_batch::{DecodeBatch, SeqEvent, check_request, generate_batch_each};
 pub use default_corpus::default_corpus;
+pub use device::select_device;
 pub use error::{LmError, Result};
 pub use generate::{FinishReason, Generated, generate, generate_batch, generate_ids, generate_until};
 pub use gpt::{Gpt, GptCache, GptConfig};

@@ -10,7 +10,7 @@
 //! query heads that share a k/v head are stacked as `G·T` query rows of one product.
 
 use loam_nn::{Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout, attention_weights};
-use loam_tensor::{Bf16Matrix, Mask, QuantFormat, Tensor};
+use loam_tensor::{Bf16Matrix, Device, Mask, QuantFormat, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -315,6 +315,11 @@ impl Llama {
         embed + layers + self.lm_head.as_ref().map_or(0, Dense::weight_bytes)
     }
 
+    /// The device of the model's weights (a bfloat16 copy lives on the CPU).
+    pub fn device(&self) -> Device {
+        self.norm.weight.device()
+    }
+
     /// Empty caches, one per layer.
     pub fn new_cache(&self) -> Vec<KvCache> {
         vec![KvCache::new(); self.layers.len()]
@@ -341,6 +346,11 @@ impl Llama {
             }
         };
         let (cos, sin) = rope_tables(&self.inv_freq, &pos, rows, t)?;
+        // the tables go where the model is
+        let (cos, sin) = match self.device() {
+            Device::Cpu => (cos, sin),
+            device => (cos.to_device(device)?, sin.to_device(device)?),
+        };
         Ok(Positions { cos, sin, mask })
     }
 
@@ -437,6 +447,10 @@ impl CausalLm for Llama {
 
     fn new_cache(&self) -> Vec<KvCache> {
         Llama::new_cache(self)
+    }
+
+    fn device(&self) -> Device {
+        Llama::device(self)
     }
 
     fn forward_padded(

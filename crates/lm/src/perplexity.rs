@@ -3,7 +3,7 @@
 //! block of context.
 
 use loam_nn::Ctx;
-use loam_tensor::no_grad;
+use loam_tensor::{Device, no_grad};
 use serde::Serialize;
 
 use crate::error::{LmError, Result};
@@ -99,8 +99,9 @@ pub fn perplexity(
         groups.push(&all[i..i + n]);
         i += n;
     }
-    // whole batches per thread; each returns its summed negative log-likelihood and count
-    let scored = loam_tensor::map_on_workers(groups.len(), |g| -> Result<(f64, usize)> {
+    // whole batches per thread (on a GPU, one after another here); each returns its summed
+    // negative log-likelihood and count
+    let score = |g: usize| -> Result<(f64, usize)> {
         let _inference = no_grad();
         let (group, len) = (groups[g], groups[g][0].len);
         let x: Vec<usize> = group.iter().flat_map(|w| tokens[w.start..w.start + len].iter().copied()).collect();
@@ -114,7 +115,11 @@ pub fn perplexity(
             }
         }
         Ok((total, count))
-    });
+    };
+    let scored = match model.device() {
+        Device::Cpu => loam_tensor::map_on_workers(groups.len(), score),
+        _ => (0..groups.len()).map(score).collect(),
+    };
     let (mut total, mut count) = (0.0f64, 0usize);
     for s in scored {
         let (t, c) = s?;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use loam_tensor::Device;
+
 use crate::error::{LmError, Result};
 use crate::gpt::GptConfig;
 use crate::hf::{BertConfig, LlamaHfConfig};
@@ -470,8 +472,11 @@ pub struct RunConfig {
     pub seed: u64,
     /// Worker threads (0: one per core).
     pub threads: usize,
-    /// `cpu` (CUDA is not built yet).
+    /// `cpu`, `cuda` (GPU 0) or `cuda:N`; a GPU needs a build with the `cuda` feature.
     pub device: String,
+    /// On a GPU, compute matrix products and attention in bfloat16 with f32 accumulation
+    /// (autocast; weights and optimizer state stay f32). Not available on the CPU.
+    pub bf16: bool,
 }
 
 impl Default for RunConfig {
@@ -485,6 +490,7 @@ impl Default for RunConfig {
             seed: 1337,
             threads: 0,
             device: "cpu".into(),
+            bf16: false,
         }
     }
 }
@@ -640,11 +646,11 @@ impl TrainConfig {
         if !(self.data.mask_prob > 0.0 && self.data.mask_prob <= 1.0) {
             return bad("need 0 < mask_prob ≤ 1");
         }
-        if self.run.device != "cpu" {
-            return Err(LmError::Config(format!(
-                "device `{}` is not available: this build of loam trains on the CPU only (`cpu`)",
-                self.run.device
-            )));
+        // the name only: whether the device is there is checked when the run starts
+        let device = Device::parse(&self.run.device)
+            .map_err(|e| LmError::Config(format!("training config [run]: device `{}`: {e}", self.run.device)))?;
+        if self.run.bf16 && device == Device::Cpu {
+            return bad("bf16 autocast applies on a GPU only; leave [run] bf16 out on the CPU");
         }
         Ok(())
     }

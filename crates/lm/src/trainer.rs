@@ -1,5 +1,7 @@
 //! The training loop: data, model, AdamW with warmup + cosine, clipping, accumulation,
 //! periodic validation, checkpoints, metrics, a progress bar, the loss plot and a summary.
+//! On a GPU (`[run] device`), the parameters are made or loaded on the host, copied to the
+//! device once, and trained there; checkpoints go through host memory.
 //! [`train`] reads top to bottom; each part (resume, data, one step, progress, evaluation,
 //! checkpoints, summary) is a function or a small type of its own below it. What is trained
 //! (batches, loss, validation figures, samples) is the run's [`Objective`].
@@ -14,10 +16,11 @@ use loam_nn::optim::{AdamW, AdamWConfig, GradAccumulator, Schedule, clip_grad_no
 use std::collections::BTreeMap;
 
 use loam_nn::{Ctx, ParamStore};
-use loam_tensor::{GradStore, Rng, Tensor};
+use loam_tensor::{Device, GradStore, Rng, Tensor, autocast_bf16};
 use serde::Serialize;
 
 use crate::clm::Clm;
+use crate::device::select_device;
 use crate::error::{LmError, Result};
 use crate::hf::{LlamaOptions, load_llama};
 use crate::measure::peak_rss_mb;
@@ -89,6 +92,7 @@ pub struct TrainSummary {
 pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     let config = &config.with_pretrained()?;
     config.validate()?;
+    let device = select_device(&config.run.device)?;
     let started = Instant::now();
     let folder = RunFolder::new(&opts.out);
     let resumed = if opts.resume {
@@ -100,17 +104,23 @@ pub fn train(config: &TrainConfig, opts: &RunOptions) -> Result<TrainSummary> {
     let config = resumed.as_ref().map_or_else(|| config.clone(), |r| r.config.clone());
     let data = TrainData::open(&config, &folder, resumed.is_some())?;
     let config = data.fit(config)?;
-    let store = ParamStore::new(config.run.seed);
-    let model = TrainedModel::new(&config.model, &store)?;
-    let (opt, state) = match &resumed {
-        Some(r) => r.restore(&store)?,
-        // the data order has its own stream, apart from the init drawn from the same seed
+    // the parameters are drawn or loaded on the host, then copied to the device once
+    let host = ParamStore::new(config.run.seed);
+    let host_model = TrainedModel::new(&config.model, &host)?;
+    match &resumed {
+        Some(r) => r.restore_weights(&host)?,
         None => {
             if let Some(dir) = &config.model.init_from {
-                init_from_pretrained(dir, &store)?;
+                init_from_pretrained(dir, &host)?;
             }
-            (new_optimizer(&config.optim, &store)?, TrainState::new(0, Rng::new(config.run.seed ^ 0xda7a).state(), None, 0))
         }
+    }
+    let store = host.to_device(device)?;
+    let model = if device == Device::Cpu { host_model } else { TrainedModel::new(&config.model, &store)? };
+    let (opt, state) = match &resumed {
+        Some(r) => r.restore_optimizer(&store)?,
+        // the data order has its own stream, apart from the init drawn from the same seed
+        None => (new_optimizer(&config.optim, &store)?, TrainState::new(0, Rng::new(config.run.seed ^ 0xda7a).state(), None, 0)),
     };
     let ckpts = Checkpoints {
         folder: &folder,
@@ -188,9 +198,15 @@ impl Resume {
         Ok(Resume { dir, config })
     }
 
-    /// The weights (into `store`), optimizer and loop state of the checkpoint.
-    fn restore(&self, store: &ParamStore) -> Result<(AdamW, TrainState)> {
+    /// The weights of the checkpoint, into `store` (on the host).
+    fn restore_weights(&self, store: &ParamStore) -> Result<()> {
         store.load(&self.dir.join(run_checkpoint::MODEL_FILE))?;
+        Ok(())
+    }
+
+    /// The optimizer (for the parameters of `store`, on their device) and loop state of the
+    /// checkpoint.
+    fn restore_optimizer(&self, store: &ParamStore) -> Result<(AdamW, TrainState)> {
         let opt = AdamW::load_state(&self.dir.join(run_checkpoint::OPTIMIZER_FILE), &store.trainable())?;
         Ok((opt, run_checkpoint::load_state(&self.dir)?))
     }
@@ -306,6 +322,8 @@ struct Session<'a> {
     opts: &'a RunOptions,
     folder: &'a RunFolder,
     params: Vec<Tensor>,
+    /// Where the parameters live: on a GPU a step runs as one shard on this thread.
+    device: Device,
     opt: AdamW,
     state: TrainState,
     data_rng: Rng,
@@ -336,6 +354,7 @@ impl<'a> Session<'a> {
             opts,
             folder,
             params: store.trainable().into_iter().map(|(_, t)| t).collect(),
+            device: store.device(),
             opt,
             data_rng,
             start_step: state.step,
@@ -398,11 +417,13 @@ impl<'a> Session<'a> {
     }
 
     /// One optimizer step at learning rate `lr`: `grad_accum` micro-batches, each split into
-    /// equal shards that run forward and backward on their own threads.
+    /// equal shards that run forward and backward on their own threads (on a GPU, one shard
+    /// here, under bf16 autocast when the config asks for it).
     fn train_step<O: Objective>(&mut self, objective: &O, lr: f32) -> Result<StepReport> {
         let config = self.config;
-        let (o, seed, step) = (&config.optim, config.run.seed, self.state.step);
-        let shards = batch_shards(o.batch_size, rayon::current_num_threads());
+        let (o, seed, step, bf16) = (&config.optim, config.run.seed, self.state.step, config.run.bf16);
+        let on_cpu = self.device == Device::Cpu;
+        let shards = if on_cpu { batch_shards(o.batch_size, rayon::current_num_threads()) } else { 1 };
         let rows = o.batch_size / shards;
         self.opt.set_lr(lr);
         let mut acc = GradAccumulator::new(self.params.iter());
@@ -411,7 +432,8 @@ impl<'a> Session<'a> {
             // the batch of the micro-step, drawn in order as `shards` parts of `rows` rows
             let parts = (0..shards).map(|_| objective.draw(rows, &mut self.data_rng)).collect::<Result<Vec<O::Batch>>>()?;
             tokens += parts.iter().map(|p| objective.tokens(p)).sum::<usize>();
-            let shard_grads = loam_tensor::map_on_workers(shards, |s| -> Result<(f32, GradStore)> {
+            let shard = |s: usize| -> Result<(f32, GradStore)> {
+                let _autocast = bf16.then(autocast_bf16);
                 let mut ctx = Ctx::train(step_seed(seed, step, micro * shards + s));
                 let loss = objective.loss(&parts[s], &mut ctx)?;
                 let l = loss.to_scalar()?;
@@ -419,7 +441,8 @@ impl<'a> Session<'a> {
                     return Err(LmError::Diverged { step: step + 1, loss: l });
                 }
                 Ok((l, loss.backward()?))
-            });
+            };
+            let shard_grads = if on_cpu { loam_tensor::map_on_workers(shards, shard) } else { vec![shard(0)] };
             for shard in shard_grads {
                 let (l, grads) = shard?;
                 loss_sum += l / shards as f32;
@@ -438,7 +461,10 @@ impl<'a> Session<'a> {
 
     /// Validates, logs and shows the result with a sample; true when it is the best so far.
     fn evaluation<O: Objective>(&mut self, objective: &O) -> Result<bool> {
-        let Validation { loss, metrics } = objective.validate(false)?;
+        let Validation { loss, metrics } = {
+            let _autocast = self.config.run.bf16.then(autocast_bf16);
+            objective.validate(false)?
+        };
         let (step, val) = (self.state.step, loss as f32);
         let named: String = metrics.iter().map(|(k, v)| format!("  {k} {v:.4}")).collect();
         self.metrics.log(Metric::Eval { step, val_loss: val, val_ppl: val.exp(), metrics })?;
@@ -457,7 +483,10 @@ impl<'a> Session<'a> {
         let [png, svg] = self.folder.plots();
         // a plot that cannot be drawn (no font, say) does not fail a finished run
         let _ = plot_losses(&self.metrics.history, &png, &svg);
-        let Validation { loss: full, metrics: val_metrics } = objective.validate(true)?;
+        let Validation { loss: full, metrics: val_metrics } = {
+            let _autocast = self.config.run.bf16.then(autocast_bf16);
+            objective.validate(true)?
+        };
         let samples = objective.samples(self.config.sample.max_new_tokens)?;
         let tokens_per_step = self.step_tokens.iter().sum::<usize>() as f64 / self.step_tokens.len().max(1) as f64;
         self.step_times.sort_by(f64::total_cmp);

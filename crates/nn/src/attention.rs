@@ -1,7 +1,7 @@
 //! Multi-head attention: scaled dot products over heads with fused or separate Q/K/V
 //! projections, masks, attention dropout, self- and cross-attention and a KV cache.
 
-use loam_tensor::{Mask, Tensor};
+use loam_tensor::{Device, Mask, Tensor};
 
 use crate::attention_mask::AttentionMask;
 use crate::ctx::Ctx;
@@ -179,8 +179,16 @@ impl MultiHeadAttention {
                 (q, k, v, 0)
             }
         };
-        let m = mask.build(b, tq, k.shape()[2], offset)?;
-        let y = scaled_dot_product_attention(&q, &k, &v, m.as_ref(), self.dropout, ctx)?;
+        let tk = k.shape()[2];
+        // on a GPU, a causal (or no) mask without dropout is one fused kernel, no T×T matrix
+        let plain = mask.key_lengths.is_none() && mask.custom.is_none() && (!mask.causal || offset + tq == tk);
+        let y = if q.device() != Device::Cpu && plain && (!ctx.train || self.dropout.p == 0.0) {
+            let d = q.shape()[3];
+            q.scaled_dot_product_attention(&k, &v, mask.causal, 1.0 / (d as f32).sqrt())?
+        } else {
+            let m = mask.build(b, tq, tk, offset)?;
+            scaled_dot_product_attention(&q, &k, &v, m.as_ref(), self.dropout, ctx)?
+        };
         self.out.forward(&merge_heads(&y)?)
     }
 }

@@ -1,6 +1,6 @@
 //! Position encodings: learned (GPT-2, BERT) and fixed sinusoidal (the original Transformer).
 
-use loam_tensor::{Tensor, TensorError};
+use loam_tensor::{Device, Tensor, TensorError};
 
 use crate::embedding::Embedding;
 use crate::error::Result;
@@ -51,6 +51,14 @@ impl SinusoidalPositional {
             }
         }
         SinusoidalPositional { table: Tensor::from_vec(v, &[max_len, dim]).expect("length matches") }
+    }
+
+    /// This table on `device` (the model's), so that its rows add to activations there.
+    pub fn to_device(&self, device: Device) -> Result<SinusoidalPositional> {
+        if self.table.device() == device {
+            return Ok(self.clone());
+        }
+        Ok(SinusoidalPositional { table: self.table.to_device(device)? })
     }
 
     /// The vectors of positions `offset..offset + len`: `[len, dim]` (no gradient).

@@ -45,15 +45,17 @@ impl View for &StoredTensor {
     }
 }
 
-/// Saves named f32 tensors (and metadata) to `path` atomically.
+/// Saves named f32 tensors (on any device; through host memory) and metadata to `path`
+/// atomically.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: Option<Metadata>) -> Result<()> {
+    // a GPU tensor is copied to host memory first; a failed copy is an error, not a panic
     let views: Vec<(String, StoredTensor)> = tensors
         .iter()
         .map(|(name, t)| {
-            let bytes = t.to_vec().iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), StoredTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes })
+            let bytes = t.try_to_vec()?.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Ok((name.clone(), StoredTensor { dtype: Dtype::F32, shape: t.shape().to_vec(), bytes }))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     save_raw(path, &views, metadata)
 }
 

@@ -1,11 +1,15 @@
 //! The named parameter store and the builder that creates or fetches parameters by path
 //! (`h.0.attn.c_attn.weight`), so checkpoint names need no mapping table.
+//!
+//! A store lives on one device. Parameters are drawn on the host (so a seed gives the same
+//! values on every device) and then copied to it; a model is moved by building it again from
+//! [`ParamStore::to_device`]'s copy, whose builder fetches every parameter by name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use loam_tensor::{Rng, Tensor};
+use loam_tensor::{Device, Rng, Tensor};
 
 use crate::error::{NnError, Result};
 use crate::init::Init;
@@ -15,6 +19,7 @@ struct Inner {
     params: BTreeMap<String, Tensor>,
     frozen: BTreeSet<String>,
     rng: Rng,
+    device: Device,
 }
 
 /// Trainable variables by hierarchical name. Cloning shares the store.
@@ -26,16 +31,43 @@ pub struct ParamStore {
 impl std::fmt::Debug for ParamStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let g = self.lock();
-        write!(f, "ParamStore({} parameters, {} frozen)", g.params.len(), g.frozen.len())
+        write!(f, "ParamStore({} parameters, {} frozen, on {})", g.params.len(), g.frozen.len(), g.device)
     }
 }
 
 impl ParamStore {
-    /// An empty store whose new parameters draw their initial values from `seed`.
+    /// An empty store on the CPU whose new parameters draw their initial values from `seed`.
     pub fn new(seed: u64) -> Self {
-        ParamStore {
-            inner: Arc::new(Mutex::new(Inner { params: BTreeMap::new(), frozen: BTreeSet::new(), rng: Rng::new(seed) })),
+        ParamStore::with_device(seed, Device::Cpu)
+    }
+
+    /// An empty store whose new parameters draw their initial values from `seed` on the host
+    /// (the same values as [`ParamStore::new`]) and live on `device`.
+    pub fn with_device(seed: u64, device: Device) -> Self {
+        let inner = Inner { params: BTreeMap::new(), frozen: BTreeSet::new(), rng: Rng::new(seed), device };
+        ParamStore { inner: Arc::new(Mutex::new(inner)) }
+    }
+
+    /// The device new parameters are created on.
+    pub fn device(&self) -> Device {
+        self.lock().device
+    }
+
+    /// This store on `device`: the store itself when it is there already, else a new store
+    /// holding a copy of every parameter (a variable), the same frozen set and random stream.
+    /// Build the model again from the copy (its builder fetches the parameters by name) to run
+    /// it there; the copy and the original then train independently.
+    pub fn to_device(&self, device: Device) -> Result<ParamStore> {
+        let g = self.lock();
+        if g.device == device {
+            return Ok(self.clone());
         }
+        let mut params = BTreeMap::new();
+        for (name, p) in &g.params {
+            params.insert(name.clone(), p.detach().to_device(device)?.to_var());
+        }
+        let inner = Inner { params, frozen: g.frozen.clone(), rng: g.rng.clone(), device };
+        Ok(ParamStore { inner: Arc::new(Mutex::new(inner)) })
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -52,7 +84,8 @@ impl ParamStore {
         self.lock().params.get(name).cloned()
     }
 
-    /// Adds (or replaces) a parameter holding a copy of `value`; returns the variable.
+    /// Adds (or replaces) a parameter holding a copy of `value`, on `value`'s device; returns
+    /// the variable.
     pub fn insert(&self, name: &str, value: &Tensor) -> Tensor {
         let var = value.to_var();
         self.lock().params.insert(name.to_string(), var.clone());
@@ -97,7 +130,7 @@ impl ParamStore {
         self.trainable().iter().map(|(_, t)| t.elem_count()).sum()
     }
 
-    /// Saves every parameter to a safetensors file, atomically.
+    /// Saves every parameter to a safetensors file, atomically (through host memory).
     pub fn save(&self, path: &Path, metadata: Option<Metadata>) -> Result<()> {
         safetensors_io::save(path, &self.params(), metadata)
     }
@@ -111,7 +144,8 @@ impl ParamStore {
         Ok(loaded.metadata)
     }
 
-    /// Assigns every parameter from `tensors` by name, after checking all names and shapes.
+    /// Assigns every parameter from `tensors` (on any device) by name, after checking all
+    /// names and shapes.
     pub fn assign_from(&self, tensors: &std::collections::HashMap<String, Tensor>, file: Option<&Path>) -> Result<()> {
         let params = self.params();
         for (name, p) in &params {
@@ -123,7 +157,8 @@ impl ParamStore {
             }
         }
         for (name, p) in &params {
-            p.assign(&tensors[name])?;
+            let t = &tensors[name];
+            if t.device() == p.device() { p.assign(t)? } else { p.assign(&t.to_device(p.device())?)? }
         }
         Ok(())
     }
@@ -154,7 +189,7 @@ impl Builder {
     }
 
     /// The parameter `name` of `shape`: fetched if it exists (its shape must agree), else
-    /// created with `init`.
+    /// created with `init` (drawn on the host, then copied to the store's device).
     pub fn get(&self, shape: &[usize], name: &str, init: Init) -> Result<Tensor> {
         let full = self.path(name);
         let mut g = self.store.lock();
@@ -164,7 +199,8 @@ impl Builder {
             }
             return Ok(t.clone());
         }
-        let var = init.tensor(shape, &mut g.rng).to_var();
+        let value = init.tensor(shape, &mut g.rng);
+        let var = if g.device == Device::Cpu { value } else { value.to_device(g.device)? }.to_var();
         g.params.insert(full, var.clone());
         Ok(var)
     }

@@ -55,7 +55,7 @@ impl Positions {
                 vb,
             )?),
             PositionKind::Sinusoidal => {
-                Positions::Sinusoidal(SinusoidalPositional::new(c.block_size, c.n_embd))
+                Positions::Sinusoidal(SinusoidalPositional::new(c.block_size, c.n_embd).to_device(vb.store().device())?)
             }
         })
     }

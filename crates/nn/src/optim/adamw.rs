@@ -1,12 +1,14 @@
 //! AdamW (Loshchilov & Hutter): Adam with weight decay decoupled from the gradient, computed as
-//! PyTorch's `torch.optim.AdamW` computes it, op for op.
+//! PyTorch's `torch.optim.AdamW` computes it, op for op. CPU parameters are updated here; GPU
+//! parameters keep their moments on the device and are updated by [`loam_tensor::adamw_step`],
+//! all those that share a weight decay and step count in one launch, with the same arithmetic.
 
 use std::path::Path;
 
-use loam_tensor::{GradStore, Tensor};
+use loam_tensor::{AdamWStep, GradStore, Tensor, adamw_step};
 
 use crate::error::{NnError, Result};
-use crate::optim::group::{self, ParamGroup, Slot};
+use crate::optim::group::{self, Buffers, ParamGroup, Slot};
 use crate::optim::state;
 
 /// AdamW's hyperparameters besides weight decay (which belongs to the [`ParamGroup`]s); the
@@ -91,9 +93,21 @@ impl AdamW {
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         let gs = group::gather_grads(&self.slots, grads)?;
         let AdamWConfig { lr, beta1, beta2, eps } = self.config;
-        for (slot, grad) in self.slots.iter_mut().zip(gs) {
+        // GPU slots to update, by (weight decay, step count): one launch for each
+        let mut launches: Vec<(f32, u64, Vec<usize>)> = Vec::new();
+        for (i, (slot, grad)) in self.slots.iter_mut().zip(&gs).enumerate() {
             let Some(grad) = grad else { continue };
             slot.steps += 1;
+            let buffers = match &mut slot.buffers {
+                Buffers::Host(buffers) => buffers,
+                Buffers::Device(_) => {
+                    match launches.iter_mut().find(|(wd, t, _)| *wd == slot.weight_decay && *t == slot.steps) {
+                        Some((_, _, slots)) => slots.push(i),
+                        None => launches.push((slot.weight_decay, slot.steps, vec![i])),
+                    }
+                    continue;
+                }
+            };
             // Scalars as PyTorch forms them: in f64 (Python floats), then rounded to f32.
             let t = slot.steps as f64;
             let (lr, b1, b2) = (lr as f64, beta1 as f64, beta2 as f64);
@@ -102,7 +116,7 @@ impl AdamW {
             let w2 = (1.0 - b2) as f32;
             let neg_step_size = (-(lr / (1.0 - b1.powf(t)))) as f32;
             let bc2_sqrt = (1.0 - b2.powf(t)).powf(0.5) as f32;
-            let [m, v] = &mut slot.buffers[..] else { unreachable!("AdamW slots hold two buffers") };
+            let [m, v] = &mut buffers[..] else { unreachable!("AdamW slots hold two buffers") };
             let buffers = [m.as_mut_slice(), v.as_mut_slice()];
             group::with_values(grad, |g| group::update_param(&slot.param, g, buffers, |p, g, [m, v]| {
                 for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
@@ -113,6 +127,20 @@ impl AdamW {
                     *p += neg_step_size * *m / denom; // p ← p − lr/(1 − β1ᵗ) · m / denom
                 }
             }))?;
+        }
+        for (weight_decay, step, slots) in launches {
+            let (mut params, mut gradients, mut exp_avg, mut exp_avg_sq) = (vec![], vec![], vec![], vec![]);
+            for i in slots {
+                let (slot, Some(grad)) = (&self.slots[i], gs[i]) else { continue };
+                let Buffers::Device(moments) = &slot.buffers else { continue };
+                let [m, v] = &moments[..] else { unreachable!("AdamW slots hold two buffers") };
+                params.push(&slot.param);
+                gradients.push(grad);
+                exp_avg.push(m);
+                exp_avg_sq.push(v);
+            }
+            let hyper = AdamWStep { lr, beta1, beta2, eps, weight_decay, step };
+            adamw_step(&params, &gradients, &exp_avg, &exp_avg_sq, &hyper)?;
         }
         self.steps += 1;
         Ok(())

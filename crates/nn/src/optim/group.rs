@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use loam_tensor::Tensor;
+use loam_tensor::{Device, Tensor};
 use rayon::prelude::*;
 
 use crate::error::{NnError, Result};
@@ -31,15 +31,52 @@ impl ParamGroup {
     }
 }
 
-/// One parameter with its optimizer state: flat row-major buffers of its shape (AdamW's two
-/// moments, SGD's momentum) and the number of steps it took (PyTorch counts per parameter).
+/// One parameter with its optimizer state: buffers of its shape (AdamW's two moments, SGD's
+/// momentum) and the number of steps it took (PyTorch counts per parameter).
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) name: String,
     pub(crate) param: Tensor,
     pub(crate) weight_decay: f32,
     pub(crate) steps: u64,
-    pub(crate) buffers: Vec<Vec<f32>>,
+    pub(crate) buffers: Buffers,
+}
+
+/// A slot's state buffers, where its parameter lives: flat row-major host vectors for a CPU
+/// parameter, variables on the device for a GPU one (updated there, in place).
+#[derive(Debug)]
+pub(crate) enum Buffers {
+    /// Host buffers, each the parameter's element count long.
+    Host(Vec<Vec<f32>>),
+    /// Device variables of the parameter's shape.
+    Device(Vec<Tensor>),
+}
+
+impl Buffers {
+    /// `n` zeroed buffers for `param`, on its device.
+    pub(crate) fn zeros(param: &Tensor, n: usize) -> Result<Buffers> {
+        Buffers::from_values(param, vec![vec![0.0; param.elem_count()]; n])
+    }
+
+    /// Buffers for `param` holding `values` (row-major, one vector per buffer), on its device.
+    pub(crate) fn from_values(param: &Tensor, values: Vec<Vec<f32>>) -> Result<Buffers> {
+        if param.device() == Device::Cpu {
+            return Ok(Buffers::Host(values));
+        }
+        let tensors = values
+            .into_iter()
+            .map(|v| Ok(Tensor::from_vec(v, param.shape())?.to_device(param.device())?.to_var()))
+            .collect::<Result<Vec<Tensor>>>()?;
+        Ok(Buffers::Device(tensors))
+    }
+
+    /// Every buffer's values, row-major, copied to the host (for saving).
+    pub(crate) fn host_values(&self) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Buffers::Host(v) => Ok(v.clone()),
+            Buffers::Device(ts) => ts.iter().map(|t| Ok(t.to_device(Device::Cpu)?.to_vec())).collect(),
+        }
+    }
 }
 
 /// The slots of `groups`, each with `n_buffers` zeroed buffers; checks that every parameter is
@@ -59,8 +96,8 @@ pub(crate) fn slots(groups: Vec<ParamGroup>, n_buffers: usize) -> Result<Vec<Slo
             if !seen.insert(name.clone()) {
                 return Err(NnError::Config(format!("parameter `{name}` is given to the optimizer twice")));
             }
-            let n = param.elem_count();
-            out.push(Slot { name, param, weight_decay: wd, steps: 0, buffers: vec![vec![0.0; n]; n_buffers] });
+            let buffers = Buffers::zeros(&param, n_buffers)?;
+            out.push(Slot { name, param, weight_decay: wd, steps: 0, buffers });
         }
     }
     Ok(out)

@@ -1,12 +1,13 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov momentum and (coupled)
-//! weight decay, computed as PyTorch's `torch.optim.SGD` computes it.
+//! weight decay, computed as PyTorch's `torch.optim.SGD` computes it. It updates parameters
+//! on the CPU; a GPU parameter is refused when the optimizer is made (AdamW runs on both).
 
 use std::path::Path;
 
-use loam_tensor::{GradStore, Tensor};
+use loam_tensor::{Device, GradStore, Tensor};
 
 use crate::error::{NnError, Result};
-use crate::optim::group::{self, ParamGroup, Slot};
+use crate::optim::group::{self, Buffers, ParamGroup, Slot};
 use crate::optim::state;
 
 /// SGD's hyperparameters besides weight decay (which belongs to the [`ParamGroup`]s).
@@ -61,7 +62,7 @@ impl Sgd {
     /// An optimizer for `groups`, each parameter decayed by its group's weight decay.
     pub fn new(groups: Vec<ParamGroup>, config: SgdConfig) -> Result<Self> {
         config.check()?;
-        Ok(Sgd { config, slots: group::slots(groups, config.buffers().len())?, steps: 0 })
+        Ok(Sgd { config, slots: cpu_only(group::slots(groups, config.buffers().len())?)?, steps: 0 })
     }
 
     /// The hyperparameters.
@@ -98,7 +99,8 @@ impl Sgd {
             slot.steps += 1;
             let wd = slot.weight_decay;
             let param = &slot.param;
-            group::with_values(grad, |g| match &mut slot.buffers[..] {
+            let Buffers::Host(buffers) = &mut slot.buffers else { unreachable!("SGD holds CPU parameters only") };
+            group::with_values(grad, |g| match &mut buffers[..] {
                 [] => group::update_param(param, g, [], |p, g, []| {
                     for (p, &g) in p.iter_mut().zip(g) {
                         let d = if wd != 0.0 { g + wd * *p } else { g }; // d ← g + wd·p
@@ -146,6 +148,18 @@ impl Sgd {
             nesterov: file.get("nesterov")?,
         };
         config.check()?;
-        Ok(Sgd { config, steps: file.steps, slots: file.slots(params, config.buffers())? })
+        Ok(Sgd { config, steps: file.steps, slots: cpu_only(file.slots(params, config.buffers())?)? })
+    }
+}
+
+/// `slots`, when every parameter is on the CPU; else an error naming the first that is not.
+fn cpu_only(slots: Vec<Slot>) -> Result<Vec<Slot>> {
+    match slots.iter().find(|s| s.param.device() != Device::Cpu) {
+        Some(s) => Err(NnError::Config(format!(
+            "SGD updates parameters on the CPU only, and `{}` is on {}; use AdamW there",
+            s.name,
+            s.param.device()
+        ))),
+        None => Ok(slots),
     }
 }

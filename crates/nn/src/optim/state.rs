@@ -9,7 +9,7 @@ use std::str::FromStr;
 use loam_tensor::Tensor;
 
 use crate::error::{NnError, Result};
-use crate::optim::group::{self, Slot};
+use crate::optim::group::{self, Buffers, Slot};
 use crate::safetensors_io::{self, Metadata};
 
 /// Metadata keys: the kind, the optimizer's step count, and per parameter its step count and
@@ -32,8 +32,8 @@ pub(crate) fn save(path: &Path, kind: &str, buffers: &[&str], slots: &[Slot], st
         meta.insert((*k).into(), v.clone());
     }
     for slot in slots {
-        for (buffer, values) in buffers.iter().zip(&slot.buffers) {
-            tensors.push((format!("{buffer}.{}", slot.name), Tensor::from_vec(values.clone(), slot.param.shape())?));
+        for (buffer, values) in buffers.iter().zip(slot.buffers.host_values()?) {
+            tensors.push((format!("{buffer}.{}", slot.name), Tensor::from_vec(values, slot.param.shape())?));
         }
         meta.insert(format!("step.{}", slot.name), slot.steps.to_string());
         meta.insert(format!("weight_decay.{}", slot.name), slot.weight_decay.to_string());
@@ -101,7 +101,8 @@ impl Opened<'_> {
             if !(weight_decay.is_finite() && weight_decay >= 0.0) {
                 return Err(file_err(self.path, format!("weight decay of `{name}` is {weight_decay}")));
             }
-            slots.push(Slot { name: name.clone(), param: param.clone(), weight_decay, steps, buffers: values });
+            let buffers = Buffers::from_values(param, values)?;
+            slots.push(Slot { name: name.clone(), param: param.clone(), weight_decay, steps, buffers });
         }
         Ok(slots)
     }
