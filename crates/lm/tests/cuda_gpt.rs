@@ -14,7 +14,9 @@ use loam_tensor::{Device, Rng, cuda_device_count};
 /// GPU 0, or `None` after printing why the test does not run.
 fn gpu(test: &str) -> Option<Device> {
     if cuda_device_count() == 0 {
-        println!("{test}: skipped: no CUDA device");
+        // straight to stderr, past the harness's capture: the skip shows in every log
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{test}: skipped: no CUDA device");
         return None;
     }
     Some(Device::Cuda(0))

@@ -1,9 +1,10 @@
 //! [`device_tests!`](crate::device_tests): one op test instantiated per device.
 
 /// Instantiates each named test function `fn name(device: Device) -> Result<()>` as a module
-/// `name` with two tests: `name::cpu` and `name::cuda`. The CUDA one prints
-/// `skipped: no CUDA device` and passes without running when [`crate::cuda_device_count`] is 0
-/// (no GPU, no driver, or a build without the `cuda` feature); `--nocapture` shows the line.
+/// `name` with two tests: `name::cpu` and `name::cuda`. The CUDA one writes
+/// `name::cuda: skipped: no CUDA device` to the process's standard error (past the test
+/// harness's capture, so every log shows it) and passes without running when
+/// [`crate::cuda_device_count`] is 0 (no GPU, no driver, or a build without the `cuda` feature).
 ///
 /// ```
 /// use loam_tensor::{Device, Result, Tensor};
@@ -30,7 +31,12 @@ macro_rules! device_tests {
             #[test]
             fn cuda() -> $crate::Result<()> {
                 if $crate::cuda_device_count() == 0 {
-                    println!("skipped: no CUDA device");
+                    use ::std::io::Write as _;
+                    let _ = ::std::writeln!(
+                        ::std::io::stderr(),
+                        "{}::cuda: skipped: no CUDA device",
+                        ::std::stringify!($name)
+                    );
                     return Ok(());
                 }
                 super::$name($crate::Device::Cuda(0))

@@ -96,7 +96,9 @@ device_tests!(model_step);
 #[test]
 fn training_steps_allocate_nothing_new_after_the_first() -> Result<()> {
     if loam_tensor::cuda_device_count() == 0 {
-        println!("skipped: no CUDA device");
+        // straight to stderr, past the harness's capture: the skip shows in every log
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "training_steps_allocate_nothing_new_after_the_first: skipped: no CUDA device");
         return Ok(());
     }
     let dev = Device::Cuda(0);
