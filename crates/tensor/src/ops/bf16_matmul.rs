@@ -205,6 +205,13 @@ impl Tensor {
         }
         Ok(k)
     }
+
+    /// The `m × n` values a weight-only product wrote for this `(…, k)` input, as `(…, n)`.
+    pub(crate) fn inference_output(&self, n: usize, out: Vec<f32>) -> Tensor {
+        let mut shape = self.shape().to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values"))
+    }
 }
 
 impl Tensor {
@@ -230,9 +237,7 @@ impl Tensor {
                 gemv_bf16(row, &w.bits, n, y);
             }
         }
-        let mut shape = self.shape().to_vec();
-        *shape.last_mut().expect("rank ≥ 1") = n;
-        Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
+        Ok(self.inference_output(n, out))
     }
 }
 

@@ -17,7 +17,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gemm::Parallelism;
-use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -234,9 +233,7 @@ impl Tensor {
                 }
             }
         }
-        let mut shape = self.shape().to_vec();
-        *shape.last_mut().expect("rank ≥ 1") = n;
-        Ok(Tensor::from_array(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("m × n values")))
+        Ok(self.inference_output(n, out))
     }
 }
 
