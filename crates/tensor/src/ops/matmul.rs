@@ -7,6 +7,8 @@
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
+#[cfg(target_arch = "x86_64")]
+use super::amx_f32;
 use super::gemv::gemv;
 use super::skinny::skinny;
 use crate::backprop::BackwardOp;
@@ -134,6 +136,20 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             block(i, (0, m), (0, n), par)
         }
     };
+    #[cfg(target_arch = "x86_64")]
+    if amx_f32::use_amx_f32(m, k, n) {
+        // batch elements one after the other, each split over the threads inside
+        for i in 0..nb {
+            // SAFETY: as `streamed`; each call writes only its own output matrix.
+            unsafe {
+                let x = pa.0.offset(batch_offset(i, &batch, sa));
+                let w = pb.0.offset(batch_offset(i, &batch, sb));
+                amx_f32::gemm(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
+            }
+        }
+        // SAFETY: AMX wrote all nb·m·n elements above.
+        return unsafe { out.assume_init() };
+    }
     let macs = m * n * k;
     if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
         let threads = rayon::current_num_threads();
