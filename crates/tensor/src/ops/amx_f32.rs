@@ -14,8 +14,8 @@
 //! below 2⁻¹²⁶ (≈ 1.2·10⁻³⁸) are lost: an operand of magnitude below about 2⁻¹⁰² loses its low
 //! bits, and products of parts whose value falls below 2⁻¹²⁶ vanish; each output's absolute
 //! error grows by at most about `6k·2⁻¹²⁶`, far below anything a model's values reach. A
-//! non-finite operand makes its outputs non-finite, but an infinity can give NaN where an
-//! sgemm gives ±∞ (its low parts meet zeros). The largest finite f32s, which would round to
+//! NaN or infinite operand makes the outputs it meets NaN (its second part is NaN), where an
+//! sgemm gives ±∞ for an infinity. The largest finite f32s, which would round to
 //! bf16 infinity, are split by truncation instead (still exact, slightly larger dropped terms).
 //!
 //! Both operands are split and packed on the fly for every product (no cache: the same path
@@ -30,6 +30,8 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
+
+use crate::kernel::wide;
 
 use super::amx::{AMX_MIN_ROWS, Block, Operands, SendPtr, amx_on, block_bf16, for_each_block};
 
@@ -86,28 +88,31 @@ pub(crate) fn use_amx_f32(m: usize, k: usize, n: usize) -> bool {
     } && amx_on()
 }
 
-/// f32 → bf16 bits, rounding to nearest even; finite input only.
+/// f32 bits → bf16 bits, rounding to nearest even (a NaN may become an infinity: [`split16`]
+/// keeps NaN in the next part).
 #[inline(always)]
 fn round(b: u32) -> u32 {
     b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16
 }
 
-/// The exact split `v = a₁ + a₂ + a₃` into bf16 bits (see the module docs); a non-finite `v`
-/// keeps its value in `a₁` (NaN as a quiet NaN) and zeros in the others.
+/// The parts of 16 values: `[a₁, a₂, a₃]`, each 16 bf16 bits (see the module docs). Written
+/// without branches so that it compiles to vector code inside [`wide`].
 #[inline(always)]
-fn split(v: f32) -> [u16; 3] {
-    let b = v.to_bits();
-    if !v.is_finite() {
-        return [if v.is_nan() { 0x7fc0 } else { (b >> 16) as u16 }, 0, 0];
+fn split16(v: &[f32; 16]) -> [[u16; 16]; 3] {
+    let mut parts = [[0u16; 16]; 3];
+    for (c, &x) in v.iter().enumerate() {
+        let b = x.to_bits();
+        let h = round(b);
+        // rounding the largest finite values would overflow to infinity: truncate them (exact)
+        let h = if h & 0x7fff == 0x7f80 { b >> 16 } else { h };
+        let r1 = x - f32::from_bits(h << 16);
+        let h2 = round(r1.to_bits());
+        let r2 = r1 - f32::from_bits(h2 << 16);
+        parts[0][c] = h as u16;
+        parts[1][c] = h2 as u16;
+        parts[2][c] = round(r2.to_bits()) as u16;
     }
-    let mut h = round(b);
-    if h & 0x7fff == 0x7f80 {
-        h = b >> 16; // rounding would overflow to infinity: truncate (still exact below)
-    }
-    let r1 = v - f32::from_bits(h << 16);
-    let h2 = round(r1.to_bits());
-    let r2 = r1 - f32::from_bits(h2 << 16);
-    [h as u16, h2 as u16, round(r2.to_bits()) as u16]
+    parts
 }
 
 /// The bytes of a slice of bf16 bits.
@@ -116,26 +121,45 @@ fn bytes(v: &[u16]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 2) }
 }
 
-/// A read-only pointer that may cross to rayon workers.
+/// A read-only strided matrix that may cross to rayon workers.
 #[derive(Clone, Copy)]
-struct SendConst(*const f32);
-unsafe impl Send for SendConst {}
-unsafe impl Sync for SendConst {}
+struct Strided {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+unsafe impl Send for Strided {}
+unsafe impl Sync for Strided {}
 
-impl SendConst {
-    /// The element `i·rs + j·cs` (a method, so that closures capture the whole wrapper).
+impl Strided {
+    /// Up to 16 values of row `i` from column `j` (`len` of them, zeros after).
     ///
     /// # Safety
-    /// The element is inside the caller's operand.
+    /// Row `i`, columns `j..j + len` are inside the caller's operand; `len ≤ 16`.
     #[inline(always)]
-    unsafe fn at(self, i: usize, rs: isize, j: usize, cs: isize) -> f32 {
+    unsafe fn row16(self, i: usize, j: usize, len: usize) -> [f32; 16] {
+        let mut v = [0f32; 16];
         // SAFETY: forwarded from the caller.
-        unsafe { *self.0.offset(i as isize * rs + j as isize * cs) }
+        unsafe {
+            let p = self.ptr.offset(i as isize * self.rs + j as isize * self.cs);
+            if self.cs == 1 {
+                v[..len].copy_from_slice(std::slice::from_raw_parts(p, len));
+            } else {
+                for (c, d) in v[..len].iter_mut().enumerate() {
+                    *d = *p.offset(c as isize * self.cs);
+                }
+            }
+        }
+        v
     }
 }
 
 /// `out[i·ldo + j] = Σ_p x[i·a_rs + p·a_cs] · w[p·b_rs + j·b_cs]` for an `m × k` by `k × n`
 /// product, on AMX with the six-term bf16 split; the caller checks [`use_amx_f32`].
+///
+/// Layouts: each of the six segments of the concatenated k axis is `k2` = k rounded up to even
+/// long (so that the bf16 pairs of a tile row never straddle two segments), the whole padded
+/// to tile steps of 32; `a` `[mp, kp]` row-major, `b` in the tile layout of `amx_bf16`.
 ///
 /// # Safety
 /// `x` and `w` address `m × k` and `k × n` readable f32 matrices with these strides; `out`
@@ -156,36 +180,52 @@ pub(crate) unsafe fn gemm(
     out: *mut f32,
     ldo: usize,
 ) {
-    let (mp, np) = (m.div_ceil(32) * 32, n.div_ceil(32) * 32);
-    // k' = 6k concatenated terms, padded to whole tile steps
-    let kt = (6 * k).div_ceil(STEP);
+    let (mp, np, k2) = (m.div_ceil(32) * 32, n.div_ceil(32) * 32, k.next_multiple_of(2));
+    let kt = (6 * k2).div_ceil(STEP);
     let kp = kt * STEP;
-    let (x, w) = (SendConst(x), SendConst(w));
-    // a: [mp, kp] bf16, row-major; segment s of row i holds the parts SEGMENTS[s].0 of x[i, ..]
+    let (x, w) = (Strided { ptr: x, rs: a_rs, cs: a_cs }, Strided { ptr: w, rs: b_rs, cs: b_cs });
+    // a: [mp, kp] bf16; segment s of row i holds part SEGMENTS[s].0 of x[i, ..]
     let mut a = vec![0u16; mp * kp];
     a.par_chunks_mut(kp).take(m).enumerate().for_each(|(i, row)| {
-        for p in 0..k {
-            // SAFETY: i < m, p < k (the caller's operand).
-            let parts = split(unsafe { x.at(i, a_rs, p, a_cs) });
-            for (s, &(pa, _)) in SEGMENTS.iter().enumerate() {
-                row[s * k + p] = parts[pa];
-            }
-        }
-    });
-    // b: [np / 16, kt, 16 rows, 16 columns, 2] (the tile layout of `amx_bf16`): column group g,
-    // concatenated term q = s·k + p at tile q / 32, row (q % 32) / 2, lane c, half q % 2
-    let mut b = vec![0u16; np / 16 * kt * 512];
-    b.par_chunks_mut(kt * 512).enumerate().for_each(|(g, tiles)| {
-        for c in 0..16.min(n.saturating_sub(g * 16)) {
-            for p in 0..k {
-                // SAFETY: p < k, column g·16 + c < n (the caller's operand).
-                let parts = split(unsafe { w.at(p, b_rs, g * 16 + c, b_cs) });
-                for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
-                    let q = s * k + p;
-                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32 + c * 2 + q % 2] = parts[pb];
+        wide(|| {
+            for p0 in (0..k).step_by(16) {
+                let len = 16.min(k - p0);
+                // SAFETY: i < m, columns p0..p0+len ≤ k.
+                let parts = split16(&unsafe { x.row16(i, p0, len) });
+                for (s, &(pa, _)) in SEGMENTS.iter().enumerate() {
+                    row[s * k2 + p0..][..len].copy_from_slice(&parts[pa][..len]);
                 }
             }
+        })
+    });
+    // b: [np / 16, kt, 16 rows, 16 columns, 2]: column group g, concatenated term q = s·k2 + p
+    // (p even) at tile q / 32, row (q % 32) / 2, the pair (p, p + 1) of each column
+    let mut b = vec![0u16; np / 16 * kt * 512];
+    b.par_chunks_mut(kt * 512).enumerate().for_each(|(g, tiles)| {
+        let cols = 16.min(n.saturating_sub(g * 16));
+        if cols == 0 {
+            return;
         }
+        wide(|| {
+            for p in (0..k).step_by(2) {
+                // SAFETY: rows p (and p + 1 when < k) and columns g·16..g·16+cols ≤ n.
+                let (r0, r1) = unsafe {
+                    (w.row16(p, g * 16, cols), if p + 1 < k { w.row16(p + 1, g * 16, cols) } else { [0.0; 16] })
+                };
+                let (s0, s1) = (split16(&r0), split16(&r1));
+                let mut pairs = [[0u16; 32]; 3];
+                for (t, pair) in pairs.iter_mut().enumerate() {
+                    for c in 0..16 {
+                        pair[2 * c] = s0[t][c];
+                        pair[2 * c + 1] = s1[t][c];
+                    }
+                }
+                for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
+                    let q = s * k2 + p;
+                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32].copy_from_slice(&pairs[pb]);
+                }
+            }
+        })
     });
     let ops = Operands { a: bytes(&a), mp, b: bytes(&b), np, kt };
     let po = SendPtr(out);
@@ -205,22 +245,31 @@ pub(crate) unsafe fn gemm(
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    use super::split16;
 
-    /// The three parts sum back to the value exactly, each fits bf16, and they shrink by 2⁸.
+    /// The three parts sum back to the value exactly, each fits bf16, and they shrink by 2⁸;
+    /// a non-finite value gives a NaN part (its products are NaN).
     #[test]
     fn split_is_exact() {
         let part = |h: u16| f32::from_bits(u32::from(h) << 16);
-        let mut v = 1.0f32;
-        for i in 0..2000u32 {
-            v = (v * 1.618_034 + i as f32 * 0.001).rem_euclid(7.0) - 3.5;
-            for x in [v, v * 1e30, v * 1e-30, f32::MAX, -f32::MAX, 1.0 / 3.0] {
-                let [a1, a2, a3] = split(x);
-                assert_eq!(part(a1) + part(a2) + part(a3), x, "split of {x}");
-                assert!(part(a2).abs() <= x.abs() * 2f32.powi(-7), "second part of {x}");
+        let mut v = [0f32; 16];
+        let mut x = 1.0f32;
+        for i in 0..500u32 {
+            for (c, d) in v.iter_mut().enumerate() {
+                x = (x * 1.618_034 + i as f32 * 0.001).rem_euclid(7.0) - 3.5;
+                *d = [x, x * 1e30, x * 1e-30, f32::MAX, -f32::MAX, 1.0 / 3.0][c % 6];
+            }
+            let [a1, a2, a3] = split16(&v);
+            for c in 0..16 {
+                let x = v[c];
+                assert_eq!(part(a1[c]) + part(a2[c]) + part(a3[c]), x, "split of {x}");
+                assert!(part(a2[c]).abs() <= x.abs() * 2f32.powi(-7), "second part of {x}");
             }
         }
-        assert!(f32::from_bits(u32::from(split(f32::NAN)[0]) << 16).is_nan());
-        assert_eq!(split(f32::INFINITY), [0x7f80, 0, 0]);
+        let mut v = [1.0f32; 16];
+        v[0] = f32::INFINITY;
+        v[1] = f32::NAN;
+        let parts = split16(&v);
+        assert!((0..2).all(|c| parts.iter().any(|p| part(p[c]).is_nan())));
     }
 }
