@@ -22,7 +22,7 @@ enum Layout {
     TransposedB,
 }
 
-/// `(batch, m, k, n, layout)`: ragged shapes over the crossover, one with more rows than a
+/// `(batch, m, k, n, layout)`: ragged shapes, one with more rows than a
 /// pass (256), a batch of attention-like heads.
 const CASES: [(usize, usize, usize, usize, Layout); 7] = [
     (1, 37, 1001, 45, Layout::Plain),

@@ -20,34 +20,32 @@
 //!
 //! Both operands are split and packed on the fly for every product (no cache: the same path
 //! serves training, where the weights change every step), in parallel; any strides (the
-//! backward products pass transposed views). The switch: on by default on AMX machines;
-//! [`amx_f32_products`] or `LOAM_AMX_F32=0` turns it off, as do `LOAM_AMX=0` / `amx_kernels`
-//! and `force_portable`. [`use_amx_f32`] holds the measured crossover.
+//! backward products pass transposed views). The switch: off by default (on the machine
+//! measured, six bf16 products cost more than one f32 FMA product: see [`use_amx_f32`]);
+//! [`amx_f32_products`] or `LOAM_AMX_F32=1` turns it on where AMX is available and not turned
+//! off (`LOAM_AMX=0` / `amx_kernels(false)`, `force_portable`).
 
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
+use std::cell::RefCell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use rayon::prelude::*;
-
 use crate::kernel::wide;
 
-use super::amx::{AMX_MIN_ROWS, Block, Operands, SendPtr, amx_on, block_bf16, for_each_block};
+use super::amx::{AMX_MIN_ROWS, SendPtr, amx_on};
+#[cfg(target_arch = "x86_64")]
+use super::amx_f32_kernel::product;
+use crate::fork::for_each_part;
 
 /// bf16 values along k in one tile step (16 pairs, 64 bytes).
 const STEP: usize = 32;
 /// The six segments of the concatenated k axis: which part of A (0 = a₁, 1 = a₂, 2 = a₃) meets
 /// which part of B, smallest products first.
 const SEGMENTS: [(usize, usize); 6] = [(2, 0), (1, 1), (0, 2), (1, 0), (0, 1), (0, 0)];
-/// Below this many multiply-adds an f32 product stays on the FMA kernels (measured with
-/// `cargo xtask bench amx-f32-pairwise`, see `use_amx_f32`).
-const MIN_MACS: usize = 1 << 20;
-/// The fewest inner-dimension terms for which AMX wins (see `use_amx_f32`).
-const MIN_K: usize = 32;
 
-/// Whether f32 products may use AMX ([`amx_f32_products`], or `LOAM_AMX_F32`).
-static WANTED: AtomicBool = AtomicBool::new(true);
+/// Whether f32 products use AMX ([`amx_f32_products`], or `LOAM_AMX_F32`).
+static WANTED: AtomicBool = AtomicBool::new(false);
 /// Reads `LOAM_AMX_F32` once, before the first use of [`WANTED`].
 static WANTED_FROM_ENV: Once = Once::new();
 /// f32 products computed on AMX, for tests that check which path ran.
@@ -55,16 +53,17 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn init_from_env() {
     WANTED_FROM_ENV.call_once(|| {
-        let off = std::env::var("LOAM_AMX_F32")
-            .is_ok_and(|v| matches!(v.trim(), "0" | "false" | "off"));
-        WANTED.store(!off, Ordering::Relaxed);
+        let on = std::env::var("LOAM_AMX_F32")
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        WANTED.store(on, Ordering::Relaxed);
     });
 }
 
-/// Lets f32 matrix products of 16 rows or more use AMX with the exact three-way bf16 split
-/// (`true`, the default where the CPU has AMX), or keeps them on the f32 FMA kernels
-/// (`false`), for the whole process from the next product on; overrides `LOAM_AMX_F32`
-/// (`LOAM_AMX_F32=0` starts off). `amx_kernels(false)` and `force_portable` turn it off too.
+/// Sends f32 matrix products of 16 rows or more to AMX with the exact three-way bf16 split
+/// (`true`, where the CPU has AMX), or keeps them on the f32 FMA kernels (`false`, the
+/// default: slower on the machines measured, see docs/perf.md), for the whole process from the
+/// next product on; overrides `LOAM_AMX_F32` (`LOAM_AMX_F32=1` starts on). `amx_kernels(false)`
+/// and `force_portable` keep them off too.
 pub fn amx_f32_products(on: bool) {
     init_from_env();
     WANTED.store(on, Ordering::Relaxed);
@@ -76,13 +75,13 @@ pub fn amx_f32_calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
 }
 
-/// Whether an `m × k` by `k × n` f32 product goes to [`gemm`]: AMX on and wanted, at least
-/// 16 rows and 32 columns, k ≥ 32 and 2²⁰ multiply-adds. Measured on this machine (2 vCPUs,
-/// interleaved with the FMA kernels in one process, `bench amx-f32-pairwise`): the split and
-/// packing of both operands cost about as much as the FMA product itself below that size,
-/// and AMX wins from there on (see docs/perf.md, "f32 products on AMX").
-pub(crate) fn use_amx_f32(m: usize, k: usize, n: usize) -> bool {
-    m >= AMX_MIN_ROWS && n >= 32 && k >= MIN_K && m * k * n >= MIN_MACS && {
+/// Whether an `m × k` by `k × n` f32 product goes to [`gemm`]: turned on ([`amx_f32_products`]
+/// or `LOAM_AMX_F32=1`), AMX available and on, and at least 16 rows. Off by default: measured
+/// on the one AMX machine at hand (2 vCPUs, interleaved with the FMA kernels in one process,
+/// `cargo xtask bench amx-f32-pairwise`), no shape won (0.1–0.4× the FMA kernels, docs/perf.md,
+/// "f32 products on AMX"): six bf16 products cost more than one f32 product there.
+pub(crate) fn use_amx_f32(m: usize) -> bool {
+    m >= AMX_MIN_ROWS && {
         init_from_env();
         WANTED.load(Ordering::Relaxed)
     } && amx_on()
@@ -113,12 +112,6 @@ fn split16(v: &[f32; 16]) -> [[u16; 16]; 3] {
         parts[2][c] = round(r2.to_bits()) as u16;
     }
     parts
-}
-
-/// The bytes of a slice of bf16 bits.
-fn bytes(v: &[u16]) -> &[u8] {
-    // SAFETY: u16 has no padding and u8 no alignment; the length covers the same memory.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len() * 2) }
 }
 
 /// A read-only strided matrix that may cross to rayon workers.
@@ -154,12 +147,124 @@ impl Strided {
     }
 }
 
+/// Runs `body` with a reusable packing buffer of `len` bf16 values (contents unspecified),
+/// kept per thread so that repeated products do not fault fresh pages in (a fresh one when
+/// the thread's buffer is in use further up its stack).
+fn with_buffer<R>(slot: &'static std::thread::LocalKey<RefCell<Vec<u16>>>, len: usize, body: impl FnOnce(&mut [u16]) -> R) -> R {
+    slot.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+            body(&mut buf[..len])
+        }
+        Err(_) => body(&mut vec![0u16; len]),
+    })
+}
+
+thread_local! {
+    /// The packed activations of this thread's latest product.
+    static A_BUFFER: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
+    /// The packed weights of this thread's latest product.
+    static B_BUFFER: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A mutable pointer to packing buffers that may cross to the workers; each writes its own rows.
+#[derive(Clone, Copy)]
+struct SendMut(*mut u16);
+unsafe impl Send for SendMut {}
+unsafe impl Sync for SendMut {}
+
+impl SendMut {
+    /// `len` values from element `at` (a method, so that closures capture the whole wrapper).
+    ///
+    /// # Safety
+    /// The range is inside the buffer and no other thread touches it meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, at: usize, len: usize) -> &mut [u16] {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(at), len) }
+    }
+}
+
+/// `x` `[m, k]` (any strides) split into `a` in tiles, `[mp / 16, kt, 16 rows, 32]` bf16 (each
+/// tile 1 KiB, contiguous, so that the kernel streams it): term q = s·k2 + p of row i (segment
+/// s holding part `SEGMENTS[s].0` of `x[i, p]`) at tile block i / 16, tile q / 32, row i % 16,
+/// lane q % 32; zeros past k in each segment, past 6·k2 and past m.
+fn pack_a(x: Strided, m: usize, k: usize, k2: usize, kt: usize, a: &mut [u16]) {
+    let blocks = a.len() / (kt * 512);
+    let pa = SendMut(a.as_mut_ptr());
+    for_each_part(blocks, |blk| {
+        // SAFETY: the tiles of row block `blk` belong to this part only.
+        let tiles = unsafe { pa.slice(blk * kt * 512, kt * 512) };
+        tiles.fill(0);
+        wide(|| {
+            for r in 0..16.min(m.saturating_sub(blk * 16)) {
+                for p0 in (0..k).step_by(16) {
+                    let len = 16.min(k - p0);
+                    // SAFETY: row blk·16 + r < m, columns p0..p0+len ≤ k.
+                    let parts = split16(&unsafe { x.row16(blk * 16 + r, p0, len) });
+                    for (s, &(part, _)) in SEGMENTS.iter().enumerate() {
+                        // values q.. of the segment, cut where they cross into the next tile
+                        let (mut q, mut src) = (s * k2 + p0, &parts[part][..len]);
+                        while !src.is_empty() {
+                            let take = (STEP - q % STEP).min(src.len());
+                            tiles[(q / STEP) * 512 + r * 32 + q % STEP..][..take].copy_from_slice(&src[..take]);
+                            (q, src) = (q + take, &src[take..]);
+                        }
+                    }
+                }
+            }
+        })
+    });
+}
+
+/// `w` `[k, n]` (any strides) split into `b` in the tile layout `[np / 16, kt, 16 rows, 16
+/// columns, 2]`: column group g, concatenated term q = s·k2 + p (p even) at tile q / 32, row
+/// (q % 32) / 2, the pair (p, p + 1) of each column; zeros past k, n and 6·k2.
+fn pack_b(w: Strided, k: usize, n: usize, k2: usize, kt: usize, b: &mut [u16]) {
+    let groups = b.len() / (kt * 512);
+    let pb = SendMut(b.as_mut_ptr());
+    for_each_part(groups, |g| {
+        // SAFETY: column group g's tiles belong to this part only.
+        let tiles = unsafe { pb.slice(g * kt * 512, kt * 512) };
+        let cols = 16.min(n.saturating_sub(g * 16));
+        if cols == 0 {
+            tiles.fill(0);
+            return;
+        }
+        wide(|| {
+            for p in (0..k).step_by(2) {
+                // SAFETY: rows p (and p + 1 when < k) and columns g·16..g·16+cols ≤ n.
+                let (r0, r1) = unsafe {
+                    (w.row16(p, g * 16, cols), if p + 1 < k { w.row16(p + 1, g * 16, cols) } else { [0.0; 16] })
+                };
+                let (s0, s1) = (split16(&r0), split16(&r1));
+                let mut pairs = [[0u16; 32]; 3];
+                for (t, pair) in pairs.iter_mut().enumerate() {
+                    for c in 0..16 {
+                        pair[2 * c] = s0[t][c];
+                        pair[2 * c + 1] = s1[t][c];
+                    }
+                }
+                for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
+                    let q = s * k2 + p;
+                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32].copy_from_slice(&pairs[pb]);
+                }
+            }
+            let end = 6 * k2;
+            tiles[(end / STEP) * 512 + (end % STEP / 2) * 32..].fill(0);
+        })
+    });
+}
+
 /// `out[i·ldo + j] = Σ_p x[i·a_rs + p·a_cs] · w[p·b_rs + j·b_cs]` for an `m × k` by `k × n`
 /// product, on AMX with the six-term bf16 split; the caller checks [`use_amx_f32`].
 ///
 /// Layouts: each of the six segments of the concatenated k axis is `k2` = k rounded up to even
 /// long (so that the bf16 pairs of a tile row never straddle two segments), the whole padded
-/// to tile steps of 32; `a` `[mp, kp]` row-major, `b` in the tile layout of `amx_bf16`.
+/// to tile steps of 32; both operands in 1 KiB tiles ([`pack_a`], [`pack_b`]). The
+/// product runs in `kernel::product` (chunks of k kept in the L1 and L2 caches).
 ///
 /// # Safety
 /// `x` and `w` address `m × k` and `k × n` readable f32 matrices with these strides; `out`
@@ -184,61 +289,21 @@ pub(crate) unsafe fn gemm(
     let kt = (6 * k2).div_ceil(STEP);
     let kp = kt * STEP;
     let (x, w) = (Strided { ptr: x, rs: a_rs, cs: a_cs }, Strided { ptr: w, rs: b_rs, cs: b_cs });
-    // a: [mp, kp] bf16; segment s of row i holds part SEGMENTS[s].0 of x[i, ..]
-    let mut a = vec![0u16; mp * kp];
-    a.par_chunks_mut(kp).take(m).enumerate().for_each(|(i, row)| {
-        wide(|| {
-            for p0 in (0..k).step_by(16) {
-                let len = 16.min(k - p0);
-                // SAFETY: i < m, columns p0..p0+len ≤ k.
-                let parts = split16(&unsafe { x.row16(i, p0, len) });
-                for (s, &(pa, _)) in SEGMENTS.iter().enumerate() {
-                    row[s * k2 + p0..][..len].copy_from_slice(&parts[pa][..len]);
+    with_buffer(&A_BUFFER, mp * kt * 512, |a| {
+        with_buffer(&B_BUFFER, np / 16 * kt * 512, |b| {
+            pack_a(x, m, k, k2, kt, a);
+            pack_b(w, k, n, k2, kt, b);
+            let out = SendPtr(out);
+            product(a, mp, b, np, kt, |i, j0, row: &[f32; 32]| {
+                if i < m {
+                    let cols = 32.min(n - j0);
+                    // SAFETY: row i < m, columns j0..j0+cols ≤ n of the caller's output; each
+                    // row of each column pair is handed over once.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(i * ldo + j0), cols) };
+                    dst.copy_from_slice(&row[..cols]);
                 }
-            }
+            });
         })
-    });
-    // b: [np / 16, kt, 16 rows, 16 columns, 2]: column group g, concatenated term q = s·k2 + p
-    // (p even) at tile q / 32, row (q % 32) / 2, the pair (p, p + 1) of each column
-    let mut b = vec![0u16; np / 16 * kt * 512];
-    b.par_chunks_mut(kt * 512).enumerate().for_each(|(g, tiles)| {
-        let cols = 16.min(n.saturating_sub(g * 16));
-        if cols == 0 {
-            return;
-        }
-        wide(|| {
-            for p in (0..k).step_by(2) {
-                // SAFETY: rows p (and p + 1 when < k) and columns g·16..g·16+cols ≤ n.
-                let (r0, r1) = unsafe {
-                    (w.row16(p, g * 16, cols), if p + 1 < k { w.row16(p + 1, g * 16, cols) } else { [0.0; 16] })
-                };
-                let (s0, s1) = (split16(&r0), split16(&r1));
-                let mut pairs = [[0u16; 32]; 3];
-                for (t, pair) in pairs.iter_mut().enumerate() {
-                    for c in 0..16 {
-                        pair[2 * c] = s0[t][c];
-                        pair[2 * c + 1] = s1[t][c];
-                    }
-                }
-                for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
-                    let q = s * k2 + p;
-                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32].copy_from_slice(&pairs[pb]);
-                }
-            }
-        })
-    });
-    let ops = Operands { a: bytes(&a), mp, b: bytes(&b), np, kt };
-    let po = SendPtr(out);
-    for_each_block(&ops, block_bf16, |i0, j0, block: &Block| {
-        let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n.saturating_sub(j0)));
-        for r in 0..rows {
-            // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of the caller's output; each
-            // block (i0, j0) is handed to one task only.
-            let dst = unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * ldo + j0), cols) };
-            for (c, d) in dst.iter_mut().enumerate() {
-                *d = f32::from_bits(block.lane(r, c));
-            }
-        }
     });
     CALLS.fetch_add(1, Ordering::Relaxed);
 }

@@ -137,7 +137,7 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         }
     };
     #[cfg(target_arch = "x86_64")]
-    if amx_f32::use_amx_f32(m, k, n) {
+    if amx_f32::use_amx_f32(m) {
         // batch elements one after the other, each split over the threads inside
         for i in 0..nb {
             // SAFETY: as `streamed`; each call writes only its own output matrix.
