@@ -19,7 +19,9 @@
 //! bf16 infinity, are split by truncation instead (still exact, slightly larger dropped terms).
 //!
 //! Both operands are split and packed on the fly for every product (no cache: the same path
-//! serves training, where the weights change every step), in parallel; any strides (the
+//! serves training, where the weights change every step), in parallel, into packing buffers
+//! kept per calling thread (grown to the largest product's, e.g. 32 MiB for a 256-row prompt
+//! through SmolLM2-360M's 960 × 2560 weights); any strides (the
 //! backward products pass transposed views). The switch: off by default (on the machine
 //! measured, six bf16 products cost more than one f32 FMA product: see [`use_amx_f32`]);
 //! [`amx_f32_products`] or `LOAM_AMX_F32=1` turns it on where AMX is available and not turned
@@ -53,8 +55,8 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn init_from_env() {
     WANTED_FROM_ENV.call_once(|| {
-        let on = std::env::var("LOAM_AMX_F32")
-            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        let on =
+            std::env::var("LOAM_AMX_F32").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
         WANTED.store(on, Ordering::Relaxed);
     });
 }
@@ -77,15 +79,17 @@ pub fn amx_f32_calls() -> u64 {
 
 /// Whether an `m × k` by `k × n` f32 product goes to [`gemm`] (unless a streaming kernel of
 /// `matmul` takes it): turned on ([`amx_f32_products`] or `LOAM_AMX_F32=1`), AMX available
-/// and on, and at least 16 rows. Off by default: measured
-/// on the one AMX machine at hand (2 vCPUs, interleaved with the FMA kernels in one process,
-/// `cargo xtask bench amx-f32-pairwise`), no shape won (0.1–0.4× the FMA kernels, docs/perf.md,
-/// "f32 products on AMX"): six bf16 products cost more than one f32 product there.
+/// and on, and at least 16 rows. Off by default: measured on the one AMX machine at hand
+/// (2 vCPUs, interleaved with the FMA kernels in one process, `cargo xtask bench
+/// amx-f32-pairwise`), no shape won (0.1–0.35× the FMA kernels, docs/perf.md, "f32 products
+/// on AMX"): six bf16 products cost more than one f32 product there.
 pub(crate) fn use_amx_f32(m: usize) -> bool {
-    m >= AMX_MIN_ROWS && {
-        init_from_env();
-        WANTED.load(Ordering::Relaxed)
-    } && amx_on()
+    m >= AMX_MIN_ROWS
+        && {
+            init_from_env();
+            WANTED.load(Ordering::Relaxed)
+        }
+        && amx_on()
 }
 
 /// f32 bits → bf16 bits, rounding to nearest even (a NaN may become an infinity: [`split16`]
@@ -151,7 +155,11 @@ impl Strided {
 /// Runs `body` with a reusable packing buffer of `len` bf16 values (contents unspecified),
 /// kept per thread so that repeated products do not fault fresh pages in (a fresh one when
 /// the thread's buffer is in use further up its stack).
-fn with_buffer<R>(slot: &'static std::thread::LocalKey<RefCell<Vec<u16>>>, len: usize, body: impl FnOnce(&mut [u16]) -> R) -> R {
+fn with_buffer<R>(
+    slot: &'static std::thread::LocalKey<RefCell<Vec<u16>>>,
+    len: usize,
+    body: impl FnOnce(&mut [u16]) -> R,
+) -> R {
     slot.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             if buf.len() < len {
@@ -210,7 +218,8 @@ fn pack_a(x: Strided, m: usize, k: usize, k2: usize, kt: usize, a: &mut [u16]) {
                         let (mut q, mut src) = (s * k2 + p0, &parts[part][..len]);
                         while !src.is_empty() {
                             let take = (STEP - q % STEP).min(src.len());
-                            tiles[(q / STEP) * 512 + r * 32 + q % STEP..][..take].copy_from_slice(&src[..take]);
+                            tiles[(q / STEP) * 512 + r * 32 + q % STEP..][..take]
+                                .copy_from_slice(&src[..take]);
                             (q, src) = (q + take, &src[take..]);
                         }
                     }
@@ -238,7 +247,14 @@ fn pack_b(w: Strided, k: usize, n: usize, k2: usize, kt: usize, b: &mut [u16]) {
             for p in (0..k).step_by(2) {
                 // SAFETY: rows p (and p + 1 when < k) and columns g·16..g·16+cols ≤ n.
                 let (r0, r1) = unsafe {
-                    (w.row16(p, g * 16, cols), if p + 1 < k { w.row16(p + 1, g * 16, cols) } else { [0.0; 16] })
+                    (
+                        w.row16(p, g * 16, cols),
+                        if p + 1 < k {
+                            w.row16(p + 1, g * 16, cols)
+                        } else {
+                            [0.0; 16]
+                        },
+                    )
                 };
                 let (s0, s1) = (split16(&r0), split16(&r1));
                 let mut pairs = [[0u16; 32]; 3];
@@ -250,7 +266,8 @@ fn pack_b(w: Strided, k: usize, n: usize, k2: usize, kt: usize, b: &mut [u16]) {
                 }
                 for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
                     let q = s * k2 + p;
-                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32].copy_from_slice(&pairs[pb]);
+                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32]
+                        .copy_from_slice(&pairs[pb]);
                 }
             }
             let end = 6 * k2;
@@ -286,9 +303,24 @@ pub(crate) unsafe fn gemm(
     out: *mut f32,
     ldo: usize,
 ) {
-    let (mp, np, k2) = (m.div_ceil(32) * 32, n.div_ceil(32) * 32, k.next_multiple_of(2));
+    let (mp, np, k2) = (
+        m.div_ceil(32) * 32,
+        n.div_ceil(32) * 32,
+        k.next_multiple_of(2),
+    );
     let kt = (6 * k2).div_ceil(STEP);
-    let (x, w) = (Strided { ptr: x, rs: a_rs, cs: a_cs }, Strided { ptr: w, rs: b_rs, cs: b_cs });
+    let (x, w) = (
+        Strided {
+            ptr: x,
+            rs: a_rs,
+            cs: a_cs,
+        },
+        Strided {
+            ptr: w,
+            rs: b_rs,
+            cs: b_cs,
+        },
+    );
     with_buffer(&A_BUFFER, mp * kt * 512, |a| {
         with_buffer(&B_BUFFER, np / 16 * kt * 512, |b| {
             pack_a(x, m, k, k2, kt, a);
@@ -299,7 +331,9 @@ pub(crate) unsafe fn gemm(
                     let cols = 32.min(n - j0);
                     // SAFETY: row i < m, columns j0..j0+cols ≤ n of the caller's output; each
                     // row of each column pair is handed over once.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(i * ldo + j0), cols) };
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(out.get().add(i * ldo + j0), cols)
+                    };
                     dst.copy_from_slice(&row[..cols]);
                 }
             });
@@ -330,7 +364,10 @@ mod tests {
                 // in f64: near f32::MAX, a₁ + a₂ alone can exceed the f32 range
                 let sum = f64::from(part(a1[c])) + f64::from(part(a2[c])) + f64::from(part(a3[c]));
                 assert_eq!(sum, f64::from(x), "split of {x}");
-                assert!(part(a2[c]).abs() <= x.abs() * 2f32.powi(-7), "second part of {x}");
+                assert!(
+                    part(a2[c]).abs() <= x.abs() * 2f32.powi(-7),
+                    "second part of {x}"
+                );
             }
         }
         let mut v = [1.0f32; 16];
