@@ -10,7 +10,7 @@ use loam_tensor::{Device, QuantFormat};
 
 use crate::record::{self, Record};
 use crate::{
-    bench_amx_pairwise, bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_gpt2_train, bench_llama_generate,
+    bench_amx_f32_pairwise, bench_amx_pairwise, bench_block, bench_embed, bench_gemm_pairwise, bench_gpt2_generate, bench_gpt2_train, bench_llama_generate,
     bench_matmul, bench_search,
     bench_seq2seq_generate, bench_serve,
     bench_tokenize, bench_train_shakespeare, pytorch,
@@ -27,6 +27,9 @@ pub enum BenchName {
     /// AMX products with bf16 and int8 weights against the paths they replace, in this process,
     /// in alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.
     AmxPairwise,
+    /// f32 products on AMX (exact bf16 split) against the f32 FMA kernels, in this process, in
+    /// alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.
+    AmxF32Pairwise,
     /// One pre-LN decoder block, forward + backward (ms/iter, tokens/s).
     Block,
     /// Tokenization throughput (MB/s) and dataset build time (loam only).
@@ -60,6 +63,7 @@ impl BenchName {
             BenchName::Matmul => "matmul",
             BenchName::GemmPairwise => "gemm-pairwise",
             BenchName::AmxPairwise => "amx-pairwise",
+            BenchName::AmxF32Pairwise => "amx-f32-pairwise",
             BenchName::Block => "block",
             BenchName::Tokenize => "tokenize",
             BenchName::TrainShakespeare => "train-shakespeare",
@@ -124,6 +128,7 @@ fn loam_records(args: &Args, device: Device) -> Result<Vec<Record>> {
         BenchName::Matmul => bench_matmul::run(),
         BenchName::GemmPairwise => bench_gemm_pairwise::run(rayon::current_num_threads()),
         BenchName::AmxPairwise => bench_amx_pairwise::run(),
+        BenchName::AmxF32Pairwise => bench_amx_f32_pairwise::run(),
         BenchName::Block => bench_block::run(),
         BenchName::Tokenize => bench_tokenize::run(args.corpus.clone()),
         BenchName::TrainShakespeare => {
@@ -161,7 +166,7 @@ fn pytorch_records(args: &Args, threads: usize, device: Device) -> Result<Vec<Re
 
 /// Runs the benchmark (and its PyTorch side when asked) and prints its figures.
 pub fn run(args: &Args) -> Result<()> {
-    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve | BenchName::AmxPairwise) {
+    if args.compare_pytorch && matches!(args.name, BenchName::Search | BenchName::Serve | BenchName::AmxPairwise | BenchName::AmxF32Pairwise) {
         bail!("bench {} has no PyTorch side; run it without --compare-pytorch", args.name.name());
     }
     if args.database.is_some() && args.name != BenchName::Serve {

@@ -6,6 +6,7 @@ mod assistant;
 mod beam_args;
 mod bandwidth;
 mod bench;
+mod bench_amx_f32_pairwise;
 mod bench_amx_pairwise;
 mod bench_block;
 mod bench_embed;

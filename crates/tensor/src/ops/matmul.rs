@@ -2,11 +2,15 @@
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
 //! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
-//! to those of `skinny`.
+//! to those of `skinny`. With `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products
+//! of 16 rows or more that those do not take, batched ones included, go to AMX with the exact
+//! bf16 split of `amx_f32` instead of the gemm crate (off by default: slower where measured).
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
+#[cfg(target_arch = "x86_64")]
+use super::amx_f32;
 use super::gemv::gemv;
 use super::skinny::skinny;
 use crate::backprop::BackwardOp;
@@ -134,6 +138,21 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             block(i, (0, m), (0, n), par)
         }
     };
+    #[cfg(target_arch = "x86_64")]
+    if amx_f32::use_amx_f32(m) {
+        // batch elements one after the other, each split over the threads inside; the
+        // streaming kernels keep the products they serve (up to 48 rows)
+        for i in (0..nb).filter(|&i| !streamed(i)) {
+            // SAFETY: as `streamed`; each call writes only its own output matrix.
+            unsafe {
+                let x = pa.0.offset(batch_offset(i, &batch, sa));
+                let w = pb.0.offset(batch_offset(i, &batch, sb));
+                amx_f32::gemm(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
+            }
+        }
+        // SAFETY: AMX wrote all nb·m·n elements above.
+        return unsafe { out.assume_init() };
+    }
     let macs = m * n * k;
     if macs >= PAR_MIN_MACS && (nb == 1 || macs >= 4 * PAR_MIN_MACS) {
         let threads = rayon::current_num_threads();

@@ -3,6 +3,9 @@
 pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod amx_bf16;
+pub mod amx_f32;
+#[cfg(target_arch = "x86_64")]
+mod amx_f32_kernel;
 mod amx_int8;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod bf16_gemm;
