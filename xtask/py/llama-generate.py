@@ -6,7 +6,8 @@ A Llama at SmolLM2-360M's shape with random weights (Hugging Face transformers'
 LlamaForCausalLM), batch 1, a 256-token prompt, on the CPU in float32 and in bfloat16. Per
 dtype, two JSON lines with the same case names and timing rule as the loam side
 (xtask/src/bench_llama_generate.rs): prompt processing (one forward over the prompt with a
-fresh cache) and greedy decoding after it (the time of 1 + 32 new tokens less the time of 1),
+fresh cache and the logits of the last position only, `logits_to_keep=1`, as `generate`'s
+first step computes them) and greedy decoding after it (the time of 1 + 32 new tokens less the time of 1),
 each the median of 3 timed runs after one warm-up. Needs: pip install torch transformers
 """
 import argparse, json, os, time
@@ -33,7 +34,7 @@ def measure(model, dtype):
 
     def prompt_secs():
         t = time.perf_counter()
-        model(ids, attention_mask=mask, use_cache=True)
+        model(ids, attention_mask=mask, use_cache=True, logits_to_keep=1)
         return time.perf_counter() - t
 
     def generate_secs(n):

@@ -1,7 +1,8 @@
 //! The loam side of `cargo xtask bench llama-generate`: a Llama at SmolLM2-360M's shape (960
 //! wide, 32 layers, 15 heads over 5 k/v heads, SwiGLU 2560, 49152 tokens, tied head) with
 //! random weights, batch 1, a 256-token prompt, in f32 and with bfloat16 weights. Two figures
-//! per dtype: prompt processing (one forward over the 256 tokens, tokens/s) and greedy decoding
+//! per dtype: prompt processing (one forward over the 256 tokens with the logits of the last
+//! position only, as generation's first step computes them; tokens/s) and greedy decoding
 //! with the KV cache after that prompt (tokens/s of the new tokens alone: the time of
 //! 1 + `NEW_TOKENS` tokens less the time of 1, so the prompt is not counted).
 //!
@@ -50,22 +51,36 @@ fn prompt(vocab: usize) -> Vec<usize> {
     (0..PROMPT).map(|i| (i * 3001 + 17) % vocab).collect()
 }
 
-/// Seconds of one forward over the prompt (a fresh cache, as generation's first step).
+/// Seconds of one forward over the prompt (a fresh cache and the last position's logits, as
+/// generation's first step).
 fn prompt_secs(model: &Llama) -> Result<f64> {
     let _g = no_grad();
     let ids = prompt(model.config.vocab_size);
     let mut cache = model.new_cache();
     let start = Instant::now();
-    model.forward(&ids, 1, ids.len(), Some(&mut cache), &mut Ctx::eval())?;
+    model.forward_last(&ids, 1, ids.len(), None, Some(&mut cache), &mut Ctx::eval())?;
     Ok(start.elapsed().as_secs_f64())
 }
 
 /// Seconds to generate `n` tokens greedily after the prompt.
 fn generate_secs(model: &Llama, n: usize) -> Result<f64> {
-    let cfg = GenerationConfig { max_new_tokens: n, ..GenerationConfig::default() };
+    let cfg = GenerationConfig {
+        max_new_tokens: n,
+        ..GenerationConfig::default()
+    };
     let start = Instant::now();
-    let (out, _) = generate_ids(model, &prompt(model.config.vocab_size), &cfg, true, &mut |_| true)?;
-    anyhow::ensure!(out.len() == n, "generated {} tokens, expected {n}", out.len());
+    let (out, _) = generate_ids(
+        model,
+        &prompt(model.config.vocab_size),
+        &cfg,
+        true,
+        &mut |_| true,
+    )?;
+    anyhow::ensure!(
+        out.len() == n,
+        "generated {} tokens, expected {n}",
+        out.len()
+    );
     Ok(start.elapsed().as_secs_f64())
 }
 
@@ -77,20 +92,43 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The two records of one dtype: one warm-up, then medians of [`RUNS`] timed runs.
 fn measure(model: &Llama, dtype: &str) -> Result<Vec<Record>> {
     generate_secs(model, 2)?;
-    let prompt = median((0..RUNS).map(|_| prompt_secs(model)).collect::<Result<_>>()?);
-    let one = median((0..RUNS).map(|_| generate_secs(model, 1)).collect::<Result<_>>()?);
-    let many = median((0..RUNS).map(|_| generate_secs(model, 1 + NEW_TOKENS)).collect::<Result<_>>()?);
+    let prompt = median(
+        (0..RUNS)
+            .map(|_| prompt_secs(model))
+            .collect::<Result<_>>()?,
+    );
+    let one = median(
+        (0..RUNS)
+            .map(|_| generate_secs(model, 1))
+            .collect::<Result<_>>()?,
+    );
+    let many = median(
+        (0..RUNS)
+            .map(|_| generate_secs(model, 1 + NEW_TOKENS))
+            .collect::<Result<_>>()?,
+    );
     let decode = (many - one).max(1e-9);
     Ok(vec![
-        Record::loam("llama-generate", &format!("smollm2-360M {dtype} prompt 256"), &[
-            ("tokens_per_s", PROMPT as f64 / prompt),
-            ("ms_per_iter", prompt * 1e3),
-        ]),
-        Record::loam("llama-generate", &format!("smollm2-360M {dtype} greedy after 256"), &[
-            ("tokens_per_s", NEW_TOKENS as f64 / decode),
-            ("ms_per_iter", decode * 1e3 / NEW_TOKENS as f64),
-            ("gb_per_s", model.weight_bytes() as f64 * NEW_TOKENS as f64 / decode / 1e9),
-        ]),
+        Record::loam(
+            "llama-generate",
+            &format!("smollm2-360M {dtype} prompt 256"),
+            &[
+                ("tokens_per_s", PROMPT as f64 / prompt),
+                ("ms_per_iter", prompt * 1e3),
+            ],
+        ),
+        Record::loam(
+            "llama-generate",
+            &format!("smollm2-360M {dtype} greedy after 256"),
+            &[
+                ("tokens_per_s", NEW_TOKENS as f64 / decode),
+                ("ms_per_iter", decode * 1e3 / NEW_TOKENS as f64),
+                (
+                    "gb_per_s",
+                    model.weight_bytes() as f64 * NEW_TOKENS as f64 / decode / 1e9,
+                ),
+            ],
+        ),
     ])
 }
 

@@ -36,8 +36,31 @@ pub trait CausalLm: Send + Sync {
         ctx: &mut Ctx,
     ) -> Result<Tensor>;
 
+    /// Logits `[B, 1, vocab]` of the last position of each row only, as
+    /// [`CausalLm::forward_padded`] computes them: what a generation step reads. Models may skip
+    /// the output head for the other positions; the default computes them all and keeps the last.
+    fn forward_last(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        let logits = self.forward_padded(ids, b, t, left_pad, cache, ctx)?;
+        Ok(logits.narrow(1, t.saturating_sub(1), 1)?)
+    }
+
     /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major), continuing the cache when given.
-    fn forward(&self, ids: &[usize], b: usize, t: usize, cache: Option<&mut Vec<KvCache>>, ctx: &mut Ctx) -> Result<Tensor> {
+    fn forward(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         self.forward_padded(ids, b, t, None, cache, ctx)
     }
 }

@@ -6,8 +6,8 @@ use loam_tensor::{Rng, no_grad};
 use loam_text::Tokenizer;
 use serde::Serialize;
 
-use crate::error::{LmError, Result};
 use crate::causal_lm::CausalLm;
+use crate::error::{LmError, Result};
 use crate::sampling::{GenerationConfig, choose};
 
 /// Why generation ended.
@@ -36,7 +36,10 @@ pub struct Generated {
 /// The last row of logits `[B, T, V]` for each sequence, as `B` vectors.
 fn last_rows(logits: &loam_tensor::Tensor) -> Vec<Vec<f32>> {
     let (b, t, v) = (logits.shape()[0], logits.shape()[1], logits.shape()[2]);
-    let all = logits.narrow(1, t - 1, 1).map(|l| l.to_vec()).unwrap_or_default();
+    let all = logits
+        .narrow(1, t - 1, 1)
+        .map(|l| l.to_vec())
+        .unwrap_or_default();
     (0..b).map(|r| all[r * v..(r + 1) * v].to_vec()).collect()
 }
 
@@ -53,10 +56,15 @@ pub fn generate_ids(
 ) -> Result<(Vec<usize>, FinishReason)> {
     cfg.validate()?;
     if prompt.is_empty() {
-        return Err(LmError::Config("generation needs a prompt of at least one token".into()));
+        return Err(LmError::Config(
+            "generation needs a prompt of at least one token".into(),
+        ));
     }
     if let Some(&bad) = prompt.iter().find(|&&t| t >= model.vocab_size()) {
-        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.vocab_size())));
+        return Err(LmError::Config(format!(
+            "prompt token {bad} is outside the vocabulary of {}",
+            model.vocab_size()
+        )));
     }
     let _g = no_grad();
     let block = model.max_positions();
@@ -69,13 +77,20 @@ pub fn generate_ids(
     while out.len() < cfg.max_new_tokens {
         let logits = if use_cache && seq.len() <= block {
             let new = &seq[fed..];
-            let l = model.forward(new, 1, new.len(), Some(&mut cache), &mut ctx)?;
+            let l = model.forward_last(new, 1, new.len(), None, Some(&mut cache), &mut ctx)?;
             fed = seq.len();
             l
         } else {
             let window = &seq[seq.len().saturating_sub(block)..];
             cache = model.new_cache();
-            let l = model.forward(window, 1, window.len(), use_cache.then_some(&mut cache), &mut ctx)?;
+            let l = model.forward_last(
+                window,
+                1,
+                window.len(),
+                None,
+                use_cache.then_some(&mut cache),
+                &mut ctx,
+            )?;
             fed = seq.len();
             l
         };
@@ -117,7 +132,11 @@ pub fn generate_until(
     cfg: &GenerationConfig,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generated> {
-    let prompt_ids: Vec<usize> = tokenizer.encode(prompt, false)?.into_iter().map(|i| i as usize).collect();
+    let prompt_ids: Vec<usize> = tokenizer
+        .encode(prompt, false)?
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
     let mut ids: Vec<u32> = Vec::new();
     let mut emitted = 0; // bytes of `text` already streamed
     let mut text = String::new();
@@ -133,14 +152,22 @@ pub fn generate_until(
                 return false;
             }
         }
-        if let Some(cut) = cfg.stop_strings.iter().filter_map(|s| text.find(s.as_str())).min() {
+        if let Some(cut) = cfg
+            .stop_strings
+            .iter()
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
             text.truncate(cut);
             stopped = true;
         }
         // hold back an incomplete character and a tail that could still become a stop string
         let mut safe = text.len();
         if !stopped {
-            safe = text.trim_end_matches('\u{FFFD}').len().saturating_sub(longest_stop.saturating_sub(1));
+            safe = text
+                .trim_end_matches('\u{FFFD}')
+                .len()
+                .saturating_sub(longest_stop.saturating_sub(1));
         }
         while !text.is_char_boundary(safe) {
             safe -= 1;
@@ -164,16 +191,27 @@ pub fn generate_until(
     if stopped {
         reason = FinishReason::Stop;
     }
-    Ok(Generated { text, ids, finish_reason: reason, prompt_tokens: prompt_ids.len() })
+    Ok(Generated {
+        text,
+        ids,
+        finish_reason: reason,
+        prompt_tokens: prompt_ids.len(),
+    })
 }
 
 /// Generates for several prompts at once: prompts are left-padded to one length, padding is
 /// hidden from attention and does not count as positions, and each row stops on its own.
 /// Greedy rows give the same tokens as [`generate_ids`] on each prompt alone.
-pub fn generate_batch(model: &dyn CausalLm, prompts: &[Vec<usize>], cfg: &GenerationConfig) -> Result<Vec<(Vec<usize>, FinishReason)>> {
+pub fn generate_batch(
+    model: &dyn CausalLm,
+    prompts: &[Vec<usize>],
+    cfg: &GenerationConfig,
+) -> Result<Vec<(Vec<usize>, FinishReason)>> {
     cfg.validate()?;
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
-        return Err(LmError::Config("batch generation needs non-empty prompts".into()));
+        return Err(LmError::Config(
+            "batch generation needs non-empty prompts".into(),
+        ));
     }
     let _g = no_grad();
     let b = prompts.len();
@@ -181,20 +219,26 @@ pub fn generate_batch(model: &dyn CausalLm, prompts: &[Vec<usize>], cfg: &Genera
     if longest + cfg.max_new_tokens > model.max_positions() {
         return Err(LmError::Config(format!(
             "batch generation keeps every row in one window: {longest} prompt + {} new tokens exceed block size {}",
-            cfg.max_new_tokens, model.max_positions()
+            cfg.max_new_tokens,
+            model.max_positions()
         )));
     }
     let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-    let mut ids: Vec<usize> = prompts.iter().flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().copied())).collect();
+    let mut ids: Vec<usize> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().copied()))
+        .collect();
     let mut histories: Vec<Vec<usize>> = prompts.to_vec();
     let mut outs: Vec<Vec<usize>> = vec![Vec::new(); b];
     let mut done: Vec<Option<FinishReason>> = vec![None; b];
-    let mut rngs: Vec<Rng> = (0..b).map(|i| Rng::new(cfg.seed.wrapping_add(i as u64))).collect();
+    let mut rngs: Vec<Rng> = (0..b)
+        .map(|i| Rng::new(cfg.seed.wrapping_add(i as u64)))
+        .collect();
     let mut cache = model.new_cache();
     let mut ctx = Ctx::eval();
     let mut t = longest;
     for _ in 0..cfg.max_new_tokens {
-        let logits = model.forward_padded(&ids, b, t, Some(&pad), Some(&mut cache), &mut ctx)?;
+        let logits = model.forward_last(&ids, b, t, Some(&pad), Some(&mut cache), &mut ctx)?;
         let rows = last_rows(&logits);
         ids.clear();
         for r in 0..b {
@@ -215,5 +259,9 @@ pub fn generate_batch(model: &dyn CausalLm, prompts: &[Vec<usize>], cfg: &Genera
             break;
         }
     }
-    Ok(outs.into_iter().zip(done).map(|(o, d)| (o, d.unwrap_or(FinishReason::Length))).collect())
+    Ok(outs
+        .into_iter()
+        .zip(done)
+        .map(|(o, d)| (o, d.unwrap_or(FinishReason::Length)))
+        .collect())
 }

@@ -9,7 +9,10 @@
 //! Grouped-query attention needs no copies of the k/v heads: the `G = n_head / n_kv_head`
 //! query heads that share a k/v head are stacked as `G·T` query rows of one product.
 
-use loam_nn::{Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout, attention_weights};
+use loam_nn::{
+    Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout,
+    attention_weights,
+};
 use loam_tensor::{Bf16Matrix, Device, Mask, QuantFormat, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -85,27 +88,53 @@ impl LlamaConfig {
     /// Checks that the numbers fit together; errors name the fields.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(LmError::Config(format!("model config: {m}")));
-        let sizes = [self.n_layer, self.n_head, self.n_kv_head, self.n_embd, self.intermediate_size, self.block_size, self.vocab_size];
+        let sizes = [
+            self.n_layer,
+            self.n_head,
+            self.n_kv_head,
+            self.n_embd,
+            self.intermediate_size,
+            self.block_size,
+            self.vocab_size,
+        ];
         if sizes.contains(&0) {
             return bad(format!(
                 "n_layer, n_head, n_kv_head, n_embd, intermediate_size, block_size and vocab_size must be positive: {self:?}"
             ));
         }
         if !self.n_head.is_multiple_of(self.n_kv_head) {
-            return bad(format!("num_attention_heads {} is not a multiple of num_key_value_heads {}", self.n_head, self.n_kv_head));
+            return bad(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.n_head, self.n_kv_head
+            ));
         }
         let d = self.head_dim();
         if d == 0 || !d.is_multiple_of(2) {
-            return bad(format!("head_dim {d} must be even and positive (rotary embeddings rotate pairs)"));
+            return bad(format!(
+                "head_dim {d} must be even and positive (rotary embeddings rotate pairs)"
+            ));
         }
         if self.head_dim.is_none() && self.n_head * d != self.n_embd {
-            return bad(format!("hidden_size {} is not num_attention_heads {} × head_dim", self.n_embd, self.n_head));
+            return bad(format!(
+                "hidden_size {} is not num_attention_heads {} × head_dim",
+                self.n_embd, self.n_head
+            ));
         }
         if self.rms_norm_eps <= 0.0 || self.rope_theta <= 0.0 {
-            return bad(format!("rms_norm_eps {} and rope_theta {} must be positive", self.rms_norm_eps, self.rope_theta));
+            return bad(format!(
+                "rms_norm_eps {} and rope_theta {} must be positive",
+                self.rms_norm_eps, self.rope_theta
+            ));
         }
-        if let Some(RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings }) = &self.rope_scaling
-            && (*factor <= 0.0 || low_freq_factor >= high_freq_factor || *original_max_position_embeddings == 0)
+        if let Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) = &self.rope_scaling
+            && (*factor <= 0.0
+                || low_freq_factor >= high_freq_factor
+                || *original_max_position_embeddings == 0)
         {
             return bad(format!(
                 "rope_scaling llama3 needs factor > 0, low_freq_factor < high_freq_factor and original_max_position_embeddings > 0: {:?}",
@@ -120,7 +149,10 @@ impl LlamaConfig {
 #[derive(Debug, Clone)]
 enum Dense {
     F32(Linear),
-    Bf16 { weight: Bf16Matrix, bias: Option<Tensor> },
+    Bf16 {
+        weight: Bf16Matrix,
+        bias: Option<Tensor>,
+    },
 }
 
 impl Dense {
@@ -129,14 +161,20 @@ impl Dense {
         Ok(match self {
             Dense::F32(l) => l.forward(x)?,
             Dense::Bf16 { weight, bias: None } => x.matmul_bf16(weight)?,
-            Dense::Bf16 { weight, bias: Some(b) } => x.matmul_bf16(weight)?.add(b)?,
+            Dense::Bf16 {
+                weight,
+                bias: Some(b),
+            } => x.matmul_bf16(weight)?.add(b)?,
         })
     }
 
     /// A bfloat16 copy (`[out, in]`, as the f32 weight is stored).
     fn to_bf16(&self) -> Result<Dense> {
         Ok(match self {
-            Dense::F32(l) => Dense::Bf16 { weight: Bf16Matrix::from_tensor(l.weight.f32()?)?, bias: l.bias.as_ref().map(Tensor::detach) },
+            Dense::F32(l) => Dense::Bf16 {
+                weight: Bf16Matrix::from_tensor(l.weight.f32()?)?,
+                bias: l.bias.as_ref().map(Tensor::detach),
+            },
             bf16 => bf16.clone(),
         })
     }
@@ -144,14 +182,26 @@ impl Dense {
     fn weight_bytes(&self) -> usize {
         match self {
             Dense::F32(l) => l.weight.bytes() + 4 * l.bias.as_ref().map_or(0, Tensor::elem_count),
-            Dense::Bf16 { weight, bias } => weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count),
+            Dense::Bf16 { weight, bias } => {
+                weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count)
+            }
         }
     }
 }
 
+/// Whether `ts` are CPU tensors that track no gradient, for the fused inference-only ops
+/// (`causal_softmax`, `silu_mul`); otherwise the composed, differentiable ops run.
+fn inference_on_cpu(ts: &[&Tensor]) -> bool {
+    ts.iter()
+        .all(|t| matches!(t.device(), Device::Cpu) && !t.tracks_grad())
+}
+
 /// A norm whose scale tracks no gradient (for inference copies).
 fn detached(n: &RmsNorm) -> RmsNorm {
-    RmsNorm { weight: n.weight.detach(), eps: n.eps }
+    RmsNorm {
+        weight: n.weight.detach(),
+        eps: n.eps,
+    }
 }
 
 /// The token embedding, f32 (trainable) or bfloat16.
@@ -196,6 +246,9 @@ struct Positions {
     sin: Tensor,
     /// `[B or 1, 1, G·T, Tk]`, true = hidden; `None` when nothing is.
     mask: Option<Mask>,
+    /// Without padding, `(T, past)`: query row `r` of a head group sits at `past + r % T` and
+    /// sees the keys up to it, which [`Tensor::causal_softmax`] applies without the mask.
+    causal: Option<(usize, usize)>,
 }
 
 impl Llama {
@@ -205,10 +258,20 @@ impl Llama {
     pub fn new(config: &LlamaConfig, store: &ParamStore) -> Result<Llama> {
         config.validate()?;
         let c = config.clone();
-        let normal = Init::Normal { mean: 0.0, std: c.initializer_range };
+        let normal = Init::Normal {
+            mean: 0.0,
+            std: c.initializer_range,
+        };
         let (d, hd) = (c.n_embd, c.head_dim());
         let dense = |d_in, d_out, bias: bool, vb: Builder| -> Result<Dense> {
-            Ok(Dense::F32(Linear::with_init(d_in, d_out, bias.then_some(Init::Zeros), WeightLayout::OutIn, normal, vb)?))
+            Ok(Dense::F32(Linear::with_init(
+                d_in,
+                d_out,
+                bias.then_some(Init::Zeros),
+                WeightLayout::OutIn,
+                normal,
+                vb,
+            )?))
         };
         let vb = store.builder().pp("model");
         let mut layers = Vec::with_capacity(c.n_layer);
@@ -221,15 +284,33 @@ impl Llama {
                 k_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("k_proj"))?,
                 v_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("v_proj"))?,
                 o_proj: dense(c.n_head * hd, d, c.attention_out_bias, attn.pp("o_proj"))?,
-                post_attention_layernorm: RmsNorm::new(d, c.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
+                post_attention_layernorm: RmsNorm::new(
+                    d,
+                    c.rms_norm_eps,
+                    vb.pp("post_attention_layernorm"),
+                )?,
                 gate_proj: dense(d, c.intermediate_size, false, mlp.pp("gate_proj"))?,
                 up_proj: dense(d, c.intermediate_size, false, mlp.pp("up_proj"))?,
                 down_proj: dense(c.intermediate_size, d, false, mlp.pp("down_proj"))?,
             });
         }
-        let lm_head = if c.tie_embeddings { None } else { Some(dense(d, c.vocab_size, false, store.builder().pp("lm_head"))?) };
+        let lm_head = if c.tie_embeddings {
+            None
+        } else {
+            Some(dense(
+                d,
+                c.vocab_size,
+                false,
+                store.builder().pp("lm_head"),
+            )?)
+        };
         Ok(Llama {
-            embed_tokens: TokenEmbedding::F32(Embedding::new(c.vocab_size, d, normal, vb.pp("embed_tokens"))?),
+            embed_tokens: TokenEmbedding::F32(Embedding::new(
+                c.vocab_size,
+                d,
+                normal,
+                vb.pp("embed_tokens"),
+            )?),
             layers,
             norm: RmsNorm::new(d, c.rms_norm_eps, vb.pp("norm"))?,
             lm_head,
@@ -278,7 +359,15 @@ impl Llama {
     /// its parameter, for quantizing; bfloat16 copies made by [`Llama::to_bf16`] are left out.
     pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
         let dense = self.layers.iter_mut().flat_map(|l| {
-            [&mut l.q_proj, &mut l.k_proj, &mut l.v_proj, &mut l.o_proj, &mut l.gate_proj, &mut l.up_proj, &mut l.down_proj]
+            [
+                &mut l.q_proj,
+                &mut l.k_proj,
+                &mut l.v_proj,
+                &mut l.o_proj,
+                &mut l.gate_proj,
+                &mut l.up_proj,
+                &mut l.down_proj,
+            ]
         });
         dense
             .chain(self.lm_head.as_mut())
@@ -309,7 +398,17 @@ impl Llama {
         let layers: usize = self
             .layers
             .iter()
-            .flat_map(|l| [&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj])
+            .flat_map(|l| {
+                [
+                    &l.q_proj,
+                    &l.k_proj,
+                    &l.v_proj,
+                    &l.o_proj,
+                    &l.gate_proj,
+                    &l.up_proj,
+                    &l.down_proj,
+                ]
+            })
             .map(Dense::weight_bytes)
             .sum();
         embed + layers + self.lm_head.as_ref().map_or(0, Dense::weight_bytes)
@@ -327,21 +426,35 @@ impl Llama {
 
     /// The rotary tables and mask of `b` rows of `t` new queries after `past` cached positions,
     /// row `r` starting with `left_pad[r]` padding tokens.
-    fn positions(&self, b: usize, t: usize, past: usize, left_pad: Option<&[usize]>) -> Result<Positions> {
+    fn positions(
+        &self,
+        b: usize,
+        t: usize,
+        past: usize,
+        left_pad: Option<&[usize]>,
+    ) -> Result<Positions> {
         let g = self.config.n_head / self.config.n_kv_head;
         let tk = past + t;
         // query row q of a head group is position past + q % t
         let (rows, pos, mask) = match left_pad {
             None => {
-                let mask = (t > 1).then(|| Mask::from_fn(&[1, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t));
+                let mask = (t > 1)
+                    .then(|| Mask::from_fn(&[1, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t));
                 (1, (past..tk).collect::<Vec<_>>(), mask)
             }
             Some(pad) => {
                 if pad.len() != b {
-                    return Err(LmError::Config(format!("{} padding lengths for a batch of {b}", pad.len())));
+                    return Err(LmError::Config(format!(
+                        "{} padding lengths for a batch of {b}",
+                        pad.len()
+                    )));
                 }
-                let pos = (0..b).flat_map(|r| (past..tk).map(move |p| p.saturating_sub(pad[r]))).collect();
-                let mask = Mask::from_fn(&[b, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t || ix[3] < pad[ix[0]]);
+                let pos = (0..b)
+                    .flat_map(|r| (past..tk).map(move |p| p.saturating_sub(pad[r])))
+                    .collect();
+                let mask = Mask::from_fn(&[b, 1, g * t, tk], |ix| {
+                    ix[3] > past + ix[2] % t || ix[3] < pad[ix[0]]
+                });
                 (b, pos, Some(mask))
             }
         };
@@ -351,16 +464,29 @@ impl Llama {
             Device::Cpu => (cos, sin),
             device => (cos.to_device(device)?, sin.to_device(device)?),
         };
-        Ok(Positions { cos, sin, mask })
+        Ok(Positions {
+            cos,
+            sin,
+            mask,
+            causal: left_pad.is_none().then_some((t, past)),
+        })
     }
 
     /// Grouped-query self-attention of `x` `[B, T, C]` (already normed), with the cache.
-    fn attention(&self, l: &Layer, x: &Tensor, at: &Positions, cache: Option<&mut KvCache>) -> Result<Tensor> {
+    fn attention(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        at: &Positions,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let c = &self.config;
         let (h, kv, d) = (c.n_head, c.n_kv_head, c.head_dim());
         // [B, T, n·D] → [B, n, T, D]
-        let heads = |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape(&[b, t, n, d])?.permute(&[0, 2, 1, 3])?) };
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape(&[b, t, n, d])?.permute(&[0, 2, 1, 3])?)
+        };
         // q: [B, H, T, D], k and v: [B, KV, T, D]
         let q = heads(l.q_proj.forward(x)?, h)?.rope(&at.cos, &at.sin)?;
         let k = heads(l.k_proj.forward(x)?, kv)?.rope(&at.cos, &at.sin)?;
@@ -372,8 +498,18 @@ impl Llama {
         // the G query heads of a k/v head as G·T rows: [B, KV, G·T, D] (q is row-major)
         let q = q.reshape(&[b, kv, (h / kv) * t, d])?;
         // w: [B, KV, G·T, Tk]; y: [B, KV, G·T, D] → [B, H, T, D] → [B, T, H·D]
-        let w = attention_weights(&q, &k, at.mask.as_ref())?;
-        let y = w.matmul(&v)?.reshape(&[b, h, t, d])?.permute(&[0, 2, 1, 3])?.reshape(&[b, t, h * d])?;
+        let w = match at.causal {
+            // inference on the CPU: scale, mask and softmax in one pass over the scores
+            Some((t, past)) if inference_on_cpu(&[&q, &k]) => q
+                .matmul(&k.transpose(-2, -1)?)?
+                .causal_softmax(1.0 / (d as f32).sqrt(), t, past)?,
+            _ => attention_weights(&q, &k, at.mask.as_ref())?,
+        };
+        let y = w
+            .matmul(&v)?
+            .reshape(&[b, h, t, d])?
+            .permute(&[0, 2, 1, 3])?
+            .reshape(&[b, t, h * d])?;
         l.o_proj.forward(&y)
     }
 
@@ -386,19 +522,65 @@ impl Llama {
         b: usize,
         t: usize,
         left_pad: Option<&[usize]>,
-        mut cache: Option<&mut Vec<KvCache>>,
+        cache: Option<&mut Vec<KvCache>>,
         _ctx: &mut Ctx,
     ) -> Result<Tensor> {
+        self.head(&self.hidden(ids, b, t, left_pad, cache)?)
+    }
+
+    /// Logits `[B, 1, vocab]` of the last position of each row alone, as [`Llama::forward_padded`]
+    /// computes them: what a generation step needs. The output head (a `C × vocab` product,
+    /// 49152 columns for SmolLM2) runs for one position per row instead of `T`.
+    pub fn forward_last(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        _ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        // x: [B, T, C] → [B, 1, C]
+        let x = self.hidden(ids, b, t, left_pad, cache)?;
+        self.head(&x.narrow(1, t - 1, 1)?.contiguous())
+    }
+
+    /// The final hidden states `[B, T, C]` (after the last norm) of `ids`, as in
+    /// [`Llama::forward_padded`].
+    fn hidden(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        mut cache: Option<&mut Vec<KvCache>>,
+    ) -> Result<Tensor> {
         let c = &self.config;
-        let past = cache.as_ref().map_or(0, |c| c.first().map_or(0, KvCache::len));
+        let past = cache
+            .as_ref()
+            .map_or(0, |c| c.first().map_or(0, KvCache::len));
         if past + t > c.block_size {
-            return Err(LmError::Config(format!("{} positions exceed the model's context of {}", past + t, c.block_size)));
+            return Err(LmError::Config(format!(
+                "{} positions exceed the model's context of {}",
+                past + t,
+                c.block_size
+            )));
         }
         if ids.len() != b * t || t == 0 {
-            return Err(LmError::Config(format!("{} ids do not form a {b} × {t} batch", ids.len())));
+            return Err(LmError::Config(format!(
+                "{} ids do not form a {b} × {t} batch",
+                ids.len()
+            )));
         }
-        if cache.as_ref().is_some_and(|cache| cache.len() != self.layers.len()) {
-            return Err(LmError::Config(format!("a cache of {} layers for a model of {}", cache.map_or(0, |c| c.len()), self.layers.len())));
+        if cache
+            .as_ref()
+            .is_some_and(|cache| cache.len() != self.layers.len())
+        {
+            return Err(LmError::Config(format!(
+                "a cache of {} layers for a model of {}",
+                cache.map_or(0, |c| c.len()),
+                self.layers.len()
+            )));
         }
         let at = self.positions(b, t, past, left_pad)?;
         // x: [B, T, C]
@@ -411,28 +593,57 @@ impl Llama {
             let a = self.attention(l, &l.input_layernorm.forward(&x)?, &at, kv)?;
             x = x.add(&a)?;
             let h = l.post_attention_layernorm.forward(&x)?;
-            let m = l.down_proj.forward(&l.gate_proj.forward(&h)?.silu().mul(&l.up_proj.forward(&h)?)?)?;
-            x = x.add(&m)?;
+            let (gate, up) = (l.gate_proj.forward(&h)?, l.up_proj.forward(&h)?);
+            let gated = if inference_on_cpu(&[&gate, &up]) {
+                gate.silu_mul(&up)?
+            } else {
+                gate.silu().mul(&up)?
+            };
+            x = x.add(&l.down_proj.forward(&gated)?)?;
         }
-        let x = self.norm.forward(&x)?;
+        Ok(self.norm.forward(&x)?)
+    }
+
+    /// Logits `[B, T', vocab]` of the final hidden states `x` `[B, T', C]`.
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = (x.shape()[0], x.shape()[1], &self.config);
         Ok(match (&self.lm_head, &self.embed_tokens) {
-            (Some(head), _) => head.forward(&x)?,
+            (Some(head), _) => head.forward(x)?,
             // one [B·T, C] × [C, vocab] product: the embedding is read once, not once per row
-            (None, TokenEmbedding::F32(e)) => x.reshape(&[b * t, c.n_embd])?.matmul(&e.weight.transpose(0, 1)?)?.reshape(&[b, t, c.vocab_size])?,
+            (None, TokenEmbedding::F32(e)) => x
+                .reshape(&[b * t, c.n_embd])?
+                .matmul(&e.weight.transpose(0, 1)?)?
+                .reshape(&[b, t, c.vocab_size])?,
             (None, TokenEmbedding::Bf16(m)) => x.matmul_bf16(m)?,
         })
     }
 
     /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major), continuing the cache when given.
-    pub fn forward(&self, ids: &[usize], b: usize, t: usize, cache: Option<&mut Vec<KvCache>>, ctx: &mut Ctx) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         self.forward_padded(ids, b, t, None, cache, ctx)
     }
 
     /// Mean cross-entropy of next-token prediction: `x`, `y` are `B × T` ids, `y` shifted by one.
-    pub fn loss(&self, x: &[usize], y: &[usize], b: usize, t: usize, ctx: &mut Ctx) -> Result<Tensor> {
+    pub fn loss(
+        &self,
+        x: &[usize],
+        y: &[usize],
+        b: usize,
+        t: usize,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
         let logits = self.forward(x, b, t, None, ctx)?;
         let targets: Vec<i64> = y.iter().map(|&t| t as i64).collect();
-        Ok(logits.reshape(&[b * t, self.config.vocab_size])?.cross_entropy(&targets, None)?)
+        Ok(logits
+            .reshape(&[b * t, self.config.vocab_size])?
+            .cross_entropy(&targets, None)?)
     }
 }
 
@@ -463,5 +674,17 @@ impl CausalLm for Llama {
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
         Llama::forward_padded(self, ids, b, t, left_pad, cache, ctx)
+    }
+
+    fn forward_last(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
+        cache: Option<&mut Vec<KvCache>>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        Llama::forward_last(self, ids, b, t, left_pad, cache, ctx)
     }
 }

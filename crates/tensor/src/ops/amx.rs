@@ -240,6 +240,73 @@ block_kernel!(
     "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`)."
 );
 
+/// Generates a 32 × 32 block kernel as [`block_kernel`] does, but storing the block straight
+/// into a row-major output: rows 0–15 at `c`, rows 16–31 at `c + 16·ldc`, `ldc` bytes apart
+/// (64 bytes of four-byte lanes a tile row, 128 a block row), so that no copy follows.
+macro_rules! block_kernel_into {
+    ($name:ident, $op:literal, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// # Safety
+        /// As for [`block_bf16`], and 32 rows of 128 bytes, `ldc` apart, writable at `c`.
+        #[cfg(target_arch = "x86_64")]
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) unsafe fn $name(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8, ldc: usize) {
+            // SAFETY: forwarded from the caller; c + 16·ldc stays inside the 32 rows.
+            unsafe {
+                let c1 = c.add(16 * ldc);
+                std::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    "2:",
+                    "tileloadd tmm4, [{a0} + {lda}*1]",
+                    "tileloadd tmm6, [{b0} + {s}*1]",
+                    "tileloadd tmm7, [{b1} + {s}*1]",
+                    "tileloadd tmm5, [{a1} + {lda}*1]",
+                    concat!($op, " tmm0, tmm4, tmm6"),
+                    concat!($op, " tmm1, tmm4, tmm7"),
+                    concat!($op, " tmm2, tmm5, tmm6"),
+                    concat!($op, " tmm3, tmm5, tmm7"),
+                    "add {a0}, 64",
+                    "add {a1}, 64",
+                    "add {b0}, 1024",
+                    "add {b1}, 1024",
+                    "dec {kt}",
+                    "jnz 2b",
+                    "tilestored [{c0} + {ldc}*1], tmm0",
+                    "tilestored [{c0} + {ldc}*1 + 64], tmm1",
+                    "tilestored [{c1} + {ldc}*1], tmm2",
+                    "tilestored [{c1} + {ldc}*1 + 64], tmm3",
+                    a0 = inout(reg) a0 => _,
+                    a1 = inout(reg) a1 => _,
+                    b0 = inout(reg) b0 => _,
+                    b1 = inout(reg) b1 => _,
+                    kt = inout(reg) kt => _,
+                    lda = in(reg) lda,
+                    s = in(reg) 64usize,
+                    c0 = in(reg) c,
+                    c1 = in(reg) c1,
+                    ldc = in(reg) ldc,
+                    options(nostack),
+                );
+            }
+        }
+    };
+}
+
+block_kernel_into!(
+    block_bf16_into,
+    "tdpbf16ps",
+    "[`block_bf16`] stored straight into a row-major f32 output."
+);
+
+/// A block kernel that stores into a row-major output ([`block_bf16_into`]).
+#[cfg(target_arch = "x86_64")]
+pub(crate) type KernelInto =
+    unsafe fn(*const u8, *const u8, usize, *const u8, *const u8, usize, *mut u8, usize);
+
 /// Rows of activations one pass over the weights multiplies (kept in the L2 cache while every
 /// column block passes over them).
 const M_BLOCK: usize = 256;
@@ -253,6 +320,14 @@ impl Block {
     #[inline(always)]
     pub(crate) fn lane(&self, r: usize, c: usize) -> u32 {
         self.0[((r / 16) * 2 + c / 16) * 256 + (r % 16) * 16 + c % 16]
+    }
+
+    /// The 16 lanes of row `r` and columns `16·half .. 16·half + 16` (`half` 0 or 1), which
+    /// lie side by side in one tile.
+    #[inline(always)]
+    pub(crate) fn row_half(&self, r: usize, half: usize) -> &[u32] {
+        let at = ((r / 16) * 2 + half) * 256 + (r % 16) * 16;
+        &self.0[at..at + 16]
     }
 }
 
@@ -287,6 +362,73 @@ pub(crate) fn for_each_block(
     kernel: Kernel,
     store: impl Fn(usize, usize, &Block) + Sync,
 ) {
+    drive(ops, |i0, j0, a0, a1, b0, b1, block| {
+        // SAFETY: as `drive` promises.
+        unsafe {
+            kernel(
+                a0,
+                a1,
+                ops.kt * 64,
+                b0,
+                b1,
+                ops.kt,
+                block.0.as_mut_ptr().cast(),
+            )
+        };
+        store(i0, j0, block);
+    });
+}
+
+/// [`for_each_block`] into `out` `[m, n]` (f32, row-major): the blocks that lie inside it
+/// are stored there by `into`, with no copy; those over its edge (where `m` or `n` is not a
+/// multiple of 32) go to `edge(i0, j0, block)` as in [`for_each_block`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn for_each_block_into(
+    ops: &Operands<'_>,
+    kernel: Kernel,
+    into: KernelInto,
+    out: SendPtr,
+    m: usize,
+    n: usize,
+    edge: impl Fn(usize, usize, &Block) + Sync,
+) {
+    assert!(m <= ops.mp && n <= ops.np, "AMX output");
+    drive(ops, |i0, j0, a0, a1, b0, b1, block| {
+        let lda = ops.kt * 64;
+        if i0 + 32 <= m && j0 + 32 <= n {
+            // SAFETY: as `drive` promises; rows i0..i0+32 and columns j0..j0+32 lie inside
+            // `out` [m, n], and each block is handed to one task only.
+            unsafe {
+                into(
+                    a0,
+                    a1,
+                    lda,
+                    b0,
+                    b1,
+                    ops.kt,
+                    out.get().add(i0 * n + j0).cast(),
+                    n * 4,
+                )
+            };
+        } else {
+            // SAFETY: as `drive` promises.
+            unsafe { kernel(a0, a1, lda, b0, b1, ops.kt, block.0.as_mut_ptr().cast()) };
+            edge(i0, j0, block);
+        }
+    });
+}
+
+/// Runs `body(i0, j0, a0, a1, b0, b1, block)` for every 32 × 32 block of the product of
+/// `ops`, with the tile configuration loaded, the operand pointers of the block (rows `i0`
+/// and `i0 + 16` of `a`, column groups `j0 / 16` and `j0 / 16 + 1` of `b`, all in bounds for
+/// `kt` steps) and a scratch block. Pairs of column groups are split over rayon's threads,
+/// each loading the tile configuration once; rows go in passes of [`M_BLOCK`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::type_complexity)]
+fn drive(
+    ops: &Operands<'_>,
+    body: impl Fn(usize, usize, *const u8, *const u8, *const u8, *const u8, &mut Block) + Sync,
+) {
     use rayon::prelude::*;
     let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
     assert!(
@@ -305,11 +447,10 @@ pub(crate) fn for_each_block(
                     for i0 in (m0..ops.mp.min(m0 + M_BLOCK)).step_by(32) {
                         let a0 = ops.a[i0 * lda..].as_ptr();
                         let a1 = ops.a[(i0 + 16) * lda..].as_ptr();
-                        // SAFETY: tiles configured (with_tiles, after the caller checked
-                        // amx_on); rows i0..i0+32 ≤ mp of `a` hold lda = 64·kt bytes; column
-                        // groups 2jp and 2jp+1 < np/16 of `b` hold kt tiles (assert above).
-                        unsafe { kernel(a0, a1, lda, b0, b1, ops.kt, block.0.as_mut_ptr().cast()) };
-                        store(i0, 32 * jp, &block);
+                        // tiles configured (with_tiles, after the caller checked amx_on); rows
+                        // i0..i0+32 ≤ mp of `a` hold lda = 64·kt bytes; column groups 2jp and
+                        // 2jp+1 < np/16 of `b` hold kt tiles (assert above)
+                        body(i0, 32 * jp, a0, a1, b0, b1, &mut block);
                     }
                 }
             })

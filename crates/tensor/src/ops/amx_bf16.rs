@@ -16,19 +16,32 @@
 
 use rayon::prelude::*;
 
-use super::amx::{Block, Operands, block_bf16, count_call, for_each_block};
+use super::amx::{
+    Block, Operands, SendPtr, block_bf16, block_bf16_into, count_call, for_each_block,
+    for_each_block_into,
+};
 
 /// bf16 values along k in one tile step (16 pairs, 64 bytes).
 const STEP: usize = 32;
 
-/// f32 → bf16 bits, rounding to nearest even (NaN stays NaN), as `Bf16Matrix` rounds.
+/// Largest packed-activation buffer (bf16 values) a thread keeps for its next product: 8 MiB,
+/// a 512-token prompt at 8192 wide; longer ones allocate per product.
+const KEPT_MAX: usize = 4 << 20;
+/// Rows of activations one task rounds and packs.
+const PACK_ROWS: usize = 16;
+
+/// f32 → bf16 bits, rounding to nearest even (NaN stays NaN), as `Bf16Matrix` rounds; a
+/// select rather than an early return, so that the packing loop vectorizes.
 #[inline(always)]
 fn round(x: f32) -> u16 {
-    if x.is_nan() {
-        return 0x7fc0;
-    }
     let b = x.to_bits();
-    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    let r = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+    if x.is_nan() { 0x7fc0 } else { r }
+}
+
+thread_local! {
+    /// The packed activations of the last product on this thread, kept for the next.
+    static PACKED: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// The bytes of a slice of bf16 bits.
@@ -70,14 +83,31 @@ pub(crate) fn gemm(
 ) {
     let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
     let kp = kt * STEP;
-    // a: [mp, kp] bf16, zero past m and k
-    let mut a = vec![0u16; mp * kp];
-    a.par_chunks_mut(kp)
-        .zip(x.par_chunks(k))
-        .for_each(|(o, row)| {
-            for (o, &v) in o.iter_mut().zip(row) {
-                *o = round(v);
-            }
+    // a: [mp, kp] bf16, zero past m and k, in this thread's kept buffer (taken, so that a
+    // product nested in another's rayon wait gets a fresh one): every element is written
+    // below, so it is neither zeroed first nor allocated again
+    let mut a = PACKED.take();
+    a.resize(mp * kp, 0);
+    a.par_chunks_mut(kp * PACK_ROWS)
+        .enumerate()
+        .for_each(|(c, o)| {
+            crate::kernel::wide(
+                #[inline(always)]
+                || {
+                    for (i, o) in o.chunks_mut(kp).enumerate() {
+                        let (vals, pad) = o.split_at_mut(k);
+                        match x.get((c * PACK_ROWS + i) * k..(c * PACK_ROWS + i + 1) * k) {
+                            Some(row) => {
+                                for (o, &v) in vals.iter_mut().zip(row) {
+                                    *o = round(v);
+                                }
+                                pad.fill(0);
+                            }
+                            None => o.fill(0),
+                        }
+                    }
+                },
+            )
         });
     let ops = Operands {
         a: bytes(&a),
@@ -86,27 +116,39 @@ pub(crate) fn gemm(
         np: n.div_ceil(32) * 32,
         kt,
     };
-    let po = super::amx::SendPtr(out.as_mut_ptr());
-    for_each_block(&ops, block_bf16, |i0, j0, block: &Block| {
+    let po = SendPtr(out.as_mut_ptr());
+    let edge = |i0: usize, j0: usize, block: &Block| {
         let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));
         for r in 0..rows {
             // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each block
             // (i0, j0) is handed to one task only.
             let dst =
                 unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
-            match col_scale {
-                Some(s) => {
-                    for (c, d) in dst.iter_mut().enumerate() {
-                        *d = f32::from_bits(block.lane(r, c)) * s[j0 + c];
+            // the row's 32 lanes are two runs of 16 (columns 0–15 and 16–31), copied whole
+            for (half, dst) in dst.chunks_mut(16).enumerate() {
+                let lanes = block.row_half(r, half);
+                match col_scale {
+                    Some(s) => {
+                        let s = &s[j0 + 16 * half..];
+                        for ((d, &v), &s) in dst.iter_mut().zip(lanes).zip(s) {
+                            *d = f32::from_bits(v) * s;
+                        }
                     }
-                }
-                None => {
-                    for (c, d) in dst.iter_mut().enumerate() {
-                        *d = f32::from_bits(block.lane(r, c));
+                    None => {
+                        for (d, &v) in dst.iter_mut().zip(lanes) {
+                            *d = f32::from_bits(v);
+                        }
                     }
                 }
             }
         }
-    });
+    };
+    match col_scale {
+        None => for_each_block_into(&ops, block_bf16, block_bf16_into, po, m, n, edge),
+        Some(_) => for_each_block(&ops, block_bf16, edge),
+    }
+    if a.capacity() <= KEPT_MAX {
+        PACKED.set(a);
+    }
     count_call();
 }
