@@ -33,6 +33,7 @@ pub fn vnni_available() -> bool {
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{int8_rows, q4_rows};
 
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -42,6 +43,11 @@ mod x86 {
 
     /// Rows kept in flight.
     const ROWS: usize = 4;
+    /// How far ahead of its reads the 4-bit kernel asks for each row's blocks: 2 KB measured
+    /// 1.37–1.38× faster than none (the hardware prefetcher alone) over one GPT-2 token's
+    /// products, interleaved in one process on a loaded machine; 1 KB 1.14–1.48×, 4 KB
+    /// 0.95–1.67×.
+    const PREFETCH_BYTES: usize = 2048;
 
     /// `out[r, j] = scale[j] · Σ_b d_b · (q_b · w[j, b])` for each input `xs[r]` (1 to 4 of
     /// them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8); `out` is
@@ -136,6 +142,7 @@ mod x86 {
         let zero = _mm512_setzero_si512();
         // lanes 4i..4i+4 hold group i's four partial sums: each takes the group's scale
         let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        let end = blocks.as_ptr_range().end;
         for j0 in (0..n).step_by(ROWS) {
             let live = ROWS.min(n - j0);
             // a short last run repeats its last row instead of reading past the matrix
@@ -152,6 +159,12 @@ mod x86 {
                     let mut m4 = [_mm_setzero_ps(); ROWS];
                     for c in 0..ROWS {
                         let block = rows[c].add(ch * Q4_BLOCK_BYTES);
+                        // the block PREFETCH_BYTES ahead in this row's stream (its two lines)
+                        let ahead = block.wrapping_add(PREFETCH_BYTES);
+                        if ahead < end {
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64).cast());
+                        }
                         // the four scales and four minima, f16 → f32
                         let sm = _mm256_cvtph_ps(_mm_loadu_si128(block.cast()));
                         s4[c] = _mm256_castps256_ps128(sm);
