@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
 use crate::ops::quant_input::{QuantActivations, quant_activations};
-use crate::ops::quant_matrix::{Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, QuantFormat, QuantMatrix, f16_at, groups};
+use crate::ops::quant_matrix::{
+    Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, QuantFormat, QuantMatrix, f16_at, groups,
+};
 use crate::ops::quant_q8::matmul_q8;
 use crate::ops::vnni::vnni_available;
 use crate::tensor::Tensor;
@@ -290,7 +292,7 @@ mod x86 {
             let rows: [&[u8]; 2] = std::array::from_fn(|c| &blocks[(j0 + c.min(live - 1)) * row_bytes..]);
             let mut acc = [_mm512_setzero_ps(); 2];
             let mut min_terms = [0.0f32; 2];
-            for gi in 0..g {
+            for (gi, &sum) in sums.iter().enumerate() {
                 let (at, slot) = (gi / 4 * Q4_BLOCK_BYTES, gi % 4);
                 // SAFETY: group gi of x holds 32 values; block gi / 4 of each row 80 bytes.
                 unsafe {
@@ -303,7 +305,7 @@ mod x86 {
                         let q_hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
                         let dot = _mm512_fmadd_ps(x_hi, q_hi, _mm512_mul_ps(x_lo, q_lo));
                         acc[c] = _mm512_fmadd_ps(dot, _mm512_set1_ps(f16_at(block, 2 * slot)), acc[c]);
-                        min_terms[c] += f16_at(block, 8 + 2 * slot) * sums[gi];
+                        min_terms[c] += f16_at(block, 8 + 2 * slot) * sum;
                     }
                 }
             }

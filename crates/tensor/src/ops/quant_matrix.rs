@@ -196,7 +196,9 @@ impl QuantMatrix {
                 check("q4 bytes", blocks.len(), rows * q4_blocks(cols) * Q4_BLOCK_BYTES)?;
                 for (b, block) in blocks.chunks_exact(Q4_BLOCK_BYTES).enumerate() {
                     // the 8 f16 scales and minima: exponent all ones is an infinity or a NaN
-                    if let Some(i) = (0..8).find(|i| f16_at(block, 2 * i).is_nan() || f16_at(block, 2 * i).is_infinite()) {
+                    if let Some(i) =
+                        (0..8).find(|i| f16_at(block, 2 * i).is_nan() || f16_at(block, 2 * i).is_infinite())
+                    {
                         let what = if i < 4 { "scale" } else { "minimum" };
                         return Err(bad(format!("block {b}: {what} {} is {}", i % 4, f16_at(block, 2 * i))));
                     }

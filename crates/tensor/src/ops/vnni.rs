@@ -22,7 +22,9 @@ pub fn vnni_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("f16c"))
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("f16c")
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -32,7 +34,6 @@ pub fn vnni_available() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{int8_rows, q4_rows};
-
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -146,7 +147,8 @@ mod x86 {
         for j0 in (0..n).step_by(ROWS) {
             let live = ROWS.min(n - j0);
             // a short last run repeats its last row instead of reading past the matrix
-            let rows: [*const u8; ROWS] = std::array::from_fn(|c| blocks[(j0 + c.min(live - 1)) * row_bytes..].as_ptr());
+            let rows: [*const u8; ROWS] =
+                std::array::from_fn(|c| blocks[(j0 + c.min(live - 1)) * row_bytes..].as_ptr());
             let mut acc = [[_mm512_setzero_ps(); N]; ROWS];
             let mut min_acc = [[_mm_setzero_ps(); N]; ROWS];
             for ch in 0..chunks {
