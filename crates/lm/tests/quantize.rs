@@ -118,6 +118,51 @@ fn minilm_int8_embeddings_stay_within_cosine_0_995_of_f32() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// A copy of the quantized folder `src` at `dst` whose weights file carries `meta` instead of
+/// its own metadata.
+fn rewrite_with_metadata(src: &Path, dst: &Path, meta: std::collections::HashMap<String, String>) {
+    std::fs::create_dir_all(dst).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let file = loam_nn::TensorFile::open(&src.join(WEIGHTS_FILE)).unwrap();
+    let tensors: Vec<(String, loam_nn::safetensors_io::StoredTensor)> = file
+        .entries()
+        .keys()
+        .map(|n| {
+            let raw = file.raw(n).unwrap();
+            let (dtype, shape, bytes) = (raw.dtype, raw.shape.to_vec(), raw.bytes.to_vec());
+            (n.clone(), loam_nn::safetensors_io::StoredTensor { dtype, shape, bytes })
+        })
+        .collect();
+    loam_nn::safetensors_io::save_raw(&dst.join(WEIGHTS_FILE), &tensors, Some(meta)).unwrap();
+}
+
+#[test]
+fn a_q4_checkpoint_of_another_block_layout_is_refused_with_a_way_out() {
+    let Some(fixtures) = hf_common::fixtures("q4 layout") else { return };
+    let tmp = temp_dir("q4-layout");
+    let out = tmp.join("q4");
+    quantize_folder(&fixtures.join("tiny-gpt2"), QuantFormat::Q4, &out, false).unwrap();
+    let file = loam_nn::TensorFile::open(&out.join(WEIGHTS_FILE)).unwrap();
+    assert_eq!(file.metadata()["loam_q4_layout"], loam_tensor::Q4_LAYOUT.to_string());
+    let raw = file.raw("transformer.h.0.mlp.c_fc.weight").unwrap();
+    assert_eq!(raw.shape.last(), Some(&loam_tensor::Q4_BLOCK_BYTES), "blocks of 80 bytes");
+    // a layout-1 file (written before the key existed) and an unknown layout
+    for (layout, shown) in [(None, "layout 1"), (Some("3"), "layout 3")] {
+        let mut meta = file.metadata().clone();
+        match layout {
+            None => meta.remove("loam_q4_layout"),
+            Some(v) => meta.insert("loam_q4_layout".into(), v.into()),
+        };
+        let old = tmp.join(shown.replace(' ', "-"));
+        rewrite_with_metadata(&out, &old, meta);
+        let err = AutoModel::from_dir(&old).err().unwrap().to_string();
+        assert!(err.contains(shown) && err.contains("re-quantize") && err.contains("cargo xtask quantize"), "{err}");
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 #[test]
 fn a_non_empty_target_the_source_itself_and_a_damaged_index_are_errors() {
     let Some(fixtures) = hf_common::fixtures("quantize errors") else { return };
@@ -137,32 +182,13 @@ fn a_non_empty_target_the_source_itself_and_a_damaged_index_are_errors() {
     assert_eq!(leftovers.len(), 1, "no staging folder is left behind: {leftovers:?}");
 
     // a file whose index lists a weight it lacks
-    let damaged = tmp.join("damaged");
-    std::fs::create_dir_all(&damaged).unwrap();
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(out.join(f), damaged.join(f)).unwrap();
-    }
     let file = loam_nn::TensorFile::open(&out.join(WEIGHTS_FILE)).unwrap();
     let mut meta = file.metadata().clone();
     let index =
         meta["loam_quantized"].replace("\"transformer.h.0.mlp.c_fc.weight\"", "\"transformer.h.0.mlp.nothing.weight\"");
     meta.insert("loam_quantized".into(), index);
-    let tensors: Vec<(String, loam_nn::safetensors_io::StoredTensor)> = file
-        .entries()
-        .keys()
-        .map(|n| {
-            let raw = file.raw(n).unwrap();
-            (
-                n.clone(),
-                loam_nn::safetensors_io::StoredTensor {
-                    dtype: raw.dtype,
-                    shape: raw.shape.to_vec(),
-                    bytes: raw.bytes.to_vec(),
-                },
-            )
-        })
-        .collect();
-    loam_nn::safetensors_io::save_raw(&damaged.join(WEIGHTS_FILE), &tensors, Some(meta)).unwrap();
+    let damaged = tmp.join("damaged");
+    rewrite_with_metadata(&out, &damaged, meta);
     let err = AutoModel::from_dir(&damaged).err().unwrap().to_string();
     assert!(err.contains("transformer.h.0.mlp.nothing.weight") && err.contains("missing"), "{err}");
     std::fs::remove_dir_all(&tmp).unwrap();

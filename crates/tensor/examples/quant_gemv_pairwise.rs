@@ -1,7 +1,10 @@
 //! The quantized products of one GPT-2 124M decoding step, at batch 1 and 8, f32 activations
 //! (the widening kernels; gemm from four rows) against int8 activations (the VNNI kernels),
 //! interleaved in one process so that a loaded machine slows both alike: per round each mode
-//! runs every product once, and the figure is the median of the per-round ratios.
+//! runs every product once, and the figure is the median of the per-round ratios. The GB/s
+//! column is the weights' bytes over the int8-activation time. A last pair of lines puts q4
+//! against int8 weights (both with int8 activations) the same way, at batch 1: the int8 kernel
+//! is the yardstick a change of the q4 format or kernel is measured against.
 //!
 //! `cargo run --release -p loam-tensor --example quant_gemv_pairwise [-- ROUNDS]`
 
@@ -55,8 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rayon::current_num_threads(),
         if vnni_available() { "yes" } else { "no (int8 activations take the portable loop)" }
     );
-    println!("{:<6} {:>5} {:>8} {:>12} {:>12} {:>9}", "format", "batch", "MB", "f32 act ms", "int8 act ms", "speed-up");
+    println!(
+        "{:<6} {:>5} {:>8} {:>12} {:>12} {:>9} {:>8}",
+        "format", "batch", "MB", "f32 act ms", "int8 act ms", "speed-up", "GB/s"
+    );
     let mut rng = Rng::new(5);
+    let mut both = Vec::new();
     for format in [QuantFormat::Int8, QuantFormat::Q4] {
         let ws = weights(format, &mut rng)?;
         let mb = ws.iter().map(|w| w.bytes()).sum::<usize>() as f64 / 1e6;
@@ -74,9 +81,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ratios.push(a / b);
             }
             let (a, b, name) = (median(old), median(new), format.name());
-            println!("{name:<6} {batch:>5} {mb:>8.1} {:>12.2} {:>12.2} {:>8.2}×", a * 1e3, b * 1e3, median(ratios));
+            let gbs = mb / 1e3 / b;
+            println!(
+                "{name:<6} {batch:>5} {mb:>8.1} {:>12.2} {:>12.2} {:>8.2}× {gbs:>8.1}",
+                a * 1e3,
+                b * 1e3,
+                median(ratios)
+            );
         }
+        both.push((ws, mb));
     }
+    // q4 against int8 weights, batch 1, int8 activations, alternating per round
+    let xs = [Tensor::randn(&[1, D], 0.0, 1.0, &mut rng), Tensor::randn(&[1, 4 * D], 0.0, 1.0, &mut rng)];
+    let (mut t8, mut t4, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let a = pass(&both[0].0, &xs, QuantActivations::Int8)?;
+        let b = pass(&both[1].0, &xs, QuantActivations::Int8)?;
+        t8.push(a);
+        t4.push(b);
+        ratios.push(a / b);
+    }
+    let (a, b) = (median(t8), median(t4));
+    println!(
+        "batch 1, int8 activations, alternating: int8 {:.2} ms ({:.1} GB/s), q4 {:.2} ms ({:.1} GB/s)",
+        a * 1e3,
+        both[0].1 / 1e3 / a,
+        b * 1e3,
+        both[1].1 / 1e3 / b
+    );
+    println!("q4 ÷ int8 speed: {:.2}×", median(ratios));
     set_quant_activations(QuantActivations::Int8);
     Ok(())
 }

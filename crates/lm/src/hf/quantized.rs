@@ -3,13 +3,16 @@
 //! layer's weight `P` quantized, `[out, in]`:
 //!
 //! - int8: `P` (I8 `[out, in]`) and `P.scale` (F32 `[out]`);
-//! - q4: `P` (U8 `[out, groups, 16]`, two weights a byte), `P.scale` and `P.min` (F32
-//!   `[out, groups]`);
+//! - q4: `P` (U8 `[out, blocks, 80]`: per row, blocks of four groups of 32 weights, each an
+//!   f16 scale and minimum per group then the nibbles, loam-tensor's layout 2, `Q4_LAYOUT`);
 //! - bf16: `P` (BF16 `[out, in]`).
 //!
 //! The header's metadata says so: `loam_quantization` is the format and `loam_quantized` a JSON
 //! object giving each quantized weight its shape `[out, in]` and the layout its model reads
-//! (`out_in`, or `in_out` for GPT-2's `Conv1D`). A model is built from the dequantized values
+//! (`out_in`, or `in_out` for GPT-2's `Conv1D`); a q4 checkpoint also records its block layout
+//! in `loam_q4_layout`. A q4 checkpoint of another layout (layout 1, written before the key
+//! existed, kept f32 scales and minima in `P.scale` and `P.min`) is refused with a message to
+//! quantize again, never read as the current layout. A model is built from the dequantized values
 //! (so the ordinary loaders work unchanged), then each named linear layer takes the stored
 //! quantized matrix as it is ([`HfWeights::apply_quantized`]).
 
@@ -18,7 +21,7 @@ use std::path::Path;
 
 use loam_nn::safetensors_io::{StoredTensor, save_raw};
 use loam_nn::{StoredDtype, TensorFile, WeightLayout};
-use loam_tensor::{QuantFormat, QuantMatrix, QuantParts, Tensor};
+use loam_tensor::{Q4_BLOCK_BYTES, Q4_LAYOUT, QuantFormat, QuantMatrix, QuantParts, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LmError, Result};
@@ -29,10 +32,10 @@ use crate::hf::weights::HfWeights;
 pub const QUANT_FORMAT_KEY: &str = "loam_quantization";
 /// Metadata key of the quantized weights' shapes and layouts (a JSON object by name).
 pub const QUANT_WEIGHTS_KEY: &str = "loam_quantized";
+/// Metadata key of the q4 block layout (`Q4_LAYOUT`; absent means layout 1).
+pub const Q4_LAYOUT_KEY: &str = "loam_q4_layout";
 /// Suffix of a weight's scales.
 const SCALE: &str = ".scale";
-/// Suffix of a 4-bit weight's minima.
-const MIN: &str = ".min";
 
 /// What the metadata records of one quantized weight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +62,18 @@ impl QuantIndex {
         let path = file.path().to_path_buf();
         let meta = file.metadata();
         let format = QuantFormat::parse(&meta[QUANT_FORMAT_KEY]).map_err(|e| LmError::file(&path, e.to_string()))?;
+        if format == QuantFormat::Q4 {
+            let layout = meta.get(Q4_LAYOUT_KEY).map_or("1", String::as_str);
+            if layout != Q4_LAYOUT.to_string() {
+                return Err(LmError::file(
+                    &path,
+                    format!(
+                        "q4 checkpoint in block layout {layout}, but this build reads layout {Q4_LAYOUT} \
+                         (f16 scales and minima in blocks): re-quantize the f32 model with `cargo xtask quantize --to q4`"
+                    ),
+                ));
+            }
+        }
         let text = meta
             .get(QUANT_WEIGHTS_KEY)
             .ok_or_else(|| LmError::file(&path, format!("metadata `{QUANT_WEIGHTS_KEY}` is missing")))?;
@@ -67,9 +82,8 @@ impl QuantIndex {
         for (name, e) in &entries {
             let mut needed = vec![name.clone()];
             match format {
-                QuantFormat::Bf16 => {}
+                QuantFormat::Bf16 | QuantFormat::Q4 => {}
                 QuantFormat::Int8 => needed.push(format!("{name}{SCALE}")),
-                QuantFormat::Q4 => needed.extend([format!("{name}{SCALE}"), format!("{name}{MIN}")]),
             }
             if let Some(missing) = needed.iter().find(|n| !names.contains_key(*n)) {
                 return Err(LmError::file(
@@ -97,9 +111,9 @@ impl QuantIndex {
         self.entries.keys()
     }
 
-    /// Whether `name` is the scales or minima of a quantized weight (not a parameter).
+    /// Whether `name` is the scales of a quantized weight (not a parameter).
     pub(crate) fn is_part(&self, name: &str) -> bool {
-        [SCALE, MIN].iter().any(|s| name.strip_suffix(s).is_some_and(|base| self.contains(base)))
+        name.strip_suffix(SCALE).is_some_and(|base| self.contains(base))
     }
 
     /// Whether `name` is a tied head's quantized copy, which a GPT-2 loader takes itself.
@@ -129,7 +143,7 @@ impl QuantIndex {
             QuantFormat::Int8 => {
                 QuantParts::Int8 { q: raw.bytes.iter().map(|&b| b as i8).collect(), scales: floats(SCALE)? }
             }
-            QuantFormat::Q4 => QuantParts::Q4 { q: raw.bytes.to_vec(), scales: floats(SCALE)?, mins: floats(MIN)? },
+            QuantFormat::Q4 => QuantParts::Q4 { blocks: raw.bytes.to_vec() },
         };
         QuantMatrix::from_parts(rows, cols, parts).map_err(|e| bad(e.to_string()))
     }
@@ -189,23 +203,24 @@ pub fn save_quantized(
                 tensors.push((name.clone(), StoredTensor { dtype: StoredDtype::I8, shape: vec![rows, cols], bytes }));
                 tensors.push((format!("{name}{SCALE}"), f32s(vec![rows], &scales)));
             }
-            QuantParts::Q4 { q, scales, mins } => {
-                let groups = scales.len() / rows.max(1);
+            QuantParts::Q4 { blocks } => {
+                let per_row = blocks.len() / rows.max(1) / Q4_BLOCK_BYTES;
                 tensors.push((
                     name.clone(),
-                    StoredTensor { dtype: StoredDtype::U8, shape: vec![rows, groups, 16], bytes: q },
+                    StoredTensor { dtype: StoredDtype::U8, shape: vec![rows, per_row, Q4_BLOCK_BYTES], bytes: blocks },
                 ));
-                tensors.push((format!("{name}{SCALE}"), f32s(vec![rows, groups], &scales)));
-                tensors.push((format!("{name}{MIN}"), f32s(vec![rows, groups], &mins)));
             }
         }
     }
     let index = serde_json::to_string(&index).map_err(|e| LmError::Config(e.to_string()))?;
-    let metadata = HashMap::from([
+    let mut metadata = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (QUANT_FORMAT_KEY.to_string(), format.name().to_string()),
         (QUANT_WEIGHTS_KEY.to_string(), index),
     ]);
+    if format == QuantFormat::Q4 {
+        metadata.insert(Q4_LAYOUT_KEY.to_string(), Q4_LAYOUT.to_string());
+    }
     save_raw(path, &tensors, Some(metadata))?;
     Ok(())
 }

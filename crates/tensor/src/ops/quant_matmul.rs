@@ -22,7 +22,9 @@ use rayon::prelude::*;
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
 use crate::ops::quant_input::{QuantActivations, quant_activations};
-use crate::ops::quant_matrix::{Packed, Q4_GROUP, QuantFormat, QuantMatrix, groups};
+use crate::ops::quant_matrix::{
+    Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, QuantFormat, QuantMatrix, f16_at, groups,
+};
 use crate::ops::quant_q8::matmul_q8;
 use crate::ops::vnni::vnni_available;
 use crate::tensor::Tensor;
@@ -109,30 +111,27 @@ fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
 
 /// `out[j] = x · w[j0 + j, :]` for a packed 4-bit matrix against f32 activations, on the path [`kernel_path`] chose.
 fn q4_rows(x: &Q4F32Input, p: &Packed, j0: usize, out: &mut [f32]) {
-    let g = x.sums.len();
-    let rows = j0..j0 + out.len();
-    let q = &p.q[rows.start * g * 16..rows.end * g * 16];
-    let (scales, mins) = (&p.scales[rows.start * g..rows.end * g], &p.mins[rows.start * g..rows.end * g]);
+    let row_bytes = x.sums.len().div_ceil(Q4_BLOCK_GROUPS) * Q4_BLOCK_BYTES;
+    let blocks = &p.q[j0 * row_bytes..(j0 + out.len()) * row_bytes];
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Wide {
-        // SAFETY: q, scales and mins hold out.len() rows of g groups; x.x holds g × 32 values;
-        // the wide path implies AVX-512 F and BW.
-        unsafe { x86::q4_rows(&x.x, &x.sums, q, scales, mins, out) };
+        // SAFETY: blocks holds out.len() whole rows for x's groups; x.x holds groups × 32
+        // values; the wide path implies AVX-512 F and BW.
+        unsafe { x86::q4_rows(&x.x, &x.sums, blocks, out) };
         CALLS[0].fetch_add(1, Ordering::Relaxed);
         return;
     }
     CALLS[1].fetch_add(1, Ordering::Relaxed);
-    for (r, o) in out.iter_mut().enumerate() {
+    for (o, row) in out.iter_mut().zip(blocks.chunks_exact(row_bytes)) {
         let mut total = 0.0f32;
-        for gi in 0..g {
-            let at = r * g + gi;
-            let bytes = &q[at * 16..at * 16 + 16];
-            let xs = &x.x[gi * Q4_GROUP..(gi + 1) * Q4_GROUP];
+        for (gi, xs) in x.x.chunks_exact(Q4_GROUP).enumerate() {
+            let (block, slot) = (&row[gi / 4 * Q4_BLOCK_BYTES..], gi % 4);
+            let bytes = &block[16 + 16 * slot..32 + 16 * slot];
             let mut dot = [0.0f32; 16];
             for i in 0..16 {
                 dot[i] = xs[i] * f32::from(bytes[i] & 15) + xs[i + 16] * f32::from(bytes[i] >> 4);
             }
-            total += scales[at] * dot.iter().sum::<f32>() + mins[at] * x.sums[gi];
+            total += f16_at(block, 2 * slot) * dot.iter().sum::<f32>() + f16_at(block, 8 + 2 * slot) * x.sums[gi];
         }
         *o = total;
     }
@@ -241,6 +240,8 @@ impl Tensor {
 mod x86 {
     use std::arch::x86_64::*;
 
+    use crate::ops::quant_matrix::{Q4_BLOCK_BYTES, f16_at};
+
     /// Sixteen int8 values at `p` widened to f32.
     #[inline(always)]
     unsafe fn load_i8(p: *const u8) -> __m512 {
@@ -278,31 +279,33 @@ mod x86 {
         }
     }
 
-    /// `out[j] = Σ_g scale[j,g] · (x_g · q[j,g]) + min[j,g] · Σ x_g` for 4-bit groups (16 bytes
-    /// a group: low nibbles are its first 16 weights, high nibbles the next 16), two rows at
-    /// a time sharing each load of `x`.
+    /// `out[j] = Σ_g scale[j,g] · (x_g · q[j,g]) + min[j,g] · Σ x_g` for 4-bit blocks
+    /// (`blocks`: whole rows of [`Q4_BLOCK_BYTES`]-byte blocks of four groups, `sums.len()`
+    /// groups a row), two rows at a time sharing each load of `x`.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn q4_rows(x: &[f32], sums: &[f32], q: &[u8], scales: &[f32], mins: &[f32], out: &mut [f32]) {
+    pub(super) unsafe fn q4_rows(x: &[f32], sums: &[f32], blocks: &[u8], out: &mut [f32]) {
         let g = sums.len();
+        let row_bytes = g.div_ceil(4) * Q4_BLOCK_BYTES;
         let low = _mm512_set1_epi32(15);
         for (j0, outs) in (0..out.len()).step_by(2).zip(out.chunks_mut(2)) {
             let live = outs.len();
-            let rows: [usize; 2] = std::array::from_fn(|c| j0 + c.min(live - 1));
+            let rows: [&[u8]; 2] = std::array::from_fn(|c| &blocks[(j0 + c.min(live - 1)) * row_bytes..]);
             let mut acc = [_mm512_setzero_ps(); 2];
             let mut min_terms = [0.0f32; 2];
-            for gi in 0..g {
-                // SAFETY: group gi of x holds 32 values; group gi of each row 16 bytes.
+            for (gi, &sum) in sums.iter().enumerate() {
+                let (at, slot) = (gi / 4 * Q4_BLOCK_BYTES, gi % 4);
+                // SAFETY: group gi of x holds 32 values; block gi / 4 of each row 80 bytes.
                 unsafe {
                     let x_lo = _mm512_loadu_ps(x.as_ptr().add(gi * 32));
                     let x_hi = _mm512_loadu_ps(x.as_ptr().add(gi * 32 + 16));
                     for c in 0..2 {
-                        let at = rows[c] * g + gi;
-                        let b = _mm512_cvtepu8_epi32(_mm_loadu_si128(q.as_ptr().add(at * 16).cast()));
+                        let block = &rows[c][at..at + Q4_BLOCK_BYTES];
+                        let b = _mm512_cvtepu8_epi32(_mm_loadu_si128(block.as_ptr().add(16 + 16 * slot).cast()));
                         let q_lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, low));
                         let q_hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
                         let dot = _mm512_fmadd_ps(x_hi, q_hi, _mm512_mul_ps(x_lo, q_lo));
-                        acc[c] = _mm512_fmadd_ps(dot, _mm512_set1_ps(*scales.get_unchecked(at)), acc[c]);
-                        min_terms[c] += *mins.get_unchecked(at) * *sums.get_unchecked(gi);
+                        acc[c] = _mm512_fmadd_ps(dot, _mm512_set1_ps(f16_at(block, 2 * slot)), acc[c]);
+                        min_terms[c] += f16_at(block, 8 + 2 * slot) * sum;
                     }
                 }
             }

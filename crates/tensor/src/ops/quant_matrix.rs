@@ -6,16 +6,23 @@
 //! - [`QuantFormat::Int8`]: int8 per output channel, symmetric: row `j` is `scale[j] · q[j, i]`
 //!   with `q` in −127..=127 and `scale[j] = max|w[j, :]| / 127`; 1 byte a weight plus one f32 a
 //!   row;
-//! - [`QuantFormat::Q4`]: 4 bits in groups of [`Q4_GROUP`] along a row, with an f32 scale and an
-//!   f32 minimum per group: `w = min + scale · q`, `q` in 0..=15; 0.75 bytes a weight. A group's
-//!   16 bytes hold its elements `i` (low nibble) and `i + 16` (high nibble) in byte `i`, so one
-//!   16-byte load gives two runs of 16 consecutive weights. A row whose length is not a multiple
-//!   of the group ends with a short group padded with zeros.
+//! - [`QuantFormat::Q4`]: 4 bits in groups of [`Q4_GROUP`] along a row, with an f16 scale and an
+//!   f16 minimum per group: `w = min + scale · q`, `q` in 0..=15; 20 bytes per 32 weights
+//!   (0.625 bytes a weight). Layout [`Q4_LAYOUT`]: each row is a run of blocks of
+//!   [`Q4_BLOCK_GROUPS`] groups, [`Q4_BLOCK_BYTES`] bytes each, one stream that the kernels read
+//!   front to back: the four groups' f16 scales (8 bytes, little-endian), their four f16
+//!   minima (8 bytes), then their nibbles (4 × 16 bytes). A group's 16 bytes hold its elements
+//!   `i` (low nibble) and `i + 16` (high nibble) in byte `i`, so one 64-byte load gives the
+//!   four groups' weights as two runs of 16 per group. A row whose length is not a multiple of
+//!   the group ends with a short group padded with zeros, and a row whose groups are not a
+//!   multiple of four with whole zero groups (scale, minimum and nibbles 0).
 //!
 //! There is no backward: training keeps f32 weights, and a product whose input tracks
 //! gradients is an error (see [`Tensor::matmul_quant`](crate::Tensor::matmul_quant)).
 
 use std::sync::Arc;
+
+use half::f16;
 
 use crate::error::{Result, TensorError};
 use crate::ops::bf16_matmul::Bf16Matrix;
@@ -23,6 +30,13 @@ use crate::tensor::Tensor;
 
 /// Weights per 4-bit group (one scale and one minimum each).
 pub const Q4_GROUP: usize = 32;
+/// Groups of a 4-bit block: the unit a row is stored and read in.
+pub const Q4_BLOCK_GROUPS: usize = 4;
+/// Bytes of a 4-bit block: four f16 scales, four f16 minima and 64 bytes of nibbles.
+pub const Q4_BLOCK_BYTES: usize = 8 + 8 + Q4_BLOCK_GROUPS * Q4_GROUP / 2;
+/// The version of the 4-bit layout, recorded in checkpoints: 1 was separate f32 scales and
+/// minima, 2 the blocks above.
+pub const Q4_LAYOUT: u32 = 2;
 
 /// The storage format of a [`QuantMatrix`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,7 +45,8 @@ pub enum QuantFormat {
     Bf16,
     /// int8 per output channel with an f32 scale a row.
     Int8,
-    /// 4-bit groups of [`Q4_GROUP`] with an f32 scale and minimum each.
+    /// 4-bit groups of [`Q4_GROUP`] with an f16 scale and minimum each, in blocks of
+    /// [`Q4_BLOCK_BYTES`].
     Q4,
 }
 
@@ -68,12 +83,11 @@ impl std::fmt::Display for QuantFormat {
 /// The packed values of an int8 or 4-bit matrix.
 #[derive(Debug, Clone)]
 pub(crate) struct Packed {
-    /// Int8: `rows × cols` bytes (i8 as u8). Q4: `rows × groups × 16` bytes.
+    /// Int8: `rows × cols` bytes (i8 as u8). Q4: `rows × blocks(cols)` blocks of
+    /// [`Q4_BLOCK_BYTES`].
     pub(crate) q: Arc<Vec<u8>>,
-    /// Int8: one per row. Q4: one per group, row-major `[rows, groups]`.
+    /// Int8: one per row. Q4: empty (the scales are in the blocks).
     pub(crate) scales: Arc<Vec<f32>>,
-    /// Q4 only: one per group, `[rows, groups]`; empty for int8.
-    pub(crate) mins: Arc<Vec<f32>>,
 }
 
 /// A weight matrix `[rows, cols]` (`[out, in]`) in a [`QuantFormat`], for inference.
@@ -98,20 +112,26 @@ pub enum QuantParts {
         /// `rows` scales.
         scales: Vec<f32>,
     },
-    /// Packed nibbles (16 bytes a group) with a scale and a minimum a group.
+    /// The blocks of layout [`Q4_LAYOUT`]: `rows × ⌈groups / 4⌉` of [`Q4_BLOCK_BYTES`] bytes.
     Q4 {
-        /// `rows × groups × 16` bytes.
-        q: Vec<u8>,
-        /// `rows × groups` scales.
-        scales: Vec<f32>,
-        /// `rows × groups` minima.
-        mins: Vec<f32>,
+        /// The blocks, row after row.
+        blocks: Vec<u8>,
     },
 }
 
 /// Groups of a 4-bit row of `cols` weights.
 pub(crate) fn groups(cols: usize) -> usize {
     cols.div_ceil(Q4_GROUP)
+}
+
+/// Blocks of a 4-bit row of `cols` weights.
+pub(crate) fn q4_blocks(cols: usize) -> usize {
+    groups(cols).div_ceil(Q4_BLOCK_GROUPS)
+}
+
+/// The f16 at `bytes[at..at + 2]` (little-endian) as f32.
+pub(crate) fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([bytes[at], bytes[at + 1]])).to_f32()
 }
 
 impl QuantMatrix {
@@ -137,13 +157,14 @@ impl QuantMatrix {
                 return Ok(QuantMatrix { format, rows, cols, bf16: Some(Bf16Matrix::from_tensor(t)?), packed: None });
             }
             QuantFormat::Int8 => quantize_int8(&w, rows, cols),
-            QuantFormat::Q4 => quantize_q4(&w, rows, cols),
+            QuantFormat::Q4 => quantize_q4(&w, rows, cols)?,
         };
         Ok(QuantMatrix { format, rows, cols, bf16: None, packed: Some(packed) })
     }
 
     /// A matrix from stored parts (as [`QuantMatrix::parts`] gives them), checking every length
-    /// against `[rows, cols]` and that scales and minima are finite.
+    /// against `[rows, cols]` and that scales and minima are finite (for 4-bit blocks, also
+    /// those of the padding groups, which multiply zeros).
     pub fn from_parts(rows: usize, cols: usize, parts: QuantParts) -> Result<QuantMatrix> {
         let bad = |what: String| TensorError::invalid("QuantMatrix::from_parts", format!("[{rows}, {cols}]: {what}"));
         let check = |name: &str, got: usize, want: usize| -> Result<()> {
@@ -155,7 +176,6 @@ impl QuantMatrix {
                 Some(i) => Err(bad(format!("{name}[{i}] is {}", v[i]))),
             }
         };
-        let g = groups(cols);
         let (format, packed) = match parts {
             QuantParts::Bf16(bits) => {
                 check("bf16 values", bits.len(), rows * cols)?;
@@ -170,15 +190,20 @@ impl QuantMatrix {
                     return Err(bad(format!("int8 value {i} is −128, outside the symmetric range ±127")));
                 }
                 let q = q.into_iter().map(|v| v as u8).collect();
-                (QuantFormat::Int8, Packed { q: Arc::new(q), scales: Arc::new(scales), mins: Arc::new(Vec::new()) })
+                (QuantFormat::Int8, Packed { q: Arc::new(q), scales: Arc::new(scales) })
             }
-            QuantParts::Q4 { q, scales, mins } => {
-                check("q4 bytes", q.len(), rows * g * Q4_GROUP / 2)?;
-                check("q4 scales", scales.len(), rows * g)?;
-                check("q4 minima", mins.len(), rows * g)?;
-                finite("scales", &scales)?;
-                finite("minima", &mins)?;
-                (QuantFormat::Q4, Packed { q: Arc::new(q), scales: Arc::new(scales), mins: Arc::new(mins) })
+            QuantParts::Q4 { blocks } => {
+                check("q4 bytes", blocks.len(), rows * q4_blocks(cols) * Q4_BLOCK_BYTES)?;
+                for (b, block) in blocks.chunks_exact(Q4_BLOCK_BYTES).enumerate() {
+                    // the 8 f16 scales and minima: exponent all ones is an infinity or a NaN
+                    if let Some(i) =
+                        (0..8).find(|i| f16_at(block, 2 * i).is_nan() || f16_at(block, 2 * i).is_infinite())
+                    {
+                        let what = if i < 4 { "scale" } else { "minimum" };
+                        return Err(bad(format!("block {b}: {what} {} is {}", i % 4, f16_at(block, 2 * i))));
+                    }
+                }
+                (QuantFormat::Q4, Packed { q: Arc::new(blocks), scales: Arc::new(Vec::new()) })
             }
         };
         Ok(QuantMatrix { format, rows, cols, bf16: None, packed: Some(packed) })
@@ -219,17 +244,14 @@ impl QuantMatrix {
                 }
                 QuantParts::Int8 { q, scales }
             }
-            QuantFormat::Q4 => {
-                let (mut q, mut scales, mut mins) = (Vec::new(), Vec::new(), Vec::new());
-                for p in all {
-                    if let QuantParts::Q4 { q: pq, scales: ps, mins: pm } = p {
-                        q.extend(pq);
-                        scales.extend(ps);
-                        mins.extend(pm);
-                    }
-                }
-                QuantParts::Q4 { q, scales, mins }
-            }
+            QuantFormat::Q4 => QuantParts::Q4 {
+                blocks: all
+                    .flat_map(|p| match p {
+                        QuantParts::Q4 { blocks } => blocks,
+                        _ => unreachable!("same format"),
+                    })
+                    .collect(),
+            },
         };
         QuantMatrix::from_parts(rows, first.cols, stacked)
     }
@@ -241,7 +263,7 @@ impl QuantMatrix {
             (None, Some(p)) if self.format == QuantFormat::Int8 => {
                 QuantParts::Int8 { q: p.q.iter().map(|&v| v as i8).collect(), scales: p.scales.to_vec() }
             }
-            (None, Some(p)) => QuantParts::Q4 { q: p.q.to_vec(), scales: p.scales.to_vec(), mins: p.mins.to_vec() },
+            (None, Some(p)) => QuantParts::Q4 { blocks: p.q.to_vec() },
             (None, None) => unreachable!("a QuantMatrix holds bf16 or packed values"),
         }
     }
@@ -260,7 +282,7 @@ impl QuantMatrix {
     pub fn bytes(&self) -> usize {
         match (&self.bf16, &self.packed) {
             (Some(b), _) => b.bytes(),
-            (None, Some(p)) => p.q.len() + 4 * (p.scales.len() + p.mins.len()),
+            (None, Some(p)) => p.q.len() + 4 * p.scales.len(),
             (None, None) => 0,
         }
     }
@@ -293,14 +315,17 @@ impl QuantMatrix {
                 }
             }
             (None, Some(p)) => {
-                let g = groups(c);
+                let row_bytes = q4_blocks(c) * Q4_BLOCK_BYTES;
                 for (r, row) in out.chunks_exact_mut(c).enumerate() {
-                    let j = j0 + r;
-                    for (i, o) in row.iter_mut().enumerate() {
-                        let gi = j * g + i / Q4_GROUP;
-                        let byte = p.q[gi * Q4_GROUP / 2 + i % Q4_GROUP % 16];
-                        let q = if i % Q4_GROUP < 16 { byte & 15 } else { byte >> 4 };
-                        *o = p.mins[gi] + p.scales[gi] * f32::from(q);
+                    let stored = &p.q[(j0 + r) * row_bytes..(j0 + r + 1) * row_bytes];
+                    for (gi, vals) in row.chunks_mut(Q4_GROUP).enumerate() {
+                        let (block, slot) = (&stored[gi / 4 * Q4_BLOCK_BYTES..], gi % 4);
+                        let (s, m) = (f16_at(block, 2 * slot), f16_at(block, 8 + 2 * slot));
+                        let nibbles = &block[16 + 16 * slot..32 + 16 * slot];
+                        for (i, o) in vals.iter_mut().enumerate() {
+                            let q = if i < 16 { nibbles[i] & 15 } else { nibbles[i - 16] >> 4 };
+                            *o = m + s * f32::from(q);
+                        }
                     }
                 }
             }
@@ -323,33 +348,46 @@ fn quantize_int8(w: &[f32], rows: usize, cols: usize) -> Packed {
             }
         }
     }
-    Packed { q: Arc::new(q), scales: Arc::new(scales), mins: Arc::new(Vec::new()) }
+    Packed { q: Arc::new(q), scales: Arc::new(scales) }
 }
 
-/// 4-bit groups: `min` and `scale = (max − min) / 15` per group, `q = round((w − min) / scale)`.
-fn quantize_q4(w: &[f32], rows: usize, cols: usize) -> Packed {
-    let g = groups(cols);
-    let mut q = vec![0u8; rows * g * Q4_GROUP / 2];
-    let mut scales = vec![0.0f32; rows * g];
-    let mut mins = vec![0.0f32; rows * g];
-    for r in 0..rows {
-        for gi in 0..g {
-            let vals = &w[r * cols + gi * Q4_GROUP..r * cols + (cols.min((gi + 1) * Q4_GROUP))];
+/// 4-bit groups: `min` and `scale = (max − min) / 15` per group, both rounded to f16, then
+/// `q = round((w − min) / scale)` against the rounded pair (the values the products use). A
+/// group whose minimum or scale is beyond f16's range (±65504) is an error.
+fn quantize_q4(w: &[f32], rows: usize, cols: usize) -> Result<Packed> {
+    let row_bytes = q4_blocks(cols) * Q4_BLOCK_BYTES;
+    let mut q = vec![0u8; rows * row_bytes];
+    if cols == 0 {
+        return Ok(Packed { q: Arc::new(q), scales: Arc::new(Vec::new()) });
+    }
+    for (r, (row, stored)) in w.chunks_exact(cols).zip(q.chunks_exact_mut(row_bytes.max(1))).enumerate() {
+        for (gi, vals) in row.chunks(Q4_GROUP).enumerate() {
             let lo = vals.iter().copied().fold(f32::INFINITY, f32::min);
             let hi = vals.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let scale = (hi - lo) / 15.0;
+            let (s16, m16) = (f16::from_f32((hi - lo) / 15.0), f16::from_f32(lo));
+            if s16.is_infinite() || m16.is_infinite() {
+                return Err(TensorError::invalid(
+                    "QuantMatrix::quantize",
+                    format!(
+                        "row {r}, weights {}..{}: range [{lo}, {hi}] is beyond q4's f16 scales (±65504)",
+                        gi * Q4_GROUP,
+                        gi * Q4_GROUP + vals.len()
+                    ),
+                ));
+            }
+            let (scale, min) = (s16.to_f32(), m16.to_f32());
             let inv = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            let at = r * g + gi;
-            scales[at] = scale;
-            mins[at] = lo;
-            let bytes = &mut q[at * Q4_GROUP / 2..(at + 1) * Q4_GROUP / 2];
+            let (block, slot) = (&mut stored[gi / 4 * Q4_BLOCK_BYTES..(gi / 4 + 1) * Q4_BLOCK_BYTES], gi % 4);
+            block[2 * slot..2 * slot + 2].copy_from_slice(&s16.to_bits().to_le_bytes());
+            block[8 + 2 * slot..10 + 2 * slot].copy_from_slice(&m16.to_bits().to_le_bytes());
+            let nibbles = &mut block[16 + 16 * slot..32 + 16 * slot];
             for (i, &v) in vals.iter().enumerate() {
-                let n = ((v - lo) * inv).round().clamp(0.0, 15.0) as u8;
-                bytes[i % 16] |= if i < 16 { n } else { n << 4 };
+                let n = ((v - min) * inv).round().clamp(0.0, 15.0) as u8;
+                nibbles[i % 16] |= if i < 16 { n } else { n << 4 };
             }
         }
     }
-    Packed { q: Arc::new(q), scales: Arc::new(scales), mins: Arc::new(mins) }
+    Ok(Packed { q: Arc::new(q), scales: Arc::new(Vec::new()) })
 }
 
 #[cfg(test)]
@@ -390,10 +428,47 @@ mod tests {
                 let lo = vals.iter().copied().fold(f32::INFINITY, f32::min);
                 let hi = vals.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let err = max_abs_diff(vals, &d[idx]);
-                assert!(err <= 0.5 * (hi - lo) / 15.0 * 1.0001 + 1e-7, "row {r} group at {g0}: error {err}");
+                // half a step, plus the rounding of the minimum and the scale to f16 (2⁻¹¹)
+                let bound = 0.5 * (hi - lo) / 15.0 + (lo.abs() + (hi - lo)) / 2048.0 + 1e-7;
+                assert!(err <= bound, "row {r} group at {g0}: error {err} > {bound}");
             }
         }
-        assert_eq!(m.bytes(), 5 * 3 * 16 + 5 * 3 * 8);
+        // three groups fill one block of four: 80 bytes a row, 20 per 32 weights
+        assert_eq!(m.bytes(), 5 * Q4_BLOCK_BYTES);
+        assert_eq!(QuantMatrix::quantize(&Tensor::zeros(&[3, 256]), QuantFormat::Q4).unwrap().bytes(), 3 * 8 * 20);
+    }
+
+    #[test]
+    fn q4_blocks_hold_f16_scales_then_minima_then_nibbles() {
+        // one row of 40: group 0 is 0, 1, …, 15, 0, 1, …, 15 (scale 1, minimum 0); group 1 is
+        // eight values of −2 and 5.5 (scale 0.5, minimum −2); groups 2 and 3 are padding
+        let mut w: Vec<f32> = (0..32).map(|i| (i % 16) as f32).collect();
+        w.extend([-2.0, 5.5, -2.0, 5.5, -2.0, 5.5, -2.0, 5.5]);
+        let m = QuantMatrix::quantize(&Tensor::from_vec(w.clone(), &[1, 40]).unwrap(), QuantFormat::Q4).unwrap();
+        let QuantParts::Q4 { blocks } = m.parts() else { panic!("q4 parts") };
+        assert_eq!(blocks.len(), Q4_BLOCK_BYTES);
+        let h = |v: f32| f16::from_f32(v).to_bits().to_le_bytes();
+        assert_eq!(blocks[0..2], h(1.0));
+        assert_eq!(blocks[2..4], h(0.5));
+        assert_eq!(blocks[4..8], [0; 4]);
+        assert_eq!(blocks[8..10], h(0.0));
+        assert_eq!(blocks[10..12], h(-2.0));
+        assert_eq!(blocks[16 + 3], 3 | (3 << 4)); // group 0: elements 3 and 19
+        assert_eq!(blocks[32..40], [0, 15, 0, 15, 0, 15, 0, 15]); // group 1: low nibbles only
+        assert!(blocks[40..].iter().all(|&b| b == 0));
+        assert_eq!(m.dequantize().to_vec(), w);
+    }
+
+    #[test]
+    fn q4_blocks_with_non_finite_scales_and_weights_beyond_f16_are_refused() {
+        let m = QuantMatrix::quantize(&Tensor::ones(&[2, 33]), QuantFormat::Q4).unwrap();
+        let QuantParts::Q4 { mut blocks } = m.parts() else { panic!("q4 parts") };
+        blocks[Q4_BLOCK_BYTES + 10..Q4_BLOCK_BYTES + 12].copy_from_slice(&f16::INFINITY.to_bits().to_le_bytes());
+        let err = QuantMatrix::from_parts(2, 33, QuantParts::Q4 { blocks }).unwrap_err().to_string();
+        assert!(err.contains("block 1: minimum 1 is inf"), "{err}");
+        let t = Tensor::from_vec(vec![0.0, 1e6], &[1, 2]).unwrap();
+        let err = QuantMatrix::quantize(&t, QuantFormat::Q4).unwrap_err().to_string();
+        assert!(err.contains("row 0, weights 0..2") && err.contains("f16"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::kernel::{KernelPath, kernel_path};
 use crate::ops::quant_input::{Q4Input, Q8_BLOCK, Q8Input};
 use crate::ops::quant_matmul::CALLS;
-use crate::ops::quant_matrix::{Packed, QuantFormat, QuantMatrix};
+use crate::ops::quant_matrix::{Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, QuantFormat, QuantMatrix, f16_at};
 use crate::ops::vnni::vnni_available;
 
 /// Input rows a kernel call multiplies together, sharing each load of the weights.
@@ -96,34 +96,34 @@ fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &
 
 /// `out[r, j] = xs[r] · w[j0 + j, :]` for a packed 4-bit matrix: `out` `[xs.len(), len]`.
 fn q4_rows(xs: &[Q4Input], p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
-    let g = xs[0].groups;
-    let (a, b) = (j0 * g, (j0 + len) * g);
-    let (q, scales, mins) = (&p.q[a * 16..b * 16], &p.scales[a..b], &p.mins[a..b]);
+    let row_bytes = xs[0].groups.div_ceil(Q4_BLOCK_GROUPS) * Q4_BLOCK_BYTES;
+    let blocks = &p.q[j0 * row_bytes..(j0 + len) * row_bytes];
     let vnni = vnni_path();
     CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
     for (xb, ob) in xs.chunks(X_ROWS).zip(out.chunks_mut(X_ROWS * len)) {
         #[cfg(target_arch = "x86_64")]
         if vnni {
-            // SAFETY: q, scales and mins hold len rows of g groups, every input was built from
-            // rows of g groups, ob holds xb.len() × len outputs; the CPU has AVX-512 F, BW, VL
-            // (the wide path), FMA and VNNI.
-            unsafe { crate::ops::vnni::q4_rows(xb, q, scales, mins, ob) };
+            // SAFETY: blocks holds len whole rows for the inputs' groups, every input was built
+            // from rows of those groups, ob holds xb.len() × len outputs; the CPU has AVX-512 F,
+            // BW, VL (the wide path), FMA, F16C and VNNI.
+            unsafe { crate::ops::vnni::q4_rows(xb, blocks, ob) };
             continue;
         }
         for (x, orow) in xb.iter().zip(ob.chunks_exact_mut(len)) {
-            for (j, o) in orow.iter_mut().enumerate() {
+            for (o, row) in orow.iter_mut().zip(blocks.chunks_exact(row_bytes)) {
                 let mut total = 0.0f32;
-                for gi in 0..g {
-                    let at = j * g + gi;
+                for gi in 0..x.groups {
+                    let (block, slot) = (&row[gi / 4 * Q4_BLOCK_BYTES..], gi % 4);
                     let (lo, hi) = Q4Input::runs(gi);
-                    let dot: i32 = q[at * 16..at * 16 + 16]
+                    let dot: i32 = block[16 + 16 * slot..32 + 16 * slot]
                         .iter()
                         .enumerate()
                         .map(|(i, &b)| {
                             i32::from(b & 15) * i32::from(x.q[lo + i]) + i32::from(b >> 4) * i32::from(x.q[hi + i])
                         })
                         .sum();
-                    total += scales[at] * x.d[gi] * dot as f32 + mins[at] * x.sums[gi];
+                    let (s, m) = (f16_at(block, 2 * slot), f16_at(block, 8 + 2 * slot));
+                    total += s * x.d[gi] * dot as f32 + m * x.sums[gi];
                 }
                 *o = total;
             }
