@@ -2,13 +2,15 @@
 //! windows of the token stream as `[CLS] window [SEP]`, about 15% of the tokens (or whole
 //! words) chosen and masked 80/10/10 by loam-text's collator, the loss the cross-entropy at
 //! the chosen positions. Validation reports the MLM perplexity and the masked-token accuracy
-//! on windows masked with a fixed seed; samples fill a mask in each prompt.
+//! on windows masked with a fixed seed, beside the unigram baseline ([`unigram_baseline`]),
+//! the accuracy a model that ignores the context would reach; samples fill a mask in each
+//! prompt.
 
 use std::collections::BTreeMap;
 
 use loam_nn::Ctx;
 use loam_tensor::{Rng, Tensor};
-use loam_text::{TokenSplit, Tokenizer};
+use loam_text::{MlmConfig, TokenSplit, Tokenizer};
 
 use crate::error::Result;
 use crate::fill_mask::fill_mask_ids;
@@ -28,6 +30,38 @@ pub(crate) struct Mlm<'a> {
     data: &'a RunData,
     config: &'a TrainConfig,
     masker: Masker,
+    /// The masked accuracy of the context-blind model on the validation split.
+    baseline: f64,
+}
+
+/// Tokens of the training split read at once when counting them.
+const COUNT_CHUNK: usize = 1 << 16;
+
+/// The masked-token accuracy of a model that ignores the context: at a masked or replaced
+/// position it answers the training split's commonest token, at a kept one it copies the
+/// input (a kept token is right), so it scores `(1 − keep) · share + keep`, `share` being that
+/// token's share of `val` and `keep` the collator's chance (10%) that a chosen token stays.
+/// (It cannot tell a replaced token from an unchosen one, so this is an upper bound on it.)
+/// Returns the token and the accuracy.
+pub(crate) fn unigram_baseline(train: &TokenSplit, val: &[usize], vocab: usize) -> Result<(usize, f64)> {
+    let mut counts = vec![0u64; vocab];
+    let mut buf = vec![0u32; COUNT_CHUNK];
+    let mut start = 0;
+    while start < train.len() {
+        let n = COUNT_CHUNK.min(train.len() - start);
+        train.read_into(start, &mut buf[..n])?;
+        for &t in &buf[..n] {
+            if let Some(c) = counts.get_mut(t as usize) {
+                *c += 1;
+            }
+        }
+        start += n;
+    }
+    let top = crate::sampling::argmax(&counts.iter().map(|&c| c as f32).collect::<Vec<_>>());
+    let share = val.iter().filter(|&&t| t == top).count() as f64 / val.len().max(1) as f64;
+    let c = MlmConfig::default();
+    let keep = 1.0 - c.mask_token_prob - c.random_token_prob;
+    Ok((top, (1.0 - keep) * share + keep))
 }
 
 impl<'a> Mlm<'a> {
@@ -35,7 +69,8 @@ impl<'a> Mlm<'a> {
     /// `config`; the tokenizer must have `[MASK]`, `[CLS]` and `[SEP]`.
     pub fn new(model: &'a BertForMaskedLM, data: &'a RunData, config: &'a TrainConfig) -> Result<Mlm<'a>> {
         let masker = Masker::new(&data.tokenizer, config.data.mask_prob, config.data.whole_word_mask)?;
-        Ok(Mlm { model, data, config, masker })
+        let (_, baseline) = unigram_baseline(&data.train, &data.val_tokens, data.tokenizer.vocab_size())?;
+        Ok(Mlm { model, data, config, masker, baseline })
     }
 
     /// Tokens of a window between `[CLS]` and `[SEP]`.
@@ -52,8 +87,14 @@ impl<'a> Mlm<'a> {
         self.masker.mask(&windows, rng.next_u64())
     }
 
-    fn figures(loss: f64, accuracy: f64) -> Validation {
-        Validation { loss, metrics: BTreeMap::from([("masked_accuracy".to_string(), accuracy)]) }
+    fn figures(&self, loss: f64, accuracy: f64) -> Validation {
+        Validation {
+            loss,
+            metrics: BTreeMap::from([
+                ("masked_accuracy".to_string(), accuracy),
+                ("unigram_baseline".to_string(), self.baseline),
+            ]),
+        }
     }
 }
 
@@ -90,7 +131,7 @@ impl Objective for Mlm<'_> {
                 whole_word: self.config.data.whole_word_mask,
             };
             let s = mlm_score(self.model, &self.data.tokenizer, &val, &options)?;
-            return Ok(Mlm::figures(s.mean_nll, s.accuracy));
+            return Ok(self.figures(s.mean_nll, s.accuracy));
         }
         let mut rng = Rng::new(seed ^ 0xe7a1);
         let mut tally = MlmTally::default();
@@ -98,7 +139,7 @@ impl Objective for Mlm<'_> {
             tally.add(self.model, &self.random_batch(&self.data.val, batch_size, &mut rng)?)?;
         }
         let s = tally.score();
-        Ok(Mlm::figures(s.mean_nll, s.accuracy))
+        Ok(self.figures(s.mean_nll, s.accuracy))
     }
 
     /// For each configured prompt (or, when the vocabulary cannot spell it, the start of the
@@ -133,5 +174,22 @@ impl Objective for Mlm<'_> {
                 Ok(format!("{} → {}", tokenizer.decode(&ids, false)?, guesses.join(" ; ")))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baseline_is_the_commonest_training_token_on_validation() {
+        // token 3 is the commonest in training (3 of 6) and half of validation
+        let train = TokenSplit::from_tokens(vec![3, 1, 3, 2, 3, 1]);
+        let (top, acc) = unigram_baseline(&train, &[3, 2, 3, 1], 5).unwrap();
+        assert_eq!(top, 3);
+        assert!((acc - (0.9 * 0.5 + 0.1)).abs() < 1e-12, "{acc}");
+        // a token no validation position holds leaves the kept 10%
+        let (_, acc) = unigram_baseline(&train, &[1, 2], 5).unwrap();
+        assert!((acc - 0.1).abs() < 1e-12, "{acc}");
     }
 }

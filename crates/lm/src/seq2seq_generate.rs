@@ -45,20 +45,28 @@ pub fn generate_seq2seq(
     let mut rng = Rng::new(cfg.seed);
     let mut seq = vec![model.decoder_start_token_id()];
     let max_len = 1 + cfg.max_new_tokens;
+    // plain greedy: no penalty or sampling, so only the argmax of the logits matters
+    let plain_greedy = (!cfg.do_sample || cfg.temperature == 0.0)
+        && cfg.repetition_penalty == 1.0
+        && cfg.no_repeat_ngram_size == 0;
     while seq.len() < max_len {
         let last = seq[seq.len() - 1];
-        let logits = model.decode(&[last], 1, 1, &encoded, Some(&mut cache), &mut ctx)?;
-        let mut row = logits.to_vec();
         let forced = match (model.forced_bos_token_id(), model.forced_eos_token_id()) {
             (Some(bos), _) if seq.len() == 1 => Some(bos),
             (_, Some(eos)) if seq.len() + 1 == max_len => Some(eos),
             _ => None,
         };
-        if let Some(t) = forced.filter(|&t| t < row.len()) {
-            row.iter_mut().for_each(|x| *x = f32::NEG_INFINITY);
-            row[t] = 0.0;
-        }
-        let next = choose(&row, &seq, cfg, &mut rng);
+        let next = if plain_greedy && forced.is_none() {
+            model.next_greedy(last, &encoded, &mut cache, &mut ctx)?
+        } else {
+            let logits = model.decode(&[last], 1, 1, &encoded, Some(&mut cache), &mut ctx)?;
+            let mut row = logits.to_vec();
+            if let Some(t) = forced.filter(|&t| t < row.len()) {
+                row.iter_mut().for_each(|x| *x = f32::NEG_INFINITY);
+                row[t] = 0.0;
+            }
+            choose(&row, &seq, cfg, &mut rng)
+        };
         if cfg.eos_ids.contains(&(next as u32)) {
             return Ok((seq.split_off(1), FinishReason::Stop));
         }

@@ -186,6 +186,20 @@ pub trait Seq2SeqLm: Send + Sync {
         ctx: &mut Ctx,
     ) -> Result<Tensor>;
 
+    /// The likeliest next token after `last`, the newest target id of a one-row batch decoded
+    /// with `cache`: the argmax of [`Seq2SeqLm::decode`]'s logits (the first of ties), which a
+    /// model may find without computing every logit (T5 screens its head in bf16, exactly).
+    fn next_greedy(
+        &self,
+        last: usize,
+        encoded: &EncoderOutput,
+        cache: &mut Seq2SeqCache,
+        ctx: &mut Ctx,
+    ) -> Result<usize> {
+        let logits = self.decode(&[last], 1, 1, encoded, Some(cache), ctx)?;
+        Ok(crate::sampling::argmax(&logits.to_vec()))
+    }
+
     /// An empty cache for decoding over `encoded`.
     fn new_cache(&self, encoded: &EncoderOutput) -> Seq2SeqCache {
         Seq2SeqCache::new(self.decoder_layers(), encoded.batch())

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hf_common::{floats, ids, max_diff};
 
-use loam_lm::hf::{load_bart, load_t5, relative_position_bucket};
+use loam_lm::hf::{T5, T5Config, load_bart, load_t5, relative_position_bucket};
 use loam_lm::{
     BeamConfig, EarlyStopping, GenerationConfig, Seq2SeqLm, beam_search_seq2seq, generate_seq2seq,
 };
-use loam_nn::Ctx;
+use loam_nn::{Ctx, ParamStore};
 use loam_tensor::Tensor;
 
 const LOGIT_TOL: f32 = 1e-4;
@@ -140,6 +140,39 @@ fn tiny_bart_matches_transformers() {
     assert_eq!(bart.decoder_start_token_id(), 2);
     assert_eq!(bart.forced_eos_token_id(), Some(2));
     check_against_reference(&bart, &dir);
+}
+
+/// Greedy decoding step by step from the full logits, as the screened head must reproduce.
+fn greedy_from_logits(model: &dyn Seq2SeqLm, source: &[usize], n: usize) -> Vec<usize> {
+    let _g = loam_tensor::no_grad();
+    let mut ctx = Ctx::eval();
+    let encoded = model.encode(source, 1, source.len(), &[source.len()], &mut ctx).unwrap();
+    let mut cache = model.new_cache(&encoded);
+    let mut seq = vec![model.decoder_start_token_id()];
+    while seq.len() <= n {
+        let last = seq[seq.len() - 1];
+        let logits = model.decode(&[last], 1, 1, &encoded, Some(&mut cache), &mut ctx).unwrap();
+        seq.push(loam_lm::argmax(&logits.to_vec()));
+    }
+    seq.split_off(1)
+}
+
+#[test]
+fn greedy_through_the_screened_head_equals_the_argmax_of_the_logits() {
+    // random weights at a small flan-t5-like shape, untied (v1.1) and tied (v1.0, rescaled)
+    for (seed, tied) in [(3u64, false), (4, true)] {
+        let config: T5Config = serde_json::from_value(serde_json::json!({
+            "vocab_size": 3000, "d_model": 64, "d_kv": 16, "d_ff": 128, "num_layers": 2,
+            "num_heads": 4, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": tied,
+            "decoder_start_token_id": 0, "pad_token_id": 0, "eos_token_id": 1
+        }))
+        .unwrap();
+        let t5 = T5::new(&config, &ParamStore::new(seed)).unwrap();
+        let source: Vec<usize> = (0..24).map(|i| (i * 251 + 7) % 3000).collect();
+        let cfg = GenerationConfig { max_new_tokens: 40, ..GenerationConfig::default() };
+        let (greedy, _) = generate_seq2seq(&t5, &source, &cfg, &mut |_| true).unwrap();
+        assert_eq!(greedy, greedy_from_logits(&t5, &source, 40), "tied {tied}");
+    }
 }
 
 #[test]

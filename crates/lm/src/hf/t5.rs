@@ -10,6 +10,7 @@
 //! `tie_word_embeddings` does, as in transformers 4.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use loam_nn::{Builder, Ctx, Embedding, Init, Linear, Module, RmsNorm, WeightLayout};
 use loam_tensor::Tensor;
@@ -20,6 +21,7 @@ use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
 use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
 use crate::hf::weights::HfWeights;
+use crate::screened_head::ScreenedHead;
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
 
 /// The fields of a T5 `config.json` that shape the model.
@@ -208,6 +210,8 @@ pub struct T5 {
     lm_head: Option<Linear>,
     /// `[V, C]` tied head as `[C, V]` for one product.
     tied_head: Option<Tensor>,
+    /// The head's bf16 screen for greedy decoding, made on first use.
+    screen: OnceLock<ScreenedHead>,
 }
 
 /// T5's bucket of the relative position `rel = key − query`.
@@ -396,16 +400,46 @@ impl T5 {
             decoder,
             lm_head,
             tied_head,
+            screen: OnceLock::new(),
         })
+    }
+
+    /// The decoder's final hidden states `[B, T, C]` as the head reads them (rescaled by
+    /// d_model^−0.5 when the config says so).
+    fn head_input(&self, x: &Tensor) -> Tensor {
+        if self.config.rescales_output() {
+            x.mul_scalar((self.config.d_model as f32).powf(-0.5))
+        } else {
+            x.clone()
+        }
+    }
+
+    /// The head's f32 weights `[C, V]`, when it has them (not a quantized head).
+    fn head_weights(&self) -> Option<&Tensor> {
+        match (&self.lm_head, &self.tied_head) {
+            (Some(head), _) if head.layout == WeightLayout::InOut && head.bias.is_none() => {
+                head.weight.f32().ok()
+            }
+            (Some(_), _) => None,
+            (None, w) => w.as_ref(),
+        }
+    }
+
+    /// The head's bf16 screen, made on first use; `None` when the head is not an f32 matrix.
+    fn screen(&self) -> Result<Option<&ScreenedHead>> {
+        if let Some(s) = self.screen.get() {
+            return Ok(Some(s));
+        }
+        let Some(w) = self.head_weights() else {
+            return Ok(None);
+        };
+        let screen = ScreenedHead::new(w)?;
+        Ok(Some(self.screen.get_or_init(|| screen)))
     }
 
     /// Logits `[B, T, vocab]` of the decoder's final hidden states `x` `[B, T, C]`.
     fn head(&self, x: &Tensor) -> Result<Tensor> {
-        let x = if self.config.rescales_output() {
-            x.mul_scalar((self.config.d_model as f32).powf(-0.5))
-        } else {
-            x.clone()
-        };
+        let x = self.head_input(x);
         Ok(match (&self.lm_head, &self.tied_head) {
             (Some(head), _) => head.forward(&x)?,
             (None, Some(w)) => project(&x, w)?,
@@ -484,8 +518,38 @@ impl Seq2SeqLm for T5 {
         b: usize,
         t: usize,
         encoded: &EncoderOutput,
-        mut cache: Option<&mut Seq2SeqCache>,
+        cache: Option<&mut Seq2SeqCache>,
         _ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        self.head(&self.decoder_hidden(ids, b, t, encoded, cache)?)
+    }
+
+    fn next_greedy(
+        &self,
+        last: usize,
+        encoded: &EncoderOutput,
+        cache: &mut Seq2SeqCache,
+        _ctx: &mut Ctx,
+    ) -> Result<usize> {
+        // x: [1, 1, C]
+        let x = self.decoder_hidden(&[last], 1, 1, encoded, Some(cache))?;
+        match self.screen()? {
+            Some(screen) => screen.argmax(&self.head_input(&x).to_vec()),
+            None => Ok(crate::sampling::argmax(&self.head(&x)?.to_vec())),
+        }
+    }
+}
+
+impl T5 {
+    /// The decoder's final (normed) hidden states `[B, T, C]` of the target ids `ids`
+    /// (`B × T`), as [`Seq2SeqLm::decode`] takes them.
+    fn decoder_hidden(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        encoded: &EncoderOutput,
+        mut cache: Option<&mut Seq2SeqCache>,
     ) -> Result<Tensor> {
         check_target(ids, b, t, encoded, self.config.vocab_size)?;
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -514,7 +578,7 @@ impl Seq2SeqLm for T5 {
             }
             x = x.add(&block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }
-        self.head(&self.decoder.final_norm.forward(&x)?)
+        Ok(self.decoder.final_norm.forward(&x)?)
     }
 }
 
