@@ -105,7 +105,7 @@ fn is_identity(rows: &[usize], batch: usize) -> bool {
 /// decoder-only models' caches too.
 pub fn reorder_caches(caches: &mut [KvCache], rows: &[usize]) -> Result<()> {
     for cache in caches.iter_mut() {
-        if let Some((k, v)) = cache.get() {
+        if let Some((k, v)) = cache.get()? {
             check_rows(rows, k.shape()[0])?;
             if is_identity(rows, k.shape()[0]) {
                 continue;
