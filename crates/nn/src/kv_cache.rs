@@ -60,7 +60,10 @@ impl KvCache {
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let (k, v) = match &mut self.store {
             Store::Empty => (k.clone(), v.clone()),
-            Store::Tensors(pk, pv) => (Tensor::cat(&[pk.clone(), k.clone()], 2)?, Tensor::cat(&[pv.clone(), v.clone()], 2)?),
+            Store::Tensors(pk, pv) => (
+                Tensor::cat(&[pk.clone(), k.clone()], 2)?,
+                Tensor::cat(&[pv.clone(), v.clone()], 2)?,
+            ),
             Store::Host(buf) => {
                 buf.append(k, v)?;
                 buf.to_tensors()?
