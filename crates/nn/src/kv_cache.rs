@@ -95,6 +95,28 @@ impl KvCache {
         })
     }
 
+    /// The number of sequences cached, if any position is.
+    pub fn batch(&self) -> Option<usize> {
+        match &self.store {
+            Store::Empty => None,
+            Store::Tensors(k, _) => Some(k.shape()[0]),
+            Store::Host(buf) => Some(buf.dims()[0]),
+        }
+    }
+
+    /// Keeps sequences `rows` in that order: row `i` becomes old row `rows[i]` (in place in host
+    /// memory, without leaving it).
+    pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        match &mut self.store {
+            Store::Empty => {}
+            Store::Tensors(k, v) => {
+                self.store = Store::Tensors(k.index_select(0, rows)?, v.index_select(0, rows)?)
+            }
+            Store::Host(buf) => *buf = buf.select_rows(rows)?,
+        }
+        Ok(())
+    }
+
     /// Replaces the contents (used to keep a cross-attention's projected memory).
     pub fn set(&mut self, k: Tensor, v: Tensor) {
         self.store = Store::Tensors(k, v);

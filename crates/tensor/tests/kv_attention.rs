@@ -162,3 +162,19 @@ fn bad_shapes_are_errors() {
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 1]), None, true).is_err());
     assert_eq!(buf.len(), 3);
 }
+
+#[test]
+fn selecting_rows_reorders_the_sequences_and_keeps_growing() {
+    let mut rng = Rng::new(5);
+    let (k, v) = (randn(&[3, 2, 5, 4], &mut rng), randn(&[3, 2, 5, 4], &mut rng));
+    let buf = KvBuffer::from_tensors(&k, &v).unwrap();
+    let rows = [2, 0, 0, 1];
+    let mut picked = buf.select_rows(&rows).unwrap();
+    let (pk, pv) = picked.to_tensors().unwrap();
+    assert_eq!(pk.to_vec(), k.index_select(0, &rows).unwrap().to_vec());
+    assert_eq!(pv.to_vec(), v.index_select(0, &rows).unwrap().to_vec());
+    let step = randn(&[4, 2, 1, 4], &mut rng);
+    picked.append(&step, &step).unwrap();
+    assert_eq!(picked.len(), 6);
+    assert!(buf.select_rows(&[3]).is_err(), "row outside the batch");
+}

@@ -152,6 +152,30 @@ impl KvBuffer {
         self.cap = cap;
     }
 
+    /// A cache of sequences `rows` of this one, in that order (beam search's reordering):
+    /// `[rows.len(), H, len, D]`, with this one's room.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<KvBuffer> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.b) {
+            return Err(TensorError::invalid(
+                "KvBuffer::select_rows",
+                format!("row {bad} is outside a cache of {} sequences", self.b),
+            ));
+        }
+        let block = self.h * self.cap * self.d;
+        let take = |buf: &[f32]| -> Vec<f32> {
+            rows.iter()
+                .flat_map(|&r| &buf[r * block..(r + 1) * block])
+                .copied()
+                .collect()
+        };
+        Ok(KvBuffer {
+            b: rows.len(),
+            k: take(&self.k),
+            v: take(&self.v),
+            ..*self
+        })
+    }
+
     /// The cached keys and values as tensors `[B, H, len, D]` (a copy).
     pub fn to_tensors(&self) -> Result<(Tensor, Tensor)> {
         let (blocks, d, len, cap) = (self.b * self.h, self.d, self.len, self.cap);
