@@ -135,7 +135,7 @@ fn loam_records(args: &Args, device: Device) -> Result<Vec<Record>> {
             bench_train_shakespeare::run_loam(&bench_train_shakespeare::corpus(args.corpus.as_deref())?, args.iters)
         }
         BenchName::Embed => bench_embed::run(args.model.as_deref(), args.quant),
-        BenchName::Gpt2Generate if args.batch > 1 => bench_gpt2_generate::run_batch(args.batch as usize, device),
+        BenchName::Gpt2Generate if args.batch > 1 => bench_gpt2_generate::run_batch(args.batch as usize, args.quant, device),
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant, device),
         BenchName::Gpt2Train => bench_gpt2_train::run(device, args.iters),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
@@ -155,7 +155,14 @@ fn pytorch_records(args: &Args, threads: usize, device: Device) -> Result<Vec<Re
             threads,
             args.iters,
         ),
-        BenchName::Gpt2Generate => pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string(), "--device", &on]),
+        BenchName::Gpt2Generate => {
+            let mut records = pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string(), "--device", &on])?;
+            // the batched case names loam's weight format: PyTorch's f32 row is its reference
+            if let (Some(format), true) = (args.quant, args.batch > 1) {
+                records.iter_mut().for_each(|r| r.case = bench_gpt2_generate::quant_case(&r.case, format));
+            }
+            Ok(records)
+        }
         BenchName::Gpt2Train => {
             let compile = if device == Device::Cpu { "off" } else { "both" };
             pytorch::run_with(args.name.name(), threads, &["--device", &on, "--steps", &steps, "--compile", compile])
@@ -184,8 +191,8 @@ pub fn run(args: &Args) -> Result<()> {
     if args.batch > 1 && args.name != BenchName::Gpt2Generate {
         bail!("--batch applies to bench gpt2-generate only");
     }
-    if args.batch > 1 && (args.model.is_some() || args.quant.is_some()) {
-        bail!("--batch runs the GPT-2 124M shape with random weights; leave out --model and --quant");
+    if args.batch > 1 && args.model.is_some() {
+        bail!("--batch runs the GPT-2 124M shape with random weights; leave out --model");
     }
     let device = loam_lm::select_device(&args.device)?;
     if device != Device::Cpu && !matches!(args.name, BenchName::Gpt2Train | BenchName::Gpt2Generate) {

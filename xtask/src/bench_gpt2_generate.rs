@@ -10,7 +10,7 @@
 //!
 //! With `--batch B` ([`run_batch`]), `B` sequences with prompts of 16, 14, 12 and 10 tokens in
 //! turn decode 128 tokens each together ([`DecodeBatch`]: one pass over the weights per step),
-//! and the figure is aggregate tokens per second.
+//! and the figure is aggregate tokens per second; `--quant` applies there too.
 //!
 //! With `--device cuda`, the model is built on the host and copied to the GPU, and each
 //! decoding step reads its logits back (as sampling needs them on the host).
@@ -146,16 +146,29 @@ fn batch_secs(gpt: &Gpt, b: usize, n: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// Batch `b` with random GPT-2 124M weights on `device`: one warm-up, then the median of
-/// [`RUNS`] timed runs, in aggregate tokens per second.
-pub fn run_batch(b: usize, device: Device) -> Result<Vec<Record>> {
+/// The name of batched `case` with loam's weights in `format` (PyTorch's stay f32).
+pub fn quant_case(case: &str, format: QuantFormat) -> String {
+    format!("{case}, loam {format} vs f32")
+}
+
+/// Batch `b` with random GPT-2 124M weights on `device`, in `quant` when given (on the CPU
+/// only): one warm-up, then the median of [`RUNS`] timed runs, in aggregate tokens per second.
+pub fn run_batch(b: usize, quant: Option<QuantFormat>, device: Device) -> Result<Vec<Record>> {
     let store = ParamStore::new(0);
     let (gpt, _store) = Gpt::new(&GptConfig::default(), &store)?.to_device(&store, device)?;
+    let (gpt, weights) = match quant {
+        None => (gpt, None),
+        Some(format) => {
+            eprintln!("bench gpt2-generate: loam weights {format} (PyTorch: f32)");
+            (gpt.quantize(format)?, Some(format))
+        }
+    };
     batch_secs(&gpt, b, 8)?;
     let mut times = (0..RUNS).map(|_| batch_secs(&gpt, b, NEW_TOKENS)).collect::<Result<Vec<_>>>()?;
     times.sort_by(f64::total_cmp);
     let secs = times[RUNS / 2];
-    let case = on_device(format!("gpt2-124M greedy, cache, batch {b}, 16/14/12/10+128"), device);
+    let case = format!("gpt2-124M greedy, cache, batch {b}, 16/14/12/10+128");
+    let case = on_device(weights.map_or(case.clone(), |format| quant_case(&case, format)), device);
     Ok(vec![Record::loam(
         "gpt2-generate",
         &case,

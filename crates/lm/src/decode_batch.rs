@@ -186,7 +186,7 @@ impl<'m> DecodeBatch<'m> {
         } else {
             let grow = n.saturating_sub(l);
             for (all, new) in self.cache.iter_mut().zip(&cache) {
-                let ((ka, va), (kn, vn)) = match (all.get(), new.get()) {
+                let ((ka, va), (kn, vn)) = match (all.get()?, new.get()?) {
                     (Some(a), Some(b)) => (a, b),
                     _ => {
                         return Err(LmError::Config(
@@ -278,7 +278,7 @@ impl<'m> DecodeBatch<'m> {
         let shared = self.pad.iter().copied().min().unwrap_or(0);
         self.pad.iter_mut().for_each(|p| *p -= shared);
         for layer in &mut self.cache {
-            if let Some((k, v)) = layer.get() {
+            if let Some((k, v)) = layer.get()? {
                 let l = k.shape()[2] - shared;
                 // [B, H, L, D] → [B', H, L - shared, D]
                 layer.set(

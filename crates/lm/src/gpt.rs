@@ -5,7 +5,7 @@ use loam_nn::{
     Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, FeedForward, Init, KvCache, LayerNorm, Linear, Module,
     MultiHeadAttention, ParamStore, Projections, WeightLayout,
 };
-use loam_tensor::{Device, Mask, QuantFormat, QuantMatrix, Tensor};
+use loam_tensor::{Device, QuantFormat, QuantMatrix, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -259,8 +259,7 @@ impl Gpt {
             Some(pad) => {
                 let pos: Vec<usize> =
                     (0..b).flat_map(|r| (past..past + t).map(move |p| p.saturating_sub(pad[r]))).collect();
-                let tk = past + t;
-                mask = mask.with_custom(Mask::from_fn(&[b, 1, 1, tk], |ix| ix[3] < pad[ix[0]]));
+                mask = mask.with_left_pad(pad.to_vec());
                 self.wpe.forward_ids(&pos, &[b, t])?
             }
         };

@@ -105,13 +105,13 @@ fn is_identity(rows: &[usize], batch: usize) -> bool {
 /// decoder-only models' caches too.
 pub fn reorder_caches(caches: &mut [KvCache], rows: &[usize]) -> Result<()> {
     for cache in caches.iter_mut() {
-        if let Some((k, v)) = cache.get() {
-            check_rows(rows, k.shape()[0])?;
-            if is_identity(rows, k.shape()[0]) {
+        if let Some(batch) = cache.batch() {
+            check_rows(rows, batch)?;
+            if is_identity(rows, batch) {
                 continue;
             }
             // [B, H, T, D] → [rows.len(), H, T, D]
-            cache.set(k.index_select(0, rows)?, v.index_select(0, rows)?);
+            cache.select_rows(rows)?;
         }
     }
     Ok(())

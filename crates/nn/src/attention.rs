@@ -140,6 +140,16 @@ impl MultiHeadAttention {
         }
     }
 
+    /// Whether cached self-attention of `x` can run on [`loam_tensor::KvBuffer::attend`]: on
+    /// the CPU, no gradient, no dropout, and only causal and left-padding masks.
+    fn host_attention(&self, x: &Tensor, mask: &AttentionMask, ctx: &Ctx) -> bool {
+        x.device() == Device::Cpu
+            && !x.tracks_grad()
+            && (!ctx.train || self.dropout.p == 0.0)
+            && mask.key_lengths.is_none()
+            && mask.custom.is_none()
+    }
+
     /// Attention of `x` `[B, Tq, d]` over itself, or over `memory` `[B, Tk, d]` when given.
     /// With a cache, self-attention appends this step's keys and values and its queries sit
     /// after the cached positions; cross-attention projects the memory once and reuses it.
@@ -160,8 +170,21 @@ impl MultiHeadAttention {
                 let Projections::Separate { q, .. } = &self.proj else {
                     return Err(NnError::Config("cross-attention needs separate q/k/v projections".into()));
                 };
-                let (k, v) = cache.get().expect("non-empty cache");
+                let Some((k, v)) = cache.get()? else {
+                    return Err(NnError::Config("cross-attention cache is empty".into()));
+                };
                 (split_heads(&q.forward(x)?, self.n_heads)?, k, v, 0)
+            }
+            (Some(cache), None) if self.host_attention(x, mask, ctx) => {
+                let (q, k, v) = self.project(x, None)?;
+                if let Some(buf) = cache.append_host(&k, &v)? {
+                    // [B, Tq, d]
+                    let y = buf.attend(&q, mask.left_pad.as_deref(), mask.causal)?;
+                    return self.out.forward(&y);
+                }
+                let (k, v) = cache.append(&k, &v)?;
+                let offset = k.shape()[2] - tq;
+                (q, k, v, offset)
             }
             (Some(cache), mem) => {
                 let (q, k, v) = self.project(x, mem)?;
@@ -181,7 +204,10 @@ impl MultiHeadAttention {
         };
         let tk = k.shape()[2];
         // on a GPU, a causal (or no) mask without dropout is one fused kernel, no T×T matrix
-        let plain = mask.key_lengths.is_none() && mask.custom.is_none() && (!mask.causal || offset + tq == tk);
+        let plain = mask.key_lengths.is_none()
+            && mask.left_pad.is_none()
+            && mask.custom.is_none()
+            && (!mask.causal || offset + tq == tk);
         let y = if q.device() != Device::Cpu && plain && (!ctx.train || self.dropout.p == 0.0) {
             let d = q.shape()[3];
             q.scaled_dot_product_attention(&k, &v, mask.causal, 1.0 / (d as f32).sqrt())?

@@ -12,6 +12,8 @@ pub struct AttentionMask {
     pub causal: bool,
     /// Per sequence, the number of real keys; keys at or after it are padding.
     pub key_lengths: Option<Vec<usize>>,
+    /// Per sequence, the number of leading padding keys (left-padded batches).
+    pub left_pad: Option<Vec<usize>>,
     /// Any further mask (true = hidden) broadcastable to `[B, H, Tq, Tk]`.
     pub custom: Option<Mask>,
 }
@@ -30,6 +32,12 @@ impl AttentionMask {
     /// Adds key padding: sequence `i` has `lengths[i]` real keys.
     pub fn with_key_lengths(mut self, lengths: Vec<usize>) -> Self {
         self.key_lengths = Some(lengths);
+        self
+    }
+
+    /// Adds left padding: the first `pad[i]` keys of sequence `i` are hidden.
+    pub fn with_left_pad(mut self, pad: Vec<usize>) -> Self {
+        self.left_pad = Some(pad);
         self
     }
 
@@ -53,6 +61,18 @@ impl AttentionMask {
         };
         if self.causal {
             add(Mask::from_fn(&[tq, tk], |ix| ix[1] > offset + ix[0]))?;
+        }
+        if let Some(pad) = &self.left_pad {
+            if pad.len() != b {
+                return Err(TensorError::ShapeMismatch {
+                    op: "attention mask",
+                    lhs: vec![b, tq, tk],
+                    rhs: vec![pad.len()],
+                    detail: "one left padding per sequence".into(),
+                }
+                .into());
+            }
+            add(Mask::from_fn(&[b, 1, 1, tk], |ix| ix[3] < pad[ix[0]]))?;
         }
         if let Some(lengths) = &self.key_lengths {
             if lengths.len() != b {

@@ -1,14 +1,25 @@
 //! Keys and values of earlier positions, kept for incremental decoding.
 
-use loam_tensor::Tensor;
+use loam_tensor::{Device, KvBuffer, Tensor};
 
 use crate::error::Result;
+
+/// Where the cached keys and values live.
+#[derive(Debug, Clone, Default)]
+enum Store {
+    /// Nothing cached.
+    #[default]
+    Empty,
+    /// Tensors `[B, H, T, D]`, grown by concatenation (a GPU, or what [`KvCache::set`] gave).
+    Tensors(Tensor, Tensor),
+    /// Host memory grown in place ([`KvCache::append_host`]).
+    Host(KvBuffer),
+}
 
 /// The projected keys and values `[B, H, T, D]` of the positions decoded so far.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    k: Option<Tensor>,
-    v: Option<Tensor>,
+    store: Store,
 }
 
 impl KvCache {
@@ -19,7 +30,11 @@ impl KvCache {
 
     /// The number of cached positions.
     pub fn len(&self) -> usize {
-        self.k.as_ref().map_or(0, |k| k.shape()[2])
+        match &self.store {
+            Store::Empty => 0,
+            Store::Tensors(k, _) => k.shape()[2],
+            Store::Host(buf) => buf.len(),
+        }
     }
 
     /// Whether nothing is cached.
@@ -29,29 +44,81 @@ impl KvCache {
 
     /// Forgets every position.
     pub fn clear(&mut self) {
-        self.k = None;
-        self.v = None;
+        self.store = Store::Empty;
     }
 
-    /// The cached keys and values, if any.
-    pub fn get(&self) -> Option<(Tensor, Tensor)> {
-        Some((self.k.clone()?, self.v.clone()?))
+    /// The cached keys and values, if any (a copy when they are kept in host memory).
+    pub fn get(&self) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(match &self.store {
+            Store::Empty => None,
+            Store::Tensors(k, v) => Some((k.clone(), v.clone())),
+            Store::Host(buf) => Some(buf.to_tensors()?),
+        })
     }
 
     /// Appends new keys and values `[B, H, t, D]` and returns all of them.
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (k, v) = match (&self.k, &self.v) {
-            (Some(pk), Some(pv)) => (Tensor::cat(&[pk.clone(), k.clone()], 2)?, Tensor::cat(&[pv.clone(), v.clone()], 2)?),
-            _ => (k.clone(), v.clone()),
+        let (k, v) = match &mut self.store {
+            Store::Empty => (k.clone(), v.clone()),
+            Store::Tensors(pk, pv) => (
+                Tensor::cat(&[pk.clone(), k.clone()], 2)?,
+                Tensor::cat(&[pv.clone(), v.clone()], 2)?,
+            ),
+            Store::Host(buf) => {
+                buf.append(k, v)?;
+                buf.to_tensors()?
+            }
         };
-        self.k = Some(k.clone());
-        self.v = Some(v.clone());
+        self.store = Store::Tensors(k.clone(), v.clone());
         Ok((k, v))
+    }
+
+    /// Appends new keys and values `[B, H, t, D]` on the CPU in place (the cache moves to host
+    /// memory with room to grow, once) and returns the cache for [`KvBuffer::attend`]; `None`,
+    /// appending nothing, when they are on another device.
+    pub fn append_host(&mut self, k: &Tensor, v: &Tensor) -> Result<Option<&KvBuffer>> {
+        if k.device() != Device::Cpu {
+            return Ok(None);
+        }
+        match &mut self.store {
+            Store::Host(buf) => buf.append(k, v)?,
+            Store::Empty => self.store = Store::Host(KvBuffer::from_tensors(k, v)?),
+            Store::Tensors(pk, pv) => {
+                let mut buf = KvBuffer::from_tensors(pk, pv)?;
+                buf.append(k, v)?;
+                self.store = Store::Host(buf);
+            }
+        }
+        Ok(match &self.store {
+            Store::Host(buf) => Some(buf),
+            _ => None,
+        })
+    }
+
+    /// The number of sequences cached, if any position is.
+    pub fn batch(&self) -> Option<usize> {
+        match &self.store {
+            Store::Empty => None,
+            Store::Tensors(k, _) => Some(k.shape()[0]),
+            Store::Host(buf) => Some(buf.dims()[0]),
+        }
+    }
+
+    /// Keeps sequences `rows` in that order: row `i` becomes old row `rows[i]` (in place in host
+    /// memory, without leaving it).
+    pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        match &mut self.store {
+            Store::Empty => {}
+            Store::Tensors(k, v) => {
+                self.store = Store::Tensors(k.index_select(0, rows)?, v.index_select(0, rows)?)
+            }
+            Store::Host(buf) => *buf = buf.select_rows(rows)?,
+        }
+        Ok(())
     }
 
     /// Replaces the contents (used to keep a cross-attention's projected memory).
     pub fn set(&mut self, k: Tensor, v: Tensor) {
-        self.k = Some(k);
-        self.v = Some(v);
+        self.store = Store::Tensors(k, v);
     }
 }

@@ -200,3 +200,34 @@ fn the_inference_copy_of_attention_computes_the_same() {
         assert!(grads.get(&p).is_none(), "{name} got a gradient through the copy");
     }
 }
+
+#[test]
+fn a_left_padded_batch_decoded_with_the_cache_equals_each_sequence_without_it() {
+    let (_s, attn) = layer(6);
+    // three sequences of 6 positions, of which the first 0, 2 and 5 are padding in the batch
+    let pad = vec![0, 2, 5];
+    let x = randn(&[3, 6, 8], 21);
+    let mask = AttentionMask::causal().with_left_pad(pad.clone());
+    let mut cache = KvCache::new();
+    let mut outs = vec![attn.forward_t(&x.narrow(1, 0, 3).unwrap(), None, &mask, Some(&mut cache), &mut Ctx::eval()).unwrap()];
+    for pos in 3..6 {
+        outs.push(attn.forward_t(&x.narrow(1, pos, 1).unwrap(), None, &mask, Some(&mut cache), &mut Ctx::eval()).unwrap());
+    }
+    let batched = Tensor::cat(&outs, 1).unwrap();
+    assert_eq!(cache.len(), 6);
+    let (k, _) = cache.get().unwrap().unwrap();
+    assert_eq!(k.shape(), &[3, 2, 6, 4]);
+    for (r, &p) in pad.iter().enumerate() {
+        // the sequence's real positions alone, no cache (the composed attention)
+        let alone = x.narrow(0, r, 1).unwrap().narrow(1, p, 6 - p).unwrap();
+        let want = attn.forward_t(&alone, None, &AttentionMask::causal(), None, &mut Ctx::eval()).unwrap().to_vec();
+        let got = batched.narrow(0, r, 1).unwrap().narrow(1, p, 6 - p).unwrap().to_vec();
+        for (a, b) in want.iter().zip(&got) {
+            assert!((a - b).abs() < 1e-5, "row {r}: {a} vs {b}");
+        }
+    }
+    // the mask that the composed attention builds from the same padding hides the same keys
+    let m = mask.build(3, 1, 6, 5).unwrap().unwrap();
+    let hidden = Mask::from_fn(&[3, 1, 1, 6], |ix| ix[3] < pad[ix[0]]);
+    assert_eq!((m.shape(), m.to_vec()), (hidden.shape(), hidden.to_vec()));
+}

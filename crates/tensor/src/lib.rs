@@ -52,6 +52,7 @@ pub use ops::amx::{amx_available, amx_calls, amx_int8_activations, amx_kernels};
 pub use ops::amx_f32::{amx_f32_calls, amx_f32_products};
 pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::bf16_native::native_bf16;
+pub use ops::kv_attention::KvBuffer;
 pub use ops::mask::Mask;
 pub use ops::quant_input::{Q8_BLOCK, QuantActivations, quant_activations, set_quant_activations};
 pub use ops::quant_matmul::{GEMM_MIN_ROWS, quant_gemv_calls};

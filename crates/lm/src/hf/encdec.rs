@@ -94,7 +94,7 @@ impl Attention {
         cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let (k, v) = match cache {
-            Some(c) => match c.get() {
+            Some(c) => match c.get()? {
                 Some(kv) => kv,
                 None => {
                     let (k, v) = self.keys_values(memory)?;

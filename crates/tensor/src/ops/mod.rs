@@ -20,6 +20,7 @@ mod cross_entropy;
 mod dropout;
 pub(crate) mod gemv;
 mod indexing;
+pub mod kv_attention;
 mod layer_norm;
 mod layout;
 pub mod mask;

@@ -1,0 +1,321 @@
+//! Attention over a growing key/value cache in host memory, for incremental decoding. The
+//! cache keeps `[B, H, capacity, D]` and grows in place (in steps of [`GROW`] positions), so a
+//! decoding step appends `B·H` rows instead of copying every cached position; [`KvBuffer::attend`]
+//! computes softmax(q·kᵀ/√D)·v for each sequence and head straight from it, reading only the
+//! keys a query sees (no padding, no positions after its own), with no score matrix, mask or
+//! head permutation in between, and writes the heads merged, `[B, Tq, H·D]`.
+//!
+//! A query's weights are those of the composed attention (scores, `f32::MIN` on hidden keys,
+//! softmax): the same keys in the same order whatever the batch around it, so a sequence
+//! decoded in a batch gets exactly the numbers it gets alone.
+
+use std::cell::RefCell;
+
+use crate::error::{Result, TensorError};
+use crate::fork::for_each_part;
+use crate::kernel::{dot, exp_nonpositive, wide};
+use crate::tensor::Tensor;
+
+/// Positions added to the capacity at a time when the cache is full.
+pub const GROW: usize = 64;
+
+/// Below this many multiply-adds a call runs on the calling thread.
+const PAR_MIN: usize = 1 << 15;
+
+/// Keys and values `[B, H, len, D]` of the positions decoded so far, in host memory with room
+/// for more positions.
+#[derive(Debug, Clone)]
+pub struct KvBuffer {
+    /// Sequences, heads and head width.
+    b: usize,
+    h: usize,
+    d: usize,
+    /// Cached positions and room for positions.
+    len: usize,
+    cap: usize,
+    /// `[B, H, cap, D]`; positions `len..cap` are unused.
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The element `at` places past the start.
+    fn at(&self, at: usize) -> *mut f32 {
+        self.0.wrapping_add(at)
+    }
+}
+
+thread_local! {
+    /// One query's scores, reused across calls.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `[B, H, T, D]` of a rank-4 CPU tensor, or an error naming `what`.
+fn heads_shape(op: &'static str, what: &str, x: &Tensor) -> Result<[usize; 4]> {
+    x.cpu_only(op)?;
+    match x.shape() {
+        &[b, h, t, d] => Ok([b, h, t, d]),
+        s => Err(TensorError::invalid(
+            op,
+            format!("{what} must be [B, H, T, D], got {s:?}"),
+        )),
+    }
+}
+
+impl KvBuffer {
+    /// An empty cache for `b` sequences of `h` heads of width `d`.
+    pub fn new(b: usize, h: usize, d: usize) -> KvBuffer {
+        KvBuffer {
+            b,
+            h,
+            d,
+            len: 0,
+            cap: 0,
+            k: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+
+    /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU).
+    pub fn from_tensors(k: &Tensor, v: &Tensor) -> Result<KvBuffer> {
+        let [b, h, _, d] = heads_shape("KvBuffer::from_tensors", "keys", k)?;
+        let mut buf = KvBuffer::new(b, h, d);
+        buf.append(k, v)?;
+        Ok(buf)
+    }
+
+    /// The number of cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `[B, H, D]`: sequences, heads and head width.
+    pub fn dims(&self) -> [usize; 3] {
+        [self.b, self.h, self.d]
+    }
+
+    /// Appends keys `k` and values `v` `[B, H, t, D]` (on the CPU, this cache's `B`, `H`, `D`),
+    /// growing the room in steps of [`GROW`] positions when it is full.
+    pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
+        const OP: &str = "KvBuffer::append";
+        let [b, h, t, d] = heads_shape(OP, "keys", k)?;
+        if v.shape() != k.shape() || [b, h, d] != [self.b, self.h, self.d] {
+            return Err(TensorError::ShapeMismatch {
+                op: OP,
+                lhs: vec![self.b, self.h, self.len, self.d],
+                rhs: k.shape().to_vec(),
+                detail: format!(
+                    "new keys and values (values {:?}) must share the cache's B, H and D",
+                    v.shape()
+                ),
+            });
+        }
+        v.cpu_only(OP)?;
+        let need = self.len + t;
+        if need > self.cap {
+            self.regrow(need.next_multiple_of(GROW));
+        }
+        let (len, cap) = (self.len, self.cap);
+        for (src, dst) in [(k, &mut self.k), (v, &mut self.v)] {
+            src.with_slice(|s| {
+                // row (i, s) of [B·H, t, D] goes to position len + s of block i
+                for (i, block) in s.chunks_exact(t * d).enumerate() {
+                    let at = (i * cap + len) * d;
+                    dst[at..at + t * d].copy_from_slice(block);
+                }
+            });
+        }
+        self.len = need;
+        Ok(())
+    }
+
+    /// Moves the cached positions into room for `cap` positions.
+    fn regrow(&mut self, cap: usize) {
+        let (blocks, d, len) = (self.b * self.h, self.d, self.len);
+        for buf in [&mut self.k, &mut self.v] {
+            let mut grown = vec![0.0; blocks * cap * d];
+            for i in 0..blocks {
+                let from = i * self.cap * d;
+                grown[i * cap * d..][..len * d].copy_from_slice(&buf[from..from + len * d]);
+            }
+            *buf = grown;
+        }
+        self.cap = cap;
+    }
+
+    /// A cache of sequences `rows` of this one, in that order (beam search's reordering):
+    /// `[rows.len(), H, len, D]`, with this one's room.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<KvBuffer> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.b) {
+            return Err(TensorError::invalid(
+                "KvBuffer::select_rows",
+                format!("row {bad} is outside a cache of {} sequences", self.b),
+            ));
+        }
+        let block = self.h * self.cap * self.d;
+        let take = |buf: &[f32]| -> Vec<f32> {
+            rows.iter()
+                .flat_map(|&r| &buf[r * block..(r + 1) * block])
+                .copied()
+                .collect()
+        };
+        Ok(KvBuffer {
+            b: rows.len(),
+            k: take(&self.k),
+            v: take(&self.v),
+            ..*self
+        })
+    }
+
+    /// The cached keys and values as tensors `[B, H, len, D]` (a copy).
+    pub fn to_tensors(&self) -> Result<(Tensor, Tensor)> {
+        let (blocks, d, len, cap) = (self.b * self.h, self.d, self.len, self.cap);
+        let take = |buf: &[f32]| -> Result<Tensor> {
+            let mut out = Vec::with_capacity(blocks * len * d);
+            for i in 0..blocks {
+                out.extend_from_slice(&buf[i * cap * d..][..len * d]);
+            }
+            Tensor::from_vec(out, &[self.b, self.h, len, d])
+        };
+        Ok((take(&self.k)?, take(&self.v)?))
+    }
+
+    /// softmax(q·kᵀ/√D)·v over the cache for queries `q` `[B, H, Tq, D]` sitting at the last
+    /// `Tq` cached positions, with the heads merged: `[B, Tq, H·D]`. Row `r` hides its first
+    /// `left_pad[r]` keys; `causal` hides the keys after each query's position. A query that
+    /// sees no key weights all keys equally, as the composed attention does. No gradient.
+    pub fn attend(&self, q: &Tensor, left_pad: Option<&[usize]>, causal: bool) -> Result<Tensor> {
+        const OP: &str = "KvBuffer::attend";
+        let [b, h, tq, d] = heads_shape(OP, "queries", q)?;
+        if [b, h, d] != [self.b, self.h, self.d] || tq > self.len || tq == 0 {
+            return Err(TensorError::ShapeMismatch {
+                op: OP,
+                lhs: vec![self.b, self.h, self.len, self.d],
+                rhs: q.shape().to_vec(),
+                detail: "queries need the cache's B, H and D, and 1 to len positions".into(),
+            });
+        }
+        if let Some(pad) = left_pad
+            && pad.len() != b
+        {
+            return Err(TensorError::invalid(
+                OP,
+                format!("{} left paddings for {b} sequences", pad.len()),
+            ));
+        }
+        let (len, cap) = (self.len, self.cap);
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut out = vec![0.0f32; b * tq * h * d];
+        let dst = SendPtr(out.as_mut_ptr());
+        q.with_slice(|qs| {
+            // one part per (sequence, head): its Tq queries, rows of D in `out` [B, Tq, H·D]
+            let part = |p: usize| {
+                let (r, head) = (p / h, p % h);
+                let pad = left_pad.map_or(0, |pad| pad[r]);
+                let keys = &self.k[p * cap * d..][..len * d];
+                let values = &self.v[p * cap * d..][..len * d];
+                for i in 0..tq {
+                    let query = &qs[(p * tq + i) * d..][..d];
+                    let last = if causal { len - tq + i } else { len - 1 };
+                    // SAFETY: each (r, i, head) row of `out` is written by this part only, and
+                    // `out` outlives the parts
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d)
+                    };
+                    wide(|| attend_one(query, keys, values, d, pad, last, scale, row));
+                }
+            };
+            if b * h * tq * len * d < PAR_MIN {
+                (0..b * h).for_each(part);
+            } else {
+                for_each_part(b * h, part);
+            }
+        });
+        Tensor::from_vec(out, &[b, tq, h * d])
+    }
+}
+
+/// One query's output `row` (D values) over `keys` and `values` (`len × D`, row-major): the
+/// keys `pad..=last` are seen, all of them equally when that range is empty.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn attend_one(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    d: usize,
+    pad: usize,
+    last: usize,
+    scale: f32,
+    row: &mut [f32],
+) {
+    let len = keys.len() / d;
+    let (lo, hi) = if pad <= last {
+        (pad, last + 1)
+    } else {
+        (0, len)
+    };
+    SCORES.with_borrow_mut(|scores| {
+        scores.clear();
+        if pad <= last {
+            scores.extend(
+                keys[lo * d..hi * d]
+                    .chunks_exact(d)
+                    .map(|key| dot(query, key) * scale),
+            );
+        } else {
+            scores.resize(hi - lo, 0.0);
+        }
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f32;
+        for s in scores.iter_mut() {
+            *s = exp_nonpositive(*s - max);
+            sum += *s;
+        }
+        row.fill(0.0);
+        for (w, value) in scores.iter().zip(values[lo * d..hi * d].chunks_exact(d)) {
+            let w = w / sum;
+            for (o, x) in row.iter_mut().zip(value) {
+                *o += w * x;
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn append_grows_in_place_and_reads_back_what_was_written() -> Result<()> {
+        let mut rng = Rng::new(3);
+        let parts: Vec<Tensor> = [5, 1, 70, 1]
+            .iter()
+            .map(|&t| Tensor::randn(&[2, 3, t, 4], 0.0, 1.0, &mut rng))
+            .collect();
+        let mut buf = KvBuffer::new(2, 3, 4);
+        for p in &parts {
+            buf.append(p, &p.mul_scalar(2.0))?;
+        }
+        assert_eq!(buf.len(), 77);
+        let (k, v) = buf.to_tensors()?;
+        let want = Tensor::cat(&parts, 2)?;
+        assert_eq!(k.to_vec(), want.to_vec());
+        assert_eq!(v.to_vec(), want.mul_scalar(2.0).to_vec());
+        assert!(
+            buf.append(&Tensor::zeros(&[2, 2, 1, 4]), &Tensor::zeros(&[2, 2, 1, 4]))
+                .is_err()
+        );
+        Ok(())
+    }
+}
