@@ -219,7 +219,7 @@ mod tests {
     }
 
     fn rows_of(c: &KvCache) -> Vec<f32> {
-        c.get().map(|(k, _)| k.to_vec()).unwrap_or_default()
+        c.get().expect("readable cache").map(|(k, _)| k.to_vec()).unwrap_or_default()
     }
 
     #[test]
