@@ -27,12 +27,14 @@ pub const ERROR_FACTOR: f32 = 1.0 / 128.0;
 /// Past this many surviving tokens, the whole f32 product is computed instead.
 pub const MAX_CANDIDATES: usize = 256;
 
-/// A head `[C, V]` (f32, `[in, out]`) with its bf16 screen.
+/// A head (f32, `[C, V]` or `[V, C]`) with its bf16 screen.
 #[derive(Debug, Clone)]
 pub struct ScreenedHead {
-    /// The f32 weights `[C, V]`.
+    /// The f32 weights as given: `[C, V]`, or `[V, C]` when `out_in`.
     exact: Tensor,
-    /// The same, `[V, C]`, in bfloat16.
+    /// Whether `exact` is `[V, C]` (`[out, in]`, as PyTorch's `Linear` stores it).
+    out_in: bool,
+    /// The weights `[V, C]` in bfloat16.
     screen: Bf16Matrix,
     /// `‖W[:, j]‖₂` for every output `j`.
     norms: Vec<f32>,
@@ -41,36 +43,36 @@ pub struct ScreenedHead {
 impl ScreenedHead {
     /// The screen of `w` `[C, V]` (f32, `[in, out]`, as an inference `Linear` stores it).
     pub fn new(w: &Tensor) -> Result<ScreenedHead> {
+        ScreenedHead::build(w, false)
+    }
+
+    /// The screen of `w` `[V, C]` (f32, `[out, in]`, as PyTorch's `Linear` stores it).
+    pub fn from_out_in(w: &Tensor) -> Result<ScreenedHead> {
+        ScreenedHead::build(w, true)
+    }
+
+    fn build(w: &Tensor, out_in: bool) -> Result<ScreenedHead> {
         let _g = no_grad();
         if w.shape().len() != 2 {
-            return Err(LmError::Config(format!(
-                "a screened head needs a [C, V] matrix, not {:?}",
-                w.shape()
-            )));
+            return Err(LmError::Config(format!("a screened head needs a matrix, not {:?}", w.shape())));
         }
-        // [C, V] → [V, C]
-        let out_in = w.detach().transpose(0, 1)?.contiguous();
-        let c = w.shape()[0];
-        let norms = out_in.with_slice(|s| {
-            s.chunks(c.max(1))
-                .map(|row| row.iter().map(|v| v * v).sum::<f32>().sqrt())
-                .collect()
-        });
-        Ok(ScreenedHead {
-            exact: w.detach().contiguous(),
-            screen: Bf16Matrix::from_tensor(&out_in)?,
-            norms,
-        })
+        let exact = w.detach().contiguous();
+        // [V, C]
+        let rows = if out_in { exact.clone() } else { exact.transpose(0, 1)?.contiguous() };
+        let c = rows.shape()[1];
+        let norms =
+            rows.with_slice(|s| s.chunks(c.max(1)).map(|row| row.iter().map(|v| v * v).sum::<f32>().sqrt()).collect());
+        Ok(ScreenedHead { screen: Bf16Matrix::from_tensor(&rows)?, exact, out_in, norms })
     }
 
     /// Input width `C`.
     pub fn d_in(&self) -> usize {
-        self.exact.shape()[0]
+        self.exact.shape()[usize::from(self.out_in)]
     }
 
     /// Output width `V`.
     pub fn d_out(&self) -> usize {
-        self.exact.shape()[1]
+        self.exact.shape()[usize::from(!self.out_in)]
     }
 
     /// The index of the largest of `x · W` for one hidden row `x` (`C` values): the tokens the
@@ -99,13 +101,19 @@ impl ScreenedHead {
             .take(MAX_CANDIDATES + 1)
             .collect();
         if candidates.is_empty() || candidates.len() > MAX_CANDIDATES {
-            let full = Tensor::from_slice(x, &[1, c])?.matmul(&self.exact)?;
+            let w = if self.out_in { self.exact.transpose(0, 1)? } else { self.exact.clone() };
+            // full: [1, V]
+            let full = Tensor::from_slice(x, &[1, c])?.matmul(&w)?;
             return Ok(argmax(&full.to_vec()));
         }
         Ok(self.exact.with_slice(|w| {
             let mut best = (candidates[0], f32::NEG_INFINITY);
             for &j in &candidates {
-                let logit: f32 = x.iter().enumerate().map(|(i, a)| a * w[i * v + j]).sum();
+                let logit: f32 = if self.out_in {
+                    x.iter().zip(&w[j * c..(j + 1) * c]).map(|(a, b)| a * b).sum()
+                } else {
+                    x.iter().enumerate().map(|(i, a)| a * w[i * v + j]).sum()
+                };
                 if logit > best.1 {
                     best = (j, logit);
                 }
@@ -131,10 +139,13 @@ mod tests {
         let (c, v) = (64, 3000);
         let w = Tensor::from_vec(random(&mut rng, c * v, 1.0), &[c, v]).unwrap();
         let head = ScreenedHead::new(&w).unwrap();
+        let flipped = ScreenedHead::from_out_in(&w.transpose(0, 1).unwrap().contiguous()).unwrap();
+        assert_eq!((flipped.d_in(), flipped.d_out()), (c, v));
         for _ in 0..50 {
             let x = random(&mut rng, c, 1.0);
-            let full = Tensor::from_slice(&x, &[1, c]).unwrap().matmul(&w).unwrap();
-            assert_eq!(head.argmax(&x).unwrap(), argmax(&full.to_vec()));
+            let full = argmax(&Tensor::from_slice(&x, &[1, c]).unwrap().matmul(&w).unwrap().to_vec());
+            assert_eq!(head.argmax(&x).unwrap(), full);
+            assert_eq!(flipped.argmax(&x).unwrap(), full);
         }
     }
 

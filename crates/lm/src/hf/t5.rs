@@ -414,14 +414,15 @@ impl T5 {
         }
     }
 
-    /// The head's f32 weights `[C, V]`, when it has them (not a quantized head).
-    fn head_weights(&self) -> Option<&Tensor> {
+    /// The head's f32 weights and whether they are `[V, C]` (else `[C, V]`), when it has them
+    /// (not a quantized head).
+    fn head_weights(&self) -> Option<(&Tensor, bool)> {
         match (&self.lm_head, &self.tied_head) {
-            (Some(head), _) if head.layout == WeightLayout::InOut && head.bias.is_none() => {
-                head.weight.f32().ok()
+            (Some(head), _) if head.bias.is_none() => {
+                head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn))
             }
             (Some(_), _) => None,
-            (None, w) => w.as_ref(),
+            (None, w) => w.as_ref().map(|w| (w, false)),
         }
     }
 
@@ -430,10 +431,11 @@ impl T5 {
         if let Some(s) = self.screen.get() {
             return Ok(Some(s));
         }
-        let Some(w) = self.head_weights() else {
-            return Ok(None);
+        let screen = match self.head_weights() {
+            Some((w, true)) => ScreenedHead::from_out_in(w)?,
+            Some((w, false)) => ScreenedHead::new(w)?,
+            None => return Ok(None),
         };
-        let screen = ScreenedHead::new(w)?;
         Ok(Some(self.screen.get_or_init(|| screen)))
     }
 
