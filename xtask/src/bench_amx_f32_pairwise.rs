@@ -39,9 +39,7 @@ const UNTIMED: usize = 1;
 /// Runs every case and returns one record each (AMX's GFLOP/s, the FMA kernels', the ratio).
 pub fn run() -> Result<Vec<Record>> {
     if !amx_available() {
-        bail!(
-            "amx-f32-pairwise needs a CPU with AMX (tile, bf16, int8) and Linux 5.16 or later; this one has none"
-        );
+        bail!("amx-f32-pairwise needs a CPU with AMX (tile, bf16, int8) and Linux 5.16 or later; this one has none");
     }
     let _inference = loam_tensor::no_grad();
     let mut records = Vec::new();
@@ -56,37 +54,23 @@ pub fn run() -> Result<Vec<Record>> {
         let calls = amx_f32_calls();
         let amx = a.matmul(&b)?.to_vec();
         if amx_f32_calls() == calls {
-            bail!(
-                "[{m},{k}]x[{k},{n}]: the AMX f32 path did not run (LOAM_AMX=0 or the portable path forced?)"
-            );
+            bail!("[{m},{k}]x[{k},{n}]: the AMX f32 path did not run (LOAM_AMX=0 or the portable path forced?)");
         }
         let scale = fma.iter().fold(0.0f32, |s, v| s.max(v.abs())).max(1e-6);
-        let worst = amx
-            .iter()
-            .zip(&fma)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max)
-            / scale;
+        let worst = amx.iter().zip(&fma).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max) / scale;
         if worst > 1e-5 {
-            bail!(
-                "[{m},{k}]x[{k},{n}]: AMX and the FMA kernels differ by {worst} of the largest output"
-            );
+            bail!("[{m},{k}]x[{k},{n}]: AMX and the FMA kernels differ by {worst} of the largest output");
         }
         let (mut amx_s, mut fma_s, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let (mut amx_t, mut fma_t) = (0.0, 0.0);
-            for on in if round % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            } {
+            for on in if round % 2 == 0 { [true, false] } else { [false, true] } {
                 amx_f32_products(on);
                 for call in 0..BLOCK {
                     let start = Instant::now();
                     std::hint::black_box(a.matmul(&b)?);
                     if call >= UNTIMED {
-                        *(if on { &mut amx_t } else { &mut fma_t }) +=
-                            start.elapsed().as_secs_f64();
+                        *(if on { &mut amx_t } else { &mut fma_t }) += start.elapsed().as_secs_f64();
                     }
                 }
             }
@@ -95,13 +79,8 @@ pub fn run() -> Result<Vec<Record>> {
             ratios.push(fma_t / amx_t);
         }
         amx_f32_products(false);
-        let gflops =
-            |secs: f64| 2.0 * (batch * m * n * k) as f64 * (BLOCK - UNTIMED) as f64 / secs / 1e9;
-        let case = if batch > 1 {
-            format!("{batch}x[{m},{k}]x[{k},{n}]")
-        } else {
-            format!("[{m},{k}]x[{k},{n}]")
-        };
+        let gflops = |secs: f64| 2.0 * (batch * m * n * k) as f64 * (BLOCK - UNTIMED) as f64 / secs / 1e9;
+        let case = if batch > 1 { format!("{batch}x[{m},{k}]x[{k},{n}]") } else { format!("[{m},{k}]x[{k},{n}]") };
         records.push(Record::loam(
             "amx-f32-pairwise",
             &case,

@@ -64,23 +64,10 @@ fn prompt_secs(model: &Llama) -> Result<f64> {
 
 /// Seconds to generate `n` tokens greedily after the prompt.
 fn generate_secs(model: &Llama, n: usize) -> Result<f64> {
-    let cfg = GenerationConfig {
-        max_new_tokens: n,
-        ..GenerationConfig::default()
-    };
+    let cfg = GenerationConfig { max_new_tokens: n, ..GenerationConfig::default() };
     let start = Instant::now();
-    let (out, _) = generate_ids(
-        model,
-        &prompt(model.config.vocab_size),
-        &cfg,
-        true,
-        &mut |_| true,
-    )?;
-    anyhow::ensure!(
-        out.len() == n,
-        "generated {} tokens, expected {n}",
-        out.len()
-    );
+    let (out, _) = generate_ids(model, &prompt(model.config.vocab_size), &cfg, true, &mut |_| true)?;
+    anyhow::ensure!(out.len() == n, "generated {} tokens, expected {n}", out.len());
     Ok(start.elapsed().as_secs_f64())
 }
 
@@ -92,30 +79,15 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The two records of one dtype: one warm-up, then medians of [`RUNS`] timed runs.
 fn measure(model: &Llama, dtype: &str) -> Result<Vec<Record>> {
     generate_secs(model, 2)?;
-    let prompt = median(
-        (0..RUNS)
-            .map(|_| prompt_secs(model))
-            .collect::<Result<_>>()?,
-    );
-    let one = median(
-        (0..RUNS)
-            .map(|_| generate_secs(model, 1))
-            .collect::<Result<_>>()?,
-    );
-    let many = median(
-        (0..RUNS)
-            .map(|_| generate_secs(model, 1 + NEW_TOKENS))
-            .collect::<Result<_>>()?,
-    );
+    let prompt = median((0..RUNS).map(|_| prompt_secs(model)).collect::<Result<_>>()?);
+    let one = median((0..RUNS).map(|_| generate_secs(model, 1)).collect::<Result<_>>()?);
+    let many = median((0..RUNS).map(|_| generate_secs(model, 1 + NEW_TOKENS)).collect::<Result<_>>()?);
     let decode = (many - one).max(1e-9);
     Ok(vec![
         Record::loam(
             "llama-generate",
             &format!("smollm2-360M {dtype} prompt 256"),
-            &[
-                ("tokens_per_s", PROMPT as f64 / prompt),
-                ("ms_per_iter", prompt * 1e3),
-            ],
+            &[("tokens_per_s", PROMPT as f64 / prompt), ("ms_per_iter", prompt * 1e3)],
         ),
         Record::loam(
             "llama-generate",
@@ -123,10 +95,7 @@ fn measure(model: &Llama, dtype: &str) -> Result<Vec<Record>> {
             &[
                 ("tokens_per_s", NEW_TOKENS as f64 / decode),
                 ("ms_per_iter", decode * 1e3 / NEW_TOKENS as f64),
-                (
-                    "gb_per_s",
-                    model.weight_bytes() as f64 * NEW_TOKENS as f64 / decode / 1e9,
-                ),
+                ("gb_per_s", model.weight_bytes() as f64 * NEW_TOKENS as f64 / decode / 1e9),
             ],
         ),
     ])

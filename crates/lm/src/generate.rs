@@ -36,10 +36,7 @@ pub struct Generated {
 /// The last row of logits `[B, T, V]` for each sequence, as `B` vectors.
 fn last_rows(logits: &loam_tensor::Tensor) -> Vec<Vec<f32>> {
     let (b, t, v) = (logits.shape()[0], logits.shape()[1], logits.shape()[2]);
-    let all = logits
-        .narrow(1, t - 1, 1)
-        .map(|l| l.to_vec())
-        .unwrap_or_default();
+    let all = logits.narrow(1, t - 1, 1).map(|l| l.to_vec()).unwrap_or_default();
     (0..b).map(|r| all[r * v..(r + 1) * v].to_vec()).collect()
 }
 
@@ -56,15 +53,10 @@ pub fn generate_ids(
 ) -> Result<(Vec<usize>, FinishReason)> {
     cfg.validate()?;
     if prompt.is_empty() {
-        return Err(LmError::Config(
-            "generation needs a prompt of at least one token".into(),
-        ));
+        return Err(LmError::Config("generation needs a prompt of at least one token".into()));
     }
     if let Some(&bad) = prompt.iter().find(|&&t| t >= model.vocab_size()) {
-        return Err(LmError::Config(format!(
-            "prompt token {bad} is outside the vocabulary of {}",
-            model.vocab_size()
-        )));
+        return Err(LmError::Config(format!("prompt token {bad} is outside the vocabulary of {}", model.vocab_size())));
     }
     let _g = no_grad();
     let block = model.max_positions();
@@ -83,14 +75,7 @@ pub fn generate_ids(
         } else {
             let window = &seq[seq.len().saturating_sub(block)..];
             cache = model.new_cache();
-            let l = model.forward_last(
-                window,
-                1,
-                window.len(),
-                None,
-                use_cache.then_some(&mut cache),
-                &mut ctx,
-            )?;
+            let l = model.forward_last(window, 1, window.len(), None, use_cache.then_some(&mut cache), &mut ctx)?;
             fed = seq.len();
             l
         };
@@ -132,11 +117,7 @@ pub fn generate_until(
     cfg: &GenerationConfig,
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generated> {
-    let prompt_ids: Vec<usize> = tokenizer
-        .encode(prompt, false)?
-        .into_iter()
-        .map(|i| i as usize)
-        .collect();
+    let prompt_ids: Vec<usize> = tokenizer.encode(prompt, false)?.into_iter().map(|i| i as usize).collect();
     let mut ids: Vec<u32> = Vec::new();
     let mut emitted = 0; // bytes of `text` already streamed
     let mut text = String::new();
@@ -152,22 +133,14 @@ pub fn generate_until(
                 return false;
             }
         }
-        if let Some(cut) = cfg
-            .stop_strings
-            .iter()
-            .filter_map(|s| text.find(s.as_str()))
-            .min()
-        {
+        if let Some(cut) = cfg.stop_strings.iter().filter_map(|s| text.find(s.as_str())).min() {
             text.truncate(cut);
             stopped = true;
         }
         // hold back an incomplete character and a tail that could still become a stop string
         let mut safe = text.len();
         if !stopped {
-            safe = text
-                .trim_end_matches('\u{FFFD}')
-                .len()
-                .saturating_sub(longest_stop.saturating_sub(1));
+            safe = text.trim_end_matches('\u{FFFD}').len().saturating_sub(longest_stop.saturating_sub(1));
         }
         while !text.is_char_boundary(safe) {
             safe -= 1;
@@ -191,12 +164,7 @@ pub fn generate_until(
     if stopped {
         reason = FinishReason::Stop;
     }
-    Ok(Generated {
-        text,
-        ids,
-        finish_reason: reason,
-        prompt_tokens: prompt_ids.len(),
-    })
+    Ok(Generated { text, ids, finish_reason: reason, prompt_tokens: prompt_ids.len() })
 }
 
 /// Generates for several prompts at once: prompts are left-padded to one length, padding is
@@ -209,9 +177,7 @@ pub fn generate_batch(
 ) -> Result<Vec<(Vec<usize>, FinishReason)>> {
     cfg.validate()?;
     if prompts.is_empty() || prompts.iter().any(Vec::is_empty) {
-        return Err(LmError::Config(
-            "batch generation needs non-empty prompts".into(),
-        ));
+        return Err(LmError::Config("batch generation needs non-empty prompts".into()));
     }
     let _g = no_grad();
     let b = prompts.len();
@@ -224,16 +190,12 @@ pub fn generate_batch(
         )));
     }
     let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-    let mut ids: Vec<usize> = prompts
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().copied()))
-        .collect();
+    let mut ids: Vec<usize> =
+        prompts.iter().flat_map(|p| std::iter::repeat_n(0, longest - p.len()).chain(p.iter().copied())).collect();
     let mut histories: Vec<Vec<usize>> = prompts.to_vec();
     let mut outs: Vec<Vec<usize>> = vec![Vec::new(); b];
     let mut done: Vec<Option<FinishReason>> = vec![None; b];
-    let mut rngs: Vec<Rng> = (0..b)
-        .map(|i| Rng::new(cfg.seed.wrapping_add(i as u64)))
-        .collect();
+    let mut rngs: Vec<Rng> = (0..b).map(|i| Rng::new(cfg.seed.wrapping_add(i as u64))).collect();
     let mut cache = model.new_cache();
     let mut ctx = Ctx::eval();
     let mut t = longest;
@@ -259,9 +221,5 @@ pub fn generate_batch(
             break;
         }
     }
-    Ok(outs
-        .into_iter()
-        .zip(done)
-        .map(|(o, d)| (o, d.unwrap_or(FinishReason::Length)))
-        .collect())
+    Ok(outs.into_iter().zip(done).map(|(o, d)| (o, d.unwrap_or(FinishReason::Length))).collect())
 }

@@ -10,8 +10,7 @@
 //! query heads that share a k/v head are stacked as `G·T` query rows of one product.
 
 use loam_nn::{
-    Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout,
-    attention_weights,
+    Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout, attention_weights,
 };
 use loam_tensor::{Bf16Matrix, Device, Mask, QuantFormat, Tensor};
 use serde::{Deserialize, Serialize};
@@ -110,15 +109,10 @@ impl LlamaConfig {
         }
         let d = self.head_dim();
         if d == 0 || !d.is_multiple_of(2) {
-            return bad(format!(
-                "head_dim {d} must be even and positive (rotary embeddings rotate pairs)"
-            ));
+            return bad(format!("head_dim {d} must be even and positive (rotary embeddings rotate pairs)"));
         }
         if self.head_dim.is_none() && self.n_head * d != self.n_embd {
-            return bad(format!(
-                "hidden_size {} is not num_attention_heads {} × head_dim",
-                self.n_embd, self.n_head
-            ));
+            return bad(format!("hidden_size {} is not num_attention_heads {} × head_dim", self.n_embd, self.n_head));
         }
         if self.rms_norm_eps <= 0.0 || self.rope_theta <= 0.0 {
             return bad(format!(
@@ -126,15 +120,9 @@ impl LlamaConfig {
                 self.rms_norm_eps, self.rope_theta
             ));
         }
-        if let Some(RopeScaling::Llama3 {
-            factor,
-            low_freq_factor,
-            high_freq_factor,
-            original_max_position_embeddings,
-        }) = &self.rope_scaling
-            && (*factor <= 0.0
-                || low_freq_factor >= high_freq_factor
-                || *original_max_position_embeddings == 0)
+        if let Some(RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings }) =
+            &self.rope_scaling
+            && (*factor <= 0.0 || low_freq_factor >= high_freq_factor || *original_max_position_embeddings == 0)
         {
             return bad(format!(
                 "rope_scaling llama3 needs factor > 0, low_freq_factor < high_freq_factor and original_max_position_embeddings > 0: {:?}",
@@ -149,10 +137,7 @@ impl LlamaConfig {
 #[derive(Debug, Clone)]
 enum Dense {
     F32(Linear),
-    Bf16 {
-        weight: Bf16Matrix,
-        bias: Option<Tensor>,
-    },
+    Bf16 { weight: Bf16Matrix, bias: Option<Tensor> },
 }
 
 impl Dense {
@@ -161,10 +146,7 @@ impl Dense {
         Ok(match self {
             Dense::F32(l) => l.forward(x)?,
             Dense::Bf16 { weight, bias: None } => x.matmul_bf16(weight)?,
-            Dense::Bf16 {
-                weight,
-                bias: Some(b),
-            } => x.matmul_bf16(weight)?.add(b)?,
+            Dense::Bf16 { weight, bias: Some(b) } => x.matmul_bf16(weight)?.add(b)?,
         })
     }
 
@@ -182,9 +164,7 @@ impl Dense {
     fn weight_bytes(&self) -> usize {
         match self {
             Dense::F32(l) => l.weight.bytes() + 4 * l.bias.as_ref().map_or(0, Tensor::elem_count),
-            Dense::Bf16 { weight, bias } => {
-                weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count)
-            }
+            Dense::Bf16 { weight, bias } => weight.bytes() + 4 * bias.as_ref().map_or(0, Tensor::elem_count),
         }
     }
 }
@@ -192,16 +172,12 @@ impl Dense {
 /// Whether `ts` are CPU tensors that track no gradient, for the fused inference-only ops
 /// (`causal_softmax`, `silu_mul`); otherwise the composed, differentiable ops run.
 fn inference_on_cpu(ts: &[&Tensor]) -> bool {
-    ts.iter()
-        .all(|t| matches!(t.device(), Device::Cpu) && !t.tracks_grad())
+    ts.iter().all(|t| matches!(t.device(), Device::Cpu) && !t.tracks_grad())
 }
 
 /// A norm whose scale tracks no gradient (for inference copies).
 fn detached(n: &RmsNorm) -> RmsNorm {
-    RmsNorm {
-        weight: n.weight.detach(),
-        eps: n.eps,
-    }
+    RmsNorm { weight: n.weight.detach(), eps: n.eps }
 }
 
 /// The token embedding, f32 (trainable) or bfloat16.
@@ -258,10 +234,7 @@ impl Llama {
     pub fn new(config: &LlamaConfig, store: &ParamStore) -> Result<Llama> {
         config.validate()?;
         let c = config.clone();
-        let normal = Init::Normal {
-            mean: 0.0,
-            std: c.initializer_range,
-        };
+        let normal = Init::Normal { mean: 0.0, std: c.initializer_range };
         let (d, hd) = (c.n_embd, c.head_dim());
         let dense = |d_in, d_out, bias: bool, vb: Builder| -> Result<Dense> {
             Ok(Dense::F32(Linear::with_init(
@@ -284,33 +257,16 @@ impl Llama {
                 k_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("k_proj"))?,
                 v_proj: dense(d, c.n_kv_head * hd, c.attention_bias, attn.pp("v_proj"))?,
                 o_proj: dense(c.n_head * hd, d, c.attention_out_bias, attn.pp("o_proj"))?,
-                post_attention_layernorm: RmsNorm::new(
-                    d,
-                    c.rms_norm_eps,
-                    vb.pp("post_attention_layernorm"),
-                )?,
+                post_attention_layernorm: RmsNorm::new(d, c.rms_norm_eps, vb.pp("post_attention_layernorm"))?,
                 gate_proj: dense(d, c.intermediate_size, false, mlp.pp("gate_proj"))?,
                 up_proj: dense(d, c.intermediate_size, false, mlp.pp("up_proj"))?,
                 down_proj: dense(c.intermediate_size, d, false, mlp.pp("down_proj"))?,
             });
         }
-        let lm_head = if c.tie_embeddings {
-            None
-        } else {
-            Some(dense(
-                d,
-                c.vocab_size,
-                false,
-                store.builder().pp("lm_head"),
-            )?)
-        };
+        let lm_head =
+            if c.tie_embeddings { None } else { Some(dense(d, c.vocab_size, false, store.builder().pp("lm_head"))?) };
         Ok(Llama {
-            embed_tokens: TokenEmbedding::F32(Embedding::new(
-                c.vocab_size,
-                d,
-                normal,
-                vb.pp("embed_tokens"),
-            )?),
+            embed_tokens: TokenEmbedding::F32(Embedding::new(c.vocab_size, d, normal, vb.pp("embed_tokens"))?),
             layers,
             norm: RmsNorm::new(d, c.rms_norm_eps, vb.pp("norm"))?,
             lm_head,
@@ -398,17 +354,7 @@ impl Llama {
         let layers: usize = self
             .layers
             .iter()
-            .flat_map(|l| {
-                [
-                    &l.q_proj,
-                    &l.k_proj,
-                    &l.v_proj,
-                    &l.o_proj,
-                    &l.gate_proj,
-                    &l.up_proj,
-                    &l.down_proj,
-                ]
-            })
+            .flat_map(|l| [&l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj])
             .map(Dense::weight_bytes)
             .sum();
         embed + layers + self.lm_head.as_ref().map_or(0, Dense::weight_bytes)
@@ -426,35 +372,21 @@ impl Llama {
 
     /// The rotary tables and mask of `b` rows of `t` new queries after `past` cached positions,
     /// row `r` starting with `left_pad[r]` padding tokens.
-    fn positions(
-        &self,
-        b: usize,
-        t: usize,
-        past: usize,
-        left_pad: Option<&[usize]>,
-    ) -> Result<Positions> {
+    fn positions(&self, b: usize, t: usize, past: usize, left_pad: Option<&[usize]>) -> Result<Positions> {
         let g = self.config.n_head / self.config.n_kv_head;
         let tk = past + t;
         // query row q of a head group is position past + q % t
         let (rows, pos, mask) = match left_pad {
             None => {
-                let mask = (t > 1)
-                    .then(|| Mask::from_fn(&[1, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t));
+                let mask = (t > 1).then(|| Mask::from_fn(&[1, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t));
                 (1, (past..tk).collect::<Vec<_>>(), mask)
             }
             Some(pad) => {
                 if pad.len() != b {
-                    return Err(LmError::Config(format!(
-                        "{} padding lengths for a batch of {b}",
-                        pad.len()
-                    )));
+                    return Err(LmError::Config(format!("{} padding lengths for a batch of {b}", pad.len())));
                 }
-                let pos = (0..b)
-                    .flat_map(|r| (past..tk).map(move |p| p.saturating_sub(pad[r])))
-                    .collect();
-                let mask = Mask::from_fn(&[b, 1, g * t, tk], |ix| {
-                    ix[3] > past + ix[2] % t || ix[3] < pad[ix[0]]
-                });
+                let pos = (0..b).flat_map(|r| (past..tk).map(move |p| p.saturating_sub(pad[r]))).collect();
+                let mask = Mask::from_fn(&[b, 1, g * t, tk], |ix| ix[3] > past + ix[2] % t || ix[3] < pad[ix[0]]);
                 (b, pos, Some(mask))
             }
         };
@@ -464,29 +396,16 @@ impl Llama {
             Device::Cpu => (cos, sin),
             device => (cos.to_device(device)?, sin.to_device(device)?),
         };
-        Ok(Positions {
-            cos,
-            sin,
-            mask,
-            causal: left_pad.is_none().then_some((t, past)),
-        })
+        Ok(Positions { cos, sin, mask, causal: left_pad.is_none().then_some((t, past)) })
     }
 
     /// Grouped-query self-attention of `x` `[B, T, C]` (already normed), with the cache.
-    fn attention(
-        &self,
-        l: &Layer,
-        x: &Tensor,
-        at: &Positions,
-        cache: Option<&mut KvCache>,
-    ) -> Result<Tensor> {
+    fn attention(&self, l: &Layer, x: &Tensor, at: &Positions, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let c = &self.config;
         let (h, kv, d) = (c.n_head, c.n_kv_head, c.head_dim());
         // [B, T, n·D] → [B, n, T, D]
-        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
-            Ok(y.reshape(&[b, t, n, d])?.permute(&[0, 2, 1, 3])?)
-        };
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape(&[b, t, n, d])?.permute(&[0, 2, 1, 3])?) };
         // q: [B, H, T, D], k and v: [B, KV, T, D]
         let q = heads(l.q_proj.forward(x)?, h)?.rope(&at.cos, &at.sin)?;
         let k = heads(l.k_proj.forward(x)?, kv)?.rope(&at.cos, &at.sin)?;
@@ -500,16 +419,12 @@ impl Llama {
         // w: [B, KV, G·T, Tk]; y: [B, KV, G·T, D] → [B, H, T, D] → [B, T, H·D]
         let w = match at.causal {
             // inference on the CPU: scale, mask and softmax in one pass over the scores
-            Some((t, past)) if inference_on_cpu(&[&q, &k]) => q
-                .matmul(&k.transpose(-2, -1)?)?
-                .causal_softmax(1.0 / (d as f32).sqrt(), t, past)?,
+            Some((t, past)) if inference_on_cpu(&[&q, &k]) => {
+                q.matmul(&k.transpose(-2, -1)?)?.causal_softmax(1.0 / (d as f32).sqrt(), t, past)?
+            }
             _ => attention_weights(&q, &k, at.mask.as_ref())?,
         };
-        let y = w
-            .matmul(&v)?
-            .reshape(&[b, h, t, d])?
-            .permute(&[0, 2, 1, 3])?
-            .reshape(&[b, t, h * d])?;
+        let y = w.matmul(&v)?.reshape(&[b, h, t, d])?.permute(&[0, 2, 1, 3])?.reshape(&[b, t, h * d])?;
         l.o_proj.forward(&y)
     }
 
@@ -556,9 +471,7 @@ impl Llama {
         mut cache: Option<&mut Vec<KvCache>>,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let past = cache
-            .as_ref()
-            .map_or(0, |c| c.first().map_or(0, KvCache::len));
+        let past = cache.as_ref().map_or(0, |c| c.first().map_or(0, KvCache::len));
         if past + t > c.block_size {
             return Err(LmError::Config(format!(
                 "{} positions exceed the model's context of {}",
@@ -567,15 +480,9 @@ impl Llama {
             )));
         }
         if ids.len() != b * t || t == 0 {
-            return Err(LmError::Config(format!(
-                "{} ids do not form a {b} × {t} batch",
-                ids.len()
-            )));
+            return Err(LmError::Config(format!("{} ids do not form a {b} × {t} batch", ids.len())));
         }
-        if cache
-            .as_ref()
-            .is_some_and(|cache| cache.len() != self.layers.len())
-        {
+        if cache.as_ref().is_some_and(|cache| cache.len() != self.layers.len()) {
             return Err(LmError::Config(format!(
                 "a cache of {} layers for a model of {}",
                 cache.map_or(0, |c| c.len()),
@@ -594,11 +501,7 @@ impl Llama {
             x = x.add(&a)?;
             let h = l.post_attention_layernorm.forward(&x)?;
             let (gate, up) = (l.gate_proj.forward(&h)?, l.up_proj.forward(&h)?);
-            let gated = if inference_on_cpu(&[&gate, &up]) {
-                gate.silu_mul(&up)?
-            } else {
-                gate.silu().mul(&up)?
-            };
+            let gated = if inference_on_cpu(&[&gate, &up]) { gate.silu_mul(&up)? } else { gate.silu().mul(&up)? };
             x = x.add(&l.down_proj.forward(&gated)?)?;
         }
         Ok(self.norm.forward(&x)?)
@@ -610,10 +513,9 @@ impl Llama {
         Ok(match (&self.lm_head, &self.embed_tokens) {
             (Some(head), _) => head.forward(x)?,
             // one [B·T, C] × [C, vocab] product: the embedding is read once, not once per row
-            (None, TokenEmbedding::F32(e)) => x
-                .reshape(&[b * t, c.n_embd])?
-                .matmul(&e.weight.transpose(0, 1)?)?
-                .reshape(&[b, t, c.vocab_size])?,
+            (None, TokenEmbedding::F32(e)) => {
+                x.reshape(&[b * t, c.n_embd])?.matmul(&e.weight.transpose(0, 1)?)?.reshape(&[b, t, c.vocab_size])?
+            }
             (None, TokenEmbedding::Bf16(m)) => x.matmul_bf16(m)?,
         })
     }
@@ -631,19 +533,10 @@ impl Llama {
     }
 
     /// Mean cross-entropy of next-token prediction: `x`, `y` are `B × T` ids, `y` shifted by one.
-    pub fn loss(
-        &self,
-        x: &[usize],
-        y: &[usize],
-        b: usize,
-        t: usize,
-        ctx: &mut Ctx,
-    ) -> Result<Tensor> {
+    pub fn loss(&self, x: &[usize], y: &[usize], b: usize, t: usize, ctx: &mut Ctx) -> Result<Tensor> {
         let logits = self.forward(x, b, t, None, ctx)?;
         let targets: Vec<i64> = y.iter().map(|&t| t as i64).collect();
-        Ok(logits
-            .reshape(&[b * t, self.config.vocab_size])?
-            .cross_entropy(&targets, None)?)
+        Ok(logits.reshape(&[b * t, self.config.vocab_size])?.cross_entropy(&targets, None)?)
     }
 }
 

@@ -87,19 +87,11 @@ impl ScreenedHead {
         }
         let _g = no_grad();
         // approx: [1, V]
-        let approx = Tensor::from_slice(x, &[1, c])?
-            .matmul_bf16(&self.screen)?
-            .to_vec();
+        let approx = Tensor::from_slice(x, &[1, c])?.matmul_bf16(&self.screen)?.to_vec();
         let radius = ERROR_FACTOR * x.iter().map(|a| a * a).sum::<f32>().sqrt();
-        let floor = approx
-            .iter()
-            .zip(&self.norms)
-            .map(|(a, n)| a - radius * n)
-            .fold(f32::NEG_INFINITY, f32::max);
-        let candidates: Vec<usize> = (0..v)
-            .filter(|&j| approx[j] + radius * self.norms[j] >= floor)
-            .take(MAX_CANDIDATES + 1)
-            .collect();
+        let floor = approx.iter().zip(&self.norms).map(|(a, n)| a - radius * n).fold(f32::NEG_INFINITY, f32::max);
+        let candidates: Vec<usize> =
+            (0..v).filter(|&j| approx[j] + radius * self.norms[j] >= floor).take(MAX_CANDIDATES + 1).collect();
         if candidates.is_empty() || candidates.len() > MAX_CANDIDATES {
             let w = if self.out_in { self.exact.transpose(0, 1)? } else { self.exact.clone() };
             // full: [1, V]
@@ -166,8 +158,7 @@ mod tests {
     #[test]
     fn falls_back_to_the_full_product_when_everything_ties() {
         let (c, v) = (4, MAX_CANDIDATES + 10);
-        let head =
-            ScreenedHead::new(&Tensor::from_vec(vec![0.5; c * v], &[c, v]).unwrap()).unwrap();
+        let head = ScreenedHead::new(&Tensor::from_vec(vec![0.5; c * v], &[c, v]).unwrap()).unwrap();
         assert_eq!(head.argmax(&[1.0; 4]).unwrap(), 0);
         assert_eq!(head.argmax(&[f32::NAN; 4]).unwrap(), 0);
     }
@@ -176,9 +167,6 @@ mod tests {
     fn refuses_a_row_of_the_wrong_width() {
         let head = ScreenedHead::new(&Tensor::from_vec(vec![1.0; 6], &[2, 3]).unwrap()).unwrap();
         let err = head.argmax(&[1.0; 3]).unwrap_err().to_string();
-        assert!(
-            err.contains("3 values") && err.contains("2 inputs"),
-            "{err}"
-        );
+        assert!(err.contains("3 values") && err.contains("2 inputs"), "{err}");
     }
 }

@@ -27,10 +27,7 @@ fn config() -> LlamaConfig {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// The last position's logits of `[1, T, vocab]`.
@@ -57,45 +54,28 @@ fn the_fused_inference_path_computes_what_the_differentiable_one_does() {
 
     // 12 prompt tokens, then 8 more through the cache, each step's last logits alone
     let mut cache = model.new_cache();
-    let first = model
-        .forward_last(&ids[..12], 1, 12, None, Some(&mut cache), &mut Ctx::eval())
-        .unwrap();
+    let first = model.forward_last(&ids[..12], 1, 12, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
     assert_eq!(first.shape(), &[1, 1, 50]);
-    let full12 = model
-        .forward(&ids[..12], 1, 12, None, &mut Ctx::eval())
-        .unwrap();
+    let full12 = model.forward(&ids[..12], 1, 12, None, &mut Ctx::eval()).unwrap();
     assert!(max_diff(&first.to_vec(), &last(&full12)) <= TOL);
-    let rest = model
-        .forward_last(&ids[12..], 1, 8, None, Some(&mut cache), &mut Ctx::eval())
-        .unwrap();
+    let rest = model.forward_last(&ids[12..], 1, 8, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
     let diff = max_diff(&rest.to_vec(), &last(&tracked));
-    assert!(
-        diff <= TOL,
-        "cached last logits differ from the whole prompt's by {diff}"
-    );
+    assert!(diff <= TOL, "cached last logits differ from the whole prompt's by {diff}");
 }
 
 #[test]
 fn bf16_weights_take_the_same_paths() {
-    let model = Llama::new(&config(), &ParamStore::new(5))
-        .unwrap()
-        .to_bf16()
-        .unwrap();
+    let model = Llama::new(&config(), &ParamStore::new(5)).unwrap().to_bf16().unwrap();
     let _g = no_grad();
     let ids: Vec<usize> = (0..40).map(|i| (i * 11 + 1) % 50).collect();
     let all = model.forward(&ids, 1, 40, None, &mut Ctx::eval()).unwrap();
     let mut cache = model.new_cache();
-    let got = model
-        .forward_last(&ids, 1, 40, None, Some(&mut cache), &mut Ctx::eval())
-        .unwrap();
+    let got = model.forward_last(&ids, 1, 40, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
     // the head of one position is a vector product, of 40 a matrix product (AMX rounds the
     // activations to bf16 there): the two agree to bf16's precision
     let (want, got) = (last(&all), got.to_vec());
     let largest = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let diff = max_diff(&want, &got);
-    assert!(
-        diff <= 1e-2 * largest,
-        "last logits differ by {diff} (largest {largest})"
-    );
+    assert!(diff <= 1e-2 * largest, "last logits differ by {diff} (largest {largest})");
     assert_eq!(cache[0].len(), 40);
 }

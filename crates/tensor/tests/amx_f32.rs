@@ -6,9 +6,7 @@
 //! (and their mean error within `FACTOR` times theirs). The switches are process-wide, so this
 //! file holds a single test. On a CPU without AMX the AMX half is skipped with one line on stderr.
 
-use loam_tensor::{
-    Tensor, amx_available, amx_f32_calls, amx_f32_products, amx_kernels, force_portable,
-};
+use loam_tensor::{Tensor, amx_available, amx_f32_calls, amx_f32_products, amx_kernels, force_portable};
 
 /// How much larger the AMX error may be than the FMA kernels' on the same inputs.
 const FACTOR: f64 = 2.0;
@@ -79,25 +77,18 @@ fn operand(v: &[f32], batch: usize, rows: usize, cols: usize, transposed: bool) 
 }
 
 /// The error of each output against the exact product, relative to Σ|a||b|: (max, mean).
-fn errors(
-    a: &[f32],
-    b: &[f32],
-    got: &[f32],
-    (nb, m, k, n): (usize, usize, usize, usize),
-) -> (f64, f64) {
+fn errors(a: &[f32], b: &[f32], got: &[f32], (nb, m, k, n): (usize, usize, usize, usize)) -> (f64, f64) {
     let (mut max, mut sum) = (0.0f64, 0.0f64);
     for bi in 0..nb {
         for i in 0..m {
             for j in 0..n {
                 let (mut s, mut abs) = (0.0f64, 0.0f64);
                 for p in 0..k {
-                    let t =
-                        f64::from(a[bi * m * k + i * k + p]) * f64::from(b[bi * k * n + p * n + j]);
+                    let t = f64::from(a[bi * m * k + i * k + p]) * f64::from(b[bi * k * n + p * n + j]);
                     s += t;
                     abs += t.abs();
                 }
-                let e =
-                    (f64::from(got[bi * m * n + i * n + j]) - s).abs() / abs.max(f64::MIN_POSITIVE);
+                let e = (f64::from(got[bi * m * n + i * n + j]) - s).abs() / abs.max(f64::MIN_POSITIVE);
                 max = max.max(e);
                 sum += e;
             }
@@ -118,42 +109,28 @@ fn amx_f32_products_are_as_accurate_as_the_fma_kernels_and_the_switches_turn_the
             (av, bv, a, b)
         })
         .collect();
-    let products = || -> Vec<Vec<f32>> {
-        inputs
-            .iter()
-            .map(|(_, _, a, b)| a.matmul(b).expect("product").to_vec())
-            .collect()
-    };
+    let products =
+        || -> Vec<Vec<f32>> { inputs.iter().map(|(_, _, a, b)| a.matmul(b).expect("product").to_vec()).collect() };
     amx_f32_products(false);
     let calls = amx_f32_calls();
     let fma = products();
     assert_eq!(amx_f32_calls(), calls, "AMX ran while turned off");
     if !amx_available() {
         use std::io::Write;
-        let _ = std::io::stderr()
-            .write_all(b"amx_f32: AMX path not tested: this CPU or kernel lacks AMX\n");
+        let _ = std::io::stderr().write_all(b"amx_f32: AMX path not tested: this CPU or kernel lacks AMX\n");
         return;
     }
     amx_f32_products(true);
     let amx = products();
     let batches: u64 = CASES.iter().map(|c| c.0 as u64).sum();
-    assert_eq!(
-        amx_f32_calls(),
-        calls + batches,
-        "every case (batch element) ran on AMX"
-    );
-    for (((av, bv, _, _), (f, x)), &(nb, m, k, n, layout)) in
-        inputs.iter().zip(fma.iter().zip(&amx)).zip(&CASES)
-    {
+    assert_eq!(amx_f32_calls(), calls + batches, "every case (batch element) ran on AMX");
+    for (((av, bv, _, _), (f, x)), &(nb, m, k, n, layout)) in inputs.iter().zip(fma.iter().zip(&amx)).zip(&CASES) {
         let (fma_max, fma_mean) = errors(av, bv, f, (nb, m, k, n));
         let (amx_max, amx_mean) = errors(av, bv, x, (nb, m, k, n));
         eprintln!(
             "{nb}×[{m},{k}]×[{k},{n}] {layout:?}: error / Σ|a||b| max {amx_max:.2e} mean {amx_mean:.2e} (AMX), {fma_max:.2e} {fma_mean:.2e} (FMA)"
         );
-        assert!(
-            x != f,
-            "{layout:?} [{m},{k}]×[{k},{n}]: AMX gave the FMA values (did it run?)"
-        );
+        assert!(x != f, "{layout:?} [{m},{k}]×[{k},{n}]: AMX gave the FMA values (did it run?)");
         assert!(
             amx_max <= FACTOR * fma_max && amx_mean <= FACTOR * fma_mean,
             "{layout:?} [{m},{k}]×[{k},{n}]: AMX error max {amx_max:.3e} mean {amx_mean:.3e}, FMA {fma_max:.3e} {fma_mean:.3e}"

@@ -7,12 +7,7 @@ use loam_tensor::{KvBuffer, Rng, Tensor, force_portable};
 /// One head's output for query `i` of sequence `r`: softmax over keys `pad..=last` in f64.
 fn naive(q: &[f32], k: &[f32], v: &[f32], d: usize, pad: usize, last: usize) -> Vec<f64> {
     let scores: Vec<f64> = (pad..=last)
-        .map(|j| {
-            (0..d)
-                .map(|c| q[c] as f64 * k[j * d + c] as f64)
-                .sum::<f64>()
-                / (d as f64).sqrt()
-        })
+        .map(|j| (0..d).map(|c| q[c] as f64 * k[j * d + c] as f64).sum::<f64>() / (d as f64).sqrt())
         .collect();
     let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let z: f64 = scores.iter().map(|s| (s - m).exp()).sum();
@@ -40,20 +35,14 @@ fn padded_batch_matches_naive() {
     let mut keys = Vec::new();
     let mut values = Vec::new();
     for t in [6, 1, 1, 1] {
-        let (q, k, v) = (
-            randn(&[b, h, t, d], &mut rng),
-            randn(&[b, h, t, d], &mut rng),
-            randn(&[b, h, t, d], &mut rng),
-        );
+        let (q, k, v) =
+            (randn(&[b, h, t, d], &mut rng), randn(&[b, h, t, d], &mut rng), randn(&[b, h, t, d], &mut rng));
         buf.append(&k, &v).unwrap();
         keys.push(k);
         values.push(v);
         let y = buf.attend(&q, Some(&pad), true).unwrap();
         assert_eq!(y.shape(), &[b, t, h * d]);
-        let (ka, va) = (
-            Tensor::cat(&keys, 2).unwrap().to_vec(),
-            Tensor::cat(&values, 2).unwrap().to_vec(),
-        );
+        let (ka, va) = (Tensor::cat(&keys, 2).unwrap().to_vec(), Tensor::cat(&values, 2).unwrap().to_vec());
         let (len, qs, ys) = (buf.len(), q.to_vec(), y.to_vec());
         for r in 0..b {
             for head in 0..h {
@@ -63,28 +52,13 @@ fn padded_batch_matches_naive() {
                     let got = &ys[((r * t + i) * h + head) * d..][..d];
                     let query = &qs[((r * h + head) * t + i) * d..][..d];
                     let want = if pad[r] <= last {
-                        naive(
-                            query,
-                            &ka[blk..blk + len * d],
-                            &va[blk..blk + len * d],
-                            d,
-                            pad[r],
-                            last,
-                        )
+                        naive(query, &ka[blk..blk + len * d], &va[blk..blk + len * d], d, pad[r], last)
                     } else {
                         // a padding query sees no key: all keys weigh the same
-                        (0..d)
-                            .map(|c| {
-                                (0..len).map(|j| va[blk + j * d + c] as f64).sum::<f64>()
-                                    / len as f64
-                            })
-                            .collect()
+                        (0..d).map(|c| (0..len).map(|j| va[blk + j * d + c] as f64).sum::<f64>() / len as f64).collect()
                     };
                     for (g, w) in got.iter().zip(&want) {
-                        assert!(
-                            (*g as f64 - w).abs() < 1e-5,
-                            "row {r} head {head} query {i}: {g} vs {w}"
-                        );
+                        assert!((*g as f64 - w).abs() < 1e-5, "row {r} head {head} query {i}: {g} vs {w}");
                     }
                 }
             }
@@ -104,31 +78,17 @@ fn a_padded_batch_matches_the_naive_attention_on_both_paths() {
 fn a_sequence_gets_the_same_bits_alone_and_in_a_padded_batch() {
     let (h, d, n) = (4, 64, 150);
     let mut rng = Rng::new(11);
-    let (k, v, q) = (
-        randn(&[1, h, n, d], &mut rng),
-        randn(&[1, h, n, d], &mut rng),
-        randn(&[1, h, 1, d], &mut rng),
-    );
+    let (k, v, q) = (randn(&[1, h, n, d], &mut rng), randn(&[1, h, n, d], &mut rng), randn(&[1, h, 1, d], &mut rng));
     let mut alone = KvBuffer::new(1, h, d);
     alone.append(&k, &v).unwrap();
     let want = alone.attend(&q, None, true).unwrap().to_vec();
     // row 1 of a batch of 3, behind 7 positions of padding (random values, to be ignored);
     // big enough to run on two threads
     let other = |rng: &mut Rng| randn(&[1, h, n + 7, d], rng);
-    let padded = |x: &Tensor, rng: &mut Rng| {
-        Tensor::cat(&[randn(&[1, h, 7, d], rng), x.clone()], 2).unwrap()
-    };
+    let padded = |x: &Tensor, rng: &mut Rng| Tensor::cat(&[randn(&[1, h, 7, d], rng), x.clone()], 2).unwrap();
     let kb = Tensor::cat(&[other(&mut rng), padded(&k, &mut rng), other(&mut rng)], 0).unwrap();
     let vb = Tensor::cat(&[other(&mut rng), padded(&v, &mut rng), other(&mut rng)], 0).unwrap();
-    let qb = Tensor::cat(
-        &[
-            randn(&[1, h, 1, d], &mut rng),
-            q,
-            randn(&[1, h, 1, d], &mut rng),
-        ],
-        0,
-    )
-    .unwrap();
+    let qb = Tensor::cat(&[randn(&[1, h, 1, d], &mut rng), q, randn(&[1, h, 1, d], &mut rng)], 0).unwrap();
     let batch = KvBuffer::from_tensors(&kb, &vb).unwrap();
     let got = batch.attend(&qb, Some(&[0, 7, 0]), true).unwrap();
     assert_eq!(got.narrow(0, 1, 1).unwrap().to_vec(), want);
@@ -138,27 +98,12 @@ fn a_sequence_gets_the_same_bits_alone_and_in_a_padded_batch() {
 fn bad_shapes_are_errors() {
     let mut buf = KvBuffer::new(2, 2, 4);
     let x = Tensor::zeros(&[2, 2, 3, 4]);
-    assert!(
-        buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), None, true)
-            .is_err(),
-        "no key cached yet"
-    );
+    assert!(buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), None, true).is_err(), "no key cached yet");
     buf.append(&x, &x).unwrap();
-    assert!(
-        buf.append(&Tensor::zeros(&[2, 2, 3, 5]), &Tensor::zeros(&[2, 2, 3, 5]))
-            .is_err()
-    );
+    assert!(buf.append(&Tensor::zeros(&[2, 2, 3, 5]), &Tensor::zeros(&[2, 2, 3, 5])).is_err());
     assert!(buf.append(&x, &Tensor::zeros(&[2, 2, 2, 4])).is_err());
-    assert!(
-        buf.attend(&Tensor::zeros(&[2, 2, 4, 4]), None, true)
-            .is_err(),
-        "more queries than positions"
-    );
-    assert!(
-        buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), Some(&[0]), true)
-            .is_err(),
-        "one padding per sequence"
-    );
+    assert!(buf.attend(&Tensor::zeros(&[2, 2, 4, 4]), None, true).is_err(), "more queries than positions");
+    assert!(buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), Some(&[0]), true).is_err(), "one padding per sequence");
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 1]), None, true).is_err());
     assert_eq!(buf.len(), 3);
 }

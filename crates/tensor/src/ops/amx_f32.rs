@@ -55,8 +55,7 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 fn init_from_env() {
     WANTED_FROM_ENV.call_once(|| {
-        let on =
-            std::env::var("LOAM_AMX_F32").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
+        let on = std::env::var("LOAM_AMX_F32").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "on"));
         WANTED.store(on, Ordering::Relaxed);
     });
 }
@@ -218,8 +217,7 @@ fn pack_a(x: Strided, m: usize, k: usize, k2: usize, kt: usize, a: &mut [u16]) {
                         let (mut q, mut src) = (s * k2 + p0, &parts[part][..len]);
                         while !src.is_empty() {
                             let take = (STEP - q % STEP).min(src.len());
-                            tiles[(q / STEP) * 512 + r * 32 + q % STEP..][..take]
-                                .copy_from_slice(&src[..take]);
+                            tiles[(q / STEP) * 512 + r * 32 + q % STEP..][..take].copy_from_slice(&src[..take]);
                             (q, src) = (q + take, &src[take..]);
                         }
                     }
@@ -247,14 +245,7 @@ fn pack_b(w: Strided, k: usize, n: usize, k2: usize, kt: usize, b: &mut [u16]) {
             for p in (0..k).step_by(2) {
                 // SAFETY: rows p (and p + 1 when < k) and columns g·16..g·16+cols ≤ n.
                 let (r0, r1) = unsafe {
-                    (
-                        w.row16(p, g * 16, cols),
-                        if p + 1 < k {
-                            w.row16(p + 1, g * 16, cols)
-                        } else {
-                            [0.0; 16]
-                        },
-                    )
+                    (w.row16(p, g * 16, cols), if p + 1 < k { w.row16(p + 1, g * 16, cols) } else { [0.0; 16] })
                 };
                 let (s0, s1) = (split16(&r0), split16(&r1));
                 let mut pairs = [[0u16; 32]; 3];
@@ -266,8 +257,7 @@ fn pack_b(w: Strided, k: usize, n: usize, k2: usize, kt: usize, b: &mut [u16]) {
                 }
                 for (s, &(_, pb)) in SEGMENTS.iter().enumerate() {
                     let q = s * k2 + p;
-                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32]
-                        .copy_from_slice(&pairs[pb]);
+                    tiles[(q / STEP) * 512 + (q % STEP / 2) * 32..][..32].copy_from_slice(&pairs[pb]);
                 }
             }
             let end = 6 * k2;
@@ -303,24 +293,9 @@ pub(crate) unsafe fn gemm(
     out: *mut f32,
     ldo: usize,
 ) {
-    let (mp, np, k2) = (
-        m.div_ceil(32) * 32,
-        n.div_ceil(32) * 32,
-        k.next_multiple_of(2),
-    );
+    let (mp, np, k2) = (m.div_ceil(32) * 32, n.div_ceil(32) * 32, k.next_multiple_of(2));
     let kt = (6 * k2).div_ceil(STEP);
-    let (x, w) = (
-        Strided {
-            ptr: x,
-            rs: a_rs,
-            cs: a_cs,
-        },
-        Strided {
-            ptr: w,
-            rs: b_rs,
-            cs: b_cs,
-        },
-    );
+    let (x, w) = (Strided { ptr: x, rs: a_rs, cs: a_cs }, Strided { ptr: w, rs: b_rs, cs: b_cs });
     with_buffer(&A_BUFFER, mp * kt * 512, |a| {
         with_buffer(&B_BUFFER, np / 16 * kt * 512, |b| {
             pack_a(x, m, k, k2, kt, a);
@@ -331,9 +306,7 @@ pub(crate) unsafe fn gemm(
                     let cols = 32.min(n - j0);
                     // SAFETY: row i < m, columns j0..j0+cols ≤ n of the caller's output; each
                     // row of each column pair is handed over once.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(out.get().add(i * ldo + j0), cols)
-                    };
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out.get().add(i * ldo + j0), cols) };
                     dst.copy_from_slice(&row[..cols]);
                 }
             });
@@ -364,10 +337,7 @@ mod tests {
                 // in f64: near f32::MAX, a₁ + a₂ alone can exceed the f32 range
                 let sum = f64::from(part(a1[c])) + f64::from(part(a2[c])) + f64::from(part(a3[c]));
                 assert_eq!(sum, f64::from(x), "split of {x}");
-                assert!(
-                    part(a2[c]).abs() <= x.abs() * 2f32.powi(-7),
-                    "second part of {x}"
-                );
+                assert!(part(a2[c]).abs() <= x.abs() * 2f32.powi(-7), "second part of {x}");
             }
         }
         let mut v = [1.0f32; 16];

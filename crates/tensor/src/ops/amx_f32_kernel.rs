@@ -22,15 +22,7 @@ const PASS: usize = 512;
 /// # Safety
 /// The tile configuration is loaded on this thread (`with_tiles`); `kt ≥ 1`; `1024 · kt` bytes
 /// are readable at `a0`, `a1`, `b0` and `b1`; 4096 bytes readable and writable at `c`.
-unsafe fn block(
-    a0: *const u16,
-    a1: *const u16,
-    b0: *const u16,
-    b1: *const u16,
-    kt: usize,
-    c: *mut f32,
-    load: bool,
-) {
+unsafe fn block(a0: *const u16, a1: *const u16, b0: *const u16, b1: *const u16, kt: usize, c: *mut f32, load: bool) {
     // SAFETY: forwarded from the caller.
     unsafe {
         std::arch::asm!(
@@ -105,11 +97,7 @@ pub(crate) fn product(
     let per = pairs.div_ceil(2 * threads).max(1);
     let groups = pairs.div_ceil(per);
     // rows per task: a pass, or fewer when the column pairs alone leave threads idle
-    let rows = if groups * mp.div_ceil(PASS) >= threads {
-        PASS
-    } else {
-        mp.div_ceil(threads).next_multiple_of(32)
-    };
+    let rows = if groups * mp.div_ceil(PASS) >= threads { PASS } else { mp.div_ceil(threads).next_multiple_of(32) };
     let passes = mp.div_ceil(rows);
     for_each_part(passes * groups, |t| {
         let (r0, g) = ((t / groups) * rows, t % groups);
@@ -128,17 +116,7 @@ pub(crate) fn product(
                         // row blocks (r0+i0)/16 and the next < mp/16 of `a` and column groups
                         // 2jp, 2jp+1 < np/16 of `b` hold kt − s0 ≥ steps more tiles (assert
                         // above); the strip has 32 rows of 32 sums from row i0.
-                        unsafe {
-                            block(
-                                a0,
-                                a1,
-                                b0,
-                                b1,
-                                CHUNK.min(kt - s0),
-                                strip[i0 * 32..].as_mut_ptr(),
-                                s0 > 0,
-                            )
-                        };
+                        unsafe { block(a0, a1, b0, b1, CHUNK.min(kt - s0), strip[i0 * 32..].as_mut_ptr(), s0 > 0) };
                     }
                 }
                 for (r, sums) in strip.chunks_exact(32).enumerate() {

@@ -27,18 +27,14 @@ impl Tensor {
         if s.len() < 2 || t == 0 || !scale.is_finite() || scale <= 0.0 {
             return Err(TensorError::invalid(
                 OP,
-                format!(
-                    "needs scores [.., R, Tk], t > 0 and a positive scale, got shape {s:?}, t {t}, scale {scale}"
-                ),
+                format!("needs scores [.., R, Tk], t > 0 and a positive scale, got shape {s:?}, t {t}, scale {scale}"),
             ));
         }
         let (r, tk) = (s[s.len() - 2], s[s.len() - 1]);
         if !r.is_multiple_of(t) || past + t > tk {
             return Err(TensorError::invalid(
                 OP,
-                format!(
-                    "{r} query rows are not groups of {t} queries after {past} cached positions within {tk} keys"
-                ),
+                format!("{r} query rows are not groups of {t} queries after {past} cached positions within {tk} keys"),
             ));
         }
         if grad_enabled() && self.tracks_grad() {
@@ -82,19 +78,9 @@ mod tests {
         let (g, t, past) = (2, 5, 3);
         let x = Tensor::randn(&[2, 3, g * t, past + t], 0.0, 3.0, &mut rng);
         let mask = Mask::from_fn(&[1, 1, g * t, past + t], |ix| ix[3] > past + ix[2] % t);
-        let want = x
-            .mul_scalar(0.125)
-            .masked_fill(&mask, f32::MIN)
-            .unwrap()
-            .softmax(-1)
-            .unwrap()
-            .to_vec();
+        let want = x.mul_scalar(0.125).masked_fill(&mask, f32::MIN).unwrap().softmax(-1).unwrap().to_vec();
         let got = x.causal_softmax(0.125, t, past).unwrap().to_vec();
-        let worst = want
-            .iter()
-            .zip(&got)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f32::max);
+        let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-6, "max difference {worst}");
         // the hidden keys weigh exactly zero
         assert_eq!(got[past + 1], 0.0);
@@ -103,21 +89,11 @@ mod tests {
     #[test]
     fn bad_shapes_and_tracked_inputs_are_errors() {
         let x = Tensor::zeros(&[1, 6, 8]);
-        assert!(
-            x.causal_softmax(1.0, 4, 0)
-                .unwrap_err()
-                .to_string()
-                .contains("groups of 4")
-        );
+        assert!(x.causal_softmax(1.0, 4, 0).unwrap_err().to_string().contains("groups of 4"));
         assert!(x.causal_softmax(1.0, 3, 6).is_err());
         assert!(x.causal_softmax(0.0, 3, 0).is_err());
         let v = x.to_var();
-        assert!(
-            v.causal_softmax(1.0, 3, 0)
-                .unwrap_err()
-                .to_string()
-                .contains("no backward")
-        );
+        assert!(v.causal_softmax(1.0, 3, 0).unwrap_err().to_string().contains("no backward"));
         let _g = no_grad();
         assert!(v.causal_softmax(1.0, 3, 0).is_ok());
     }

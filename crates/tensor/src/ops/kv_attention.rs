@@ -59,25 +59,14 @@ fn heads_shape(op: &'static str, what: &str, x: &Tensor) -> Result<[usize; 4]> {
     x.cpu_only(op)?;
     match x.shape() {
         &[b, h, t, d] => Ok([b, h, t, d]),
-        s => Err(TensorError::invalid(
-            op,
-            format!("{what} must be [B, H, T, D], got {s:?}"),
-        )),
+        s => Err(TensorError::invalid(op, format!("{what} must be [B, H, T, D], got {s:?}"))),
     }
 }
 
 impl KvBuffer {
     /// An empty cache for `b` sequences of `h` heads of width `d`.
     pub fn new(b: usize, h: usize, d: usize) -> KvBuffer {
-        KvBuffer {
-            b,
-            h,
-            d,
-            len: 0,
-            cap: 0,
-            k: Vec::new(),
-            v: Vec::new(),
-        }
+        KvBuffer { b, h, d, len: 0, cap: 0, k: Vec::new(), v: Vec::new() }
     }
 
     /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU).
@@ -113,10 +102,7 @@ impl KvBuffer {
                 op: OP,
                 lhs: vec![self.b, self.h, self.len, self.d],
                 rhs: k.shape().to_vec(),
-                detail: format!(
-                    "new keys and values (values {:?}) must share the cache's B, H and D",
-                    v.shape()
-                ),
+                detail: format!("new keys and values (values {:?}) must share the cache's B, H and D", v.shape()),
             });
         }
         v.cpu_only(OP)?;
@@ -163,17 +149,9 @@ impl KvBuffer {
         }
         let block = self.h * self.cap * self.d;
         let take = |buf: &[f32]| -> Vec<f32> {
-            rows.iter()
-                .flat_map(|&r| &buf[r * block..(r + 1) * block])
-                .copied()
-                .collect()
+            rows.iter().flat_map(|&r| &buf[r * block..(r + 1) * block]).copied().collect()
         };
-        Ok(KvBuffer {
-            b: rows.len(),
-            k: take(&self.k),
-            v: take(&self.v),
-            ..*self
-        })
+        Ok(KvBuffer { b: rows.len(), k: take(&self.k), v: take(&self.v), ..*self })
     }
 
     /// The cached keys and values as tensors `[B, H, len, D]` (a copy).
@@ -207,10 +185,7 @@ impl KvBuffer {
         if let Some(pad) = left_pad
             && pad.len() != b
         {
-            return Err(TensorError::invalid(
-                OP,
-                format!("{} left paddings for {b} sequences", pad.len()),
-            ));
+            return Err(TensorError::invalid(OP, format!("{} left paddings for {b} sequences", pad.len())));
         }
         let (len, cap) = (self.len, self.cap);
         let scale = 1.0 / (d as f32).sqrt();
@@ -228,9 +203,7 @@ impl KvBuffer {
                     let last = if causal { len - tq + i } else { len - 1 };
                     // SAFETY: each (r, i, head) row of `out` is written by this part only, and
                     // `out` outlives the parts
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d)
-                    };
+                    let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d) };
                     wide(|| attend_one(query, keys, values, d, pad, last, scale, row));
                 }
             };
@@ -259,19 +232,11 @@ fn attend_one(
     row: &mut [f32],
 ) {
     let len = keys.len() / d;
-    let (lo, hi) = if pad <= last {
-        (pad, last + 1)
-    } else {
-        (0, len)
-    };
+    let (lo, hi) = if pad <= last { (pad, last + 1) } else { (0, len) };
     SCORES.with_borrow_mut(|scores| {
         scores.clear();
         if pad <= last {
-            scores.extend(
-                keys[lo * d..hi * d]
-                    .chunks_exact(d)
-                    .map(|key| dot(query, key) * scale),
-            );
+            scores.extend(keys[lo * d..hi * d].chunks_exact(d).map(|key| dot(query, key) * scale));
         } else {
             scores.resize(hi - lo, 0.0);
         }
@@ -299,10 +264,8 @@ mod tests {
     #[test]
     fn append_grows_in_place_and_reads_back_what_was_written() -> Result<()> {
         let mut rng = Rng::new(3);
-        let parts: Vec<Tensor> = [5, 1, 70, 1]
-            .iter()
-            .map(|&t| Tensor::randn(&[2, 3, t, 4], 0.0, 1.0, &mut rng))
-            .collect();
+        let parts: Vec<Tensor> =
+            [5, 1, 70, 1].iter().map(|&t| Tensor::randn(&[2, 3, t, 4], 0.0, 1.0, &mut rng)).collect();
         let mut buf = KvBuffer::new(2, 3, 4);
         for p in &parts {
             buf.append(p, &p.mul_scalar(2.0))?;
@@ -312,10 +275,7 @@ mod tests {
         let want = Tensor::cat(&parts, 2)?;
         assert_eq!(k.to_vec(), want.to_vec());
         assert_eq!(v.to_vec(), want.mul_scalar(2.0).to_vec());
-        assert!(
-            buf.append(&Tensor::zeros(&[2, 2, 1, 4]), &Tensor::zeros(&[2, 2, 1, 4]))
-                .is_err()
-        );
+        assert!(buf.append(&Tensor::zeros(&[2, 2, 1, 4]), &Tensor::zeros(&[2, 2, 1, 4])).is_err());
         Ok(())
     }
 }

@@ -13,11 +13,7 @@ const OP: &str = "silu_mul";
 #[inline(always)]
 fn silu_mul(g: f32, u: f32) -> f32 {
     let e = exp_nonpositive(-g.abs());
-    let sigma = if g >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
+    let sigma = if g >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
     g * sigma * u
 }
 
@@ -37,10 +33,7 @@ impl Tensor {
             });
         }
         if grad_enabled() && (self.tracks_grad() || up.tracks_grad()) {
-            return Err(TensorError::invalid(
-                OP,
-                "has no backward: train with silu().mul() (or under no_grad)",
-            ));
+            return Err(TensorError::invalid(OP, "has no backward: train with silu().mul() (or under no_grad)"));
         }
         let (g, u) = (self.arr(), up.arr());
         Ok(Tensor::from_array(map2(g.view(), u.view(), silu_mul)))
@@ -62,11 +55,7 @@ mod tests {
             assert!((a - b).abs() <= 1e-6 * (1.0 + a.abs()), "{a} vs {b}");
         }
         assert_eq!(
-            Tensor::from_vec(vec![-200.0, 0.0, 200.0], &[3])
-                .unwrap()
-                .silu_mul(&Tensor::ones(&[3]))
-                .unwrap()
-                .to_vec(),
+            Tensor::from_vec(vec![-200.0, 0.0, 200.0], &[3]).unwrap().silu_mul(&Tensor::ones(&[3])).unwrap().to_vec(),
             vec![0.0, 0.0, 200.0]
         );
     }
@@ -74,19 +63,9 @@ mod tests {
     #[test]
     fn mismatched_shapes_and_tracked_inputs_are_errors() {
         let (g, u) = (Tensor::ones(&[2, 3]), Tensor::ones(&[3, 2]));
-        assert!(
-            g.silu_mul(&u)
-                .unwrap_err()
-                .to_string()
-                .contains("same shape")
-        );
+        assert!(g.silu_mul(&u).unwrap_err().to_string().contains("same shape"));
         let v = Tensor::ones(&[2, 3]).to_var();
-        assert!(
-            v.silu_mul(&g)
-                .unwrap_err()
-                .to_string()
-                .contains("no backward")
-        );
+        assert!(v.silu_mul(&g).unwrap_err().to_string().contains("no backward"));
         let _n = no_grad();
         assert!(v.silu_mul(&g).is_ok());
     }
