@@ -9,6 +9,10 @@ use loam_tensor::{
     kernel_path, no_grad, quant_gemv_calls, set_quant_activations, vnni_available, wide_available,
 };
 
+/// Held by every test that sets a process-wide switch (activation mode, kernel path): the
+/// test harness runs the tests of this file on parallel threads.
+static SWITCHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `x · wᵀ` for the dequantized `w`, summed in f64: `x` `[m, k]`, `w` `[n, k]`.
 fn reference(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
     (0..m * n)
@@ -95,6 +99,7 @@ fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], rel: f32, what: &str) {
 
 #[test]
 fn both_kernel_paths_and_activation_modes_match_the_dequantized_f32_product() {
+    let _switches = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
     // the AMX kernels (16 rows or more) round the activations: tests/amx.rs checks them
     loam_tensor::amx_kernels(false);
     for activations in [QuantActivations::Int8, QuantActivations::F32] {
@@ -130,6 +135,7 @@ fn both_kernel_paths_and_activation_modes_match_the_dequantized_f32_product() {
 fn int8_activations_change_a_vector_product_by_their_rounding_only() {
     // the kernels see the quantized activations: a different input in one block changes the
     // output by exactly that block's contribution, and int8 activations differ from f32 ones
+    let _switches = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(9);
     let (k, n) = (96, 40);
     let w = QuantMatrix::quantize(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng), QuantFormat::Int8).unwrap();
