@@ -14,6 +14,13 @@
 //! The parts of a job are handed out one at a time to whichever thread asks first, so the
 //! split adapts to a helper that wakes late or a core that is busy; which thread computes a
 //! part never changes what it computes.
+//!
+//! Every parallel loop of the crate's inference kernels goes through here: the f32, bf16,
+//! int8 and 4-bit products (vector, skinny, AMX and gemm-crate paths), the fused decode
+//! attention, and the elementwise and row kernels of `kernel.rs`. A decoding step is a chain
+//! of a hundred or more such loops of tens of microseconds each, so a wake-up per loop was a
+//! large share of it (T5 greedy decoding ran 1.7× faster, q4 GPT-2 1.5×, when the last of
+//! them moved here; docs/perf.md).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -65,12 +72,10 @@ fn helper() -> Option<&'static Helper> {
     static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
     *HELPER.get_or_init(|| {
         let slot: &'static OnceLock<&'static Helper> = Box::leak(Box::new(OnceLock::new()));
-        let handle = std::thread::Builder::new()
-            .name("loam-helper".into())
-            .spawn(move || {
-                let me = *slot.wait();
-                serve(me)
-            });
+        let handle = std::thread::Builder::new().name("loam-helper".into()).spawn(move || {
+            let me = *slot.wait();
+            serve(me)
+        });
         let handle = handle.ok()?;
         let me: &'static Helper = Box::leak(Box::new(Helper {
             job: AtomicPtr::new(std::ptr::null_mut()),
@@ -127,12 +132,63 @@ fn serve(me: &Helper) -> ! {
 /// is free; on rayon's pool otherwise. Returns when all are done; a panic in `f` is raised
 /// again here.
 pub(crate) fn for_each_part(parts: usize, f: impl Fn(usize) + Sync) {
-    split(
-        parts,
-        rayon::current_num_threads(),
-        rayon::current_thread_index().is_none(),
-        &f,
-    );
+    split(parts, rayon::current_num_threads(), rayon::current_thread_index().is_none(), &f);
+}
+
+/// `chunk`-long pieces of a slice (the last one may be shorter), handed out to parts by index.
+struct Pieces<T> {
+    base: *mut T,
+    len: usize,
+    chunk: usize,
+}
+
+// SAFETY: the parts of one call take pieces with distinct indices, which are disjoint ranges
+// of a slice of `Send` values, borrowed mutably for the whole call.
+unsafe impl<T: Send> Sync for Pieces<T> {}
+
+impl<T> Pieces<T> {
+    fn new(data: &mut [T], chunk: usize) -> Self {
+        Pieces { base: data.as_mut_ptr(), len: data.len(), chunk: chunk.max(1) }
+    }
+
+    /// How many pieces there are.
+    fn count(&self) -> usize {
+        self.len.div_ceil(self.chunk)
+    }
+
+    /// Piece `i`.
+    ///
+    /// # Safety
+    /// `i < self.count()`, and no other live reference covers piece `i`.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn piece(&self, i: usize) -> &mut [T] {
+        let start = i * self.chunk;
+        // SAFETY: start..start + len is inside the slice (the caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(start), self.chunk.min(self.len - start)) }
+    }
+}
+
+/// Runs `f(i, piece)` for every `chunk`-long piece of `data` (the last one may be shorter),
+/// `i` counting pieces from 0, on threads as [`for_each_part`] does.
+pub(crate) fn for_each_chunk_mut<T: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let pieces = Pieces::new(data, chunk);
+    // SAFETY: each index runs once, and `data` stays borrowed until every part has returned.
+    for_each_part(pieces.count(), |i| f(i, unsafe { pieces.piece(i) }));
+}
+
+/// Runs `f(i, a_piece, b_piece)` for the `i`-th `a_chunk`-long piece of `a` with the `i`-th
+/// `b_chunk`-long piece of `b`, as many as the shorter has, on threads as [`for_each_part`]
+/// does (rows of an output with a statistic per row, say).
+pub(crate) fn for_each_chunk_pair_mut<A: Send, B: Send>(
+    a: &mut [A],
+    a_chunk: usize,
+    b: &mut [B],
+    b_chunk: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    let (pa, pb) = (Pieces::new(a, a_chunk), Pieces::new(b, b_chunk));
+    // SAFETY: as in `for_each_chunk_mut`, for both slices.
+    for_each_part(pa.count().min(pb.count()), |i| f(i, unsafe { pa.piece(i) }, unsafe { pb.piece(i) }));
 }
 
 /// [`for_each_part`] for a caller that sees `threads` threads and is `outside` rayon's pool.
@@ -145,22 +201,12 @@ fn split(parts: usize, threads: usize, outside: bool, f: &(dyn Fn(usize) + Sync)
     let helper = (threads == 2 && outside)
         .then(helper)
         .flatten()
-        .filter(|h| {
-            h.taken
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        });
+        .filter(|h| h.taken.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok());
     let Some(helper) = helper else {
         (0..parts).into_par_iter().for_each(f);
         return;
     };
-    let job = Job {
-        f,
-        parts,
-        next: AtomicUsize::new(0),
-        done: AtomicBool::new(false),
-        panic: Mutex::new(None),
-    };
+    let job = Job { f, parts, next: AtomicUsize::new(0), done: AtomicBool::new(false), panic: Mutex::new(None) };
     let ptr = (&job as *const Job<'_>).cast_mut().cast::<Job<'static>>();
     helper.job.store(ptr, Ordering::SeqCst);
     if helper.sleeping.load(Ordering::SeqCst) {
@@ -168,16 +214,7 @@ fn split(parts: usize, threads: usize, outside: bool, f: &(dyn Fn(usize) + Sync)
     }
     let mine = catch_unwind(AssertUnwindSafe(|| job.work()));
     // withdraw the job if the helper has not taken it; otherwise wait until it is done with it
-    if helper
-        .job
-        .compare_exchange(
-            ptr,
-            std::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_err()
-    {
+    if helper.job.compare_exchange(ptr, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire).is_err() {
         let mut polls = 0u32;
         while !job.done.load(Ordering::Acquire) {
             polls += 1;
@@ -227,6 +264,36 @@ mod tests {
                 std::thread::sleep(SPIN * 3);
             }
         }
+    }
+
+    #[test]
+    fn every_chunk_is_handed_out_once_with_its_index() {
+        for (len, chunk) in [(0, 4), (1, 4), (10, 3), (12, 3), (1000, 7), (5, 0)] {
+            let mut data = vec![usize::MAX; len];
+            for_each_chunk_mut(&mut data, chunk, |i, piece| {
+                assert!(piece.len() <= chunk.max(1), "piece {i} of {} values", piece.len());
+                for v in piece.iter_mut() {
+                    assert_eq!(*v, usize::MAX, "a value handed out twice");
+                    *v = i;
+                }
+            });
+            let want: Vec<usize> = (0..len).map(|j| j / chunk.max(1)).collect();
+            assert_eq!(data, want, "{len} values in chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn pairs_of_chunks_go_together_as_far_as_the_shorter_slice() {
+        let (mut a, mut b) = (vec![0usize; 10], vec![0usize; 3]);
+        for_each_chunk_pair_mut(&mut a, 4, &mut b, 1, |i, pa, pb| {
+            pa.fill(i + 1);
+            pb[0] = pa.len();
+        });
+        assert_eq!(a, [1, 1, 1, 1, 2, 2, 2, 2, 3, 3]);
+        assert_eq!(b, [4, 4, 2]);
+        let (mut a, mut b) = (vec![0usize; 10], vec![0usize; 2]);
+        for_each_chunk_pair_mut(&mut a, 4, &mut b, 1, |i, pa, _| pa.fill(i + 1));
+        assert_eq!(a, [1, 1, 1, 1, 2, 2, 2, 2, 0, 0], "a third piece of a ran without a piece of b");
     }
 
     #[test]

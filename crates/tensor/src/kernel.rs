@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayD, ArrayViewD, Zip};
 
+use crate::fork::{for_each_chunk_mut, for_each_chunk_pair_mut};
+
 /// Below this many elements, the work is done on the calling thread.
 pub(crate) const PAR_MIN: usize = 1 << 15;
 
@@ -98,11 +100,10 @@ fn has_avx512() -> bool {
 /// chunks for large `n`. The buffer is not zeroed first: `body` writes every element of its
 /// chunk.
 fn fill(n: usize, body: impl Fn(&mut [MaybeUninit<f32>], usize) + Sync + Send) -> Vec<f32> {
-    use rayon::prelude::*;
     let mut out: Vec<f32> = Vec::with_capacity(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN {
-        spare.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| wide(#[inline(always)] || body(o, c * CHUNK)));
+        for_each_chunk_mut(spare, CHUNK, |c, o| wide(#[inline(always)] || body(o, c * CHUNK)));
     } else {
         wide(#[inline(always)] || body(spare, 0));
     }
@@ -214,7 +215,6 @@ pub(crate) fn rows<S: Send + Default + Clone>(
     c: usize,
     row: impl Fn(usize, &mut [MaybeUninit<f32>]) -> S + Sync + Send,
 ) -> (Vec<f32>, Vec<S>) {
-    use rayon::prelude::*;
     let total = n * c;
     let mut out: Vec<f32> = Vec::with_capacity(total);
     let mut side = vec![S::default(); n];
@@ -224,7 +224,11 @@ pub(crate) fn rows<S: Send + Default + Clone>(
             *s = wide(#[inline(always)] || row(i, o));
         };
         if total >= PAR_MIN {
-            spare.par_chunks_mut(c).zip(side.par_iter_mut()).enumerate().for_each(run);
+            // whole rows per part, about CHUNK values each: parts are handed out one at a time
+            let per = CHUNK.checked_div(c).map_or(1, |p| p.max(1));
+            for_each_chunk_pair_mut(spare, per * c, &mut side, per, |p, o, s| {
+                o.chunks_mut(c).zip(s).enumerate().for_each(|(i, os)| run((p * per + i, os)))
+            });
         } else {
             spare.chunks_mut(c).zip(side.iter_mut()).enumerate().for_each(run);
         }

@@ -429,7 +429,7 @@ fn drive(
     ops: &Operands<'_>,
     body: impl Fn(usize, usize, *const u8, *const u8, *const u8, *const u8, &mut Block) + Sync,
 ) {
-    use rayon::prelude::*;
+    use crate::fork::for_each_part;
     let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
     assert!(
         ops.a.len() >= ops.mp * lda && ops.b.len() >= ops.np / 16 * tile_bytes && ops.kt > 0,
@@ -438,7 +438,7 @@ fn drive(
     let pairs = ops.np / 32;
     let per = pairs.div_ceil(rayon::current_num_threads() * 4).max(1);
     for m0 in (0..ops.mp).step_by(M_BLOCK) {
-        (0..pairs.div_ceil(per)).into_par_iter().for_each(|g| {
+        for_each_part(pairs.div_ceil(per), |g| {
             with_tiles(|| {
                 let mut block = Block([0; 1024]);
                 for jp in g * per..pairs.min((g + 1) * per) {

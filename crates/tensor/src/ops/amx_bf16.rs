@@ -14,7 +14,7 @@
 //! each a run of 1024-byte tiles along k: tile row `r` holds, for each of the 16 columns `c`,
 //! the pair `w[c, 2r]`, `w[c, 2r + 1]` of that 32-wide step of k (zero past `n` and `k`).
 
-use rayon::prelude::*;
+use crate::fork::for_each_chunk_mut;
 
 use super::amx::{
     Block, Operands, SendPtr, block_bf16, block_bf16_into, count_call, for_each_block,
@@ -55,17 +55,15 @@ fn bytes(v: &[u16]) -> &[u8] {
 pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
     let (groups, kt) = (n.div_ceil(32) * 2, k.div_ceil(STEP));
     let mut out = vec![0u16; groups * kt * 512];
-    out.par_chunks_mut((kt * 512).max(1))
-        .enumerate()
-        .for_each(|(g, tiles)| {
-            for c in 0..16.min(n.saturating_sub(g * 16)) {
-                let row = &w[(g * 16 + c) * k..(g * 16 + c + 1) * k];
-                for (p, &v) in row.iter().enumerate() {
-                    // step p / 32, tile row (p % 32) / 2, lane c, half p % 2
-                    tiles[(p / STEP) * 512 + (p % STEP / 2) * 32 + c * 2 + p % 2] = v;
-                }
+    for_each_chunk_mut(&mut out, (kt * 512).max(1), |g, tiles| {
+        for c in 0..16.min(n.saturating_sub(g * 16)) {
+            let row = &w[(g * 16 + c) * k..(g * 16 + c + 1) * k];
+            for (p, &v) in row.iter().enumerate() {
+                // step p / 32, tile row (p % 32) / 2, lane c, half p % 2
+                tiles[(p / STEP) * 512 + (p % STEP / 2) * 32 + c * 2 + p % 2] = v;
             }
-        });
+        }
+    });
     out
 }
 
@@ -88,27 +86,25 @@ pub(crate) fn gemm(
     // below, so it is neither zeroed first nor allocated again
     let mut a = PACKED.take();
     a.resize(mp * kp, 0);
-    a.par_chunks_mut(kp * PACK_ROWS)
-        .enumerate()
-        .for_each(|(c, o)| {
-            crate::kernel::wide(
-                #[inline(always)]
-                || {
-                    for (i, o) in o.chunks_mut(kp).enumerate() {
-                        let (vals, pad) = o.split_at_mut(k);
-                        match x.get((c * PACK_ROWS + i) * k..(c * PACK_ROWS + i + 1) * k) {
-                            Some(row) => {
-                                for (o, &v) in vals.iter_mut().zip(row) {
-                                    *o = round(v);
-                                }
-                                pad.fill(0);
+    for_each_chunk_mut(&mut a, kp * PACK_ROWS, |c, o| {
+        crate::kernel::wide(
+            #[inline(always)]
+            || {
+                for (i, o) in o.chunks_mut(kp).enumerate() {
+                    let (vals, pad) = o.split_at_mut(k);
+                    match x.get((c * PACK_ROWS + i) * k..(c * PACK_ROWS + i + 1) * k) {
+                        Some(row) => {
+                            for (o, &v) in vals.iter_mut().zip(row) {
+                                *o = round(v);
                             }
-                            None => o.fill(0),
+                            pad.fill(0);
                         }
+                        None => o.fill(0),
                     }
-                },
-            )
-        });
+                }
+            },
+        )
+    });
     let ops = Operands {
         a: bytes(&a),
         mp,

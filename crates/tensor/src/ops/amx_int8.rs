@@ -18,8 +18,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use rayon::prelude::*;
-
+use crate::fork::{for_each_chunk_mut, for_each_chunk_pair_mut};
 use crate::ops::quant_matrix::{Packed, QuantFormat, QuantMatrix};
 
 /// int8 values along k in one tile step (16 quads, 64 bytes).
@@ -43,17 +42,15 @@ static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
 fn pack_weights(q: &[u8], n: usize, k: usize) -> Vec<u8> {
     let (groups, kt) = (n.div_ceil(32) * 2, k.div_ceil(STEP));
     let mut out = vec![0u8; groups * kt * 1024];
-    out.par_chunks_mut((kt * 1024).max(1))
-        .enumerate()
-        .for_each(|(g, tiles)| {
-            for c in 0..16.min(n.saturating_sub(g * 16)) {
-                let row = &q[(g * 16 + c) * k..(g * 16 + c + 1) * k];
-                for (p, &v) in row.iter().enumerate() {
-                    // step p / 64, tile row (p % 64) / 4, lane c, byte p % 4
-                    tiles[(p / STEP) * 1024 + (p % STEP / 4) * 64 + c * 4 + p % 4] = v;
-                }
+    for_each_chunk_mut(&mut out, (kt * 1024).max(1), |g, tiles| {
+        for c in 0..16.min(n.saturating_sub(g * 16)) {
+            let row = &q[(g * 16 + c) * k..(g * 16 + c + 1) * k];
+            for (p, &v) in row.iter().enumerate() {
+                // step p / 64, tile row (p % 64) / 4, lane c, byte p % 4
+                tiles[(p / STEP) * 1024 + (p % STEP / 4) * 64 + c * 4 + p % 4] = v;
             }
-        });
+        }
+    });
     out
 }
 
@@ -90,24 +87,22 @@ fn tiles(p: &Packed, n: usize, k: usize, int8: bool) -> Arc<Tiles> {
 fn quantize_rows(x: &[f32], m: usize, k: usize, mp: usize, kp: usize) -> (Vec<u8>, Vec<f32>) {
     let mut q = vec![0u8; mp * kp];
     let mut scales = vec![0.0f32; m];
-    q.par_chunks_mut(kp)
-        .zip(scales.par_iter_mut())
-        .zip(x.par_chunks(k))
-        .for_each(|((q, s), row)| {
-            if row.iter().any(|v| !v.is_finite()) {
-                *s = f32::NAN;
-                return;
-            }
-            let amax = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
-            if amax == 0.0 {
-                return;
-            }
-            *s = amax / 127.0;
-            let inv = 127.0 / amax;
-            for (q, &v) in q.iter_mut().zip(row) {
-                *q = ((v * inv).round() as i8) as u8;
-            }
-        });
+    for_each_chunk_pair_mut(&mut q, kp, &mut scales, 1, |i, q, s| {
+        let (s, row) = (&mut s[0], &x[i * k..(i + 1) * k]);
+        if row.iter().any(|v| !v.is_finite()) {
+            *s = f32::NAN;
+            return;
+        }
+        let amax = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        if amax == 0.0 {
+            return;
+        }
+        *s = amax / 127.0;
+        let inv = 127.0 / amax;
+        for (q, &v) in q.iter_mut().zip(row) {
+            *q = ((v * inv).round() as i8) as u8;
+        }
+    });
     (q, scales)
 }
 

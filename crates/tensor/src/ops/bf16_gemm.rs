@@ -19,8 +19,7 @@
 //! `bf16_native`) or `LOAM_BF16_NATIVE=1` turns it on, for CPUs whose bf16 dot products run at
 //! full rate.
 
-use rayon::prelude::*;
-
+use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::kernel::{KernelPath, kernel_path};
 
 /// Output columns of one thread's block (a multiple of the panel width 32).
@@ -53,7 +52,8 @@ fn round(x: f32) -> u32 {
 fn pack_rows(x: &[f32], m: usize, k: usize) -> Vec<u32> {
     let kp = k.div_ceil(2);
     let mut out = vec![0u32; m * kp];
-    out.par_chunks_mut(kp.max(1)).zip(x.par_chunks(k.max(1))).for_each(|(o, row)| {
+    for_each_chunk_mut(&mut out, kp.max(1), |i, o| {
+        let row = &x[i * k..(i + 1) * k];
         for (o, pair) in o.iter_mut().zip(row.chunks(2)) {
             let hi = pair.get(1).map_or(0, |&v| round(v));
             *o = round(pair[0]) | (hi << 16);
@@ -84,7 +84,7 @@ pub(crate) fn gemm_bf16_native(x: &[f32], m: usize, k: usize, w: &[u16], n: usiz
     let a = pack_rows(x, m, k);
     out.fill(0.0);
     let po = SendPtr(out.as_mut_ptr());
-    (0..n.div_ceil(BLOCK_COLS)).into_par_iter().for_each(|blk| {
+    for_each_part(n.div_ceil(BLOCK_COLS), |blk| {
         let mut panel = vec![0u32; KC * NR];
         let jb = blk * BLOCK_COLS;
         for p0 in (0..kp).step_by(KC) {

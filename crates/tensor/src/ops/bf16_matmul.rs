@@ -11,9 +11,9 @@
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, IxDyn};
-use rayon::prelude::*;
 
 use crate::backprop::grad_enabled;
+use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::error::{Result, TensorError};
 use crate::kernel::standard;
 use crate::tensor::Tensor;
@@ -141,7 +141,7 @@ fn gemv_bf16(x: &[f32], w: &[u16], n: usize, y: &mut [f32]) {
         part(0, y);
     } else {
         let per = n.div_ceil(threads).div_ceil(4) * 4;
-        y.par_chunks_mut(per).enumerate().for_each(|(i, out)| part(i * per, out));
+        for_each_chunk_mut(y, per, |i, out| part(i * per, out));
     }
 }
 
@@ -149,7 +149,7 @@ fn gemv_bf16(x: &[f32], w: &[u16], n: usize, y: &mut [f32]) {
 /// multiplied by the gemm crate, the blocks split over threads.
 fn gemm_bf16(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]) {
     let po = SendPtr(out.as_mut_ptr());
-    (0..n.div_ceil(BLOCK_ROWS)).into_par_iter().for_each(|blk| {
+    for_each_part(n.div_ceil(BLOCK_ROWS), |blk| {
         let j0 = blk * BLOCK_ROWS;
         let cols = BLOCK_ROWS.min(n - j0);
         // block: [cols, k], row-major f32

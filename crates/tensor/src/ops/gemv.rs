@@ -13,8 +13,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rayon::prelude::*;
 
+use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, kernel_path};
 
 /// Vector × matrix and skinny products taken by the wide kernels, and vector × matrix
@@ -81,7 +81,7 @@ pub(crate) unsafe fn gemv(k: usize, n: usize, x: *const f32, b: *const f32, b_rs
         } else {
             // whole register blocks per part, so the split changes no summation order
             let per = n.div_ceil(threads).div_ceil(block) * block;
-            (0..n.div_ceil(per)).into_par_iter().for_each(|i| part(i * per, per.min(n - i * per)));
+            for_each_part(n.div_ceil(per), |i| part(i * per, per.min(n - i * per)));
         }
         return true;
     }

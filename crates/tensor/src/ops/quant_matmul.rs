@@ -17,8 +17,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gemm::Parallelism;
-use rayon::prelude::*;
 
+use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
 use crate::ops::quant_input::{QuantActivations, quant_activations};
@@ -158,7 +158,7 @@ fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
         part(0, y);
     } else {
         let per = n.div_ceil(threads).div_ceil(4) * 4;
-        y.par_chunks_mut(per).enumerate().for_each(|(i, out)| part(i * per, out));
+        for_each_chunk_mut(y, per, |i, out| part(i * per, out));
     }
 }
 
@@ -167,7 +167,7 @@ fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
 fn gemm_quant(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) {
     let n = w.rows;
     let po = SendPtr(out.as_mut_ptr());
-    (0..n.div_ceil(BLOCK_ROWS)).into_par_iter().for_each(|blk| {
+    for_each_part(n.div_ceil(BLOCK_ROWS), |blk| {
         let j0 = blk * BLOCK_ROWS;
         let cols = BLOCK_ROWS.min(n - j0);
         // block: [cols, k], row-major f32

@@ -7,8 +7,8 @@
 
 use std::sync::atomic::Ordering;
 
-use rayon::prelude::*;
 
+use crate::fork::for_each_chunk_mut;
 use crate::kernel::{KernelPath, kernel_path};
 use crate::ops::quant_input::{Q4Input, Q8_BLOCK, Q8Input};
 use crate::ops::quant_matmul::CALLS;
@@ -51,16 +51,15 @@ pub(crate) fn matmul_q8(x: &[f32], m: usize, k: usize, w: &QuantMatrix, p: &Pack
         return;
     }
     let per = n.div_ceil(threads).div_ceil(4) * 4;
-    let parts: Vec<(usize, usize, Vec<f32>)> = (0..n.div_ceil(per))
-        .into_par_iter()
-        .map(|t| {
-            let (j0, len) = (t * per, per.min(n - t * per));
-            let mut out = vec![0.0f32; m * len];
-            part(j0, len, &mut out);
-            (j0, len, out)
-        })
-        .collect();
-    for (j0, len, out) in parts {
+    // parts[t]: [m, len], the outputs of weight rows t·per.. (len of them)
+    let mut parts = vec![Vec::new(); n.div_ceil(per)];
+    for_each_chunk_mut(&mut parts, 1, |t, out| {
+        let (j0, len) = (t * per, per.min(n - t * per));
+        out[0] = vec![0.0f32; m * len];
+        part(j0, len, &mut out[0]);
+    });
+    for (t, out) in parts.into_iter().enumerate() {
+        let (j0, len) = (t * per, per.min(n - t * per));
         for (yr, or) in y.chunks_exact_mut(n).zip(out.chunks_exact(len)) {
             yr[j0..j0 + len].copy_from_slice(or);
         }
