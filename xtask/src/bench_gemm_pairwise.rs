@@ -7,6 +7,12 @@
 //! first two calls of each block are not timed: they let the other side's spinning threads go
 //! quiet. Reported: each side's median GFLOP/s over the rounds and the median of the per-round
 //! ratios (`pairwise_ratio`, loam's speed over the BLAS's).
+//!
+//! PyTorch's BLAS runs on GNU OpenMP, whose idle threads spin for a long time after each call
+//! when `OMP_WAIT_POLICY` is unset: measured here, long enough to hold the second core through
+//! loam's whole block even 300 ms later, so that loam computed on one core (0.5× at n = 1024,
+//! 1.0× with the spin bounded). The bench therefore bounds it with `GOMP_SPINCOUNT` (see
+//! [`GOMP_SPINCOUNT`]; a value in the environment wins), which left MKL's own figures unchanged.
 
 use std::process::Command;
 use std::time::Instant;
@@ -32,6 +38,12 @@ const CASES: [(usize, usize, usize, usize); 9] = [
     (1, 8, 768, 3072),
     (1, 32, 768, 3072),
 ];
+/// libgomp's spin count for idle OpenMP threads in this bench (about half a millisecond here,
+/// near the 300 µs the fork helper spins): with it MKL kept 355, 393 and 345 GFLOP/s on n = 256,
+/// `[768,128]×[128,384]` and the batched heads (351, 397, 346 unbounded, same minutes), while
+/// loam's side went from 191–205 to 365–382 on the first two; `OMP_WAIT_POLICY=PASSIVE`
+/// instead cost MKL half its speed on the small products.
+const GOMP_SPINCOUNT: &str = "10000";
 /// Alternating rounds per case.
 const ROUNDS: usize = 15;
 /// Calls per block; the first [`UNTIMED`] are not timed.
@@ -100,6 +112,11 @@ fn torch_library() -> Result<std::path::PathBuf> {
 /// Runs every case on `threads` threads and returns a loam and a PyTorch record for each.
 pub fn run(threads: usize) -> Result<Vec<Record>> {
     let path = torch_library()?;
+    if std::env::var_os("GOMP_SPINCOUNT").is_none() {
+        // SAFETY: no other thread of the bench reads or writes the environment: nothing has run
+        // yet but the python3 child above, and libgomp reads it when the library loads below.
+        unsafe { std::env::set_var("GOMP_SPINCOUNT", GOMP_SPINCOUNT) };
+    }
     // SAFETY: loading PyTorch's CPU library runs its initializers, which only set up its own
     // state; the two symbols below have the standard BLAS and OpenMP signatures.
     let library = unsafe { libloading::Library::new(&path) }.with_context(|| format!("loading {}", path.display()))?;
