@@ -2,7 +2,7 @@
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
 //! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
-//! to those of `skinny`. With `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products
+//! to those of `skinny`, small ones (attention's heads) to `small_gemm`. With `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products
 //! of 16 rows or more that those do not take, batched ones included, go to AMX with the exact
 //! bf16 split of `amx_f32` instead of the gemm crate (off by default: slower where measured).
 
@@ -13,6 +13,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 use super::amx_f32;
 use super::gemv::gemv;
 use super::skinny::skinny;
+use super::small_gemm;
 use crate::backprop::BackwardOp;
 use crate::fork::for_each_part;
 use crate::error::{Result, TensorError};
@@ -134,7 +135,18 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         }
     };
     let whole = |i: usize, par: Parallelism| {
-        if !streamed(i) {
+        if streamed(i) {
+            return;
+        }
+        if small_gemm::serves(m, k, n) {
+            let (pa, pb, po) = (pa, pb, po);
+            // SAFETY: as `streamed`; the call writes only batch element i's output matrix.
+            unsafe {
+                let x = pa.0.offset(batch_offset(i, &batch, sa));
+                let w = pb.0.offset(batch_offset(i, &batch, sb));
+                small_gemm::product(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
+            }
+        } else {
             block(i, (0, m), (0, n), par)
         }
     };

@@ -34,6 +34,7 @@ mod rms_norm;
 mod rope;
 mod silu_mul;
 pub(crate) mod skinny;
+pub(crate) mod small_gemm;
 mod softmax;
 mod unary;
 pub mod vnni;
