@@ -95,6 +95,23 @@ impl KvCache {
         })
     }
 
+    /// Makes room in host memory for `positions` positions in all, so that appending up to
+    /// there (through [`KvCache::append_host`]) moves nothing: a decoder that knows how many
+    /// tokens its sequences may still take calls it once (a cache on another device, or an
+    /// empty one, is left as it is).
+    pub fn reserve(&mut self, positions: usize) -> Result<()> {
+        match &mut self.store {
+            Store::Empty => {}
+            Store::Host(buf) => buf.reserve(positions),
+            Store::Tensors(k, v) => {
+                if k.device() == Device::Cpu {
+                    self.store = Store::Host(KvBuffer::with_room(k, v, positions)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The number of sequences cached, if any position is.
     pub fn batch(&self) -> Option<usize> {
         match &self.store {
@@ -120,5 +137,30 @@ impl KvCache {
     /// Replaces the contents (used to keep a cross-attention's projected memory).
     pub fn set(&mut self, k: Tensor, v: Tensor) {
         self.store = Store::Tensors(k, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use loam_tensor::Rng;
+
+    use super::*;
+
+    #[test]
+    fn reserving_moves_a_cache_to_host_memory_with_the_room_and_keeps_its_values() -> Result<()> {
+        let mut rng = Rng::new(8);
+        let (k, v) = (Tensor::randn(&[2, 3, 7, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 3, 7, 4], 0.0, 1.0, &mut rng));
+        let mut cache = KvCache::new();
+        cache.reserve(100)?;
+        assert!(cache.is_empty(), "an empty cache stays empty");
+        cache.set(k.clone(), v.clone());
+        cache.reserve(100)?;
+        let (nk, nv) = (Tensor::randn(&[2, 3, 1, 4], 0.0, 1.0, &mut rng), Tensor::randn(&[2, 3, 1, 4], 0.0, 1.0, &mut rng));
+        let buf = cache.append_host(&nk, &nv)?.expect("a CPU cache is kept in host memory");
+        assert_eq!((buf.len(), buf.capacity()), (8, 128));
+        let (gk, gv) = cache.get()?.expect("eight positions");
+        assert_eq!(gk.to_vec(), Tensor::cat(&[k, nk], 2)?.to_vec());
+        assert_eq!(gv.to_vec(), Tensor::cat(&[v, nv], 2)?.to_vec());
+        Ok(())
     }
 }

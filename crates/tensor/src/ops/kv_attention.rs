@@ -71,15 +71,35 @@ impl KvBuffer {
 
     /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU).
     pub fn from_tensors(k: &Tensor, v: &Tensor) -> Result<KvBuffer> {
-        let [b, h, _, d] = heads_shape("KvBuffer::from_tensors", "keys", k)?;
+        KvBuffer::with_room(k, v, 0)
+    }
+
+    /// [`KvBuffer::from_tensors`] with room for `positions` positions in all (at least `L`), so
+    /// that appending up to there moves nothing.
+    pub fn with_room(k: &Tensor, v: &Tensor, positions: usize) -> Result<KvBuffer> {
+        let [b, h, _, d] = heads_shape("KvBuffer::with_room", "keys", k)?;
         let mut buf = KvBuffer::new(b, h, d);
+        buf.reserve(positions);
         buf.append(k, v)?;
         Ok(buf)
+    }
+
+    /// Makes room for `positions` positions in all (rounded up to [`GROW`]), moving the cache
+    /// once now instead of every [`GROW`] positions while it fills; nothing when there is room.
+    pub fn reserve(&mut self, positions: usize) {
+        if positions > self.cap {
+            self.regrow(positions.next_multiple_of(GROW));
+        }
     }
 
     /// The number of cached positions.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The positions there is room for before the cache moves.
+    pub fn capacity(&self) -> usize {
+        self.cap
     }
 
     /// Whether nothing is cached.
@@ -107,9 +127,7 @@ impl KvBuffer {
         }
         v.cpu_only(OP)?;
         let need = self.len + t;
-        if need > self.cap {
-            self.regrow(need.next_multiple_of(GROW));
-        }
+        self.reserve(need);
         let (len, cap) = (self.len, self.cap);
         for (src, dst) in [(k, &mut self.k), (v, &mut self.v)] {
             src.with_slice(|s| {
@@ -276,6 +294,30 @@ mod tests {
         assert_eq!(k.to_vec(), want.to_vec());
         assert_eq!(v.to_vec(), want.mul_scalar(2.0).to_vec());
         assert!(buf.append(&Tensor::zeros(&[2, 2, 1, 4]), &Tensor::zeros(&[2, 2, 1, 4])).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn reserved_room_is_kept_until_it_is_used_up() -> Result<()> {
+        let mut rng = Rng::new(4);
+        let first = Tensor::randn(&[2, 3, 5, 4], 0.0, 1.0, &mut rng);
+        let mut buf = KvBuffer::with_room(&first, &first, 150)?;
+        assert_eq!(buf.capacity(), 192, "150 positions rounded up to whole steps of {GROW}");
+        buf.reserve(100);
+        assert_eq!(buf.capacity(), 192, "room that is there already is not reallocated");
+        let mut all = vec![first];
+        for _ in 0..187 {
+            let t = Tensor::randn(&[2, 3, 1, 4], 0.0, 1.0, &mut rng);
+            buf.append(&t, &t)?;
+            all.push(t);
+        }
+        assert_eq!((buf.len(), buf.capacity()), (192, 192));
+        let t = Tensor::randn(&[2, 3, 1, 4], 0.0, 1.0, &mut rng);
+        buf.append(&t, &t)?;
+        all.push(t);
+        assert_eq!(buf.capacity(), 256, "full: grown by one step");
+        let (k, _) = buf.to_tensors()?;
+        assert_eq!(k.to_vec(), Tensor::cat(&all, 2)?.to_vec());
         Ok(())
     }
 }
