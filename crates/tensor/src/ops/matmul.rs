@@ -134,11 +134,13 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             gemm::gemm(rows, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
         }
     };
+    // batch element i's whole output; true when the small-product kernel computed it
+    let small = small_gemm::serves(m, k, n);
     let whole = |i: usize, par: Parallelism| {
         if streamed(i) {
-            return;
+            return false;
         }
-        if small_gemm::serves(m, k, n) {
+        if small {
             let (pa, pb, po) = (pa, pb, po);
             // SAFETY: as `streamed`; the call writes only batch element i's output matrix.
             unsafe {
@@ -146,9 +148,15 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
                 let w = pb.0.offset(batch_offset(i, &batch, sb));
                 small_gemm::product(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
             }
+            true
         } else {
-            block(i, (0, m), (0, n), par)
+            block(i, (0, m), (0, n), par);
+            false
         }
+    };
+    // elements `range`, counting those the small-product kernel computed
+    let run = |range: std::ops::Range<usize>, par: Parallelism| {
+        small_gemm::count_calls(range.filter(|&i| whole(i, par)).count())
     };
     #[cfg(target_arch = "x86_64")]
     if amx_f32::use_amx_f32(m) {
@@ -175,13 +183,19 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             match column_blocks(m, n, k, threads) {
                 Some(blocks) => for_each_part(blocks, |p| block(i, (0, m), column_block(n, p), Parallelism::None)),
                 None if m >= threads * MIN_PART_ROWS => for_each_part(threads, |p| block(i, row_part(m, threads, p), (0, n), Parallelism::None)),
-                None => whole(i, Parallelism::Rayon(0)),
+                None => run(i..i + 1, Parallelism::Rayon(0)),
             }
         }
     } else if nb > 1 && nb * macs >= PAR_MIN_MACS {
-        for_each_part(nb, |i| whole(i, Parallelism::None));
+        // runs of elements per part: one handoff (an atomic both threads contend for) per
+        // element was a tenth of a batch of attention heads
+        let parts = nb.min(4 * rayon::current_num_threads());
+        for_each_part(parts, |p| {
+            let (i0, len) = row_part(nb, parts, p);
+            run(i0..i0 + len, Parallelism::None)
+        });
     } else {
-        (0..nb).for_each(|i| whole(i, Parallelism::None));
+        run(0..nb, Parallelism::None);
     }
     // SAFETY: the kernel wrote all nb·m·n elements above.
     unsafe { out.assume_init() }

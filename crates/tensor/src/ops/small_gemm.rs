@@ -36,6 +36,14 @@ pub fn small_gemm_calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
 }
 
+/// Counts `products` computed by [`product`] (callers count once per batch of products, not
+/// once per product: a counter both threads bump for every head is a contended cache line).
+pub(crate) fn count_calls(products: usize) {
+    if products > 0 {
+        CALLS.fetch_add(products as u64, Ordering::Relaxed);
+    }
+}
+
 thread_local! {
     /// A row-major copy of a strided right operand, reused across calls.
     static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -49,7 +57,8 @@ pub(crate) fn serves(m: usize, k: usize, n: usize) -> bool {
 }
 
 /// `c[m, n] = a[m, k] · b[k, n]` (`c` row-major with row stride `ldc`; `a` and `b` with any
-/// strides, in elements), on the calling thread. The caller checked [`serves`].
+/// strides, in elements), on the calling thread. The caller checked [`serves`] and counts the
+/// call ([`count_calls`]).
 ///
 /// # Safety
 /// Every `a` and `b` offset the strides give for those shapes is inside its allocation; `c`
@@ -68,24 +77,26 @@ pub(crate) unsafe fn product(
     c: *mut f32,
     ldc: usize,
 ) {
-    CALLS.fetch_add(1, Ordering::Relaxed);
     #[cfg(target_arch = "x86_64")]
-    PACKED.with_borrow_mut(|packed| {
-        let (b, ldb) = if b_cs == 1 {
-            (b, b_rs)
+    {
+        let ops = x86::Operands { k, a, a_rs, a_cs, b, ldb: b_rs, c, ldc };
+        if b_cs == 1 {
+            // SAFETY: the caller checked `serves` (AVX-512 present); the operands as the
+            // contract says, b's rows contiguous with stride b_rs.
+            unsafe { x86::product(m, n, ops) }
         } else {
-            // b as row-major [k, n]
-            packed.clear();
-            for p in 0..k as isize {
-                // SAFETY: (p, j) is inside b's view (the caller's contract).
-                packed.extend((0..n as isize).map(|j| unsafe { *b.offset(p * b_rs + j * b_cs) }));
-            }
-            (packed.as_ptr(), n as isize)
-        };
-        // SAFETY: the caller checked `serves` (AVX-512 present); the operands as the contract
-        // says, b now with contiguous rows of stride ldb.
-        unsafe { x86::product(m, k, n, a, a_rs, a_cs, b, ldb, c, ldc) }
-    });
+            PACKED.with_borrow_mut(|packed| {
+                // b as row-major [k, n]
+                packed.clear();
+                for p in 0..k as isize {
+                    // SAFETY: (p, j) is inside b's view (the caller's contract).
+                    packed.extend((0..n as isize).map(|j| unsafe { *b.offset(p * b_rs + j * b_cs) }));
+                }
+                // SAFETY: as above, b now the row-major copy.
+                unsafe { x86::product(m, n, x86::Operands { b: packed.as_ptr(), ldb: n as isize, ..ops }) }
+            })
+        }
+    }
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (m, k, n, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc);
@@ -99,22 +110,26 @@ mod x86 {
 
     use super::{COLS, ROWS};
 
-    /// Output rows `0..R` × columns `0..16·V` (the last vector's lanes limited by `last`) of
-    /// `a · b`: `a` rows of stride `a_rs`, columns of stride `a_cs`; `b` rows of stride `ldb`
-    /// with contiguous columns.
+    /// The operands of a product (or of one output tile): `a` rows of stride `a_rs`, columns
+    /// of stride `a_cs`, over `k`; `b` rows of stride `ldb` with contiguous columns; `c` rows
+    /// of stride `ldc`.
+    #[derive(Clone, Copy)]
+    pub(super) struct Operands {
+        pub(super) k: usize,
+        pub(super) a: *const f32,
+        pub(super) a_rs: isize,
+        pub(super) a_cs: isize,
+        pub(super) b: *const f32,
+        pub(super) ldb: isize,
+        pub(super) c: *mut f32,
+        pub(super) ldc: usize,
+    }
+
+    /// Output rows `0..R` × columns `0..16·V` of `t.a · t.b` into `t.c`, the last vector's
+    /// lanes limited by `last`.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize, const V: usize>(
-        k: usize,
-        a: *const f32,
-        a_rs: isize,
-        a_cs: isize,
-        b: *const f32,
-        ldb: isize,
-        last: __mmask16,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn tile<const R: usize, const V: usize>(t: Operands, last: __mmask16) {
+        let Operands { k, a, a_rs, a_cs, b, ldb, c, ldc } = t;
         // SAFETY (whole body): the offsets are inside the operands (the caller's contract);
         // masked lanes are neither read nor written.
         unsafe {
@@ -144,49 +159,25 @@ mod x86 {
 
     /// [`tile`] with `R` rows and `v` (1 to 4) vectors.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn rows<const R: usize>(
-        v: usize,
-        k: usize,
-        a: *const f32,
-        a_rs: isize,
-        a_cs: isize,
-        b: *const f32,
-        ldb: isize,
-        last: __mmask16,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    unsafe fn rows<const R: usize>(v: usize, t: Operands, last: __mmask16) {
         // SAFETY: as the caller's.
         unsafe {
             match v {
-                1 => tile::<R, 1>(k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                2 => tile::<R, 2>(k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                3 => tile::<R, 3>(k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                _ => tile::<R, 4>(k, a, a_rs, a_cs, b, ldb, last, c, ldc),
+                1 => tile::<R, 1>(t, last),
+                2 => tile::<R, 2>(t, last),
+                3 => tile::<R, 3>(t, last),
+                _ => tile::<R, 4>(t, last),
             }
         }
     }
 
-    /// `c[m, n] = a[m, k] · b[k, n]` in tiles of [`ROWS`] × [`COLS`].
+    /// `c[m, n] = a[m, k] · b[k, n]` (the operands `ops`) in tiles of [`ROWS`] × [`COLS`].
     ///
     /// # Safety
-    /// As `super::product`, with `b`'s columns contiguous (row stride `ldb`), on a CPU with
-    /// AVX-512 F.
+    /// As `super::product`, with `b`'s columns contiguous, on a CPU with AVX-512 F.
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn product(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        a_rs: isize,
-        a_cs: isize,
-        b: *const f32,
-        ldb: isize,
-        c: *mut f32,
-        ldc: usize,
-    ) {
+    pub(super) unsafe fn product(m: usize, n: usize, ops: Operands) {
+        let Operands { a, a_rs, b, c, ldc, .. } = ops;
         for j0 in (0..n).step_by(COLS) {
             let w = (n - j0).min(COLS);
             let last: __mmask16 = if w.is_multiple_of(16) { 0xFFFF } else { (1u16 << (w % 16)) - 1 };
@@ -195,14 +186,14 @@ mod x86 {
                 // SAFETY: rows i0.. and columns j0.. of the operands and the output, inside
                 // them (the caller's contract).
                 unsafe {
-                    let (a, b, c) = (a.offset(i0 as isize * a_rs), b.add(j0), c.add(i0 * ldc + j0));
+                    let t = Operands { a: a.offset(i0 as isize * a_rs), b: b.add(j0), c: c.add(i0 * ldc + j0), ..ops };
                     match (m - i0).min(ROWS) {
-                        1 => rows::<1>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                        2 => rows::<2>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                        3 => rows::<3>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                        4 => rows::<4>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                        5 => rows::<5>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
-                        _ => rows::<6>(v, k, a, a_rs, a_cs, b, ldb, last, c, ldc),
+                        1 => rows::<1>(v, t, last),
+                        2 => rows::<2>(v, t, last),
+                        3 => rows::<3>(v, t, last),
+                        4 => rows::<4>(v, t, last),
+                        5 => rows::<5>(v, t, last),
+                        _ => rows::<6>(v, t, last),
                     }
                 }
             }
