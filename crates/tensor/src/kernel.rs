@@ -1,4 +1,5 @@
-//! Elementwise loops shared by the ops: sequential for small tensors, rayon for large ones.
+//! Elementwise loops shared by the ops: sequential for small tensors, in parts on two threads
+//! (`fork`) for large ones.
 //! Each output element is computed independently, so results do not depend on the thread count.
 //! The loops (and the gemv kernels) have a wide AVX-512 copy and a portable one; which runs is
 //! [`kernel_path`], and `LOAM_FORCE_PORTABLE=1` or [`force_portable`] forces the portable one.
@@ -7,7 +8,9 @@ use std::mem::MaybeUninit;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use std::ops::Range;
+
+use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice, Zip};
 
 use crate::fork::{for_each_chunk_mut, for_each_chunk_pair_mut};
 
@@ -126,6 +129,42 @@ fn slices<'a, const N: usize>(views: &[ArrayViewD<'a, f32>; N]) -> Option<[&'a [
     Some(out)
 }
 
+/// A new row-major array of `shape` written by `part(rows, out)`: `out` is the block of rows
+/// `rows` along the first axis (`None`: the whole array), which `part` writes whole. Large
+/// arrays go out in parts of about [`CHUNK`] values on two threads (`fork`); strided and
+/// broadcast views take this way (Zip walks each part in the order that suits its strides).
+fn fill_rows(
+    shape: &[usize],
+    part: impl Fn(Option<Range<usize>>, ArrayViewMutD<'_, MaybeUninit<f32>>) + Sync,
+) -> ArrayD<f32> {
+    let mut out = ArrayD::<f32>::uninit(IxDyn(shape));
+    let total = out.len();
+    match (shape.first(), out.as_slice_mut()) {
+        (Some(&n0), Some(all)) if total >= PAR_MIN && n0 >= 2 => {
+            let per_row = total / n0;
+            let rows = (CHUNK / per_row).max(1);
+            for_each_chunk_mut(all, rows * per_row, |p, chunk| {
+                let mut block = shape.to_vec();
+                block[0] = chunk.len() / per_row;
+                let view = ArrayViewMutD::from_shape(IxDyn(&block), chunk).expect("whole rows of a row-major array");
+                part(Some(p * rows..p * rows + block[0]), view)
+            });
+        }
+        _ => part(None, out.view_mut()),
+    }
+    // SAFETY: every caller's part writes every element of its block, and the blocks cover
+    // the array.
+    unsafe { out.assume_init() }
+}
+
+/// Rows `rows` of `v` along its first axis (`None`: all of it).
+fn rows_of<'a>(v: &ArrayViewD<'a, f32>, rows: &Option<Range<usize>>) -> ArrayViewD<'a, f32> {
+    match rows {
+        Some(r) => v.clone().slice_axis_move(Axis(0), Slice::from(r.clone())),
+        None => v.clone(),
+    }
+}
+
 /// `f` applied to every element.
 pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
     if let Some([x]) = slices(&[a.view()]) {
@@ -136,8 +175,11 @@ pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) 
         });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
-    let z = Zip::from(a);
-    if z.size() >= PAR_MIN { z.par_map_collect(|&x| f(x)) } else { z.map_collect(|&x| f(x)) }
+    fill_rows(a.shape(), |rows, o| {
+        Zip::from(o).and(rows_of(&a, &rows)).for_each(|o, &x| {
+            o.write(f(x));
+        })
+    })
 }
 
 /// `f` applied to pairs of elements of two arrays of the same shape.
@@ -154,8 +196,11 @@ pub(crate) fn map2(
         });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
-    let z = Zip::from(a).and(b);
-    if z.size() >= PAR_MIN { z.par_map_collect(|&x, &y| f(x, y)) } else { z.map_collect(|&x, &y| f(x, y)) }
+    fill_rows(a.shape(), |rows, o| {
+        Zip::from(o).and(rows_of(&a, &rows)).and(rows_of(&b, &rows)).for_each(|o, &x, &y| {
+            o.write(f(x, y));
+        })
+    })
 }
 
 /// `f` applied to triples of elements of three arrays of the same shape.
@@ -173,29 +218,23 @@ pub(crate) fn map3(
         });
         return ArrayD::from_shape_vec(a.raw_dim(), out).expect("same length");
     }
-    let z = Zip::from(a).and(b).and(c);
-    if z.size() >= PAR_MIN {
-        z.par_map_collect(|&x, &y, &w| f(x, y, w))
-    } else {
-        z.map_collect(|&x, &y, &w| f(x, y, w))
-    }
+    fill_rows(a.shape(), |rows, o| {
+        Zip::from(o).and(rows_of(&a, &rows)).and(rows_of(&b, &rows)).and(rows_of(&c, &rows)).for_each(
+            |o, &x, &y, &w| {
+                o.write(f(x, y, w));
+            },
+        )
+    })
 }
 
 /// A row-major copy of any view (transposed, sliced or broadcast). Zip walks both in the
 /// order that suits them, which is far faster than an element iterator over a strided view.
 pub(crate) fn to_standard(a: ArrayViewD<'_, f32>) -> ArrayD<f32> {
-    let mut out = ArrayD::<f32>::uninit(a.raw_dim());
-    let z = Zip::from(&mut out).and(a);
-    let write = |o: &mut std::mem::MaybeUninit<f32>, &x: &f32| {
-        o.write(x);
-    };
-    if z.size() >= PAR_MIN {
-        z.par_for_each(write);
-    } else {
-        z.for_each(write);
-    }
-    // SAFETY: Zip visited every element of `out` once.
-    unsafe { out.assume_init() }
+    fill_rows(a.shape(), |rows, o| {
+        Zip::from(o).and(rows_of(&a, &rows)).for_each(|o, &x| {
+            o.write(x);
+        })
+    })
 }
 
 /// The values of `a` in row-major order, borrowed when `a` already is row-major.
