@@ -31,8 +31,8 @@ struct Row {
     produced: usize,
 }
 
-/// The most positions past the current ones that [`DecodeBatch`] reserves in its caches when a
-/// sequence joins: a bound on the memory set aside for sequences that may end early.
+/// The most positions past the current ones that [`DecodeBatch`] reserves in its caches before
+/// a step: a bound on the memory set aside for sequences that may end early.
 const RESERVE_AHEAD: usize = 256;
 
 /// A batch of sequences decoded together over one model.

@@ -5,10 +5,9 @@
 //! [`kernel_path`], and `LOAM_FORCE_PORTABLE=1` or [`force_portable`] forces the portable one.
 
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use std::ops::Range;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, Axis, IxDyn, Slice, Zip};
 

@@ -2,9 +2,10 @@
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
 //! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
 //! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
-//! to those of `skinny`, small ones (attention's heads) to `small_gemm`. With `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products
-//! of 16 rows or more that those do not take, batched ones included, go to AMX with the exact
-//! bf16 split of `amx_f32` instead of the gemm crate (off by default: slower where measured).
+//! to those of `skinny`, small ones (attention's heads) to `small_gemm`. With
+//! `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products of 16 rows or more that those
+//! do not take, batched ones included, go to AMX with the exact bf16 split of `amx_f32`
+//! instead of the gemm crate (off by default: slower where measured).
 
 use gemm::Parallelism;
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
@@ -187,8 +188,8 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             }
         }
     } else if nb > 1 && nb * macs >= PAR_MIN_MACS {
-        // runs of elements per part: one handoff (an atomic both threads contend for) per
-        // element was a tenth of a batch of attention heads
+        // runs of elements per part: a handoff per element (an atomic both threads contend
+        // for) cost about 5% on a batch of attention heads
         let parts = nb.min(4 * rayon::current_num_threads());
         for_each_part(parts, |p| {
             let (i0, len) = row_part(nb, parts, p);
