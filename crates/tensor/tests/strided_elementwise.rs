@@ -31,10 +31,10 @@ fn check(in_pool: bool) {
         let (xv, rv) = (x.to_vec(), row.to_vec());
         for i in 0..a {
             for j in 0..b {
-                for l in 0..c {
+                for (l, &r) in rv.iter().enumerate() {
                     let e = (i * b + j) * c + l;
                     let v = at(&xv, shape, (i, j, l));
-                    assert_eq!(sum[e], v + rv[l], "{shape:?} sum at ({i}, {j}, {l}), pool {in_pool}");
+                    assert_eq!(sum[e], v + r, "{shape:?} sum at ({i}, {j}, {l}), pool {in_pool}");
                     assert_eq!(prod[e], v * v, "{shape:?} product at ({i}, {j}, {l}), pool {in_pool}");
                     assert_eq!(copy[e], v, "{shape:?} copy at ({i}, {j}, {l}), pool {in_pool}");
                     assert!((exp[e] - v.exp()).abs() <= 1e-6 * v.exp(), "{shape:?} exp at ({i}, {j}, {l})");
