@@ -173,82 +173,18 @@ pub(crate) fn with_tiles<R>(body: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Generates a 32 × 32 block kernel for one tile instruction: `c` (4 × 16 × 16 lanes of four
-/// bytes, in the order rows 0–15 × columns 0–15, rows 0–15 × 16–31, rows 16–31 × 0–15,
-/// rows 16–31 × 16–31) = Σ over `kt` steps of A (rows at `a0` and `a1`, `lda` bytes apart,
+/// Generates a 32 × 32 block kernel for one tile instruction, stored row-major: rows 0–15 at
+/// `c`, rows 16–31 at `c + 16·ldc`, `ldc` bytes apart, 32 lanes of four bytes a row (two
+/// tiles side by side) = Σ over `kt` steps of A (rows at `a0` and `a1`, `lda` bytes apart,
 /// 64 bytes a step) times B (`kt` consecutive 1024-byte tiles at `b0` and at `b1`).
-macro_rules! block_kernel {
+macro_rules! block_kernel_into {
     ($name:ident, $op:literal, $doc:literal) => {
         #[doc = $doc]
         ///
         /// # Safety
         /// The tile configuration is loaded on this thread ([`with_tiles`]); `kt ≥ 1`; 16 rows of
         /// `64 · kt` bytes, `lda` apart, are readable at `a0` and at `a1`; `1024 · kt` bytes at
-        /// `b0` and at `b1`; 4096 bytes writable at `c`.
-        #[cfg(target_arch = "x86_64")]
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) unsafe fn $name(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8) {
-            // SAFETY: forwarded from the caller.
-            unsafe {
-                std::arch::asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    "2:",
-                    "tileloadd tmm4, [{a0} + {lda}*1]",
-                    "tileloadd tmm6, [{b0} + {s}*1]",
-                    "tileloadd tmm7, [{b1} + {s}*1]",
-                    "tileloadd tmm5, [{a1} + {lda}*1]",
-                    concat!($op, " tmm0, tmm4, tmm6"),
-                    concat!($op, " tmm1, tmm4, tmm7"),
-                    concat!($op, " tmm2, tmm5, tmm6"),
-                    concat!($op, " tmm3, tmm5, tmm7"),
-                    "add {a0}, 64",
-                    "add {a1}, 64",
-                    "add {b0}, 1024",
-                    "add {b1}, 1024",
-                    "dec {kt}",
-                    "jnz 2b",
-                    "tilestored [{c} + {s}*1], tmm0",
-                    "tilestored [{c} + {s}*1 + 1024], tmm1",
-                    "tilestored [{c} + {s}*1 + 2048], tmm2",
-                    "tilestored [{c} + {s}*1 + 3072], tmm3",
-                    a0 = inout(reg) a0 => _,
-                    a1 = inout(reg) a1 => _,
-                    b0 = inout(reg) b0 => _,
-                    b1 = inout(reg) b1 => _,
-                    kt = inout(reg) kt => _,
-                    lda = in(reg) lda,
-                    s = in(reg) 64usize,
-                    c = in(reg) c,
-                    options(nostack),
-                );
-            }
-        }
-    };
-}
-
-block_kernel!(
-    block_bf16,
-    "tdpbf16ps",
-    "A 32 × 32 block of f32 sums of bf16 pair products (`tdpbf16ps`)."
-);
-block_kernel!(
-    block_int8,
-    "tdpbssd",
-    "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`)."
-);
-
-/// Generates a 32 × 32 block kernel as [`block_kernel`] does, but storing the block straight
-/// into a row-major output: rows 0–15 at `c`, rows 16–31 at `c + 16·ldc`, `ldc` bytes apart
-/// (64 bytes of four-byte lanes a tile row, 128 a block row), so that no copy follows.
-macro_rules! block_kernel_into {
-    ($name:ident, $op:literal, $doc:literal) => {
-        #[doc = $doc]
-        ///
-        /// # Safety
-        /// As for [`block_bf16`], and 32 rows of 128 bytes, `ldc` apart, writable at `c`.
+        /// `b0` and at `b1`; 32 rows of 128 bytes, `ldc` apart, writable at `c`.
         #[cfg(target_arch = "x86_64")]
         #[allow(clippy::too_many_arguments)]
         pub(crate) unsafe fn $name(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8, ldc: usize) {
@@ -299,8 +235,36 @@ macro_rules! block_kernel_into {
 block_kernel_into!(
     block_bf16_into,
     "tdpbf16ps",
-    "[`block_bf16`] stored straight into a row-major f32 output."
+    "A 32 × 32 block of f32 sums of bf16 pair products (`tdpbf16ps`), stored row-major."
 );
+block_kernel_into!(
+    block_int8_into,
+    "tdpbssd",
+    "A 32 × 32 block of i32 sums of signed int8 quad products (`tdpbssd`), stored row-major."
+);
+
+/// [`block_bf16_into`] into a [`Block`] (`c`, 4096 bytes).
+///
+/// # Safety
+/// As for [`block_bf16_into`], with 4096 bytes writable at `c`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn block_bf16(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8) {
+    // SAFETY: forwarded; a Block is 32 rows of 128 bytes.
+    unsafe { block_bf16_into(a0, a1, lda, b0, b1, kt, c, BLOCK_ROW_BYTES) }
+}
+
+/// [`block_int8_into`] into a [`Block`] (`c`, 4096 bytes).
+///
+/// # Safety
+/// As for [`block_int8_into`], with 4096 bytes writable at `c`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) unsafe fn block_int8(a0: *const u8, a1: *const u8, lda: usize, b0: *const u8, b1: *const u8, kt: usize, c: *mut u8) {
+    // SAFETY: forwarded; a Block is 32 rows of 128 bytes.
+    unsafe { block_int8_into(a0, a1, lda, b0, b1, kt, c, BLOCK_ROW_BYTES) }
+}
+
+/// Bytes of one row of a [`Block`] (32 lanes of four bytes).
+const BLOCK_ROW_BYTES: usize = 128;
 
 /// A block kernel that stores into a row-major output ([`block_bf16_into`]).
 #[cfg(target_arch = "x86_64")]
@@ -311,7 +275,7 @@ pub(crate) type KernelInto =
 /// column block passes over them).
 const M_BLOCK: usize = 256;
 
-/// The output of one block kernel: 4 tiles of 16 × 16 four-byte lanes (f32 or i32 bits).
+/// The output of one block kernel: 32 × 32 four-byte lanes (f32 or i32 bits), row-major.
 #[repr(C, align(64))]
 pub(crate) struct Block(pub(crate) [u32; 1024]);
 
@@ -319,14 +283,13 @@ impl Block {
     /// The lane of row `r` and column `c` of the 32 × 32 block.
     #[inline(always)]
     pub(crate) fn lane(&self, r: usize, c: usize) -> u32 {
-        self.0[((r / 16) * 2 + c / 16) * 256 + (r % 16) * 16 + c % 16]
+        self.0[r * 32 + c]
     }
 
-    /// The 16 lanes of row `r` and columns `16·half .. 16·half + 16` (`half` 0 or 1), which
-    /// lie side by side in one tile.
+    /// The 16 lanes of row `r` and columns `16·half .. 16·half + 16` (`half` 0 or 1).
     #[inline(always)]
     pub(crate) fn row_half(&self, r: usize, half: usize) -> &[u32] {
-        let at = ((r / 16) * 2 + half) * 256 + (r % 16) * 16;
+        let at = r * 32 + 16 * half;
         &self.0[at..at + 16]
     }
 }
