@@ -225,6 +225,8 @@ struct Positions {
     /// Without padding, `(T, past)`: query row `r` of a head group sits at `past + r % T` and
     /// sees the keys up to it, which [`Tensor::causal_softmax`] applies without the mask.
     causal: Option<(usize, usize)>,
+    /// The padding tokens that start each row, for attention over the host cache.
+    left_pad: Option<Vec<usize>>,
 }
 
 impl Llama {
@@ -396,7 +398,7 @@ impl Llama {
             Device::Cpu => (cos, sin),
             device => (cos.to_device(device)?, sin.to_device(device)?),
         };
-        Ok(Positions { cos, sin, mask, causal: left_pad.is_none().then_some((t, past)) })
+        Ok(Positions { cos, sin, mask, causal: left_pad.is_none().then_some((t, past)), left_pad: left_pad.map(<[usize]>::to_vec) })
     }
 
     /// Grouped-query self-attention of `x` `[B, T, C]` (already normed), with the cache.
@@ -411,6 +413,21 @@ impl Llama {
         let k = heads(l.k_proj.forward(x)?, kv)?.rope(&at.cos, &at.sin)?;
         let v = heads(l.v_proj.forward(x)?, kv)?;
         let (k, v) = match cache {
+            // inference on the CPU: the keys and values go into the cache's host memory, which
+            // grows in place (no copy of the cached positions per step)
+            Some(cache) if inference_on_cpu(&[&q, &k, &v]) => {
+                let past = cache.len();
+                let Some(buf) = cache.append_host(&k, &v)? else {
+                    return Err(LmError::Config("the key/value cache of a CPU model is not in host memory".into()));
+                };
+                if t == 1 {
+                    // a decoding step: each query head attends over its key/value head in the
+                    // cache directly, with no permutes, score matrix or mask. y: [B, 1, H·D]
+                    let y = buf.attend(&q, at.left_pad.as_deref(), true)?;
+                    return l.o_proj.forward(&y);
+                }
+                if past == 0 { (k, v) } else { buf.to_tensors()? }
+            }
             Some(cache) => cache.append(&k, &v)?,
             None => (k, v),
         };

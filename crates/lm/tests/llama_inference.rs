@@ -1,7 +1,8 @@
 //! The Llama inference path (under `no_grad`: attention's scale, causal mask and softmax in one
 //! op, SwiGLU's `silu(gate) ⊙ up` in one op, and `forward_last`, which runs the output head
 //! for the last position only) against the differentiable path that training runs: the same
-//! logits within 1e-5, with and without a KV cache, in f32 and with bfloat16 weights.
+//! logits within 1e-5, with and without a KV cache (prompts and single decoding steps), in f32
+//! and with bfloat16 weights.
 
 use loam_lm::{Llama, LlamaConfig};
 use loam_nn::{Ctx, ParamStore};
@@ -61,6 +62,16 @@ fn the_fused_inference_path_computes_what_the_differentiable_one_does() {
     let rest = model.forward_last(&ids[12..], 1, 8, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
     let diff = max_diff(&rest.to_vec(), &last(&tracked));
     assert!(diff <= TOL, "cached last logits differ from the whole prompt's by {diff}");
+
+    // decoding steps, one position each (attention over the host cache): every step's logits
+    // are those of the whole prefix
+    let mut cache = model.new_cache();
+    model.forward_last(&ids[..5], 1, 5, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
+    for n in 5..20 {
+        let step = model.forward_last(&ids[n..=n], 1, 1, None, Some(&mut cache), &mut Ctx::eval()).unwrap();
+        let diff = max_diff(&step.to_vec(), &last(&tracked.narrow(1, 0, n + 1).unwrap()));
+        assert!(diff <= TOL, "step {n}: logits differ from the whole prefix's by {diff}");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Attention over the growing host cache (`KvBuffer`): against a naive f64 reference with left
-//! padding and causality, the same bits for a sequence alone and inside a batch, both kernel
-//! paths, and bad shapes refused.
+//! padding and causality (also with grouped-query heads), the same bits for a sequence alone
+//! and inside a batch, both kernel paths, and bad shapes refused.
 
 use loam_tensor::{KvBuffer, Rng, Tensor, force_portable};
 
@@ -26,17 +26,19 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
 }
 
 /// A left-padded batch: a prompt of 6 positions appended at once (causal), then 3 single
-/// steps; every query's output against [`naive`], on the current kernel path.
-fn padded_batch_matches_naive() {
-    let (b, h, d) = (3, 2, 20);
+/// steps; every query's output against [`naive`], on the current kernel path, with `g` query
+/// heads to a key/value head (grouped-query attention when above 1).
+fn padded_batch_matches_naive(g: usize) {
+    let (b, kv, d) = (3, 2, 20);
+    let h = g * kv;
     let pad = [0, 2, 5];
     let mut rng = Rng::new(7);
-    let mut buf = KvBuffer::new(b, h, d);
+    let mut buf = KvBuffer::new(b, kv, d);
     let mut keys = Vec::new();
     let mut values = Vec::new();
     for t in [6, 1, 1, 1] {
         let (q, k, v) =
-            (randn(&[b, h, t, d], &mut rng), randn(&[b, h, t, d], &mut rng), randn(&[b, h, t, d], &mut rng));
+            (randn(&[b, h, t, d], &mut rng), randn(&[b, kv, t, d], &mut rng), randn(&[b, kv, t, d], &mut rng));
         buf.append(&k, &v).unwrap();
         keys.push(k);
         values.push(v);
@@ -46,7 +48,8 @@ fn padded_batch_matches_naive() {
         let (len, qs, ys) = (buf.len(), q.to_vec(), y.to_vec());
         for r in 0..b {
             for head in 0..h {
-                let blk = (r * h + head) * len * d;
+                // query head `head` reads key/value head head / g
+                let blk = (r * kv + head / g) * len * d;
                 for i in 0..t {
                     let last = len - t + i;
                     let got = &ys[((r * t + i) * h + head) * d..][..d];
@@ -57,8 +60,8 @@ fn padded_batch_matches_naive() {
                         // a padding query sees no key: all keys weigh the same
                         (0..d).map(|c| (0..len).map(|j| va[blk + j * d + c] as f64).sum::<f64>() / len as f64).collect()
                     };
-                    for (g, w) in got.iter().zip(&want) {
-                        assert!((*g as f64 - w).abs() < 1e-5, "row {r} head {head} query {i}: {g} vs {w}");
+                    for (y, w) in got.iter().zip(&want) {
+                        assert!((*y as f64 - w).abs() < 1e-5, "row {r} head {head} query {i}: {y} vs {w}");
                     }
                 }
             }
@@ -68,10 +71,12 @@ fn padded_batch_matches_naive() {
 
 #[test]
 fn a_padded_batch_matches_the_naive_attention_on_both_paths() {
-    padded_batch_matches_naive();
-    force_portable(true);
-    padded_batch_matches_naive();
-    force_portable(false);
+    for g in [1, 3] {
+        padded_batch_matches_naive(g);
+        force_portable(true);
+        padded_batch_matches_naive(g);
+        force_portable(false);
+    }
 }
 
 #[test]
@@ -105,6 +110,8 @@ fn bad_shapes_are_errors() {
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 4, 4]), None, true).is_err(), "more queries than positions");
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), Some(&[0]), true).is_err(), "one padding per sequence");
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 1]), None, true).is_err());
+    assert!(buf.attend(&Tensor::zeros(&[2, 3, 1, 4]), None, true).is_err(), "3 query heads over 2 key/value heads");
+    assert_eq!(buf.attend(&Tensor::zeros(&[2, 4, 1, 4]), None, true).unwrap().shape(), &[2, 1, 16], "2 query heads a key/value head");
     assert_eq!(buf.len(), 3);
 }
 

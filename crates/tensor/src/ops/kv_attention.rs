@@ -185,21 +185,24 @@ impl KvBuffer {
         Ok((take(&self.k)?, take(&self.v)?))
     }
 
-    /// softmax(q·kᵀ/√D)·v over the cache for queries `q` `[B, H, Tq, D]` sitting at the last
-    /// `Tq` cached positions, with the heads merged: `[B, Tq, H·D]`. Row `r` hides its first
-    /// `left_pad[r]` keys; `causal` hides the keys after each query's position. A query that
-    /// sees no key weights all keys equally, as the composed attention does. No gradient.
+    /// softmax(q·kᵀ/√D)·v over the cache for queries `q` `[B, Hq, Tq, D]` sitting at the last
+    /// `Tq` cached positions, with the heads merged: `[B, Tq, Hq·D]`. `Hq` is the cache's `H`
+    /// or a multiple `G·H` of it (grouped-query attention): query head `j` reads key/value head
+    /// `j / G`. Row `r` hides its first `left_pad[r]` keys; `causal` hides the keys after each
+    /// query's position. A query that sees no key weights all keys equally, as the composed
+    /// attention does. No gradient.
     pub fn attend(&self, q: &Tensor, left_pad: Option<&[usize]>, causal: bool) -> Result<Tensor> {
         const OP: &str = "KvBuffer::attend";
         let [b, h, tq, d] = heads_shape(OP, "queries", q)?;
-        if [b, h, d] != [self.b, self.h, self.d] || tq > self.len || tq == 0 {
+        if [b, d] != [self.b, self.d] || h == 0 || !h.is_multiple_of(self.h) || tq > self.len || tq == 0 {
             return Err(TensorError::ShapeMismatch {
                 op: OP,
                 lhs: vec![self.b, self.h, self.len, self.d],
                 rhs: q.shape().to_vec(),
-                detail: "queries need the cache's B, H and D, and 1 to len positions".into(),
+                detail: "queries need the cache's B and D, a multiple of its H heads, and 1 to len positions".into(),
             });
         }
+        let g = h / self.h;
         if let Some(pad) = left_pad
             && pad.len() != b
         {
@@ -210,12 +213,14 @@ impl KvBuffer {
         let mut out = vec![0.0f32; b * tq * h * d];
         let dst = SendPtr(out.as_mut_ptr());
         q.with_slice(|qs| {
-            // one part per (sequence, head): its Tq queries, rows of D in `out` [B, Tq, H·D]
+            // one part per (sequence, query head): its Tq queries, rows of D in `out` [B, Tq, H·D]
             let part = |p: usize| {
                 let (r, head) = (p / h, p % h);
                 let pad = left_pad.map_or(0, |pad| pad[r]);
-                let keys = &self.k[p * cap * d..][..len * d];
-                let values = &self.v[p * cap * d..][..len * d];
+                // the (sequence, key/value head) block of the cache
+                let kv = r * self.h + head / g;
+                let keys = &self.k[kv * cap * d..][..len * d];
+                let values = &self.v[kv * cap * d..][..len * d];
                 for i in 0..tq {
                     let query = &qs[(p * tq + i) * d..][..d];
                     let last = if causal { len - tq + i } else { len - 1 };
