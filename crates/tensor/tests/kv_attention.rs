@@ -2,7 +2,13 @@
 //! padding and causality (also with grouped-query heads), the same bits for a sequence alone
 //! and inside a batch, both kernel paths, and bad shapes refused.
 
+use std::sync::Mutex;
+
 use loam_tensor::{KvBuffer, Rng, Tensor, force_portable};
+
+/// Held by the tests that compare bits or switch the kernel path (a process-wide switch), so
+/// that no comparison straddles a switch: the two paths round differently.
+static PATH: Mutex<()> = Mutex::new(());
 
 /// One head's output for query `i` of sequence `r`: softmax over keys `pad..=last` in f64.
 fn naive(q: &[f32], k: &[f32], v: &[f32], d: usize, pad: usize, last: usize) -> Vec<f64> {
@@ -27,9 +33,9 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
 
 /// A left-padded batch: a prompt of 6 positions appended at once (causal), then 3 single
 /// steps; every query's output against [`naive`], on the current kernel path, with `g` query
-/// heads to a key/value head (grouped-query attention when above 1).
-fn padded_batch_matches_naive(g: usize) {
-    let (b, kv, d) = (3, 2, 20);
+/// heads to a key/value head (grouped-query attention when above 1) of width `d`.
+fn padded_batch_matches_naive(g: usize, d: usize) {
+    let (b, kv) = (3, 2);
     let h = g * kv;
     let pad = [0, 2, 5];
     let mut rng = Rng::new(7);
@@ -71,16 +77,19 @@ fn padded_batch_matches_naive(g: usize) {
 
 #[test]
 fn a_padded_batch_matches_the_naive_attention_on_both_paths() {
-    for g in [1, 3] {
-        padded_batch_matches_naive(g);
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    // widths 64 and 128 have their own AVX-512 kernel
+    for (g, d) in [(1, 20), (3, 20), (1, 64), (3, 64), (2, 128)] {
+        padded_batch_matches_naive(g, d);
         force_portable(true);
-        padded_batch_matches_naive(g);
+        padded_batch_matches_naive(g, d);
         force_portable(false);
     }
 }
 
 #[test]
 fn a_sequence_gets_the_same_bits_alone_and_in_a_padded_batch() {
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
     let (h, d, n) = (4, 64, 150);
     let mut rng = Rng::new(11);
     let (k, v, q) = (randn(&[1, h, n, d], &mut rng), randn(&[1, h, n, d], &mut rng), randn(&[1, h, 1, d], &mut rng));

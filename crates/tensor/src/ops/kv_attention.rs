@@ -13,7 +13,7 @@ use std::cell::RefCell;
 
 use crate::error::{Result, TensorError};
 use crate::fork::for_each_part;
-use crate::kernel::{dot, exp_nonpositive, wide};
+use crate::kernel::{KernelPath, dot, exp_nonpositive, kernel_path};
 use crate::tensor::Tensor;
 
 /// Positions added to the capacity at a time when the cache is full.
@@ -221,14 +221,16 @@ impl KvBuffer {
                 let kv = r * self.h + head / g;
                 let keys = &self.k[kv * cap * d..][..len * d];
                 let values = &self.v[kv * cap * d..][..len * d];
-                for i in 0..tq {
-                    let query = &qs[(p * tq + i) * d..][..d];
-                    let last = if causal { len - tq + i } else { len - 1 };
-                    // SAFETY: each (r, i, head) row of `out` is written by this part only, and
-                    // `out` outlives the parts
-                    let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d) };
-                    wide(|| attend_one(query, keys, values, d, pad, last, scale, row));
-                }
+                SCORES.with_borrow_mut(|scores| {
+                    for i in 0..tq {
+                        let query = &qs[(p * tq + i) * d..][..d];
+                        let last = if causal { len - tq + i } else { len - 1 };
+                        // SAFETY: each (r, i, head) row of `out` is written by this part only,
+                        // and `out` outlives the parts
+                        let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d) };
+                        attend_one(&Query { query, keys, values, d, pad, last, scale }, row, scores);
+                    }
+                });
             };
             if b * h * tq * len * d < PAR_MIN {
                 (0..b * h).for_each(part);
@@ -240,43 +242,151 @@ impl KvBuffer {
     }
 }
 
-/// One query's output `row` (D values) over `keys` and `values` (`len × D`, row-major): the
-/// keys `pad..=last` are seen, all of them equally when that range is empty.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn attend_one(
-    query: &[f32],
-    keys: &[f32],
-    values: &[f32],
+/// One query of [`KvBuffer::attend`]: its D values, the keys and values of its head (`len × D`,
+/// row-major), the range it sees (`pad..=last`, all keys equally when empty) and the scale.
+struct Query<'a> {
+    query: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
     d: usize,
     pad: usize,
     last: usize,
     scale: f32,
-    row: &mut [f32],
-) {
-    let len = keys.len() / d;
-    let (lo, hi) = if pad <= last { (pad, last + 1) } else { (0, len) };
-    SCORES.with_borrow_mut(|scores| {
-        scores.clear();
-        if pad <= last {
-            scores.extend(keys[lo * d..hi * d].chunks_exact(d).map(|key| dot(query, key) * scale));
-        } else {
-            scores.resize(hi - lo, 0.0);
-        }
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f32;
-        for s in scores.iter_mut() {
-            *s = exp_nonpositive(*s - max);
-            sum += *s;
-        }
-        row.fill(0.0);
-        for (w, value) in scores.iter().zip(values[lo * d..hi * d].chunks_exact(d)) {
-            let w = w / sum;
-            for (o, x) in row.iter_mut().zip(value) {
-                *o += w * x;
+}
+
+impl Query<'_> {
+    /// The first and one-past-last key a query weighs, and whether it sees them (otherwise it
+    /// weighs all keys equally).
+    fn range(&self) -> (usize, usize, bool) {
+        let seen = self.pad <= self.last;
+        if seen { (self.pad, self.last + 1, true) } else { (0, self.keys.len() / self.d, false) }
+    }
+}
+
+/// The query's output `row` (D values), `scores` being scratch room. On the wide path, head
+/// widths of 64 and 128 take the AVX-512 kernel (query and output in registers, fused
+/// multiply-adds), other widths this file's loops compiled for AVX-512.
+fn attend_one(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel_path() == KernelPath::Wide {
+        #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+        fn v4(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+            match q.d {
+                // SAFETY: the features were detected; D = 16·N
+                64 => unsafe { x86::attend::<4>(q, row, scores) },
+                128 => unsafe { x86::attend::<8>(q, row, scores) },
+                _ => attend_body(q, row, scores),
             }
         }
-    });
+        // SAFETY: the features were detected (`kernel_path` is wide only when they are).
+        return unsafe { v4(q, row, scores) };
+    }
+    attend_body(q, row, scores)
+}
+
+/// [`attend_one`]'s work in plain loops (the portable path; same bits on either copy: Rust
+/// fuses no multiply-add on its own).
+#[inline(always)]
+fn attend_body(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+    let d = q.d;
+    let (lo, hi, seen) = q.range();
+    scores.clear();
+    scores.resize(hi - lo, 0.0);
+    if seen {
+        for (j, s) in scores.iter_mut().enumerate() {
+            let key = &q.keys[(lo + j) * d..(lo + j + 1) * d];
+            *s = dot(q.query, key) * q.scale;
+        }
+    }
+    let sum = softmax_numerators(scores);
+    row.fill(0.0);
+    for (j, w) in scores.iter().enumerate() {
+        let w = w / sum;
+        let value = &q.values[(lo + j) * d..(lo + j + 1) * d];
+        for (o, x) in row.iter_mut().zip(value) {
+            *o += w * x;
+        }
+    }
+}
+
+/// `scores` replaced by e^(score − max); returns their sum.
+#[inline(always)]
+fn softmax_numerators(scores: &mut [f32]) -> f32 {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for s in scores.iter_mut() {
+        *s = exp_nonpositive(*s - max);
+        sum += *s;
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Query, softmax_numerators};
+
+    /// One query for D = 16·N: the query's N registers are loaded once, four keys' dot
+    /// products run side by side, and two sets of the output's N registers (even and odd
+    /// keys) take each value row by a fused multiply-add.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn attend<const N: usize>(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+        let (lo, hi, seen) = q.range();
+        let d = 16 * N;
+        scores.clear();
+        scores.resize(hi - lo, 0.0);
+        // SAFETY: every key and value row below is one of rows lo..hi of `len × D` slices, and
+        // query and row hold D values
+        unsafe {
+            if seen {
+                let qv: [__m512; N] = std::array::from_fn(|c| _mm512_loadu_ps(q.query.as_ptr().add(16 * c)));
+                let keys = q.keys.as_ptr().add(lo * d);
+                let dot = |j: usize| -> __m512 {
+                    let key = keys.add(j * d);
+                    let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(key));
+                    for (c, qc) in qv.iter().enumerate().skip(1) {
+                        acc = _mm512_fmadd_ps(*qc, _mm512_loadu_ps(key.add(16 * c)), acc);
+                    }
+                    acc
+                };
+                let n = scores.len();
+                let mut j = 0;
+                while j + 4 <= n {
+                    let acc = [dot(j), dot(j + 1), dot(j + 2), dot(j + 3)];
+                    for (i, a) in acc.iter().enumerate() {
+                        scores[j + i] = _mm512_reduce_add_ps(*a) * q.scale;
+                    }
+                    j += 4;
+                }
+                for (i, s) in scores.iter_mut().enumerate().skip(j) {
+                    *s = _mm512_reduce_add_ps(dot(i)) * q.scale;
+                }
+            }
+            let sum = softmax_numerators(scores);
+            let values = q.values.as_ptr().add(lo * d);
+            // even keys into `even`, odd keys into `odd`: two independent chains
+            let (mut even, mut odd) = ([_mm512_setzero_ps(); N], [_mm512_setzero_ps(); N]);
+            let axpy = |acc: &mut [__m512; N], j: usize| {
+                let w = _mm512_set1_ps(scores[j] / sum);
+                let value = values.add(j * d);
+                for (c, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(value.add(16 * c)), *a);
+                }
+            };
+            let n = scores.len();
+            for j in (0..n / 2 * 2).step_by(2) {
+                axpy(&mut even, j);
+                axpy(&mut odd, j + 1);
+            }
+            if n % 2 == 1 {
+                axpy(&mut even, n - 1);
+            }
+            for c in 0..N {
+                _mm512_storeu_ps(row.as_mut_ptr().add(16 * c), _mm512_add_ps(even[c], odd[c]));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
