@@ -40,6 +40,9 @@ struct Inner {
     node: Mutex<Option<Node>>,
     tracks: bool,
     is_var: bool,
+    /// Times the values were changed in place ([`Tensor::update`], [`Tensor::assign`], the
+    /// fused optimizer steps).
+    version: AtomicU64,
 }
 
 /// An n-dimensional `f32` tensor on a [`Device`]. Cloning is cheap (a reference count). On the
@@ -73,6 +76,7 @@ impl Tensor {
             node: Mutex::new(node),
             tracks,
             is_var,
+            version: AtomicU64::new(0),
         }))
     }
 
@@ -203,6 +207,13 @@ impl Tensor {
     /// This tensor's identity.
     pub fn id(&self) -> TensorId {
         self.0.id
+    }
+
+    /// How many times this tensor's values have been changed in place (an optimizer step,
+    /// [`Tensor::assign`]): with [`Tensor::id`], what a cache derived from the values (a
+    /// quantized copy, a screen) checks to know whether it is still current.
+    pub fn version(&self) -> u64 {
+        self.0.version.load(Ordering::Acquire)
     }
 
     /// The dimensions.
@@ -360,6 +371,7 @@ impl Tensor {
             return Err(TensorError::invalid("update", "only variables can be updated in place"));
         }
         let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
+        self.0.version.fetch_add(1, Ordering::AcqRel);
         match &mut *guard {
             Storage::Cpu(a) => Ok(f(a.view_mut())),
             #[cfg(feature = "cuda")]
@@ -378,6 +390,7 @@ impl Tensor {
             return Err(TensorError::invalid(op, "only variables can be updated in place"));
         }
         let mut guard = self.0.data.write().unwrap_or_else(|e| e.into_inner());
+        self.0.version.fetch_add(1, Ordering::AcqRel);
         match &mut *guard {
             Storage::Cuda(b) => f(b),
             Storage::Cpu(_) => Err(TensorError::invalid(op, "expected a tensor on a CUDA device, found one on the cpu")),
