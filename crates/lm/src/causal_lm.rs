@@ -52,6 +52,15 @@ pub trait CausalLm: Send + Sync {
         Ok(logits.narrow(1, t.saturating_sub(1), 1)?)
     }
 
+    /// The likeliest next token after `ids` (one row: the positions not yet in `cache`, which
+    /// takes them): the argmax of [`CausalLm::forward_last`]'s logits (the first of ties),
+    /// which a model may find without computing every logit (Llama and GPT-2 screen an f32
+    /// head in bf16, exactly).
+    fn next_greedy(&self, ids: &[usize], cache: &mut Vec<KvCache>, ctx: &mut Ctx) -> Result<usize> {
+        let logits = self.forward_last(ids, 1, ids.len(), None, Some(cache), ctx)?;
+        Ok(crate::sampling::argmax(&logits.to_vec()))
+    }
+
     /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major), continuing the cache when given.
     fn forward(
         &self,

@@ -1,8 +1,8 @@
 //! Text generation with any [`CausalLm`] (GPT, GPT-2, the Llama family): greedy or sampled, with a KV cache, streaming, stop tokens and
 //! stop strings, and batches of prompts of different lengths (left padding).
 
-use loam_nn::Ctx;
-use loam_tensor::{Rng, no_grad};
+use loam_nn::{Ctx, KvCache};
+use loam_tensor::{Rng, Tensor, no_grad};
 use loam_text::Tokenizer;
 use serde::Serialize;
 
@@ -66,20 +66,19 @@ pub fn generate_ids(
     let mut cache = model.new_cache();
     let mut fed = 0; // tokens of `seq` already in the cache
     let mut out = Vec::new();
+    // plain greedy: no penalty or sampling, so only the argmax of the logits matters
+    let plain_greedy =
+        (!cfg.do_sample || cfg.temperature == 0.0) && cfg.repetition_penalty == 1.0 && cfg.no_repeat_ngram_size == 0;
     while out.len() < cfg.max_new_tokens {
-        let logits = if use_cache && seq.len() <= block {
+        let next = if plain_greedy && use_cache && seq.len() <= block {
             let new = &seq[fed..];
-            let l = model.forward_last(new, 1, new.len(), None, Some(&mut cache), &mut ctx)?;
+            let next = model.next_greedy(new, &mut cache, &mut ctx)?;
             fed = seq.len();
-            l
+            next
         } else {
-            let window = &seq[seq.len().saturating_sub(block)..];
-            cache = model.new_cache();
-            let l = model.forward_last(window, 1, window.len(), None, use_cache.then_some(&mut cache), &mut ctx)?;
-            fed = seq.len();
-            l
+            let logits = next_logits(model, &seq, block, use_cache, &mut fed, &mut cache, &mut ctx)?;
+            choose(&last_rows(&logits)[0], &seq, cfg, &mut rng)
         };
-        let next = choose(&last_rows(&logits)[0], &seq, cfg, &mut rng);
         if cfg.eos_ids.contains(&(next as u32)) {
             return Ok((out, FinishReason::Stop));
         }
@@ -90,6 +89,30 @@ pub fn generate_ids(
         }
     }
     Ok((out, FinishReason::Length))
+}
+
+/// The last position's logits after `seq`, `fed` of whose tokens are in `cache`: only the new
+/// ones through the cache while the context fits the model, otherwise the last `block` tokens
+/// afresh (with a new cache when caching).
+fn next_logits(
+    model: &dyn CausalLm,
+    seq: &[usize],
+    block: usize,
+    use_cache: bool,
+    fed: &mut usize,
+    cache: &mut Vec<KvCache>,
+    ctx: &mut Ctx,
+) -> Result<Tensor> {
+    let logits = if use_cache && seq.len() <= block {
+        let new = &seq[*fed..];
+        model.forward_last(new, 1, new.len(), None, Some(cache), ctx)?
+    } else {
+        let window = &seq[seq.len().saturating_sub(block)..];
+        *cache = model.new_cache();
+        model.forward_last(window, 1, window.len(), None, use_cache.then_some(cache), ctx)?
+    };
+    *fed = seq.len();
+    Ok(logits)
 }
 
 /// Generates text after `prompt`, streaming each new piece of text to `on_text` as soon as it

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
+use crate::sampling::argmax;
+use crate::screened_head::ScreenCache;
 
 /// The shape and options of a GPT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,8 @@ pub struct Gpt {
     /// A quantized copy of `wte` `[vocab, n_embd]` that a tied head multiplies by (the
     /// embedding lookups keep reading the f32 table).
     tied_head: Option<QuantMatrix>,
+    /// An f32 head's bf16 screen for greedy decoding.
+    screen: ScreenCache,
 }
 
 /// Per-layer caches for incremental decoding.
@@ -151,6 +155,7 @@ impl Gpt {
             lm_head,
             tied_head: None,
             config: c,
+            screen: ScreenCache::default(),
         })
     }
 
@@ -239,6 +244,40 @@ impl Gpt {
         b: usize,
         t: usize,
         left_pad: Option<&[usize]>,
+        cache: Option<&mut GptCache>,
+        ctx: &mut Ctx,
+    ) -> Result<Tensor> {
+        self.head(&self.hidden(ids, b, t, left_pad, cache, ctx)?)
+    }
+
+    /// [`CausalLm::next_greedy`]: with an f32 head on the CPU (the tied embedding or an
+    /// untied one without bias), the argmax is found by screening the head in bf16
+    /// (`ScreenedHead`: half the bytes of the largest matrix, the same token); quantized heads
+    /// compute every logit.
+    pub fn next_greedy(&self, ids: &[usize], cache: &mut GptCache, ctx: &mut Ctx) -> Result<usize> {
+        let t = ids.len();
+        // x: [1, T, C] → the last position [1, 1, C]
+        let x = self.hidden(ids, 1, t, None, Some(cache), ctx)?.narrow(1, t.saturating_sub(1), 1)?.contiguous();
+        let weights = match (&self.lm_head, &self.tied_head) {
+            _ if self.device() != Device::Cpu => None,
+            (Some(head), _) if head.bias.is_none() => head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn)),
+            (None, None) => Some((&self.wte.weight, true)),
+            _ => None,
+        };
+        match weights {
+            Some((w, out_in)) => self.screen.get(w, out_in)?.argmax(&x.to_vec()),
+            None => Ok(argmax(&self.head(&x)?.to_vec())),
+        }
+    }
+
+    /// The final hidden states `[B, T, C]` (after `ln_f`) of `ids`, as in
+    /// [`Gpt::forward_padded`].
+    fn hidden(
+        &self,
+        ids: &[usize],
+        b: usize,
+        t: usize,
+        left_pad: Option<&[usize]>,
         mut cache: Option<&mut GptCache>,
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
@@ -273,13 +312,17 @@ impl Gpt {
             let m = blk.mlp.forward(&blk.ln_2.forward(&x)?)?;
             x = x.add(&blk.resid_dropout.forward_t(&m, ctx)?)?;
         }
-        let x = self.ln_f.forward(&x)?;
+        Ok(self.ln_f.forward(&x)?)
+    }
+
+    /// Logits `[B, T, vocab]` of the final hidden states `x` `[B, T, C]`.
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, c) = (x.shape()[0], x.shape()[1], self.config.n_embd);
         Ok(match (&self.lm_head, &self.tied_head) {
-            (Some(head), _) => head.forward(&x)?,
+            (Some(head), _) => head.forward(x)?,
             (None, Some(head)) => x.matmul_quant(head)?,
             // one [B·T, C] × [C, vocab] product: the embedding is read once, not once per row
             (None, None) => {
-                let c = self.config.n_embd;
                 x.reshape(&[b * t, c])?.matmul(&self.wte.weight.transpose(0, 1)?)?.reshape(&[b, t, self.config.vocab_size])?
             }
         })
@@ -326,5 +369,9 @@ impl CausalLm for Gpt {
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
         Gpt::forward_padded(self, ids, b, t, left_pad, cache, ctx)
+    }
+
+    fn next_greedy(&self, ids: &[usize], cache: &mut Vec<KvCache>, ctx: &mut Ctx) -> Result<usize> {
+        Gpt::next_greedy(self, ids, cache, ctx)
     }
 }

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 use crate::rope::{RopeScaling, inv_freq, rope_tables};
+use crate::sampling::argmax;
+use crate::screened_head::ScreenCache;
 
 /// The shape and options of a Llama-family model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,6 +214,8 @@ pub struct Llama {
     lm_head: Option<Dense>,
     /// `[head_dim / 2]` rotary inverse frequencies.
     inv_freq: Vec<f32>,
+    /// An f32 head's bf16 screen for greedy decoding.
+    screen: ScreenCache,
 }
 
 /// Where each row's queries sit: absolute positions (for the rotary tables) and, with left
@@ -274,6 +278,7 @@ impl Llama {
             lm_head,
             inv_freq: inv_freq(hd, c.rope_theta, c.rope_scaling.as_ref()),
             config: c,
+            screen: ScreenCache::default(),
         })
     }
 
@@ -310,6 +315,7 @@ impl Llama {
             norm: detached(&self.norm),
             lm_head: self.lm_head.as_ref().map(Dense::to_bf16).transpose()?,
             inv_freq: self.inv_freq.clone(),
+            screen: ScreenCache::default(),
         })
     }
 
@@ -524,6 +530,26 @@ impl Llama {
         Ok(self.norm.forward(&x)?)
     }
 
+    /// [`CausalLm::next_greedy`]: with an f32 head on the CPU (tied or not), the argmax is
+    /// found by screening the head in bf16 (`ScreenedHead`: half the bytes of the largest
+    /// matrix, the same token); other heads compute every logit.
+    pub fn next_greedy(&self, ids: &[usize], cache: &mut Vec<KvCache>) -> Result<usize> {
+        let t = ids.len();
+        // x: [1, T, C] → the last position [1, 1, C]
+        let x = self.hidden(ids, 1, t, None, Some(cache))?.narrow(1, t.saturating_sub(1), 1)?.contiguous();
+        let weights = match (&self.lm_head, &self.embed_tokens) {
+            _ if self.device() != Device::Cpu => None,
+            (Some(Dense::F32(l)), _) if l.bias.is_none() => Some((l.weight.f32()?, l.layout == WeightLayout::OutIn)),
+            (Some(_), _) => None,
+            (None, TokenEmbedding::F32(e)) => Some((&e.weight, true)),
+            (None, TokenEmbedding::Bf16(_)) => None,
+        };
+        match weights {
+            Some((w, out_in)) => self.screen.get(w, out_in)?.argmax(&x.to_vec()),
+            None => Ok(argmax(&self.head(&x)?.to_vec())),
+        }
+    }
+
     /// Logits `[B, T', vocab]` of the final hidden states `x` `[B, T', C]`.
     fn head(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, c) = (x.shape()[0], x.shape()[1], &self.config);
@@ -596,5 +622,9 @@ impl CausalLm for Llama {
         ctx: &mut Ctx,
     ) -> Result<Tensor> {
         Llama::forward_last(self, ids, b, t, left_pad, cache, ctx)
+    }
+
+    fn next_greedy(&self, ids: &[usize], cache: &mut Vec<KvCache>, _ctx: &mut Ctx) -> Result<usize> {
+        Llama::next_greedy(self, ids, cache)
     }
 }

@@ -16,7 +16,9 @@
 //! The result is the argmax of the f32 logits; the recomputed logits differ from the full
 //! product's only by the order of the f32 sums, as any two f32 kernels do.
 
-use loam_tensor::{Bf16Matrix, Tensor, no_grad};
+use std::sync::{Arc, Mutex};
+
+use loam_tensor::{Bf16Matrix, Tensor, TensorId, no_grad};
 
 use crate::error::{LmError, Result};
 use crate::sampling::argmax;
@@ -38,6 +40,8 @@ pub struct ScreenedHead {
     screen: Bf16Matrix,
     /// `‖W[:, j]‖₂` for every output `j`.
     norms: Vec<f32>,
+    /// The identity and version of the weights it was made from.
+    source: (TensorId, u64),
 }
 
 impl ScreenedHead {
@@ -62,7 +66,7 @@ impl ScreenedHead {
         let c = rows.shape()[1];
         let norms =
             rows.with_slice(|s| s.chunks(c.max(1)).map(|row| row.iter().map(|v| v * v).sum::<f32>().sqrt()).collect());
-        Ok(ScreenedHead { screen: Bf16Matrix::from_tensor(&rows)?, exact, out_in, norms })
+        Ok(ScreenedHead { screen: Bf16Matrix::from_tensor(&rows)?, exact, out_in, norms, source: (w.id(), w.version()) })
     }
 
     /// Input width `C`.
@@ -112,6 +116,32 @@ impl ScreenedHead {
             }
             best.0
         }))
+    }
+}
+
+/// A model's screen of its head: made on first use, and again when the head's weights have
+/// changed since (a fine-tuning step between two generations), so a screen never answers for
+/// other weights. Clones share the screen made so far.
+#[derive(Debug, Default)]
+pub(crate) struct ScreenCache(Mutex<Option<Arc<ScreenedHead>>>);
+
+impl Clone for ScreenCache {
+    fn clone(&self) -> Self {
+        ScreenCache(Mutex::new(self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+    }
+}
+
+impl ScreenCache {
+    /// The screen of `w` (`[V, C]` when `out_in`, else `[C, V]`), made if there is none for
+    /// these weights at their current version.
+    pub(crate) fn get(&self, w: &Tensor, out_in: bool) -> Result<Arc<ScreenedHead>> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(screen) = slot.as_ref().filter(|s| s.source == (w.id(), w.version())) {
+            return Ok(Arc::clone(screen));
+        }
+        let screen = Arc::new(ScreenedHead::build(w, out_in)?);
+        *slot = Some(Arc::clone(&screen));
+        Ok(screen)
     }
 }
 

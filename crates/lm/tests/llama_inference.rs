@@ -4,7 +4,7 @@
 //! logits within 1e-5, with and without a KV cache (prompts and single decoding steps), in f32
 //! and with bfloat16 weights.
 
-use loam_lm::{Llama, LlamaConfig};
+use loam_lm::{CausalLm, Llama, LlamaConfig, argmax};
 use loam_nn::{Ctx, ParamStore};
 use loam_tensor::{Tensor, no_grad};
 
@@ -89,4 +89,33 @@ fn bf16_weights_take_the_same_paths() {
     let diff = max_diff(&want, &got);
     assert!(diff <= 1e-2 * largest, "last logits differ by {diff} (largest {largest})");
     assert_eq!(cache[0].len(), 40);
+}
+
+/// Greedy steps (`next_greedy`, the head screened in bf16) against the argmax of the logits
+/// of the same step, then again after the tied head's weights change in place (as a
+/// fine-tuning step changes them): the screen made before must not answer for the new ones.
+#[test]
+fn greedy_steps_take_the_argmax_of_the_logits_also_after_the_weights_change() {
+    let store = ParamStore::new(4);
+    let model = Llama::new(&config(), &store).unwrap();
+    let _g = no_grad();
+    let steps = |model: &Llama| -> Vec<usize> {
+        let (mut logits_cache, mut greedy_cache) = (model.new_cache(), model.new_cache());
+        let mut new = vec![3, 14, 15, 9, 26];
+        let mut picked = Vec::new();
+        for _ in 0..8 {
+            let logits = model.forward_last(&new, 1, new.len(), None, Some(&mut logits_cache), &mut Ctx::eval()).unwrap();
+            let want = argmax(&logits.to_vec());
+            let got = CausalLm::next_greedy(model, &new, &mut greedy_cache, &mut Ctx::eval()).unwrap();
+            assert_eq!(got, want, "step {}", picked.len());
+            picked.push(got);
+            new = vec![got];
+        }
+        picked
+    };
+    let before = steps(&model);
+    let embed = store.get("model.embed_tokens.weight").expect("the tied embedding");
+    embed.assign(&embed.mul_scalar(-1.5)).unwrap();
+    let after = steps(&model);
+    assert_ne!(before, after, "negated logits pick other tokens");
 }

@@ -10,7 +10,7 @@
 //! `tie_word_embeddings` does, as in transformers 4.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
 use loam_nn::{Builder, Ctx, Embedding, Init, Linear, Module, RmsNorm, WeightLayout};
 use loam_tensor::Tensor;
@@ -21,7 +21,7 @@ use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
 use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
 use crate::hf::weights::HfWeights;
-use crate::screened_head::ScreenedHead;
+use crate::screened_head::{ScreenCache, ScreenedHead};
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
 
 /// The fields of a T5 `config.json` that shape the model.
@@ -210,8 +210,8 @@ pub struct T5 {
     lm_head: Option<Linear>,
     /// `[V, C]` tied head as `[C, V]` for one product.
     tied_head: Option<Tensor>,
-    /// The head's bf16 screen for greedy decoding, made on first use.
-    screen: OnceLock<ScreenedHead>,
+    /// The head's bf16 screen for greedy decoding.
+    screen: ScreenCache,
 }
 
 /// T5's bucket of the relative position `rel = key − query`.
@@ -400,7 +400,7 @@ impl T5 {
             decoder,
             lm_head,
             tied_head,
-            screen: OnceLock::new(),
+            screen: ScreenCache::default(),
         })
     }
 
@@ -426,17 +426,10 @@ impl T5 {
         }
     }
 
-    /// The head's bf16 screen, made on first use; `None` when the head is not an f32 matrix.
-    fn screen(&self) -> Result<Option<&ScreenedHead>> {
-        if let Some(s) = self.screen.get() {
-            return Ok(Some(s));
-        }
-        let screen = match self.head_weights() {
-            Some((w, true)) => ScreenedHead::from_out_in(w)?,
-            Some((w, false)) => ScreenedHead::new(w)?,
-            None => return Ok(None),
-        };
-        Ok(Some(self.screen.get_or_init(|| screen)))
+    /// The head's bf16 screen (made on first use and after the head changes); `None` when
+    /// the head is not an f32 matrix.
+    fn screen(&self) -> Result<Option<Arc<ScreenedHead>>> {
+        self.head_weights().map(|(w, out_in)| self.screen.get(w, out_in)).transpose()
     }
 
     /// Logits `[B, T, vocab]` of the decoder's final hidden states `x` `[B, T, C]`.
