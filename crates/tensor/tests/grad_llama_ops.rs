@@ -61,6 +61,12 @@ proptest! {
         let cos = Tensor::from_vec(angle.iter().map(|a| a.cos()).collect(), &[tb, t, d / 2]).unwrap();
         let sin = Tensor::from_vec(angle.iter().map(|a| a.sin()).collect(), &[tb, t, d / 2]).unwrap();
         prop_assert!(max_diff(&x.rope(&cos, &sin).unwrap(), &rope_composed(&x, &cos, &sin)) <= 1e-5);
+        // rows read where they lie (a permuted projection) and a view whose rows are strided
+        let projected = randn(&[b, t, h, d], seed ^ 2).permute(&[0, 2, 1, 3]).unwrap();
+        let strided = randn(&[b, h, d, t], seed ^ 3).transpose(2, 3).unwrap();
+        for v in [projected, strided] {
+            prop_assert!(max_diff(&v.rope(&cos, &sin).unwrap(), &rope_composed(&v.contiguous(), &cos, &sin)) <= 1e-5);
+        }
         check("rope", std::slice::from_ref(&x), |x| x[0].rope(&cos, &sin));
         check("permute→rope", &[x.permute(&[0, 2, 1, 3]).unwrap().contiguous()], |x| x[0].permute(&[0, 2, 1, 3])?.rope(&cos, &sin));
     }

@@ -12,25 +12,36 @@ use crate::kernel::{init, rows, standard};
 use crate::tensor::{Array, Tensor};
 
 /// y = x·cos + rotate_half(x)·(sign·sin) on rows of `[B, H, T, D]`, tables `[B or 1, T, D/2]`.
-/// `sign` −1 applies the inverse rotation (the backward).
+/// `sign` −1 applies the inverse rotation (the backward). When each row of `x` is contiguous
+/// (a permuted view of a projection `[B, T, H·D]`, as attention passes it), the rows are read
+/// where they lie instead of from a row-major copy.
 fn rotate(x: &Array, cos: &Array, sin: &Array, sign: f32) -> ArrayD<f32> {
     let s = x.shape();
     let (b, h, t, d) = (s[0], s[1], s[2], s[3]);
     let half = d / 2;
     let per_batch = cos.shape()[0] == b && b > 1;
-    let (xs, cs, ss) = (standard(x.view()), standard(cos.view()), standard(sin.view()));
-    // row i of x: batch i / (H·T), position i % T
+    let (cs, ss) = (standard(cos.view()), standard(sin.view()));
+    let copy;
+    // the first value of row (0, 0, 0) and the strides of B, H and T, in values
+    let (first, strides) = if x.strides()[3] == 1 || d <= 1 {
+        (x.as_ptr(), [x.strides()[0], x.strides()[1], x.strides()[2]])
+    } else {
+        copy = standard(x.view());
+        (copy.as_ptr(), [(h * t * d) as isize, (t * d) as isize, d as isize])
+    };
+    // as an address, so that the row closure may run on other threads
+    let first = first as usize;
     let (y, _) = rows(b * h * t, d, #[inline(always)] |i, y| {
-        let row = &xs[i * d..(i + 1) * d];
-        let at = (if per_batch { i / (h * t) * t } else { 0 } + i % t) * half;
+        let (bi, hi, ti) = (i / (h * t), i / t % h, i % t);
+        let at = bi as isize * strides[0] + hi as isize * strides[1] + ti as isize * strides[2];
+        // SAFETY: row (bi, hi, ti) of x (or of its copy) holds d contiguous values at that
+        // offset, and x outlives this call.
+        let row = unsafe { std::slice::from_raw_parts((first as *const f32).offset(at), d) };
+        let at = (if per_batch { bi * t } else { 0 } + ti) * half;
         let (c, sn) = (&cs[at..at + half], &ss[at..at + half]);
-        init(y, (0..d).map(|j| {
-            if j < half {
-                row[j] * c[j] - row[j + half] * sign * sn[j]
-            } else {
-                row[j] * c[j - half] + row[j - half] * sign * sn[j - half]
-            }
-        }));
+        let (lo, hi) = y.split_at_mut(half);
+        init(lo, (0..half).map(|j| row[j] * c[j] - row[j + half] * sign * sn[j]));
+        init(hi, (0..d - half).map(|j| row[j + half] * c[j] + row[j] * sign * sn[j]));
     });
     ArrayD::from_shape_vec(IxDyn(s), y).expect("same length")
 }
