@@ -14,6 +14,8 @@
 //! each a run of 1024-byte tiles along k: tile row `r` holds, for each of the 16 columns `c`,
 //! the pair `w[c, 2r]`, `w[c, 2r + 1]` of that 32-wide step of k (zero past `n` and `k`).
 
+use std::mem::MaybeUninit;
+
 use crate::fork::for_each_chunk_mut;
 
 use super::amx::{
@@ -69,7 +71,8 @@ pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
 
 /// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`,
 /// each column `j` then multiplied by `col_scale[j]` when given (int8 weights' row scales);
-/// the caller checks `amx_on` and that `k` and `n` are not zero.
+/// the caller checks `amx_on` and that `k` and `n` are not zero. Every value of `out` is
+/// written (it need not be initialized, nor zeroed first).
 pub(crate) fn gemm(
     x: &[f32],
     m: usize,
@@ -77,7 +80,7 @@ pub(crate) fn gemm(
     tiles: &[u16],
     n: usize,
     col_scale: Option<&[f32]>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     let (mp, kt) = (m.div_ceil(32) * 32, k.div_ceil(STEP));
     let kp = kt * STEP;
@@ -112,14 +115,16 @@ pub(crate) fn gemm(
         np: n.div_ceil(32) * 32,
         kt,
     };
-    let po = SendPtr(out.as_mut_ptr());
+    assert!(out.len() >= m * n, "AMX output");
+    let po = SendPtr(out.as_mut_ptr().cast::<f32>());
     let edge = |i0: usize, j0: usize, block: &Block| {
         let (rows, cols) = (32.min(m.saturating_sub(i0)), 32.min(n - j0));
         for r in 0..rows {
             // SAFETY: row i0 + r < m and columns j0..j0+cols ≤ n of `out` [m, n]; each block
             // (i0, j0) is handed to one task only.
-            let dst =
-                unsafe { std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0), cols) };
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(po.get().add((i0 + r) * n + j0).cast::<MaybeUninit<f32>>(), cols)
+            };
             // the row's 32 lanes are two runs of 16 (columns 0–15 and 16–31), copied whole
             for (half, dst) in dst.chunks_mut(16).enumerate() {
                 let lanes = block.row_half(r, half);
@@ -127,12 +132,12 @@ pub(crate) fn gemm(
                     Some(s) => {
                         let s = &s[j0 + 16 * half..];
                         for ((d, &v), &s) in dst.iter_mut().zip(lanes).zip(s) {
-                            *d = f32::from_bits(v) * s;
+                            d.write(f32::from_bits(v) * s);
                         }
                     }
                     None => {
                         for (d, &v) in dst.iter_mut().zip(lanes) {
-                            *d = f32::from_bits(v);
+                            d.write(f32::from_bits(v));
                         }
                     }
                 }

@@ -122,6 +122,9 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
         let packed = tiles(p, n, k, super::amx::int8_activations());
         let b = match &*packed {
             Tiles::Bf16(t) => {
+                // SAFETY: f32 and MaybeUninit<f32> share their layout, and the product only
+                // writes initialized values into `out`
+                let out = unsafe { &mut *(out as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) };
                 super::amx_bf16::gemm(x, m, k, t, n, Some(sw), out);
                 return true;
             }

@@ -225,11 +225,17 @@ impl Tensor {
         let (n, m) = (w.rows, self.elem_count() / k.max(1));
         let x = self.arr();
         let xs = standard(x.view());
-        let mut out = vec![0.0f32; m * n];
+        #[cfg(target_arch = "x86_64")]
         if goes_amx(m, k, n) {
-            #[cfg(target_arch = "x86_64")]
-            super::amx_bf16::gemm(&xs, m, k, w.amx_tiles(), n, None, &mut out);
-        } else if goes_native(m) {
+            // no zero fill: the AMX product writes every value
+            let mut out = Vec::with_capacity(m * n);
+            super::amx_bf16::gemm(&xs, m, k, w.amx_tiles(), n, None, &mut out.spare_capacity_mut()[..m * n]);
+            // SAFETY: the product wrote all m × n values
+            unsafe { out.set_len(m * n) };
+            return Ok(self.inference_output(n, out));
+        }
+        let mut out = vec![0.0f32; m * n];
+        if goes_native(m) {
             #[cfg(target_arch = "x86_64")]
             super::bf16_gemm::gemm_bf16_native(&xs, m, k, &w.bits, n, &mut out);
         } else if m >= GEMM_MIN_ROWS {
