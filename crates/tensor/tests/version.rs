@@ -14,7 +14,8 @@ fn in_place_changes_bump_the_version_and_reads_do_not() {
     w.update(|mut v| v.fill(4.0)).unwrap();
     assert_eq!(w.version(), 2);
     let (g, m, v) = (Tensor::ones(&[3]), Tensor::zeros(&[3]).to_var(), Tensor::zeros(&[3]).to_var());
-    adamw_step(&[&w], &[&g], &[&m], &[&v], &AdamWStep { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, step: 1 }).unwrap();
+    let step = AdamWStep { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, step: 1 };
+    adamw_step(&[&w], &[&g], &[&m], &[&v], &step).unwrap();
     assert!(w.version() > 2, "an optimizer step is a change");
     let copy = w.clone();
     assert_eq!(copy.version(), w.version(), "clones are the same tensor");
