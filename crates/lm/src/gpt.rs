@@ -260,7 +260,9 @@ impl Gpt {
         let x = self.hidden(ids, 1, t, None, Some(cache), ctx)?.narrow(1, t.saturating_sub(1), 1)?.contiguous();
         let weights = match (&self.lm_head, &self.tied_head) {
             _ if self.device() != Device::Cpu => None,
-            (Some(head), _) if head.bias.is_none() => head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn)),
+            (Some(head), _) if head.bias.is_none() => {
+                head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn))
+            }
             (None, None) => Some((&self.wte.weight, true)),
             _ => None,
         };

@@ -404,7 +404,8 @@ impl Llama {
             Device::Cpu => (cos, sin),
             device => (cos.to_device(device)?, sin.to_device(device)?),
         };
-        Ok(Positions { cos, sin, mask, causal: left_pad.is_none().then_some((t, past)), left_pad: left_pad.map(<[usize]>::to_vec) })
+        let causal = left_pad.is_none().then_some((t, past));
+        Ok(Positions { cos, sin, mask, causal, left_pad: left_pad.map(<[usize]>::to_vec) })
     }
 
     /// Grouped-query self-attention of `x` `[B, T, C]` (already normed), with the cache.
@@ -539,7 +540,10 @@ impl Llama {
         let x = self.hidden(ids, 1, t, None, Some(cache))?.narrow(1, t.saturating_sub(1), 1)?.contiguous();
         let weights = match (&self.lm_head, &self.embed_tokens) {
             _ if self.device() != Device::Cpu => None,
-            (Some(Dense::F32(l)), _) if l.bias.is_none() => Some((l.weight.f32()?, l.layout == WeightLayout::OutIn)),
+            // an f32 weight (a quantized one computes every logit)
+            (Some(Dense::F32(l)), _) if l.bias.is_none() => {
+                l.weight.f32().ok().map(|w| (w, l.layout == WeightLayout::OutIn))
+            }
             (Some(_), _) => None,
             (None, TokenEmbedding::F32(e)) => Some((&e.weight, true)),
             (None, TokenEmbedding::Bf16(_)) => None,

@@ -66,7 +66,8 @@ impl ScreenedHead {
         let c = rows.shape()[1];
         let norms =
             rows.with_slice(|s| s.chunks(c.max(1)).map(|row| row.iter().map(|v| v * v).sum::<f32>().sqrt()).collect());
-        Ok(ScreenedHead { screen: Bf16Matrix::from_tensor(&rows)?, exact, out_in, norms, source: (w.id(), w.version()) })
+        let source = (w.id(), w.version());
+        Ok(ScreenedHead { screen: Bf16Matrix::from_tensor(&rows)?, exact, out_in, norms, source })
     }
 
     /// Input width `C`.

@@ -6,7 +6,7 @@
 
 use loam_lm::{CausalLm, Llama, LlamaConfig, argmax};
 use loam_nn::{Ctx, ParamStore};
-use loam_tensor::{Tensor, no_grad};
+use loam_tensor::{QuantFormat, Tensor, no_grad};
 
 const TOL: f32 = 1e-5;
 
@@ -104,7 +104,8 @@ fn greedy_steps_take_the_argmax_of_the_logits_also_after_the_weights_change() {
         let mut new = vec![3, 14, 15, 9, 26];
         let mut picked = Vec::new();
         for _ in 0..8 {
-            let logits = model.forward_last(&new, 1, new.len(), None, Some(&mut logits_cache), &mut Ctx::eval()).unwrap();
+            let logits =
+                model.forward_last(&new, 1, new.len(), None, Some(&mut logits_cache), &mut Ctx::eval()).unwrap();
             let want = argmax(&logits.to_vec());
             let got = CausalLm::next_greedy(model, &new, &mut greedy_cache, &mut Ctx::eval()).unwrap();
             assert_eq!(got, want, "step {}", picked.len());
@@ -118,4 +119,22 @@ fn greedy_steps_take_the_argmax_of_the_logits_also_after_the_weights_change() {
     embed.assign(&embed.mul_scalar(-1.5)).unwrap();
     let after = steps(&model);
     assert_ne!(before, after, "negated logits pick other tokens");
+}
+
+/// A quantized untied head has no f32 weight to screen: greedy steps compute its logits.
+#[test]
+fn greedy_steps_of_a_quantized_untied_head_take_the_argmax_of_its_logits() {
+    let c = LlamaConfig { tie_embeddings: false, ..config() };
+    let model = Llama::new(&c, &ParamStore::new(6)).unwrap().quantize(QuantFormat::Int8).unwrap();
+    let _g = no_grad();
+    let (mut logits_cache, mut greedy_cache) = (model.new_cache(), model.new_cache());
+    let mut new = vec![1, 2, 3];
+    for step in 0..5 {
+        let logits = model.forward_last(&new, 1, new.len(), None, Some(&mut logits_cache), &mut Ctx::eval());
+        let logits = logits.unwrap();
+        let want = argmax(&logits.to_vec());
+        let got = CausalLm::next_greedy(&model, &new, &mut greedy_cache, &mut Ctx::eval()).unwrap();
+        assert_eq!(got, want, "step {step}");
+        new = vec![got];
+    }
 }

@@ -324,7 +324,8 @@ mod tests {
     #[test]
     fn products_agree_with_the_widened_f32_matrix() {
         let mut rng = Rng::new(5);
-        for (m, k, n) in [(1, 37, 9), (1, 64, 300), (1, 100, 13), (2, 960, 70), (3, 40, 17), (5, 33, 260), (40, 96, 513)] {
+        let shapes = [(1, 37, 9), (1, 64, 300), (1, 100, 13), (2, 960, 70), (3, 40, 17), (5, 33, 260), (40, 96, 513)];
+        for (m, k, n) in shapes {
             let w = Bf16Matrix::from_tensor(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng)).unwrap();
             let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
             // the native kernel rounds the activations of matrix products to bf16 too

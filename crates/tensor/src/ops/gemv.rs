@@ -155,7 +155,8 @@ mod x86 {
                     let xv = _mm512_loadu_ps(x.add(p));
                     for c in 0..COL_BLOCK {
                         if next {
-                            _mm_prefetch::<_MM_HINT_T0>(cols[c].wrapping_offset(COL_BLOCK as isize * ld).wrapping_add(p).cast());
+                            let ahead = cols[c].wrapping_offset(COL_BLOCK as isize * ld).wrapping_add(p);
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                         }
                         acc[c] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(cols[c].add(p)), acc[c]);
                     }
