@@ -427,9 +427,10 @@ impl Llama {
                 let Some(buf) = cache.append_host(&k, &v)? else {
                     return Err(LmError::Config("the key/value cache of a CPU model is not in host memory".into()));
                 };
-                if t == 1 {
-                    // a decoding step: each query head attends over its key/value head in the
-                    // cache directly, with no permutes, score matrix or mask. y: [B, 1, H·D]
+                if t == 1 || at.left_pad.is_none() {
+                    // a decoding step, or a prompt with no padding: each query head attends
+                    // over its key/value head in the cache directly, with no permutes or mask
+                    // (a prompt in blocks of queries that skip the keys after them). y: [B, T, H·D]
                     let y = buf.attend(&q, at.left_pad.as_deref(), true)?;
                     return l.o_proj.forward(&y);
                 }

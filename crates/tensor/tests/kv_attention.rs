@@ -1,10 +1,10 @@
 //! Attention over the growing host cache (`KvBuffer`): against a naive f64 reference with left
-//! padding and causality (also with grouped-query heads), the same bits for a sequence alone
-//! and inside a batch, both kernel paths, and bad shapes refused.
+//! padding and causality (also with grouped-query heads), prompts in blocks of queries, the
+//! same bits for a sequence alone and inside a batch, both kernel paths, and bad shapes refused.
 
 use std::sync::Mutex;
 
-use loam_tensor::{KvBuffer, Rng, Tensor, force_portable};
+use loam_tensor::{KvBuffer, Rng, Tensor, force_portable, small_gemm_calls, wide_available};
 
 /// Held by the tests that compare bits or switch the kernel path (a process-wide switch), so
 /// that no comparison straddles a switch: the two paths round differently.
@@ -84,6 +84,59 @@ fn a_padded_batch_matches_the_naive_attention_on_both_paths() {
         force_portable(true);
         padded_batch_matches_naive(g, d);
         force_portable(false);
+    }
+}
+
+/// A prompt of `t` positions appended after `past` cached ones and attended at once (the
+/// blocked path on the wide kernels), every query against [`naive`]; true when the
+/// small-product kernel ran.
+fn prompt_matches_naive(g: usize, d: usize, past: usize, t: usize, pad: Option<&[usize]>) -> bool {
+    let (b, kv) = (2, 2);
+    let h = g * kv;
+    let mut rng = Rng::new(13);
+    let mut buf = KvBuffer::new(b, kv, d);
+    let (k0, v0) = (randn(&[b, kv, past, d], &mut rng), randn(&[b, kv, past, d], &mut rng));
+    if past > 0 {
+        buf.append(&k0, &v0).unwrap();
+    }
+    let (q, k, v) = (randn(&[b, h, t, d], &mut rng), randn(&[b, kv, t, d], &mut rng), randn(&[b, kv, t, d], &mut rng));
+    buf.append(&k, &v).unwrap();
+    let before = small_gemm_calls();
+    let y = buf.attend(&q, pad, true).unwrap();
+    let blocked = small_gemm_calls() > before;
+    assert_eq!(y.shape(), &[b, t, h * d]);
+    let (ka, va) = (Tensor::cat(&[k0, k], 2).unwrap().to_vec(), Tensor::cat(&[v0, v], 2).unwrap().to_vec());
+    let (len, qs, ys) = (past + t, q.to_vec(), y.to_vec());
+    for r in 0..b {
+        for head in 0..h {
+            let blk = (r * kv + head / g) * len * d;
+            for i in 0..t {
+                let got = &ys[((r * t + i) * h + head) * d..][..d];
+                let query = &qs[((r * h + head) * t + i) * d..][..d];
+                let want = naive(query, &ka[blk..blk + len * d], &va[blk..blk + len * d], d, 0, past + i);
+                for (y, w) in got.iter().zip(&want) {
+                    let at = format!("g {g} d {d} past {past}: row {r} head {head} query {i}");
+                    assert!((*y as f64 - w).abs() < 1e-5, "{at}: {y} vs {w}");
+                }
+            }
+        }
+    }
+    blocked
+}
+
+#[test]
+fn prompts_attend_in_blocks_as_the_naive_attention_on_both_paths() {
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    // a block of 32 queries and a partial one, grouped heads, positions cached before (the
+    // cache's room then exceeds its length), widths with and without their own kernel
+    for (g, d, past, t) in [(1, 20, 0, 16), (3, 64, 0, 70), (3, 64, 9, 33), (2, 128, 5, 100), (1, 64, 70, 40)] {
+        let zeros = [0, 0];
+        for pad in [None, Some(&zeros[..])] {
+            assert_eq!(prompt_matches_naive(g, d, past, t, pad), wide_available(), "which path ran");
+            force_portable(true);
+            assert!(!prompt_matches_naive(g, d, past, t, pad), "the portable path ran the AVX-512 kernel");
+            force_portable(false);
+        }
     }
 }
 

@@ -16,6 +16,8 @@ use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, dot, exp_nonpositive, kernel_path};
 use crate::tensor::Tensor;
 
+use super::prompt_attention;
+
 /// Positions added to the capacity at a time when the cache is full.
 pub const GROW: usize = 64;
 
@@ -190,7 +192,9 @@ impl KvBuffer {
     /// or a multiple `G·H` of it (grouped-query attention): query head `j` reads key/value head
     /// `j / G`. Row `r` hides its first `left_pad[r]` keys; `causal` hides the keys after each
     /// query's position. A query that sees no key weights all keys equally, as the composed
-    /// attention does. No gradient.
+    /// attention does. No gradient. A causal prompt of 16 queries or more with no padding
+    /// goes in blocks of queries through register-tiled products on the wide path, each block
+    /// over the keys it sees (`prompt_attention`); one query at a time otherwise.
     pub fn attend(&self, q: &Tensor, left_pad: Option<&[usize]>, causal: bool) -> Result<Tensor> {
         const OP: &str = "KvBuffer::attend";
         let [b, h, tq, d] = heads_shape(OP, "queries", q)?;
@@ -210,6 +214,19 @@ impl KvBuffer {
         }
         let (len, cap) = (self.len, self.cap);
         let scale = 1.0 / (d as f32).sqrt();
+        if causal && left_pad.is_none_or(|pad| pad.iter().all(|&p| p == 0)) && prompt_attention::serves(tq) {
+            // a prompt: blocks of queries through the small-product kernel, which writes every
+            // output element
+            let dims = prompt_attention::Dims { b, hq: h, hkv: self.h, tq, d, len, cap };
+            let mut out: Vec<f32> = Vec::with_capacity(b * tq * h * d);
+            q.with_slice(|qs| {
+                let spare = &mut out.spare_capacity_mut()[..b * tq * h * d];
+                prompt_attention::attend(qs, &self.k, &self.v, dims, scale, spare)
+            });
+            // SAFETY: `attend` wrote all b·tq·h·d elements.
+            unsafe { out.set_len(b * tq * h * d) };
+            return Tensor::from_vec(out, &[b, tq, h * d]);
+        }
         let mut out = vec![0.0f32; b * tq * h * d];
         let dst = SendPtr(out.as_mut_ptr());
         q.with_slice(|qs| {

@@ -25,6 +25,7 @@ mod layer_norm;
 mod layout;
 pub mod mask;
 mod matmul;
+mod prompt_attention;
 pub mod quant_input;
 pub mod quant_matmul;
 pub mod quant_matrix;
