@@ -1,6 +1,11 @@
 //! The bounded worker pool that runs inference: N threads and a queue of capacity Q. A job
 //! that finds the queue full is refused at once (the server answers 503) instead of waiting
 //! without bound; model code never runs on the async runtime's threads.
+//!
+//! Admission counts jobs, not waiting threads: a job is taken while fewer than N + Q are
+//! queued or running, so a worker that has just started, or has just finished a job and not yet
+//! come back for the next, still counts as free (a rendezvous channel refused jobs in those
+//! moments).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -13,6 +18,8 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// Counts of the pool's jobs, for `/metrics` and `/ready`.
 #[derive(Debug, Default)]
 struct Counts {
+    /// Jobs taken and not yet finished (queued or running): at most workers + capacity.
+    admitted: AtomicUsize,
     /// Jobs waiting in the queue.
     queued: AtomicUsize,
     /// Jobs a worker is running.
@@ -37,7 +44,8 @@ impl WorkerPool {
     /// job is taken only when a worker is idle).
     pub fn new(workers: usize, capacity: usize) -> std::io::Result<Self> {
         let workers = workers.max(1);
-        let (sender, receiver) = sync_channel::<Job>(capacity);
+        // room for every job admission lets in, so a send never finds the channel full
+        let (sender, receiver) = sync_channel::<Job>(workers + capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let counts = Arc::new(Counts::default());
         let threads = (0..workers)
@@ -57,15 +65,22 @@ impl WorkerPool {
         })
     }
 
-    /// Queues `job`, or refuses it when the queue is full (or the pool is shut down).
+    /// Queues `job`, or refuses it when every worker is busy and the queue is full (or the
+    /// pool is shut down).
     pub fn try_submit(&self, job: impl FnOnce() + Send + 'static) -> Result<(), PoolFull> {
         let guard = self.sender.lock().map_err(|_| PoolFull)?;
         let sender = guard.as_ref().ok_or(PoolFull)?;
+        let limit = self.workers + self.capacity;
+        self.counts
+            .admitted
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < limit).then_some(n + 1))
+            .map_err(|_| PoolFull)?;
         self.counts.queued.fetch_add(1, Ordering::SeqCst);
         match sender.try_send(Box::new(job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counts.queued.fetch_sub(1, Ordering::SeqCst);
+                self.counts.admitted.fetch_sub(1, Ordering::SeqCst);
                 Err(PoolFull)
             }
         }
@@ -126,6 +141,59 @@ fn work(receiver: &Mutex<Receiver<Job>>, counts: &Counts) {
         counts.running.fetch_add(1, Ordering::SeqCst);
         // a panicking job must not take its worker down with it
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        // free for the next job before the job stops counting as running, so that whoever
+        // sees no running job can submit one
+        counts.admitted.fetch_sub(1, Ordering::SeqCst);
         counts.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+    use std::time::{Duration, Instant};
+
+    /// Waits until `done()` or fails after 5 s.
+    fn wait_for(done: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(5), "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_free_worker_takes_a_job_at_once_and_a_busy_one_with_no_queue_refuses() {
+        for _ in 0..20 {
+            let pool = WorkerPool::new(1, 0).unwrap();
+            // right after the start, before the worker thread has asked for a job
+            let (release, hold) = channel::<()>();
+            pool.try_submit(move || hold.recv().unwrap()).expect("a free worker takes the job");
+            assert_eq!(pool.try_submit(|| ()), Err(PoolFull), "the one worker is busy, no queue");
+            release.send(()).unwrap();
+            wait_for(|| pool.running() == 0 && pool.queued() == 0);
+            // right after the job ends, before the worker has come back for the next one
+            pool.try_submit(|| ()).expect("the worker is free again");
+        }
+    }
+
+    #[test]
+    fn the_queue_holds_its_capacity_beyond_the_workers() {
+        let pool = WorkerPool::new(2, 3).unwrap();
+        let (release, hold) = channel::<()>();
+        let hold = Arc::new(Mutex::new(hold));
+        for _ in 0..5 {
+            let hold = Arc::clone(&hold);
+            pool.try_submit(move || hold.lock().unwrap().recv().unwrap()).unwrap();
+        }
+        assert_eq!(pool.try_submit(|| ()), Err(PoolFull));
+        for _ in 0..5 {
+            release.send(()).unwrap();
+        }
+        wait_for(|| pool.running() == 0 && pool.queued() == 0);
+        pool.try_submit(|| ()).unwrap();
+        pool.shutdown();
+        assert_eq!(pool.try_submit(|| ()), Err(PoolFull), "a pool shut down takes no job");
     }
 }
