@@ -3,11 +3,11 @@
 //! register-tiled products of the small-product kernel, its scores over only the keys its
 //! last query sees (`Q_blk · K[..e]ᵀ`) and its output (`P · V[..e]`), with the causal softmax
 //! in between on a score block that stays in cache. Each head's keys are transposed once per
-//! call, for all its blocks and the `G` query heads that share them. Against the composed attention (one
-//! `[G·T, T]` score matrix per key/value head, its softmax, a product, a permute of the
-//! heads), about half the multiply-adds of a fresh prompt are never done (the keys after
-//! each block), the score matrix never reaches memory, and the heads are written merged,
-//! `[B, Tq, H·D]`.
+//! call, for all its blocks and the `G` query heads that share them. Against the composed
+//! attention (one `[G·T, T]` score matrix per key/value head, its softmax, a product, a
+//! permute of the heads), about half the multiply-adds of a fresh prompt are never done (the
+//! keys after each block), the score matrix never reaches memory, and the heads are written
+//! merged, `[B, Tq, H·D]`.
 //!
 //! The softmax of a row is the composed one's (`causal_softmax`'s arithmetic); the sums
 //! of the two products run in key order and in `D` order, so a block's outputs differ from the
