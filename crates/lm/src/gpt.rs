@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
-use crate::sampling::argmax;
-use crate::screened_head::ScreenCache;
+use crate::screened_head::{ScreenCache, linear_weights};
 
 /// The shape and options of a GPT.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,16 +259,11 @@ impl Gpt {
         let x = self.hidden(ids, 1, t, None, Some(cache), ctx)?.narrow(1, t.saturating_sub(1), 1)?.contiguous();
         let weights = match (&self.lm_head, &self.tied_head) {
             _ if self.device() != Device::Cpu => None,
-            (Some(head), _) if head.bias.is_none() => {
-                head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn))
-            }
+            (Some(head), _) => linear_weights(head),
             (None, None) => Some((&self.wte.weight, true)),
-            _ => None,
+            (None, Some(_)) => None,
         };
-        match weights {
-            Some((w, out_in)) => self.screen.get(w, out_in)?.argmax(&x.to_vec()),
-            None => Ok(argmax(&self.head(&x)?.to_vec())),
-        }
+        self.screen.argmax(weights, &x.to_vec(), || self.head(&x))
     }
 
     /// The final hidden states `[B, T, C]` (after `ln_f`) of `ids`, as in

@@ -18,8 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 use crate::rope::{RopeScaling, inv_freq, rope_tables};
-use crate::sampling::argmax;
-use crate::screened_head::ScreenCache;
+use crate::screened_head::{ScreenCache, linear_weights};
 
 /// The shape and options of a Llama-family model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -542,17 +541,12 @@ impl Llama {
         let weights = match (&self.lm_head, &self.embed_tokens) {
             _ if self.device() != Device::Cpu => None,
             // an f32 weight (a quantized one computes every logit)
-            (Some(Dense::F32(l)), _) if l.bias.is_none() => {
-                l.weight.f32().ok().map(|w| (w, l.layout == WeightLayout::OutIn))
-            }
+            (Some(Dense::F32(l)), _) => linear_weights(l),
             (Some(_), _) => None,
             (None, TokenEmbedding::F32(e)) => Some((&e.weight, true)),
             (None, TokenEmbedding::Bf16(_)) => None,
         };
-        match weights {
-            Some((w, out_in)) => self.screen.get(w, out_in)?.argmax(&x.to_vec()),
-            None => Ok(argmax(&self.head(&x)?.to_vec())),
-        }
+        self.screen.argmax(weights, &x.to_vec(), || self.head(&x))
     }
 
     /// Logits `[B, T', vocab]` of the final hidden states `x` `[B, T', C]`.

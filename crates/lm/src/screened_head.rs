@@ -18,6 +18,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use loam_nn::{Linear, WeightLayout};
 use loam_tensor::{Bf16Matrix, Tensor, TensorId, no_grad};
 
 use crate::error::{LmError, Result};
@@ -144,6 +145,31 @@ impl ScreenCache {
         *slot = Some(Arc::clone(&screen));
         Ok(screen)
     }
+
+    /// The likeliest token for the one position `x` (the head's input, `C` values): through
+    /// the screen of the head's f32 `weights` (as [`ScreenCache::get`] takes them) when there
+    /// are some, otherwise the argmax of `logits()`, the head computed in full.
+    pub(crate) fn argmax(
+        &self,
+        weights: Option<(&Tensor, bool)>,
+        x: &[f32],
+        logits: impl FnOnce() -> Result<Tensor>,
+    ) -> Result<usize> {
+        match weights {
+            Some((w, out_in)) => self.get(w, out_in)?.argmax(x),
+            None => Ok(argmax(&logits()?.to_vec())),
+        }
+    }
+}
+
+/// The f32 weight of a head that is a `Linear` without bias, and whether it is stored `[V, C]`
+/// (as [`ScreenCache::get`] takes them); `None` for a biased or quantized one, whose logits
+/// are computed in full.
+pub(crate) fn linear_weights(head: &Linear) -> Option<(&Tensor, bool)> {
+    if head.bias.is_some() {
+        return None;
+    }
+    head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn))
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 //! `tie_word_embeddings` does, as in transformers 4.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use loam_nn::{Builder, Ctx, Embedding, Init, Linear, Module, RmsNorm, WeightLayout};
 use loam_tensor::Tensor;
@@ -21,7 +20,7 @@ use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
 use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
 use crate::hf::weights::HfWeights;
-use crate::screened_head::{ScreenCache, ScreenedHead};
+use crate::screened_head::{ScreenCache, linear_weights};
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
 
 /// The fields of a T5 `config.json` that shape the model.
@@ -418,18 +417,9 @@ impl T5 {
     /// (not a quantized head).
     fn head_weights(&self) -> Option<(&Tensor, bool)> {
         match (&self.lm_head, &self.tied_head) {
-            (Some(head), _) if head.bias.is_none() => {
-                head.weight.f32().ok().map(|w| (w, head.layout == WeightLayout::OutIn))
-            }
-            (Some(_), _) => None,
+            (Some(head), _) => linear_weights(head),
             (None, w) => w.as_ref().map(|w| (w, false)),
         }
-    }
-
-    /// The head's bf16 screen (made on first use and after the head changes); `None` when
-    /// the head is not an f32 matrix.
-    fn screen(&self) -> Result<Option<Arc<ScreenedHead>>> {
-        self.head_weights().map(|(w, out_in)| self.screen.get(w, out_in)).transpose()
     }
 
     /// Logits `[B, T, vocab]` of the decoder's final hidden states `x` `[B, T, C]`.
@@ -528,10 +518,7 @@ impl Seq2SeqLm for T5 {
     ) -> Result<usize> {
         // x: [1, 1, C]
         let x = self.decoder_hidden(&[last], 1, 1, encoded, Some(cache))?;
-        match self.screen()? {
-            Some(screen) => screen.argmax(&self.head_input(&x).to_vec()),
-            None => Ok(crate::sampling::argmax(&self.head(&x)?.to_vec())),
-        }
+        self.screen.argmax(self.head_weights(), &self.head_input(&x).to_vec(), || self.head(&x))
     }
 }
 
