@@ -19,8 +19,10 @@ use crate::tensor::{Tensor, TensorId};
 /// The backward half of an op: given the gradient of its output, the gradients of its inputs
 /// (in the order they were recorded), `None` where an input needs none.
 pub(crate) trait BackwardOp: Send + Sync {
-    /// Gradients of the inputs; `needs[i]` says whether input `i` tracks gradients.
-    fn backward(&self, grad: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>>;
+    /// Gradients of the inputs; `needs[i]` says whether input `i` tracks gradients. The op
+    /// owns the output's gradient, so an input gradient that is the same values (add, reshape,
+    /// permute) takes its buffer instead of a copy.
+    fn backward(&self, grad: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>>;
 }
 
 /// The backward half of an op whose gradients are tensors on the op's device (GPU ops, moves
@@ -218,10 +220,10 @@ impl Tensor {
             let Some(node) = t.take_node() else { continue };
             let needs: Vec<bool> = node.inputs.iter().map(|i| i.tracks_grad()).collect();
             let input_grads: Vec<Option<Pending>> = match (&node.op, grad) {
-                (Backward::Host(op), Pending::Host(g)) => op.backward(&g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect(),
+                (Backward::Host(op), Pending::Host(g)) => op.backward(g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect(),
                 (Backward::Host(op), g) => {
                     let g = g.into_tensor().arr().into_owned();
-                    op.backward(&g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect()
+                    op.backward(g, &needs)?.into_iter().map(|g| g.map(Pending::Host)).collect()
                 }
                 (Backward::Device(op), g) => op.backward(&g.into_tensor(), &needs)?.into_iter().map(|g| g.map(Pending::of)).collect(),
             };

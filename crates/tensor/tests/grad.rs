@@ -45,7 +45,12 @@ proptest! {
         check("sub", &[a.clone(), b.clone()], |x| x[0].sub(&x[1]));
         check("mul", &[a.clone(), b.clone()], |x| x[0].mul(&x[1]));
         check("div", &[a.clone(), pos], |x| x[0].div(&x[1]));
-        check("same input twice", &[a], |x| x[0].mul(&x[0]));
+        check("same input twice", &[a.clone()], |x| x[0].mul(&x[0]));
+        // the backward hands g's own buffer to one input of an add or sub: both inputs the same
+        // tensor, and an add after another add of the same tensor
+        check("add of one input twice", &[a.clone()], |x| x[0].add(&x[0]));
+        check("sub of one input twice", &[a.clone()], |x| x[0].sub(&x[0])?.add(&x[0].mul_scalar(0.5)));
+        check("add chain", &[a], |x| x[0].add(&x[0])?.add_scalar(1.0).add(&x[0]));
     }
 
     #[test]
@@ -132,6 +137,16 @@ proptest! {
         let r = s.len();
         let perm: Vec<usize> = (0..r).rev().collect();
         check("permute", &[x.clone()], |x| x[0].permute(&perm));
+        // the backward of reshape and permute hands on the gradient's buffer: one reshaped or
+        // permuted tensor that two ops read, and a permuted gradient that a reshape takes
+        check("reshaped twice-read", &[x.clone()], |x| {
+            let flat = x[0].reshape(&[x[0].elem_count()])?;
+            flat.mul(&flat)?.add(&flat)
+        });
+        check("permuted then reshaped", &[x.clone()], |x| {
+            let p = x[0].permute(&perm)?;
+            p.contiguous().reshape(&[p.elem_count()])?.mul_scalar(3.0).add(&p.reshape(&[p.elem_count()])?)
+        });
         check("unsqueeze/squeeze", &[x.clone()], |x| x[0].unsqueeze(1)?.mul_scalar(2.0).squeeze(1));
         check("broadcast_as", &[randn(&s[1..], seed)], |x| x[0].broadcast_as(&s));
         let other = randn(&s, seed ^ 9);

@@ -55,18 +55,11 @@ fn forward(kind: Kind, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 impl BackwardOp for Binary {
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let shape = g.shape();
-        let a = self.a.broadcast(shape).expect("inputs broadcast to the output");
-        let b = self.b.broadcast(shape).expect("inputs broadcast to the output");
-        let ga = needs[0].then(|| {
-            let full = match self.kind {
-                Kind::Add | Kind::Sub => g.clone(),
-                Kind::Mul => map2(g.view(), b.view(), |g, y| g * y),
-                Kind::Div => map2(g.view(), b.view(), |g, y| g / y),
-            };
-            sum_to_shape(full, self.a.shape())
-        });
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let shape = g.shape().to_vec();
+        let a = self.a.broadcast(shape.as_slice()).expect("inputs broadcast to the output");
+        let b = self.b.broadcast(shape.as_slice()).expect("inputs broadcast to the output");
+        // b's gradient first, so that a's takes g's own buffer where it is g (add, sub)
         let gb = needs[1].then(|| {
             let full = match self.kind {
                 Kind::Add => g.clone(),
@@ -75,6 +68,14 @@ impl BackwardOp for Binary {
                 Kind::Div => crate::kernel::map3(g.view(), a.view(), b.view(), |g, x, y| -g * x / (y * y)),
             };
             sum_to_shape(full, self.b.shape())
+        });
+        let ga = needs[0].then(|| {
+            let full = match self.kind {
+                Kind::Add | Kind::Sub => g,
+                Kind::Mul => map2(g.view(), b.view(), |g, y| g * y),
+                Kind::Div => map2(g.view(), b.view(), |g, y| g / y),
+            };
+            sum_to_shape(full, self.a.shape())
         });
         Ok(vec![ga, gb])
     }

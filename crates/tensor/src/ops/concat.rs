@@ -62,7 +62,7 @@ impl Tensor {
 }
 
 impl BackwardOp for Cat {
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut start = 0;
         Ok(self
             .sizes

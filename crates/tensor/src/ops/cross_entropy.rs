@@ -84,7 +84,7 @@ impl Tensor {
 
 impl BackwardOp for CrossEntropy {
     // d logits = g/count · (softmax(x) − onehot(t)) on counted rows, 0 on ignored rows
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let shape = self.logits.shape().to_vec();
         let v = shape[shape.len() - 1];
         let scale = g.iter().next().copied().unwrap_or(0.0) / self.count.max(1) as f32;

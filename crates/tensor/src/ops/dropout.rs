@@ -38,7 +38,7 @@ impl Tensor {
 }
 
 impl BackwardOp for Dropout {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         Ok(vec![Some(map2(g.view(), self.scale.view(), |g, s| g * s))])
     }
 }

@@ -82,7 +82,7 @@ impl Tensor {
 }
 
 impl BackwardOp for IndexSelect {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
         for (j, &id) in self.ids.iter().enumerate() {
             let mut dst = full.index_axis_mut(Axis(self.axis), id);
@@ -93,7 +93,7 @@ impl BackwardOp for IndexSelect {
 }
 
 impl BackwardOp for Gather {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut full = ArrayD::<f32>::zeros(IxDyn(&self.in_shape));
         let mut src = IxDyn(&vec![0; self.in_shape.len()]);
         for ((pos, &i), &gv) in self.index.indexed_iter().zip(g.iter()) {

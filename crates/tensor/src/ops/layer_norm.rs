@@ -92,12 +92,12 @@ impl LayerNorm {
 
 impl BackwardOp for LayerNorm {
     // dx̂ = g⊙w;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂⊙x̂));  dw = Σ g⊙x̂;  db = Σ g
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let r = g.ndim();
         let c = g.shape()[r - 1];
         let xhat = self.xhat();
         let dxhat = match &self.weight {
-            Some(w) => g * w,
+            Some(w) => &g * w,
             None => g.clone(),
         };
         let mut kept = g.shape().to_vec();
@@ -117,10 +117,10 @@ impl BackwardOp for LayerNorm {
         };
         let mut out = vec![dx];
         if let Some(&need_w) = needs.get(1) {
-            out.push(need_w.then(|| column_sum(g * &xhat)));
+            out.push(need_w.then(|| column_sum(&g * &xhat)));
         }
         if let Some(&need_b) = needs.get(2) {
-            out.push(need_b.then(|| column_sum(g.clone())));
+            out.push(need_b.then(|| column_sum(g)));
         }
         Ok(out)
     }

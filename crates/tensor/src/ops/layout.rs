@@ -147,29 +147,29 @@ impl Tensor {
 }
 
 impl BackwardOp for Reshape {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let g = if g.is_standard_layout() { g.clone() } else { to_standard(g.view()) };
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let g = if g.is_standard_layout() { g } else { to_standard(g.view()) };
         Ok(vec![Some(g.into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
     }
 }
 
 impl BackwardOp for Permute {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(g.clone().permuted_axes(IxDyn(&self.inverse)))])
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(g.permuted_axes(IxDyn(&self.inverse)))])
     }
 }
 
 impl BackwardOp for Narrow {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let mut full = ArrayD::zeros(IxDyn(&self.in_shape));
         let len = g.shape()[self.axis];
-        full.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.start + len)).assign(g);
+        full.slice_axis_mut(Axis(self.axis), Slice::from(self.start..self.start + len)).assign(&g);
         Ok(vec![Some(full)])
     }
 }
 
 impl BackwardOp for Broadcast {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(sum_to_shape(g.clone(), &self.in_shape))])
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(sum_to_shape(g, &self.in_shape))])
     }
 }

@@ -168,7 +168,7 @@ impl Tensor {
 }
 
 impl BackwardOp for Select {
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let pick = |when: bool, shape: &[usize]| {
             // the mask broadcast to g's shape in the forward pass
             sum_to_shape(self.mask.map_with(g.view(), |g, b| if b == when { g } else { 0.0 }), shape)

@@ -305,7 +305,7 @@ impl Tensor {
 
 impl BackwardOp for Matmul {
     // g: (…, m, n); dA = g @ Bᵀ: (…, m, k); dB = Aᵀ @ g: (…, k, n); summed over broadcast batches
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let r = g.ndim();
         let batch = &g.shape()[..r - 2];
         let ga = needs[0].then(|| {
@@ -322,9 +322,10 @@ impl BackwardOp for Matmul {
 
 impl BackwardOp for MatmulBias {
     // g: (m, n); dA and dB as for the product; dbias = Σ_rows g
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let gbias = needs[2].then(|| g.sum_axis(Axis(0)));
         let mut grads = self.product.backward(g, &needs[..2])?;
-        grads.push(needs[2].then(|| g.sum_axis(Axis(0))));
+        grads.push(gbias);
         Ok(grads)
     }
 }

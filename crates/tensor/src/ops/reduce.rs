@@ -51,7 +51,7 @@ fn sum_forward(t: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
 }
 
 impl BackwardOp for Sum {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let g = g.view().into_shape_with_order(IxDyn(&self.kept)).expect("gradient has the output's size");
         Ok(vec![Some(to_standard(g.broadcast(self.in_shape.as_slice()).expect("kept axes broadcast")))])
     }
@@ -79,7 +79,7 @@ fn max_forward(t: &Tensor, axes: &[usize], keepdim: bool) -> Tensor {
 
 impl BackwardOp for Max {
     /// The gradient goes to the maximal elements, shared equally among ties.
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let shape = self.x.shape();
         let max = self.max.broadcast(shape).expect("kept axes broadcast");
         let hits = map2(self.x.view(), max.view(), |x, m| if x == m { 1.0 } else { 0.0 });

@@ -26,7 +26,7 @@ struct RmsNorm {
 
 impl BackwardOp for RmsNorm {
     // x̂ = x·rstd;  dx̂ = g⊙w;  dx = rstd·(dx̂ − x̂·mean(dx̂⊙x̂));  dw = Σ g⊙x̂
-    fn backward(&self, g: &ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let r = g.ndim();
         let c = g.shape()[r - 1];
         let mut kept = g.shape().to_vec();
@@ -34,7 +34,7 @@ impl BackwardOp for RmsNorm {
         let rstd = ArrayD::from_shape_vec(IxDyn(&kept), self.rstd.clone()).expect("one per lane");
         let rstd = rstd.broadcast(g.shape()).expect("rstd is (…, 1)");
         let xhat = &self.x * &rstd;
-        let dxhat = g * &self.weight;
+        let dxhat = &g * &self.weight;
         let dx = needs[0].then(|| {
             lanes([dxhat.view(), xhat.view(), rstd], r - 1, #[inline(always)] move |[d, xh, rs], dx| {
                 let mean_dx = dot(d, xh) / c as f32;
@@ -43,7 +43,7 @@ impl BackwardOp for RmsNorm {
         });
         let dw = needs[1].then(|| {
             let rows = g.len() / c.max(1);
-            to_standard((g * &xhat).view()).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
+            to_standard((&g * &xhat).view()).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
         });
         Ok(vec![dx, dw])
     }

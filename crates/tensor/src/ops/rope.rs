@@ -53,7 +53,7 @@ struct Rope {
 
 impl BackwardOp for Rope {
     // the rotation is orthogonal: dx = Rᵀ·g, the rotation by the opposite angle
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         Ok(vec![Some(rotate(&g.view().to_shared(), &self.cos, &self.sin, -1.0))])
     }
 }

@@ -61,7 +61,7 @@ impl Tensor {
 
 impl BackwardOp for Softmax {
     // softmax: dx = y ⊙ (g − Σ g⊙y);  log_softmax: dx = g − exp(y) Σ g
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
         let log = self.log;
         let dx = lanes([self.y.view(), g.view()], self.axis, #[inline(always)] move |[y, g], dx| {
             if log {

@@ -155,25 +155,27 @@ fn values(kind: Kind, x: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     }
 }
 
-/// dx = g · f'(x) for every element, f' written with the input `x` or the output `y`.
-fn gradients(kind: Kind, g: ArrayViewD<'_, f32>, x: ArrayViewD<'_, f32>, y: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+/// dx = g · f'(x) for every element, f' written with the input `x` or the output `y` (g itself
+/// where f' = 1).
+fn gradients(kind: Kind, g: ArrayD<f32>, x: ArrayViewD<'_, f32>, y: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let gv = g.view();
     match kind {
-        Kind::Neg => map(g, |g| -g),
-        Kind::AddScalar(_) => g.to_owned(),
-        Kind::MulScalar(c) => map(g, move |g| g * c),
-        Kind::Powf(e) => map2(g, x, move |g, x| g * e * x.powf(e - 1.0)),
-        Kind::Sqrt => map2(g, y, |g, y| g * 0.5 / y),
-        Kind::Exp => map2(g, y, |g, y| g * y),
-        Kind::Log => map2(g, x, |g, x| g / x),
-        Kind::Tanh => map2(g, y, |g, y| g * (1.0 - y * y)),
-        Kind::Relu => map2(g, x, |g, x| if x > 0.0 { g } else { 0.0 }),
-        Kind::Gelu => map2(g, x, |g, x| g * gelu_grad(x)),
-        Kind::GeluTanh => map2(g, x, |g, x| g * gelu_tanh_grad(x)),
-        Kind::Silu => map2(g, x, |g, x| {
+        Kind::Neg => map(gv, |g| -g),
+        Kind::AddScalar(_) => g,
+        Kind::MulScalar(c) => map(gv, move |g| g * c),
+        Kind::Powf(e) => map2(gv, x, move |g, x| g * e * x.powf(e - 1.0)),
+        Kind::Sqrt => map2(gv, y, |g, y| g * 0.5 / y),
+        Kind::Exp => map2(gv, y, |g, y| g * y),
+        Kind::Log => map2(gv, x, |g, x| g / x),
+        Kind::Tanh => map2(gv, y, |g, y| g * (1.0 - y * y)),
+        Kind::Relu => map2(gv, x, |g, x| if x > 0.0 { g } else { 0.0 }),
+        Kind::Gelu => map2(gv, x, |g, x| g * gelu_grad(x)),
+        Kind::GeluTanh => map2(gv, x, |g, x| g * gelu_tanh_grad(x)),
+        Kind::Silu => map2(gv, x, |g, x| {
             let s = sigmoid(x);
             g * s * (1.0 + x * (1.0 - s))
         }),
-        Kind::Sigmoid => map2(g, y, |g, y| g * y * (1.0 - y)),
+        Kind::Sigmoid => map2(gv, y, |g, y| g * y * (1.0 - y)),
     }
 }
 
@@ -195,8 +197,8 @@ fn forward(kind: Kind, t: &Tensor) -> Tensor {
 }
 
 impl BackwardOp for Unary {
-    fn backward(&self, g: &ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        Ok(vec![Some(gradients(self.kind, g.view(), self.x.view(), self.y.view()))])
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        Ok(vec![Some(gradients(self.kind, g, self.x.view(), self.y.view()))])
     }
 }
 
