@@ -36,6 +36,7 @@ mod fork;
 mod kernel;
 mod ops;
 mod rng;
+mod send_ptr;
 mod shape;
 mod storage;
 mod tensor;

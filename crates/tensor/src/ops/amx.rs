@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Once, OnceLock};
 
 use crate::kernel::{KernelPath, kernel_path};
+use crate::send_ptr::SendPtr;
 
 /// Input rows from which a matrix product goes to the AMX kernels.
 pub(crate) const AMX_MIN_ROWS: usize = 16;
@@ -421,15 +422,3 @@ fn drive(
     }
 }
 
-/// A raw pointer to an output that may cross to rayon workers; each writes its own blocks.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub(crate) *mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    pub(crate) fn get(self) -> *mut f32 {
-        self.0
-    }
-}

@@ -19,9 +19,9 @@ use std::mem::MaybeUninit;
 use crate::fork::for_each_chunk_mut;
 
 use super::amx::{
-    Block, Operands, SendPtr, block_bf16, block_bf16_into, count_call, for_each_block,
-    for_each_block_into,
+    Block, Operands, block_bf16, block_bf16_into, count_call, for_each_block, for_each_block_into,
 };
+use crate::send_ptr::SendPtr;
 
 /// bf16 values along k in one tile step (16 pairs, 64 bytes).
 const STEP: usize = 32;

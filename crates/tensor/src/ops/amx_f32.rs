@@ -35,7 +35,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::kernel::wide;
 
-use super::amx::{AMX_MIN_ROWS, SendPtr, amx_on};
+use super::amx::{AMX_MIN_ROWS, amx_on};
+use crate::send_ptr::SendPtr;
 #[cfg(target_arch = "x86_64")]
 use super::amx_f32_kernel::product;
 use crate::fork::for_each_part;

@@ -117,7 +117,8 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
         && super::amx::amx_on();
     #[cfg(target_arch = "x86_64")]
     if go && let Some(p) = &w.packed {
-        use super::amx::{Block, Operands, SendPtr, block_int8, for_each_block};
+        use super::amx::{Block, Operands, block_int8, for_each_block};
+        use crate::send_ptr::SendPtr;
         let sw = &p.scales[..n];
         let packed = tiles(p, n, k, super::amx::int8_activations());
         let b = match &*packed {

@@ -21,6 +21,7 @@
 
 use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::kernel::{KernelPath, kernel_path};
+use crate::send_ptr::SendPtr;
 
 /// Output columns of one thread's block (a multiple of the panel width 32).
 const BLOCK_COLS: usize = 64;
@@ -103,19 +104,6 @@ pub(crate) fn gemm_bf16_native(x: &[f32], m: usize, k: usize, w: &[u16], n: usiz
             }
         }
     });
-}
-
-/// A raw pointer that may cross to rayon workers; each worker writes its own columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 mod x86 {

@@ -16,6 +16,7 @@ use crate::backprop::grad_enabled;
 use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::error::{Result, TensorError};
 use crate::kernel::standard;
+use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
 
 /// Weight rows widened together for one gemm call of a matrix product.
@@ -106,19 +107,6 @@ impl Bf16Matrix {
     pub fn to_tensor(&self) -> Tensor {
         let data = self.bits.iter().map(|&b| to_f32(b)).collect();
         Tensor::from_vec(data, &[self.rows, self.cols]).expect("rows × cols values")
-    }
-}
-
-/// A raw pointer that may cross to rayon workers; each worker writes its own outputs.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 

@@ -13,9 +13,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-
 use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, kernel_path};
+use crate::send_ptr::SendPtr;
 
 /// Vector × matrix and skinny products taken by the wide kernels, and vector × matrix
 /// products left to the general GEMM.
@@ -42,12 +42,6 @@ const ROW_GROUP: usize = 8;
 const ROW_BLOCK: usize = 16;
 /// Output columns per register block of the column-major kernel.
 const COL_BLOCK: usize = 4;
-
-/// A raw pointer that may cross to rayon workers; each worker writes its own output columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// `y[j] = Σ_p x[p]·b[p·b_rs + j·b_cs]` for `j < n`, `p < k`, when a kernel serves this layout
 /// (the wide [`kernel_path`], and `b_cs == 1` or `b_rs == 1`); returns `false`, writing

@@ -14,6 +14,7 @@ use std::cell::RefCell;
 use crate::error::{Result, TensorError};
 use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, dot, exp_nonpositive, kernel_path};
+use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
 
 use super::prompt_attention;
@@ -38,17 +39,6 @@ pub struct KvBuffer {
     /// `[B, H, cap, D]`; positions `len..cap` are unused.
     k: Vec<f32>,
     v: Vec<f32>,
-}
-
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The element `at` places past the start.
-    fn at(&self, at: usize) -> *mut f32 {
-        self.0.wrapping_add(at)
-    }
 }
 
 thread_local! {

@@ -19,24 +19,12 @@ use crate::backprop::BackwardOp;
 use crate::fork::for_each_part;
 use crate::error::{Result, TensorError};
 use crate::kernel::{PAR_MIN, standard, wide};
+use crate::send_ptr::SendPtr;
 use crate::shape::{broadcast_shapes, sum_to_shape};
 use crate::tensor::{Array, Tensor};
 
 /// Below this many multiply-adds a product runs on one thread (threads cost more than they give).
 const PAR_MIN_MACS: usize = 1 << 18;
-
-/// A raw pointer that may cross to rayon workers; each worker writes a disjoint output matrix.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that a closure captures the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// Offset (in elements) of batch element `b` of a view whose leading `batch.len()` axes have
 /// the given strides.

@@ -20,6 +20,7 @@ use std::mem::MaybeUninit;
 
 use crate::fork::{for_each_chunk_mut, for_each_part};
 use crate::kernel::{KernelPath, exp_nonpositive, kernel_path, max, sum, wide};
+use crate::send_ptr::SendPtr;
 
 use super::small_gemm;
 
@@ -56,12 +57,6 @@ pub(crate) struct Dims {
     pub(crate) cap: usize,
 }
 
-/// A pointer the parts of one call write through (each part its own rows).
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
 /// softmax(q·kᵀ·scale + causal mask)·v for queries `q` `[B, Hq, Tq, D]` (row-major) over
 /// `keys` and `values` `[B, Hkv, cap, D]` (the first `len` positions of each block used),
 /// into `out` `[B, Tq, Hq·D]`, every element of which is written. The caller checked the
@@ -84,7 +79,7 @@ pub(crate) fn attend(q: &[f32], keys: &[f32], values: &[f32], n: Dims, scale: f3
     });
     let blocks = tq.div_ceil(ROWS);
     let heads = b * hkv;
-    let dst = Out(out.as_mut_ptr().cast::<f32>());
+    let dst = SendPtr(out.as_mut_ptr().cast::<f32>());
     // part p: the block `blocks − 1 − p / heads` (the largest first, so that the parts left
     // at the end are the short ones) of (sequence, key/value head) `p % heads`
     let part = |p: usize| {
@@ -134,7 +129,7 @@ fn block_of(
     n: Dims,
     scale: f32,
     (kv, block): (usize, usize),
-    dst: Out,
+    dst: SendPtr,
     scores: &mut Vec<f32>,
 ) {
     let Dims { hq, hkv, tq, d, len, .. } = n;

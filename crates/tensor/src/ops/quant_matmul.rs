@@ -28,6 +28,7 @@ use crate::ops::quant_matrix::{
 };
 use crate::ops::quant_q8::matmul_q8;
 use crate::ops::vnni::vnni_available;
+use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
 
 /// Weight rows widened together for one gemm call of a matrix product.
@@ -54,19 +55,6 @@ pub(crate) static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)]
 /// that check which path ran.
 pub fn quant_gemv_calls() -> (u64, u64) {
     (CALLS[0].load(Ordering::Relaxed), CALLS[1].load(Ordering::Relaxed))
-}
-
-/// A raw pointer that may cross to rayon workers; each worker writes its own outputs.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// One input vector prepared for a 4-bit product with f32 activations: zero-padded to whole groups, with the sum of

@@ -20,6 +20,7 @@
 use super::gemv::count_call;
 use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, kernel_path};
+use crate::send_ptr::SendPtr;
 
 /// The most rows a skinny product takes; above it the general GEMM (which packs the matrix
 /// once and reuses it across many rows) is faster.
@@ -38,12 +39,6 @@ const MRC: usize = 4;
 
 /// Below this many multiply-adds the product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
-
-/// A raw pointer that may cross to rayon workers; each worker writes its own output columns.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// `y[i, j] = Σ_p x[i, p]·b[p·b_rs + j·b_cs]` for `i < m`, `j < n`, `p < k`, with `x` rows
 /// `x_rs` apart (each `k` contiguous values) and `y` rows `y_rs` apart, when a kernel serves
