@@ -208,9 +208,13 @@ impl MultiHeadAttention {
             && mask.left_pad.is_none()
             && mask.custom.is_none()
             && (!mask.causal || offset + tq == tk);
+        let scale = 1.0 / (q.shape()[3] as f32).sqrt();
         let y = if q.device() != Device::Cpu && plain && (!ctx.train || self.dropout.p == 0.0) {
-            let d = q.shape()[3];
-            q.scaled_dot_product_attention(&k, &v, mask.causal, 1.0 / (d as f32).sqrt())?
+            q.scaled_dot_product_attention(&k, &v, mask.causal, scale)?
+        } else if q.device() == Device::Cpu && plain && mask.causal {
+            // scale, causal mask and softmax as one op, forward and backward, no mask built
+            let w = q.matmul(&k.transpose(-2, -1)?)?.causal_softmax(scale, tq, offset)?;
+            self.dropout.forward_t(&w, ctx)?.matmul(&v)?
         } else {
             let m = mask.build(b, tq, tk, offset)?;
             scaled_dot_product_attention(&q, &k, &v, m.as_ref(), self.dropout, ctx)?

@@ -184,6 +184,13 @@ proptest! {
     }
 
     #[test]
+    fn causal_softmax(b in 1usize..3, g in 1usize..3, t in 1usize..5, past in 0usize..3, seed in any::<u64>()) {
+        // [B, G·t, past + t]: G query heads of t new queries after `past` cached keys
+        let x = randn(&[b, g * t, past + t], seed).mul_scalar(2.0);
+        check("causal_softmax", &[x], |x| x[0].causal_softmax(0.7, t, past));
+    }
+
+    #[test]
     fn layer_norm(s in shape(), seed in any::<u64>()) {
         // C ≥ 3 and spread-out values: with C = 2 the output is ±1 and the finite difference
         // measures curvature, not the gradient

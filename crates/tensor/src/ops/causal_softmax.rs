@@ -1,16 +1,31 @@
-//! Causal softmax of attention scores for inference, in one pass: the scaling, the causal
-//! mask and the softmax that attention otherwise runs as three ops (`mul_scalar`,
-//! `masked_fill`, `softmax`), each reading and writing the whole `Tq × Tk` score matrix. The
-//! hidden keys are never read: their weights are written as zeros, so a prompt of T tokens
-//! exponentiates about T²/2 scores instead of T². There is no backward: training keeps the
-//! composed, differentiable ops.
+//! Causal softmax of attention scores in one pass: the scaling, the causal mask and the
+//! softmax that attention otherwise runs as three ops (`mul_scalar`, `masked_fill`,
+//! `softmax`), each reading and writing the whole `Tq × Tk` score matrix, forward and backward.
+//! The hidden keys are never read: their weights are written as zeros (and their gradients
+//! too), so a prompt of T tokens exponentiates about T²/2 scores instead of T².
 
-use crate::backprop::grad_enabled;
+use ndarray::{ArrayD, IxDyn};
+
+use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{exp_nonpositive, init, max, rows, standard, sum};
-use crate::tensor::Tensor;
+use crate::kernel::{dot, exp_nonpositive, init, max, rows, standard, sum};
+use crate::tensor::{Array, Tensor};
 
 const OP: &str = "causal_softmax";
+
+/// The keys row `i` of a causal softmax sees: `0..past + i % t + 1`.
+#[inline(always)]
+fn seen(i: usize, t: usize, past: usize) -> usize {
+    past + i % t + 1
+}
+
+/// What the backward needs: the weights and the layout of the rows.
+struct CausalSoftmax {
+    y: Array,
+    scale: f32,
+    t: usize,
+    past: usize,
+}
 
 impl Tensor {
     /// softmax(`self`·`scale`) along the last axis of raw scores `[…, R, Tk]`, where row `r`
@@ -37,12 +52,6 @@ impl Tensor {
                 format!("{r} query rows are not groups of {t} queries after {past} cached positions within {tk} keys"),
             ));
         }
-        if grad_enabled() && self.tracks_grad() {
-            return Err(TensorError::invalid(
-                OP,
-                "has no backward: train with the composed softmax (or under no_grad)",
-            ));
-        }
         let x = self.arr();
         let xs = standard(x.view());
         let n = self.elem_count() / tk.max(1);
@@ -52,7 +61,7 @@ impl Tensor {
             tk,
             #[inline(always)]
             |i, y| {
-                let seen = past + i % t + 1;
+                let seen = seen(i, t, past);
                 let x = &xs[i * tk..i * tk + seen];
                 // max(v·scale) = max(v)·scale for scale > 0 (rounding is monotonic)
                 let m = max(x) * scale;
@@ -63,13 +72,38 @@ impl Tensor {
                 init(tail, std::iter::repeat_n(0.0, tk - seen));
             },
         );
-        Tensor::from_vec(y, s)
+        let y: Array = ArrayD::from_shape_vec(IxDyn(s), y).expect("n rows of tk").into();
+        Ok(Tensor::from_op(y.clone(), &[self], || Box::new(CausalSoftmax { y, scale, t, past })))
+    }
+}
+
+impl BackwardOp for CausalSoftmax {
+    // dx = scale · y ⊙ (g − Σ g⊙y) over the keys a row sees; 0 for the hidden ones
+    fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
+        let shape = g.shape().to_vec();
+        let tk = shape[shape.len() - 1];
+        let (gs, ys) = (standard(g.view()), standard(self.y.view()));
+        let (scale, t, past) = (self.scale, self.t, self.past);
+        let (dx, _) = rows(
+            ys.len() / tk.max(1),
+            tk,
+            #[inline(always)]
+            |i, dx| {
+                let seen = seen(i, t, past);
+                let (y, g) = (&ys[i * tk..i * tk + seen], &gs[i * tk..i * tk + seen]);
+                let dot = dot(g, y);
+                let (head, tail) = dx.split_at_mut(seen);
+                init(head, y.iter().zip(g).map(|(&y, &g)| scale * y * (g - dot)));
+                init(tail, std::iter::repeat_n(0.0, tk - seen));
+            },
+        );
+        Ok(vec![Some(ArrayD::from_shape_vec(IxDyn(&shape), dx).expect("the output's shape"))])
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::{Mask, Rng, Tensor, no_grad};
+    use crate::{Mask, Rng, Tensor};
 
     #[test]
     fn matches_the_composed_scale_mask_softmax() {
@@ -87,14 +121,10 @@ mod tests {
     }
 
     #[test]
-    fn bad_shapes_and_tracked_inputs_are_errors() {
+    fn bad_shapes_are_errors() {
         let x = Tensor::zeros(&[1, 6, 8]);
         assert!(x.causal_softmax(1.0, 4, 0).unwrap_err().to_string().contains("groups of 4"));
         assert!(x.causal_softmax(1.0, 3, 6).is_err());
         assert!(x.causal_softmax(0.0, 3, 0).is_err());
-        let v = x.to_var();
-        assert!(v.causal_softmax(1.0, 3, 0).unwrap_err().to_string().contains("no backward"));
-        let _g = no_grad();
-        assert!(v.causal_softmax(1.0, 3, 0).is_ok());
     }
 }
