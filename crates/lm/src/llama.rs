@@ -171,7 +171,7 @@ impl Dense {
 }
 
 /// Whether `ts` are CPU tensors that track no gradient, for the fused inference-only ops
-/// (`causal_softmax`, `silu_mul`); otherwise the composed, differentiable ops run.
+/// (`silu_mul`, the host KV cache); otherwise the composed, differentiable ops run.
 fn inference_on_cpu(ts: &[&Tensor]) -> bool {
     ts.iter().all(|t| matches!(t.device(), Device::Cpu) && !t.tracks_grad())
 }
@@ -442,8 +442,8 @@ impl Llama {
         let q = q.reshape(&[b, kv, (h / kv) * t, d])?;
         // w: [B, KV, G·T, Tk]; y: [B, KV, G·T, D] → [B, H, T, D] → [B, T, H·D]
         let w = match at.causal {
-            // inference on the CPU: scale, mask and softmax in one pass over the scores
-            Some((t, past)) if inference_on_cpu(&[&q, &k]) => {
+            // on the CPU: scale, mask and softmax in one pass over the scores (and one back)
+            Some((t, past)) if q.device() == Device::Cpu && k.device() == Device::Cpu => {
                 q.matmul(&k.transpose(-2, -1)?)?.causal_softmax(1.0 / (d as f32).sqrt(), t, past)?
             }
             _ => attention_weights(&q, &k, at.mask.as_ref())?,
