@@ -19,6 +19,10 @@ pub(crate) const PAR_MIN: usize = 1 << 15;
 /// Elements per parallel task of the contiguous fast path.
 const CHUNK: usize = 1 << 14;
 
+/// The shortest contiguous last axis that [`to_standard`] copies a row at a time (shorter rows
+/// go through Zip's element walk).
+const ROW_COPY_MIN: usize = 8;
+
 /// Which copy of the vectorized loops runs: the AVX-512 one ([`wide`], the gemv kernels) or
 /// the portable one (baseline x86-64, or any other target).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,8 +231,21 @@ pub(crate) fn map3(
 }
 
 /// A row-major copy of any view (transposed, sliced or broadcast). Zip walks both in the
-/// order that suits them, which is far faster than an element iterator over a strided view.
+/// order that suits them, which is far faster than an element iterator over a strided view;
+/// a view whose last axis is contiguous (heads split or merged by a permute that keeps it) is
+/// copied a whole row at a time.
 pub(crate) fn to_standard(a: ArrayViewD<'_, f32>) -> ArrayD<f32> {
+    let r = a.ndim();
+    if r >= 2 && a.shape()[r - 1] >= ROW_COPY_MIN && a.strides()[r - 1] == 1 {
+        return fill_rows(a.shape(), |rows, mut o| {
+            Zip::from(o.lanes_mut(Axis(r - 1))).and(rows_of(&a, &rows).lanes(Axis(r - 1))).for_each(|o, x| {
+                let x = x.to_slice().expect("a contiguous last axis");
+                for (o, &x) in o.into_slice().expect("a row-major output").iter_mut().zip(x) {
+                    o.write(x);
+                }
+            })
+        });
+    }
     fill_rows(a.shape(), |rows, o| {
         Zip::from(o).and(rows_of(&a, &rows)).for_each(|o, &x| {
             o.write(x);
