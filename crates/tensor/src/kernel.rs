@@ -253,6 +253,11 @@ pub(crate) fn to_standard(a: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     })
 }
 
+/// `a` itself when it is row-major, else a row-major copy.
+pub(crate) fn into_standard(a: ArrayD<f32>) -> ArrayD<f32> {
+    if a.is_standard_layout() { a } else { to_standard(a.view()) }
+}
+
 /// The values of `a` in row-major order, borrowed when `a` already is row-major.
 pub(crate) fn standard(a: ArrayViewD<'_, f32>) -> std::borrow::Cow<'_, [f32]> {
     match a.to_slice() {

@@ -4,7 +4,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{dot, init, lanes, rows, standard, sum, sum_map, to_standard};
+use crate::kernel::{dot, init, into_standard, lanes, rows, standard, sum, sum_map};
 use crate::tensor::{Array, Tensor};
 
 struct LayerNorm {
@@ -113,7 +113,7 @@ impl BackwardOp for LayerNorm {
         });
         let rows = g.len() / c.max(1);
         let column_sum = |a: ArrayD<f32>| {
-            to_standard(a.view()).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
+            into_standard(a).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
         };
         let mut out = vec![dx];
         if let Some(&need_w) = needs.get(1) {

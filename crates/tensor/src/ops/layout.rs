@@ -5,7 +5,7 @@ use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::to_standard;
+use crate::kernel::{into_standard, to_standard};
 use crate::shape::{norm_axis, sum_to_shape};
 use crate::tensor::Tensor;
 
@@ -148,8 +148,7 @@ impl Tensor {
 
 impl BackwardOp for Reshape {
     fn backward(&self, g: ArrayD<f32>, _needs: &[bool]) -> Result<Vec<Option<ArrayD<f32>>>> {
-        let g = if g.is_standard_layout() { g } else { to_standard(g.view()) };
-        Ok(vec![Some(g.into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
+        Ok(vec![Some(into_standard(g).into_shape_with_order(IxDyn(&self.in_shape)).expect("same element count"))])
     }
 }
 

@@ -6,7 +6,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 
 use crate::backprop::BackwardOp;
 use crate::error::{Result, TensorError};
-use crate::kernel::{dot, init, lanes, rows, standard, sum_map, to_standard};
+use crate::kernel::{dot, init, into_standard, lanes, rows, standard, sum_map};
 use crate::tensor::{Array, Tensor};
 
 // x: one lane of C values → 1/√(mean(x²) + eps)
@@ -43,7 +43,7 @@ impl BackwardOp for RmsNorm {
         });
         let dw = needs[1].then(|| {
             let rows = g.len() / c.max(1);
-            to_standard((&g * &xhat).view()).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
+            into_standard(&g * &xhat).into_shape_with_order(IxDyn(&[rows, c])).expect("(rows, C)").sum_axis(Axis(0))
         });
         Ok(vec![dx, dw])
     }
