@@ -50,6 +50,7 @@ pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::adamw::{AdamWStep, adamw_step};
 pub use ops::gemv::gemv_calls;
 pub use ops::small_gemm::small_gemm_calls;
+pub use ops::transposed_rhs::transposed_rhs_calls;
 pub use ops::amx::{amx_available, amx_calls, amx_int8_activations, amx_kernels};
 pub use ops::amx_f32::{amx_f32_calls, amx_f32_products};
 pub use ops::bf16_matmul::Bf16Matrix;

@@ -1,8 +1,10 @@
 //! Matrix products with batch dimensions and broadcasting, on the `gemm` crate (runtime
 //! dispatch to AVX-512/AVX2 kernels, rayon threads). Strided views (transposes) are passed to
-//! the kernel as they are: no copies. Vector × matrix products (`m = 1`, decoding) go to the
-//! bandwidth-bound kernels of `gemv`, products of a few rows (batched decoding, beam search)
-//! to those of `skinny`, small ones (attention's heads) to `small_gemm`. With
+//! the kernel as they are, with one exception: a large product by a transposed weight whose
+//! rows are a multiple of 1 KB apart goes to `transposed_rhs`, which transposes it a block at
+//! a time. Vector × matrix products (`m = 1`, decoding) go to the bandwidth-bound kernels of
+//! `gemv`, products of a few rows (batched decoding, beam search) to those of `skinny`, small
+//! ones (attention's heads) to `small_gemm`. With
 //! `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products of 16 rows or more that those
 //! do not take, batched ones included, go to AMX with the exact bf16 split of `amx_f32`
 //! instead of the gemm crate (off by default: slower where measured).
@@ -15,6 +17,7 @@ use super::amx_f32;
 use super::gemv::gemv;
 use super::skinny::skinny;
 use super::small_gemm;
+use super::transposed_rhs;
 use crate::backprop::BackwardOp;
 use crate::fork::for_each_part;
 use crate::error::{Result, TensorError};
@@ -170,6 +173,19 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
                 continue;
             }
             match column_blocks(m, n, k, threads) {
+                Some(blocks) if transposed_rhs::serves(m, b_rs, b_cs) => {
+                    for_each_part(blocks, |p| {
+                        let (pa, pb, po) = (pa, pb, po);
+                        // SAFETY: as `streamed`; each part writes only its own columns.
+                        unsafe {
+                            let x = pa.0.offset(batch_offset(i, &batch, sa));
+                            let w = pb.0.offset(batch_offset(i, &batch, sb));
+                            let y = po.0.add(i * m * n);
+                            transposed_rhs::column_block(m, k, x, a_rs, a_cs, w, b_cs, y, n, column_block(n, p));
+                        }
+                    });
+                    transposed_rhs::count_call();
+                }
                 Some(blocks) => for_each_part(blocks, |p| block(i, (0, m), column_block(n, p), Parallelism::None)),
                 None if m >= threads * MIN_PART_ROWS => for_each_part(threads, |p| block(i, row_part(m, threads, p), (0, n), Parallelism::None)),
                 None => run(i..i + 1, Parallelism::Rayon(0)),

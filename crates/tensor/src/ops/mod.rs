@@ -36,6 +36,7 @@ mod rope;
 mod silu_mul;
 pub(crate) mod skinny;
 pub(crate) mod small_gemm;
+pub(crate) mod transposed_rhs;
 mod softmax;
 mod unary;
 pub mod vnni;
