@@ -6,18 +6,9 @@
 //! apart, 900 used), a batch, a transposed left operand, inside and outside rayon's pool. The
 //! path switch is process-wide, so this file holds a single test.
 
-use loam_tensor::{Rng, Tensor, force_portable, transposed_rhs_calls, wide_available};
+mod common;
 
-/// `a · b` in f64 for row-major values `a` `[m, k]` and `b` `[k, n]`.
-fn reference(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
-    let mut out = vec![0.0; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            out[i * n + j] = (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j])).sum();
-        }
-    }
-    out
-}
+use loam_tensor::{Rng, Tensor, transposed_rhs_calls};
 
 /// One case: `nb` products `[m, k] × [k, n]`, the right operand `Wᵀ` for `W` `[n, stride]`
 /// narrowed to its first `k` columns, the left operand held transposed when `a_t`.
@@ -56,17 +47,9 @@ fn products(in_pool: bool) -> Vec<Vec<f32>> {
         let y = if in_pool { pool.install(|| lhs.matmul(&rhs)) } else { lhs.matmul(&rhs) }.unwrap();
         assert_eq!(y.shape(), &[nb, m, n]);
         let y = y.to_vec();
-        let (av, bv) = (a.to_vec(), rhs.contiguous().to_vec());
-        for e in 0..nb {
-            let want = reference(&av[e * m * k..][..m * k], &bv[e * k * n..][..k * n], m, k, n);
-            for (idx, (&got, &want)) in y[e * m * n..][..m * n].iter().zip(&want).enumerate() {
-                let tolerance = 1e-5 * (k as f64).sqrt() * (1.0 + want.abs());
-                assert!(
-                    (f64::from(got) - want).abs() <= tolerance,
-                    "{nb}×[{m}, {k}]×[{k}, {n}] (rows {stride} apart, a transposed {a_t}), element {e}: y[{idx}] = {got}, want {want}"
-                );
-            }
-        }
+        let want = common::naive_product(&a.to_vec(), &rhs.contiguous().to_vec(), nb, m, k, n);
+        let what = format!("{nb}×[{m}, {k}]×[{k}, {n}], rows {stride} apart, a transposed {a_t}");
+        common::assert_near_naive(&what, &y, &want, k);
         outs.push(y);
     }
     outs
@@ -74,26 +57,6 @@ fn products(in_pool: bool) -> Vec<Vec<f32>> {
 
 #[test]
 fn transposed_weights_match_a_naive_product_on_both_paths() {
-    force_portable(true);
-    let before = transposed_rhs_calls();
-    let portable = products(false);
-    assert_eq!(transposed_rhs_calls(), before, "the transposed-operand path ran with the portable path forced");
-    force_portable(false);
-    if !wide_available() {
-        use std::io::Write;
-        let _ = std::io::stderr()
-            .write_all(b"transposed_rhs: wide path not tested: this CPU lacks AVX-512 (portable path tested)\n");
-        return;
-    }
-    for in_pool in [false, true] {
-        let before = transposed_rhs_calls();
-        let wide = products(in_pool);
-        // one call per product: the batch of two counts twice
-        assert_eq!(transposed_rhs_calls() - before, 6, "products through the transposed-operand path");
-        for (w, p) in wide.iter().zip(&portable) {
-            for (&x, &y) in w.iter().zip(p) {
-                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "wide {x} vs portable {y}");
-            }
-        }
-    }
+    // one call per product: the batch of two counts twice
+    common::on_both_paths("transposed_rhs", transposed_rhs_calls, |runs| runs == 6, products);
 }

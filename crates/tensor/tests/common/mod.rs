@@ -1,4 +1,5 @@
-//! Shared by the per-device op tests: the CPU/device parity check.
+//! Shared by the tests: the CPU/device parity check of the per-device op tests, and the run of
+//! a kernel's products on the wide and the portable path.
 
 #![allow(dead_code)]
 
@@ -83,4 +84,63 @@ pub fn parity_within(
         }
     }
     Ok(())
+}
+
+/// Runs `products` (given whether to run inside a two-thread rayon pool) on the portable path,
+/// asserting that the kernel counted by `calls` did not run, and then, where the CPU has
+/// AVX-512, on the wide path outside and inside the pool, asserting that the kernel ran
+/// `expected(runs)`-many times and that both paths agree within 1e-4 (relative). `name`
+/// labels the messages.
+pub fn on_both_paths(
+    name: &str,
+    calls: fn() -> u64,
+    expected: impl Fn(u64) -> bool,
+    products: impl Fn(bool) -> Vec<Vec<f32>>,
+) {
+    loam_tensor::force_portable(true);
+    let before = calls();
+    let portable = products(false);
+    assert_eq!(calls(), before, "{name}: the kernel ran with the portable path forced");
+    loam_tensor::force_portable(false);
+    if !loam_tensor::wide_available() {
+        use std::io::Write;
+        let line = format!("{name}: wide path not tested: this CPU lacks AVX-512 (portable path tested)\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        return;
+    }
+    for in_pool in [false, true] {
+        let before = calls();
+        let wide = products(in_pool);
+        let runs = calls() - before;
+        assert!(expected(runs), "{name}: the kernel ran {runs} times (in the pool: {in_pool})");
+        for (w, p) in wide.iter().zip(&portable) {
+            for (&x, &y) in w.iter().zip(p) {
+                assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{name}: wide {x} vs portable {y}");
+            }
+        }
+    }
+}
+
+/// `a · b` for `a` `[nb, m, k]` and `b` `[nb, k, n]` (row-major values), summed in f64.
+pub fn naive_product(a: &[f32], b: &[f32], nb: usize, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; nb * m * n];
+    for e in 0..nb {
+        for i in 0..m {
+            for j in 0..n {
+                out[(e * m + i) * n + j] =
+                    (0..k).map(|p| f64::from(a[(e * m + i) * k + p]) * f64::from(b[(e * k + p) * n + j])).sum();
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that `got` (a product over `k` terms) matches [`naive_product`]'s `want` within
+/// 1e-5 · √k, relative; `what` names the product in the message.
+pub fn assert_near_naive(what: &str, got: &[f32], want: &[f64], k: usize) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (e, (&got, &want)) in got.iter().zip(want).enumerate() {
+        let tolerance = 1e-5 * (k as f64).sqrt() * (1.0 + want.abs());
+        assert!((f64::from(got) - want).abs() <= tolerance, "{what}: y[{e}] = {got}, want {want}");
+    }
 }
