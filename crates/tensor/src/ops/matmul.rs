@@ -71,8 +71,9 @@ const BLOCK_COLUMNS: usize = 256;
 /// 11 rounds: `[m, 960] × [960, 320]` 1.19–1.41× at 256 rows (three runs), 1.30–1.31× at 128,
 /// 1.00–1.34× at 64; `[512, 1536] × [1536, 384]` (MiniLM) 1.28×; `[256, 768] × [768, 768]`
 /// (3 blocks before, 4 of 192 now) 1.12×. Where the blocks already came out even (n = 960,
-/// 2304, 2560) the split is the same as before. Blocks of 240 columns for n = 960 (an even split, not by panels) ran
-/// at 0.92–0.97×: a partial panel in every block costs more than it balances.
+/// 2304, 2560) the split is the same as before. Blocks of 240 columns for n = 960 (an even
+/// split, not by panels) ran at 0.92–0.97×: a partial panel in every block costs more than it
+/// balances.
 fn column_blocks(m: usize, n: usize, k: usize, threads: usize) -> Option<usize> {
     let blocks = n.div_ceil(BLOCK_COLUMNS);
     (m > 1 && k * n >= LARGE_RHS && blocks >= threads.max(2))
@@ -197,13 +198,15 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
                         unsafe {
                             let x = pa.0.offset(batch_offset(i, &batch, sa));
                             let w = pb.0.offset(batch_offset(i, &batch, sb));
-                            let y = po.0.add(i * m * n);
-                            transposed_rhs::column_block(m, k, x, a_rs, a_cs, w, b_cs, y, n, column_block(n, blocks, p));
+                            let (y, cols) = (po.0.add(i * m * n), column_block(n, blocks, p));
+                            transposed_rhs::column_block(m, k, x, a_rs, a_cs, w, b_cs, y, n, cols);
                         }
                     });
                     transposed_rhs::count_call();
                 }
-                Some(blocks) => for_each_part(blocks, |p| block(i, (0, m), column_block(n, blocks, p), Parallelism::None)),
+                Some(blocks) => {
+                    for_each_part(blocks, |p| block(i, (0, m), column_block(n, blocks, p), Parallelism::None))
+                }
                 None if m >= threads * MIN_PART_ROWS => for_each_part(threads, |p| block(i, row_part(m, threads, p), (0, n), Parallelism::None)),
                 None => run(i..i + 1, Parallelism::Rayon(0)),
             }

@@ -11,9 +11,10 @@
 //! the speed of the same product with `W` stored `[in, out]`. Measured in one process, this
 //! path against the crate's own packing (alternating blocks of 24 products over distinct
 //! weights, so that they come from memory; medians of 7–9 rounds), `[m, k] × [k, 960]`:
-//! m = 256: k = 768 1.05×, 1536 1.11×, 2560 1.16–1.25×, 3072 1.06×; m = 64: k = 768 1.13×,
-//! 1536 1.35×, 2560 1.42–1.50×, 3072 1.38×; m = 128: 1.09–1.35×. Row strides that spread over the sets
-//! (k = 960, 1040) gained nothing at 256 rows (0.95–1.02×) and stay with the crate.
+//! m = 256: k = 768 1.05×, 1536 1.11×, 2560 1.16–1.25×, 3072 1.06×; m = 128: 1.09–1.35×;
+//! m = 64: k = 768 1.13×, 1536 1.35×, 2560 1.42–1.50×, 3072 1.38×. Row strides that spread
+//! over the sets (k = 960, 1040) gained nothing at 256 rows (0.95–1.02×) and stay with the
+//! crate. Each thread that runs such a product keeps its buffer (up to 512 KB) for reuse.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
