@@ -120,27 +120,29 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
     let (a_rs, a_cs, b_rs, b_cs) = (sa[r - 2], sa[r - 1], sb[r - 2], sb[r - 1]);
     let (pa, pb) = (SendPtr(a.as_ptr() as *mut f32), SendPtr(b.as_ptr() as *mut f32));
     let po = SendPtr(out.as_mut_ptr().cast::<f32>());
+    // batch element `i`'s left operand, right operand and output matrix: offsets computed from
+    // the views' own shapes and strides, so inside them, and inside `out`
+    let operands = |i: usize| {
+        let (pa, pb, po) = (pa, pb, po);
+        let x = pa.get().wrapping_offset(batch_offset(i, &batch, sa));
+        (x, pb.get().wrapping_offset(batch_offset(i, &batch, sb)), po.at(i * m * n))
+    };
     // batch element `i`'s whole output by a streaming kernel (threaded by column inside),
     // when one serves this shape and layout
     let streamed = |i: usize| {
-        let (pa, pb, po) = (pa, pb, po);
-        // SAFETY: offsets stay inside the views (computed from their own shapes and strides),
-        // the views outlive this call, and each call writes only its own output matrix.
+        let (x, w, y) = operands(i);
+        // SAFETY: the operands are inside the views, the views outlive this call, and each call
+        // writes only its own output matrix.
         unsafe {
-            let x = pa.0.offset(batch_offset(i, &batch, sa));
-            let w = pb.0.offset(batch_offset(i, &batch, sb));
-            let y = po.0.add(i * m * n);
             (a_cs == 1 || k == 1) && if m == 1 { gemv(k, n, x, w, b_rs, b_cs, y) } else { skinny(m, k, n, x, a_rs, w, b_rs, b_cs, y, n) }
         }
     };
     // rows i0..i0+rows, columns j0..j0+cols of batch element `i`'s output by the general GEMM
     let block = |i: usize, (i0, rows): (usize, usize), (j0, cols): (usize, usize), par: Parallelism| {
-        let (pa, pb, po) = (pa, pb, po);
+        let (x, w, y) = operands(i);
         // SAFETY: as `streamed`; each call writes only its own block of the output.
         unsafe {
-            let x = pa.0.offset(batch_offset(i, &batch, sa) + i0 as isize * a_rs);
-            let w = pb.0.offset(batch_offset(i, &batch, sb) + j0 as isize * b_cs);
-            let y = po.0.add(i * m * n + i0 * n + j0);
+            let (x, w, y) = (x.offset(i0 as isize * a_rs), w.offset(j0 as isize * b_cs), y.add(i0 * n + j0));
             gemm::gemm(rows, cols, k, y, 1, n as isize, false, x, a_cs, a_rs, w, b_cs, b_rs, 0.0, 1.0, false, false, false, par)
         }
     };
@@ -151,13 +153,9 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             return false;
         }
         if small {
-            let (pa, pb, po) = (pa, pb, po);
+            let (x, w, y) = operands(i);
             // SAFETY: as `streamed`; the call writes only batch element i's output matrix.
-            unsafe {
-                let x = pa.0.offset(batch_offset(i, &batch, sa));
-                let w = pb.0.offset(batch_offset(i, &batch, sb));
-                small_gemm::product(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
-            }
+            unsafe { small_gemm::product(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, y, n) }
             true
         } else {
             block(i, (0, m), (0, n), par);
@@ -173,12 +171,9 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         // batch elements one after the other, each split over the threads inside; the
         // streaming kernels keep the products they serve (up to 48 rows)
         for i in (0..nb).filter(|&i| !streamed(i)) {
+            let (x, w, y) = operands(i);
             // SAFETY: as `streamed`; each call writes only its own output matrix.
-            unsafe {
-                let x = pa.0.offset(batch_offset(i, &batch, sa));
-                let w = pb.0.offset(batch_offset(i, &batch, sb));
-                amx_f32::gemm(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, po.0.add(i * m * n), n);
-            }
+            unsafe { amx_f32::gemm(m, k, n, x, a_rs, a_cs, w, b_rs, b_cs, y, n) }
         }
         // SAFETY: AMX wrote all nb·m·n elements above.
         return unsafe { out.assume_init() };
@@ -193,14 +188,10 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
             match column_blocks(m, n, k, threads) {
                 Some(blocks) if transposed_rhs::serves(m, b_rs, b_cs) => {
                     for_each_part(blocks, |p| {
-                        let (pa, pb, po) = (pa, pb, po);
+                        let (x, w, y) = operands(i);
+                        let cols = column_block(n, blocks, p);
                         // SAFETY: as `streamed`; each part writes only its own columns.
-                        unsafe {
-                            let x = pa.0.offset(batch_offset(i, &batch, sa));
-                            let w = pb.0.offset(batch_offset(i, &batch, sb));
-                            let (y, cols) = (po.0.add(i * m * n), column_block(n, blocks, p));
-                            transposed_rhs::column_block(m, k, x, a_rs, a_cs, w, b_cs, y, n, cols);
-                        }
+                        unsafe { transposed_rhs::column_block(m, k, x, a_rs, a_cs, w, b_cs, y, n, cols) }
                     });
                     transposed_rhs::count_call();
                 }
