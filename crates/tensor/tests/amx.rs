@@ -1,6 +1,7 @@
-//! The AMX kernels of matrix products with bf16 and int8 weights (16 input rows or more),
-//! against f64 references of the operands they multiply (bf16-rounded activations, and for
-//! int8 weights optionally per-row int8 activations), on ragged shapes (rows, columns and k not multiples of the tiles, more
+//! The AMX kernels of matrix products with bf16, int8 and 4-bit weights (16 input rows or
+//! more), against f64 references of the operands they multiply (bf16-rounded activations, and
+//! for int8 weights optionally per-row int8 activations; 4-bit weights dequantized and rounded
+//! to bf16), on ragged shapes (rows, columns and k not multiples of the tiles, more
 //! rows than one pass), on one and two threads, and with AMX turned off or the portable path
 //! forced (the other paths run: the AMX call count does not move). The switches are
 //! process-wide, so this file holds a single test. On a CPU without AMX the AMX half is
@@ -90,7 +91,14 @@ fn products(amx: bool, int8: bool) -> Vec<Vec<f32>> {
                 },
             ),
         ];
-        for (name, got, w, xs) in cases {
+        // 4-bit weights have an AMX path only (fewer rows, or AMX off: int8 activations or
+        // f32 blocks, tested in quant.rs): the dequantized weights rounded to bf16
+        let wq4 = QuantMatrix::quantize(&wf, QuantFormat::Q4).unwrap();
+        let q4 = amx.then(|| {
+            let w = Bf16Matrix::from_tensor(&wq4.dequantize()).unwrap().to_tensor().to_vec();
+            ("q4", x.matmul_quant(&wq4).unwrap().to_vec(), w, cases[0].3.clone())
+        });
+        for (name, got, w, xs) in cases.into_iter().chain(q4) {
             let w = f64s(&w);
             for (o, (&g, (want, size))) in got.iter().zip(reference(&xs, &w, m, k, n)).enumerate() {
                 let tol = if name == "int8" && amx && int8 {
@@ -105,7 +113,9 @@ fn products(amx: bool, int8: bool) -> Vec<Vec<f32>> {
                     o % n
                 );
             }
-            outs.push(got);
+            if name != "q4" {
+                outs.push(got);
+            }
         }
     }
     outs
@@ -141,7 +151,7 @@ fn amx_products_match_their_references_and_the_switches_turn_them_off() {
         let one = on_threads(1, || products(true, int8));
         assert_eq!(
             amx_calls(),
-            calls + 2 * SHAPES.len() as u64,
+            calls + 3 * SHAPES.len() as u64,
             "every product ran on AMX"
         );
         let two = on_threads(2, || products(true, int8));

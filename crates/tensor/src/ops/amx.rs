@@ -1,9 +1,9 @@
 //! Intel AMX (Advanced Matrix Extensions): eight tile registers of up to 16 rows × 64 bytes
 //! and one instruction that multiplies two tiles into a third, `tdpbf16ps` (bf16 pairs summed
 //! into f32) or `tdpbssd` (int8 quads summed into i32), 16 × 16 × 32 (bf16) or 16 × 16 × 64
-//! (int8) multiply-adds each. The matrix products of `amx_bf16` and `amx_int8` use them for
-//! inputs of [`AMX_MIN_ROWS`] rows or more; this file holds what both share: the check that the
-//! CPU and the kernel allow AMX, the switch, the tile configuration and the inner loop.
+//! (int8) multiply-adds each. The matrix products of `amx_bf16`, `amx_int8` and `amx_q4` use
+//! them for inputs of [`AMX_MIN_ROWS`] rows or more; this file holds what they share: the check
+//! that the CPU and the kernel allow AMX, the switch, the tile configuration and the inner loop.
 //!
 //! Availability: CPUID leaf 7 must report AMX-TILE, AMX-BF16 and AMX-INT8, XCR0 must enable the
 //! tile state (bits 17 and 18), and Linux must grant the process the tile data state
@@ -300,16 +300,27 @@ impl Block {
 pub(crate) type Kernel =
     unsafe fn(*const u8, *const u8, usize, *const u8, *const u8, usize, *mut u8);
 
-/// Packed operands of an AMX product: `a` holds `mp` rows (a multiple of 32) of `kt` 64-byte
-/// steps; `b` holds `np / 16` column groups (`np` a multiple of 32), each `kt` consecutive
+/// The packed weights of an AMX product: `np / 16` column groups, each `kt` consecutive
 /// 1024-byte tiles.
+#[derive(Clone, Copy)]
+pub(crate) enum Weights<'a> {
+    /// All of them, packed once per matrix: `[np / 16, kt, 1024]` bytes.
+    Packed(&'a [u8]),
+    /// Packed by each task as it reaches them, so that a compact format (4-bit weights) is
+    /// never held widened in memory: `pack(jp, buf)` writes column groups `2·jp` and
+    /// `2·jp + 1`, `2 · kt` tiles, into `buf` (`2 · kt · 1024` bytes).
+    PerPair(&'a (dyn Fn(usize, &mut [u8]) + Sync)),
+}
+
+/// Packed operands of an AMX product: `a` holds `mp` rows (a multiple of 32) of `kt` 64-byte
+/// steps; `b` the weights of `np` columns (`np` a multiple of 32).
 pub(crate) struct Operands<'a> {
     /// The activations, `[mp, kt · 64]` bytes.
     pub(crate) a: &'a [u8],
     /// Rows of `a` (a multiple of 32).
     pub(crate) mp: usize,
-    /// The packed weights, `[np / 16, kt, 1024]` bytes.
-    pub(crate) b: &'a [u8],
+    /// The weights.
+    pub(crate) b: Weights<'a>,
     /// Columns of `b` (a multiple of 32).
     pub(crate) np: usize,
     /// 64-byte steps along k (at least one).
@@ -395,30 +406,65 @@ fn drive(
 ) {
     use crate::fork::for_each_part;
     let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
+    let packed_len = match ops.b {
+        Weights::Packed(b) => b.len(),
+        Weights::PerPair(_) => usize::MAX,
+    };
     assert!(
-        ops.a.len() >= ops.mp * lda && ops.b.len() >= ops.np / 16 * tile_bytes && ops.kt > 0,
+        ops.a.len() >= ops.mp * lda && packed_len >= ops.np / 16 * tile_bytes && ops.kt > 0,
         "AMX operands"
     );
     let pairs = ops.np / 32;
     let per = pairs.div_ceil(rayon::current_num_threads() * 4).max(1);
     for m0 in (0..ops.mp).step_by(M_BLOCK) {
         for_each_part(pairs.div_ceil(per), |g| {
+            // a pair's tiles when each task packs its own, in this thread's kept buffer
+            let mut own = match ops.b {
+                Weights::Packed(_) => Vec::new(),
+                Weights::PerPair(_) => PAIR.take(),
+            };
             with_tiles(|| {
                 let mut block = Block([0; 1024]);
                 for jp in g * per..pairs.min((g + 1) * per) {
-                    let b0 = ops.b[2 * jp * tile_bytes..].as_ptr();
-                    let b1 = ops.b[(2 * jp + 1) * tile_bytes..].as_ptr();
+                    let (b0, b1) = match ops.b {
+                        Weights::Packed(b) => {
+                            (b[2 * jp * tile_bytes..].as_ptr(), b[(2 * jp + 1) * tile_bytes..].as_ptr())
+                        }
+                        Weights::PerPair(pack) => {
+                            own.resize(2 * tile_bytes / 64, Line([0; 64]));
+                            // SAFETY: Line is 64 plain bytes; the slice covers the same memory.
+                            let buf =
+                                unsafe { std::slice::from_raw_parts_mut(own.as_mut_ptr().cast(), 2 * tile_bytes) };
+                            pack(jp, buf);
+                            (buf.as_ptr(), buf[tile_bytes..].as_ptr())
+                        }
+                    };
                     for i0 in (m0..ops.mp.min(m0 + M_BLOCK)).step_by(32) {
                         let a0 = ops.a[i0 * lda..].as_ptr();
                         let a1 = ops.a[(i0 + 16) * lda..].as_ptr();
                         // tiles configured (with_tiles, after the caller checked amx_on); rows
-                        // i0..i0+32 ≤ mp of `a` hold lda = 64·kt bytes; column groups 2jp and
-                        // 2jp+1 < np/16 of `b` hold kt tiles (assert above)
+                        // i0..i0+32 ≤ mp of `a` hold lda = 64·kt bytes; b0 and b1 point at kt
+                        // tiles each (column groups 2jp and 2jp+1 < np/16 of packed weights,
+                        // as asserted above, or the halves of this task's 2·kt-tile buffer)
                         body(i0, 32 * jp, a0, a1, b0, b1, &mut block);
                     }
                 }
-            })
+            });
+            if matches!(ops.b, Weights::PerPair(_)) {
+                PAIR.set(own);
+            }
         });
     }
+}
+
+/// 64 bytes, aligned as a cache line (a tile row).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    /// The tiles of the pair of column groups this thread packed last ([`Weights::PerPair`]),
+    /// kept for its next pair: `2 · kt` KB, 192 KB at k = 3072.
+    static PAIR: std::cell::Cell<Vec<Line>> = const { std::cell::Cell::new(Vec::new()) };
 }
 

@@ -5,7 +5,8 @@
 //! the order of the additions (and subnormals, which the instruction flushes to zero).
 //!
 //! Products with int8 weights use it too by default (`amx_int8`): int8 values are exact in
-//! bf16, and each column is scaled by its weight row's scale as the block is stored.
+//! bf16, and each column is scaled by its weight row's scale as the block is stored. So do
+//! those with 4-bit weights (`amx_q4`), widened to bf16 a pair of column groups at a time.
 //!
 //! Layouts (what `tdpbf16ps` reads): the activations as `[mp, kp]` bf16, row-major, `mp` the
 //! rows padded with zeros to a multiple of 32 and `kp` the columns to a multiple of 32, so that
@@ -19,7 +20,7 @@ use std::mem::MaybeUninit;
 use crate::fork::for_each_chunk_mut;
 
 use super::amx::{
-    Block, Operands, block_bf16, block_bf16_into, count_call, for_each_block, for_each_block_into,
+    Block, Operands, Weights, block_bf16, block_bf16_into, count_call, for_each_block, for_each_block_into,
 };
 use crate::send_ptr::SendPtr;
 
@@ -69,15 +70,21 @@ pub(crate) fn pack_weights(w: &[u16], n: usize, k: usize) -> Vec<u16> {
     out
 }
 
-/// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `tiles` = [`pack_weights`]`(w, n, k)`,
-/// each column `j` then multiplied by `col_scale[j]` when given (int8 weights' row scales);
-/// the caller checks `amx_on` and that `k` and `n` are not zero. Every value of `out` is
-/// written (it need not be initialized, nor zeroed first).
+/// [`pack_weights`]' tiles as the weights of a product.
+pub(crate) fn packed(tiles: &[u16]) -> Weights<'_> {
+    Weights::Packed(bytes(tiles))
+}
+
+/// `out[m, n] = round_bf16(x[m, k]) · w[n, k]ᵀ` with `weights` in [`pack_weights`]' layout
+/// (all of it, [`packed`], or a pair of column groups at a time), each column `j` then
+/// multiplied by `col_scale[j]` when given (int8 weights' row scales); the caller checks
+/// `amx_on` and that `k` and `n` are not zero. Every value of `out` is written (it need not be
+/// initialized, nor zeroed first).
 pub(crate) fn gemm(
     x: &[f32],
     m: usize,
     k: usize,
-    tiles: &[u16],
+    weights: Weights<'_>,
     n: usize,
     col_scale: Option<&[f32]>,
     out: &mut [MaybeUninit<f32>],
@@ -111,7 +118,7 @@ pub(crate) fn gemm(
     let ops = Operands {
         a: bytes(&a),
         mp,
-        b: bytes(tiles),
+        b: weights,
         np: n.div_ceil(32) * 32,
         kt,
     };

@@ -117,7 +117,7 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
         && super::amx::amx_on();
     #[cfg(target_arch = "x86_64")]
     if go && let Some(p) = &w.packed {
-        use super::amx::{Block, Operands, block_int8, for_each_block};
+        use super::amx::{Block, Operands, Weights, block_int8, for_each_block};
         use crate::send_ptr::SendPtr;
         let sw = &p.scales[..n];
         let packed = tiles(p, n, k, super::amx::int8_activations());
@@ -126,7 +126,7 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
                 // SAFETY: f32 and MaybeUninit<f32> share their layout, and the product only
                 // writes initialized values into `out`
                 let out = unsafe { &mut *(out as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) };
-                super::amx_bf16::gemm(x, m, k, t, n, Some(sw), out);
+                super::amx_bf16::gemm(x, m, k, super::amx_bf16::packed(t), n, Some(sw), out);
                 return true;
             }
             Tiles::Int8(b) => b,
@@ -136,7 +136,7 @@ pub(crate) fn try_gemm(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut
         let ops = Operands {
             a: &a,
             mp,
-            b,
+            b: Weights::Packed(b),
             np: n.div_ceil(32) * 32,
             kt,
         };

@@ -8,6 +8,8 @@ pub mod amx_f32;
 mod amx_f32_kernel;
 mod amx_int8;
 #[cfg(target_arch = "x86_64")]
+mod amx_q4;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod bf16_gemm;
 pub mod bf16_matmul;
 pub mod bf16_native;
@@ -37,6 +39,8 @@ mod silu_mul;
 pub(crate) mod skinny;
 pub(crate) mod small_gemm;
 pub(crate) mod transposed_rhs;
+#[cfg(target_arch = "x86_64")]
+mod transpose16;
 mod softmax;
 mod unary;
 pub mod vnni;

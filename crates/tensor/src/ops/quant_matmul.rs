@@ -3,16 +3,18 @@
 //! A product of fewer than [`GEMM_MIN_ROWS`] input rows (decoding, small batches: bound by
 //! memory bandwidth) reads the packed weights once per few rows, the output rows split over
 //! two threads (`fork`); so does a product with a 4-bit weight of up to [`Q4_VNNI_MAX_ROWS`]
-//! rows. By default ([`QuantActivations::Int8`]) each input row is quantized to
-//! int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI kernels, or
-//! portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on an AVX-512
-//! CPU without VNNI) each weight is widened to f32 against the exact input instead, one input
-//! row at a time (the AVX-512 kernels below, or a portable loop), below four rows.
+//! rows where AMX does not run. By default ([`QuantActivations::Int8`]) each input row is
+//! quantized to int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI
+//! kernels, or portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on
+//! an AVX-512 CPU without VNNI) each weight is widened to f32 against the exact input instead,
+//! one input row at a time (the AVX-512 kernels below, or a portable loop), below four rows.
 //!
-//! Larger products (a prompt, a batch of sentences) widen blocks of weight rows to f32 and
-//! multiply them with the gemm crate against the exact f32 activations: they are bound by the
-//! gemm's arithmetic, not by reading the weights, and int8 activations would only add error
-//! (MiniLM's int8 embeddings fell from cosine ≥ 0.995 to 0.9948 of f32 with them). bf16
+//! On a CPU with AMX, products of 16 rows or more go to `amx_int8` (int8 weights) and `amx_q4`
+//! (4-bit weights, widened to bf16 a pair of column groups at a time, never held widened).
+//! Elsewhere larger products (a prompt, a batch of sentences) widen blocks of weight rows to
+//! f32 and multiply them with the gemm crate against the exact f32 activations: they are bound
+//! by the gemm's arithmetic, not by reading the weights, and int8 activations would only add
+//! error (MiniLM's int8 embeddings fell from cosine ≥ 0.995 to 0.9948 of f32 with them). bf16
 //! weights go through [`Tensor::matmul_bf16`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +42,9 @@ const PAR_MIN_MACS: usize = 1 << 16;
 /// four input rows. The boundary with a future AMX-INT8 path for larger products.
 pub const GEMM_MIN_ROWS: usize = 16;
 /// Input rows below which 4-bit weights stay on the vector kernels with int8 activations
-/// (past [`GEMM_MIN_ROWS`]): they have no AMX path, and widening them to f32 for the gemm
-/// crate made batched decoding at 32 rows 2.2× slower (GPT-2 124M, 198 against 437 tokens/s).
+/// (past [`GEMM_MIN_ROWS`]) where AMX does not run (`amx_q4` takes them from 16 rows where it
+/// does): widening them to f32 for the gemm crate made batched decoding at 32 rows 2.2× slower
+/// (GPT-2 124M, 198 against 437 tokens/s).
 pub const Q4_VNNI_MAX_ROWS: usize = 64;
 /// [`GEMM_MIN_ROWS`] with f32 activations, whose vector kernels read the weights once per row.
 const F32_GEMM_MIN_ROWS: usize = 4;
@@ -194,6 +197,17 @@ fn gemm_quant(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) {
     });
 }
 
+/// A product with a 4-bit weight on AMX (`amx_q4`) where it serves; `false` elsewhere.
+fn q4_on_amx(x: &[f32], m: usize, k: usize, w: &QuantMatrix, out: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::amx_q4::try_gemm(x, m, k, w, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (x, m, k, w, out);
+        false
+    }
+}
+
 impl Tensor {
     /// `self (…, k) · wᵀ` for a quantized weight `w` `[n, k]`: → `(…, n)`. Inference only: an
     /// input that tracks gradients is an error (there is no backward).
@@ -210,7 +224,7 @@ impl Tensor {
         let x = self.arr();
         let xs = standard(x.view());
         let mut out = vec![0.0f32; m * n];
-        if k > 0 && n > 0 && m > 0 {
+        if k > 0 && n > 0 && m > 0 && !q4_on_amx(&xs, m, k, w, &mut out) {
             let int8 = int8_activations();
             if int8 && (m < GEMM_MIN_ROWS || (w.format == QuantFormat::Q4 && m < Q4_VNNI_MAX_ROWS)) {
                 matmul_q8(&xs, m, k, w, p, &mut out);
