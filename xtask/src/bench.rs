@@ -24,8 +24,8 @@ pub enum BenchName {
     /// Matrix products against PyTorch's own BLAS in this process, in alternating blocks of
     /// calls (GFLOP/s, pairwise ratio); always compares, needs python3 with torch.
     GemmPairwise,
-    /// AMX products with bf16 and int8 weights against the paths they replace, in this process,
-    /// in alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.
+    /// AMX products with bf16, int8 and 4-bit weights against the paths they replace, in this
+    /// process, in alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.
     AmxPairwise,
     /// f32 products on AMX (exact bf16 split) against the f32 FMA kernels, in this process, in
     /// alternating blocks of calls (GFLOP/s, pairwise ratio); loam only, needs AMX.

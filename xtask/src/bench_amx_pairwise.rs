@@ -1,8 +1,10 @@
-//! `cargo xtask bench amx-pairwise`: the AMX kernels of products with bf16 and int8 weights
-//! against the paths they replace (bf16: widen to f32 and gemm; int8: dequantize blocks and
-//! gemm), both in this process, in alternating blocks of calls as `gemm-pairwise` does, so a
-//! loaded machine's drift hits both sides alike. Cases: SmolLM2-360M's products (bf16) and
-//! all-MiniLM-L6-v2's (int8) at 256 input rows. Reported: each side's median GFLOP/s and the
+//! `cargo xtask bench amx-pairwise`: the AMX kernels of products with bf16, int8 and 4-bit
+//! weights against the paths they replace (bf16: widen to f32 and gemm; int8: dequantize blocks
+//! and gemm; 4-bit: the VNNI kernels with int8 activations below 64 rows, dequantized blocks
+//! and gemm from 64), both in this process, in alternating blocks of calls as `gemm-pairwise`
+//! does, so a loaded machine's drift hits both sides alike. Cases: SmolLM2-360M's products
+//! (bf16) and all-MiniLM-L6-v2's (int8) at 256 input rows; GPT-2's (4-bit) at 32 rows (a batch
+//! of 32 sequences decoding) and 256 (a prompt). Reported: each side's median GFLOP/s and the
 //! median of the per-round ratios (`pairwise_ratio`, AMX's speed over the other path's).
 
 use std::time::Instant;
@@ -14,8 +16,9 @@ use crate::measure::median;
 use crate::record::Record;
 
 /// `(weight format, m, k, n)`: SmolLM2-360M's q/o, k/v, gate/up and down products and
-/// MiniLM's attention, up and down products, 256 rows each.
-const CASES: [(&str, usize, usize, usize); 7] = [
+/// MiniLM's attention, up and down products, 256 rows each; GPT-2's qkv, up and down products
+/// at 32 rows and its up product at 256.
+const CASES: [(&str, usize, usize, usize); 11] = [
     ("bf16", 256, 960, 960),
     ("bf16", 256, 960, 320),
     ("bf16", 256, 960, 2560),
@@ -23,6 +26,10 @@ const CASES: [(&str, usize, usize, usize); 7] = [
     ("int8", 256, 384, 384),
     ("int8", 256, 384, 1536),
     ("int8", 256, 1536, 384),
+    ("q4", 32, 768, 2304),
+    ("q4", 32, 768, 3072),
+    ("q4", 32, 3072, 768),
+    ("q4", 256, 768, 3072),
 ];
 /// Alternating rounds per case.
 const ROUNDS: usize = 15;
@@ -44,15 +51,13 @@ pub fn run() -> Result<Vec<Record>> {
         let mut rng = Rng::new(0);
         let w = Tensor::randn(&[n, k], 0.0, 0.05, &mut rng);
         let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
-        let (bf16, int8) = (
-            Bf16Matrix::from_tensor(&w)?,
-            QuantMatrix::quantize(&w, QuantFormat::Int8)?,
-        );
+        let bf16 = Bf16Matrix::from_tensor(&w)?;
+        let quant = QuantMatrix::quantize(&w, QuantFormat::parse(format)?)?;
         let product = || {
             if format == "bf16" {
                 x.matmul_bf16(&bf16)
             } else {
-                x.matmul_quant(&int8)
+                x.matmul_quant(&quant)
             }
         };
         // both sides once (packs the weights for AMX), and a check that they agree
