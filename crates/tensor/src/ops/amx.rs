@@ -431,8 +431,12 @@ fn drive(
                             (b[2 * jp * tile_bytes..].as_ptr(), b[(2 * jp + 1) * tile_bytes..].as_ptr())
                         }
                         Weights::PerPair(pack) => {
-                            own.resize(2 * tile_bytes / 64, Line([0; 64]));
-                            // SAFETY: Line is 64 plain bytes; the slice covers the same memory.
+                            // grown, never shrunk: a product with a smaller k uses the front
+                            if own.len() < 2 * tile_bytes / 64 {
+                                own.resize(2 * tile_bytes / 64, Line([0; 64]));
+                            }
+                            // SAFETY: Line is 64 plain bytes, and `own` holds at least
+                            // 2 · tile_bytes of them.
                             let buf =
                                 unsafe { std::slice::from_raw_parts_mut(own.as_mut_ptr().cast(), 2 * tile_bytes) };
                             pack(jp, buf);

@@ -9,8 +9,9 @@
 //! ([`Weights::PerPair`]) and runs every row block of the activations over them before the
 //! next pair. A 4-bit group is exactly one 32-wide tile step along k, so a column's step is
 //! one lookup: the group's 16 possible values, `min + scale · q` for q = 0..15 rounded to bf16,
-//! form a table, and the 32 nibbles index it (`vpermw`); 16 columns' steps are then
-//! transposed into the tile's pair-per-lane order in registers.
+//! form a table, and the 32 nibbles index it (`vpermw`). Each column's steps are written as
+//! rows of the tiles, and each tile is then transposed in place (in registers) into the
+//! pair-per-lane order of the tile layout.
 //!
 //! Rounding the dequantized weights to bf16 changes a weight by at most 2⁻⁹ of itself, against
 //! the 4-bit step of up to 1/15 of its group's range; the vector kernels of fewer rows
@@ -69,63 +70,82 @@ mod x86 {
     pub(super) unsafe fn pack_pair(q: &[u8], row_bytes: usize, n: usize, k: usize, jp: usize, tiles: &mut [u8]) {
         let kt = k.div_ceil(Q4_GROUP);
         assert!(tiles.len() >= 2 * kt * TILE && q.len() >= n * row_bytes, "4-bit tile packing");
-        // q = 0..15 as f32, for the value table
-        let levels = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
-        // the 16 nibble bytes twice over as u16: the first 16 take the low nibbles (elements
-        // 0..16), the next 16 the high ones (elements 16..32)
         let four = 0x0004_0004_0004_0004;
-        let shifts = _mm512_setr_epi64(0, 0, 0, 0, four, four, four, four);
-        let (low4, odd) = (_mm512_set1_epi16(15), _mm512_set1_epi16(1));
+        let consts = Consts {
+            levels: _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.),
+            shifts: _mm512_setr_epi64(0, 0, 0, 0, four, four, four, four),
+        };
         for g in 0..2 {
             let first = (2 * jp + g) * 16;
             let live = n.saturating_sub(first).min(16);
-            for b in 0..kt.div_ceil(Q4_BLOCK_GROUPS) {
-                let steps = (kt - b * Q4_BLOCK_GROUPS).min(Q4_BLOCK_GROUPS);
-                // cols[slot][c]: column c's 32 values of step 4b + slot, in k order (16 pairs)
-                let mut cols = [[_mm512_setzero_ps(); 16]; Q4_BLOCK_GROUPS];
-                for c in 0..live {
-                    let block = q[(first + c) * row_bytes + b * Q4_BLOCK_BYTES..].as_ptr();
-                    // the row's next block, which this loop reads for the next b: its rows are
-                    // separate streams
-                    let next = block.wrapping_add(Q4_BLOCK_BYTES);
-                    _mm_prefetch::<_MM_HINT_T0>(next.cast());
-                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(Q4_BLOCK_BYTES - 1).cast());
-                    // lanes 0..4 the four scales, 4..8 the minima (the rest unused)
-                    // SAFETY: block b of row first + c < n is inside q: its 80 bytes hold the
-                    // 32 read here (scales, minima, the first nibbles) and each slot's 16.
-                    let sm = unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(block.cast())) };
-                    for (slot, col) in cols.iter_mut().enumerate().take(steps) {
-                        let scale = _mm512_permutexvar_ps(_mm512_set1_epi32(slot as i32), sm);
-                        let min = _mm512_permutexvar_ps(_mm512_set1_epi32(4 + slot as i32), sm);
-                        // the group's 16 values, rounded to bf16 (to nearest even) in the high
-                        // half of each lane, as `amx_bf16` rounds
-                        let table = _mm512_castps_si512(_mm512_add_ps(min, _mm512_mul_ps(scale, levels)));
-                        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(table), _mm512_set1_epi32(1));
-                        let table = _mm512_add_epi32(table, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
-                        // SAFETY: as above.
-                        let bytes = unsafe { _mm_loadu_si128(block.add(16 + 16 * slot).cast()) };
-                        let nibbles = _mm512_cvtepu8_epi16(_mm256_broadcastsi128_si256(bytes));
-                        let nibbles = _mm512_and_si512(_mm512_srlv_epi16(nibbles, shifts), low4);
-                        // value q sits in the high u16 of lane q: index 2q + 1
-                        let index = _mm512_or_si512(_mm512_slli_epi16::<1>(nibbles), odd);
-                        let rest = k - (b * Q4_BLOCK_GROUPS + slot) * Q4_GROUP;
-                        let keep: __mmask32 = if rest >= 32 { u32::MAX } else { (1u32 << rest) - 1 };
-                        let values = _mm512_maskz_mov_epi16(keep, _mm512_permutexvar_epi16(index, table));
-                        col[c] = _mm512_castsi512_ps(values);
-                    }
+            let group = &mut tiles[g * kt * TILE..(g + 1) * kt * TILE];
+            // first each column's row, front to back: its step s's 32 values in k order (16
+            // pairs) go to row c of tile s
+            for c in 0..16 {
+                let row = (c < live).then(|| &q[(first + c) * row_bytes..(first + c + 1) * row_bytes]);
+                for s in 0..kt {
+                    let values = match row {
+                        // SAFETY: the row holds ⌈kt / 4⌉ blocks (the contract).
+                        Some(row) => unsafe { step(row.as_ptr(), s, k, &consts) },
+                        None => _mm512_setzero_si512(),
+                    };
+                    // SAFETY: row c of tile s is 64 bytes inside `group`.
+                    unsafe { _mm512_storeu_si512(group.as_mut_ptr().add(s * TILE + 64 * c).cast(), values) };
                 }
-                for (slot, col) in cols.iter().enumerate().take(steps) {
-                    // column c's 16 pairs in lanes 0..16 → tile row r's 16 columns
-                    let rows = transpose16(*col);
-                    let s = g * kt + b * Q4_BLOCK_GROUPS + slot;
-                    let tile = &mut tiles[s * TILE..(s + 1) * TILE];
-                    for (r, row) in rows.iter().enumerate() {
-                        // SAFETY: tile row r is 64 bytes inside `tile`.
-                        unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(64 * r).cast(), *row) };
-                    }
+            }
+            // then each tile transposed in place: lane r of row c → lane c of row r
+            for tile in group.chunks_exact_mut(TILE) {
+                let rows: [__m512; 16] = std::array::from_fn(|r| {
+                    // SAFETY: a tile is 16 rows of 64 bytes.
+                    unsafe { _mm512_loadu_ps(tile.as_ptr().add(64 * r).cast()) }
+                });
+                for (r, row) in transpose16(rows).iter().enumerate() {
+                    // SAFETY: as above.
+                    unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(64 * r).cast(), *row) };
                 }
             }
         }
+    }
+
+    /// The constant vectors of [`step`].
+    struct Consts {
+        /// q = 0..15 as f32, for the value table.
+        levels: __m512,
+        /// Shifts of the 32 u16 lanes holding the 16 nibble bytes twice: 0 for the first 16
+        /// (the low nibbles, elements 0..16), 4 for the next (the high ones, elements 16..32).
+        shifts: __m512i,
+    }
+
+    /// The 32 weights of group `s` of a 4-bit row at `row`, rounded to bf16, in k order (zero
+    /// past `k`).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F and BW; `row` holds block `s / 4` (80 bytes).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn step(row: *const u8, s: usize, k: usize, consts: &Consts) -> __m512i {
+        let slot = s % Q4_BLOCK_GROUPS;
+        // lanes 0..4 of `sm` the block's four scales, 4..8 its minima (the rest unused)
+        // SAFETY: block s / 4 is inside the row; its 80 bytes hold the 32 read here and the
+        // slot's 16 nibble bytes.
+        let (sm, bytes) = unsafe {
+            let block = row.add(s / Q4_BLOCK_GROUPS * Q4_BLOCK_BYTES);
+            (_mm512_cvtph_ps(_mm256_loadu_si256(block.cast())), _mm_loadu_si128(block.add(16 + 16 * slot).cast()))
+        };
+        let scale = _mm512_permutexvar_ps(_mm512_set1_epi32(slot as i32), sm);
+        let min = _mm512_permutexvar_ps(_mm512_set1_epi32(4 + slot as i32), sm);
+        // the group's 16 values, rounded to bf16 (to nearest even) in the high half of each
+        // lane, as `amx_bf16` rounds
+        let table = _mm512_castps_si512(_mm512_add_ps(min, _mm512_mul_ps(scale, consts.levels)));
+        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(table), _mm512_set1_epi32(1));
+        let table = _mm512_add_epi32(table, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+        let nibbles = _mm512_cvtepu8_epi16(_mm256_broadcastsi128_si256(bytes));
+        let nibbles = _mm512_and_si512(_mm512_srlv_epi16(nibbles, consts.shifts), _mm512_set1_epi16(15));
+        // value q sits in the high u16 of lane q: index 2q + 1
+        let index = _mm512_or_si512(_mm512_slli_epi16::<1>(nibbles), _mm512_set1_epi16(1));
+        let rest = k - s * Q4_GROUP;
+        let keep: __mmask32 = if rest >= 32 { u32::MAX } else { (1u32 << rest) - 1 };
+        _mm512_maskz_mov_epi16(keep, _mm512_permutexvar_epi16(index, table))
     }
 
     #[cfg(test)]
@@ -137,7 +157,7 @@ mod x86 {
         /// f32 → bf16 bits, to nearest even.
         fn bf16(x: f32) -> u16 {
             let b = x.to_bits();
-            ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+            (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
         }
 
         /// The tiles packed one value at a time from the dequantized matrix: every lane, the

@@ -6,6 +6,7 @@ use std::arch::x86_64::*;
 
 /// The 16 × 16 transpose of `a` (row `r` of the result is column `r` of `a`): 32-bit and
 /// 64-bit interleaves within 128-bit lanes, then two rounds of lane shuffles.
+#[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn transpose16(a: [__m512; 16]) -> [__m512; 16] {
     // b[2i], b[2i+1]: rows 2i and 2i+1 interleaved (low and high pairs of each lane)
