@@ -46,11 +46,11 @@ fn init_from_env() {
     });
 }
 
-/// Lets matrix products of 16 rows or more with bf16 or int8 weights use AMX (`true`, the
-/// default where the CPU has it) or keeps them on the AVX-512 / portable paths (`false`), for
-/// the whole process from the next product on; overrides `LOAM_AMX` (`LOAM_AMX=0` starts off).
-/// AMX rounds the activations to bf16 (bf16 weights) or quantizes them per row to int8 (int8
-/// weights), as oneDNN's kernels do.
+/// Lets matrix products of 16 rows or more with bf16, int8 or 4-bit weights use AMX (`true`,
+/// the default where the CPU has it) or keeps them on the AVX-512 / portable paths (`false`),
+/// for the whole process from the next product on; overrides `LOAM_AMX` (`LOAM_AMX=0` starts
+/// off). AMX rounds the activations to bf16, as oneDNN's kernels do (int8 weights can take
+/// per-row int8 activations instead: [`amx_int8_activations`]).
 pub fn amx_kernels(on: bool) {
     init_from_env();
     WANTED.store(on, Ordering::Relaxed);
