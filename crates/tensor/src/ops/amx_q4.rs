@@ -6,8 +6,8 @@
 //!
 //! The weights are never held widened: each task of the product widens the pair of column
 //! groups it is about to multiply (32 weight rows) into its own 2 · ⌈k / 32⌉ KB of tiles
-//! ([`Weights::PerPair`]) and runs every row block of the activations over them before the
-//! next pair. A 4-bit group is exactly one 32-wide tile step along k, so a column's step is
+//! ([`Weights::PerPair`]) and runs the row blocks of the activations over them before the
+//! next pair (in passes of 256 rows, each widening its pairs again). A 4-bit group is exactly one 32-wide tile step along k, so a column's step is
 //! one lookup: the group's 16 possible values, `min + scale · q` for q = 0..15 rounded to bf16,
 //! form a table, and the 32 nibbles index it (`vpermw`). Each column's steps are written as
 //! rows of the tiles, and each tile is then transposed in place (in registers) into the

@@ -217,7 +217,8 @@ impl Tensor {
         if goes_amx(m, k, n) {
             // no zero fill: the AMX product writes every value
             let mut out = Vec::with_capacity(m * n);
-            super::amx_bf16::gemm(&xs, m, k, super::amx_bf16::packed(w.amx_tiles()), n, None, &mut out.spare_capacity_mut()[..m * n]);
+            let tiles = super::amx_bf16::packed(w.amx_tiles());
+            super::amx_bf16::gemm(&xs, m, k, tiles, n, None, &mut out.spare_capacity_mut()[..m * n]);
             // SAFETY: the product wrote all m × n values
             unsafe { out.set_len(m * n) };
             return Ok(self.inference_output(n, out));
