@@ -91,12 +91,14 @@ fn products(amx: bool, int8: bool) -> Vec<Vec<f32>> {
                 },
             ),
         ];
-        // 4-bit weights have an AMX path only (fewer rows, or AMX off: int8 activations or
-        // f32 blocks, tested in quant.rs): the dequantized weights rounded to bf16
+        // 4-bit weights against this reference on AMX only (the dequantized weights rounded
+        // to bf16); off AMX they take int8 activations or f32 blocks, which tests/quant.rs
+        // checks. Run either way, so that the AMX call counts cover them.
         let wq4 = QuantMatrix::quantize(&wf, QuantFormat::Q4).unwrap();
+        let q4_product = x.matmul_quant(&wq4).unwrap().to_vec();
         let q4 = amx.then(|| {
             let w = Bf16Matrix::from_tensor(&wq4.dequantize()).unwrap().to_tensor().to_vec();
-            ("q4", x.matmul_quant(&wq4).unwrap().to_vec(), w, cases[0].3.clone())
+            ("q4", q4_product, w, cases[0].3.clone())
         });
         for (name, got, w, xs) in cases.into_iter().chain(q4) {
             let w = f64s(&w);
