@@ -111,7 +111,8 @@ fn tiny_mlm(iters: usize, tokenizer: &str) -> TrainConfig {
 #[test]
 fn a_tiny_bert_learns_to_fill_masks_and_its_run_loads() {
     let dir = tmp("mlm-learns");
-    // 1200 steps: the WordPiece vocabulary differs from run to run (the tokenizers crate
+    // 1200 steps: the WordPiece vocabulary differs from run to run (the same corpus trained
+    // twice in one process gave different tokens and ids; presumably the tokenizers crate
     // breaks ties between equal merge counts in hash order), and at 800 steps one CI run's
     // vocabulary learned only 0.297 of loss (4.799 → 4.502) and 0.096 accuracy; at 1200 four
     // runs fell by 0.73–1.56 to an accuracy of 0.145–0.323
