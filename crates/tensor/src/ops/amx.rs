@@ -406,14 +406,11 @@ fn drive(
 ) {
     use crate::fork::for_each_part;
     let (lda, tile_bytes) = (ops.kt * 64, ops.kt * 1024);
-    let packed_len = match ops.b {
-        Weights::Packed(b) => b.len(),
-        Weights::PerPair(_) => usize::MAX,
+    let packed_whole = match ops.b {
+        Weights::Packed(b) => b.len() >= ops.np / 16 * tile_bytes,
+        Weights::PerPair(_) => true,
     };
-    assert!(
-        ops.a.len() >= ops.mp * lda && packed_len >= ops.np / 16 * tile_bytes && ops.kt > 0,
-        "AMX operands"
-    );
+    assert!(ops.a.len() >= ops.mp * lda && packed_whole && ops.kt > 0, "AMX operands");
     let pairs = ops.np / 32;
     let per = pairs.div_ceil(rayon::current_num_threads() * 4).max(1);
     for m0 in (0..ops.mp).step_by(M_BLOCK) {

@@ -36,7 +36,7 @@ const PACK_ROWS: usize = 16;
 /// f32 → bf16 bits, rounding to nearest even (NaN stays NaN), as `Bf16Matrix` rounds; a
 /// select rather than an early return, so that the packing loop vectorizes.
 #[inline(always)]
-fn round(x: f32) -> u16 {
+pub(crate) fn round(x: f32) -> u16 {
     let b = x.to_bits();
     let r = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
     if x.is_nan() { 0x7fc0 } else { r }

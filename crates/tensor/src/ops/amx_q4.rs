@@ -7,11 +7,11 @@
 //! The weights are never held widened: each task of the product widens the pair of column
 //! groups it is about to multiply (32 weight rows) into its own 2 · ⌈k / 32⌉ KB of tiles
 //! ([`Weights::PerPair`]) and runs the row blocks of the activations over them before the
-//! next pair (in passes of 256 rows, each widening its pairs again). A 4-bit group is exactly one 32-wide tile step along k, so a column's step is
-//! one lookup: the group's 16 possible values, `min + scale · q` for q = 0..15 rounded to bf16,
-//! form a table, and the 32 nibbles index it (`vpermw`). Each column's steps are written as
-//! rows of the tiles, and each tile is then transposed in place (in registers) into the
-//! pair-per-lane order of the tile layout.
+//! next pair (in passes of 256 rows, each widening its pairs again). A 4-bit group is exactly
+//! one 32-wide tile step along k, so a column's step is one lookup: the group's 16 possible
+//! values, `min + scale · q` for q = 0..15 rounded to bf16, form a table, and the 32 nibbles
+//! index it (`vpermw`). Each column's steps are written as rows of the tiles, and each tile is
+//! then transposed in place (in registers) into the pair-per-lane order of the tile layout.
 //!
 //! Rounding the dequantized weights to bf16 changes a weight by at most 2⁻⁹ of itself, against
 //! the 4-bit step of up to 1/15 of its group's range; the vector kernels of fewer rows
@@ -152,13 +152,8 @@ mod x86 {
     mod tests {
         use super::*;
         use crate::ops::quant_matrix::{QuantFormat, QuantMatrix, q4_blocks};
+        use crate::ops::amx_bf16::round;
         use crate::{Rng, Tensor};
-
-        /// f32 → bf16 bits, to nearest even.
-        fn bf16(x: f32) -> u16 {
-            let b = x.to_bits();
-            (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
-        }
 
         /// The tiles packed one value at a time from the dequantized matrix: every lane, the
         /// padding past n and k included.
@@ -182,7 +177,7 @@ mod x86 {
                         let j = (2 * jp + g) * 16 + c;
                         for h in 0..2 {
                             let p = 32 * s + 2 * r + h;
-                            let want = if j < n && p < k { bf16(d[j * k + p]) } else { 0 };
+                            let want = if j < n && p < k { round(d[j * k + p]) } else { 0 };
                             let got = u16::from_le_bytes([pair[2 * h], pair[2 * h + 1]]);
                             assert_eq!(got, want, "n {n} k {k}: column {j}, weight {p}");
                         }

@@ -7,8 +7,8 @@
 //! Given `Wᵀ` as it is, the crate packs it by gathering each 64-column panel down the rows of
 //! `W`. With rows `k` floats apart and `k` a multiple of 256 (1 KB), the rows of a panel fall
 //! into at most four of L1's 64 sets (one for k = 1024, 2048 or 3072; two for 1536 and 2560),
-//! and presumably the gather misses L1 over and over: SmolLM2's `down_proj` (k = 2560) ran at 0.65–0.83×
-//! the speed of the same product with `W` stored `[in, out]`. Measured in one process, this
+//! and presumably the gather misses L1 over and over: SmolLM2's `down_proj` (k = 2560) ran at
+//! 0.65–0.83× the speed of the same product with `W` stored `[in, out]`. Measured in one process, this
 //! path against the crate's own packing (alternating blocks of 24 products over distinct
 //! weights, so that they come from memory; medians of 7–9 rounds), `[m, k] × [k, 960]`:
 //! m = 256: k = 768 1.05×, 1536 1.11×, 2560 1.16–1.25×, 3072 1.06×; m = 128: 1.09–1.35×;
