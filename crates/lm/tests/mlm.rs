@@ -111,11 +111,10 @@ fn tiny_mlm(iters: usize, tokenizer: &str) -> TrainConfig {
 #[test]
 fn a_tiny_bert_learns_to_fill_masks_and_its_run_loads() {
     let dir = tmp("mlm-learns");
-    // 1200 steps: the WordPiece vocabulary differs from run to run (the same corpus trained
-    // twice in one process gave different tokens and ids; presumably the tokenizers crate
-    // breaks ties between equal merge counts in hash order), and at 800 steps one CI run's
-    // vocabulary learned only 0.297 of loss (4.799 → 4.502) and 0.096 accuracy; at 1200 four
-    // runs fell by 0.73–1.56 to an accuracy of 0.145–0.323
+    // 1200 steps. The WordPiece vocabulary is now the same in every run (loam-text's
+    // wordpiece_trainer.rs): val loss 4.759 → 4.114, masked accuracy 0.046 → 0.174, the same
+    // figures in three runs on a 2-thread Xeon. Before that, tokenizers' own trainer gave a new
+    // vocabulary each run, and at 800 steps one of them learned only 0.297 of loss.
     let mut c = tiny_mlm(1200, &wordpiece(&dir));
     c.run.eval_interval = 100;
     let run = dir.join("run");

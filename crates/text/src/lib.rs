@@ -46,6 +46,9 @@ mod spec;
 mod stopwords;
 mod tokenizer;
 mod train;
+mod unigram_trainer;
+mod word_counts;
+mod wordpiece_trainer;
 
 pub use char_tokenizer::CharTokenizer;
 pub use clean::{CleanConfig, Cleaner, MaskConfig, Normalization, clean};

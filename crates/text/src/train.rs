@@ -1,5 +1,7 @@
-//! Training byte-level BPE, WordPiece and Unigram tokenizers on a corpus with the `tokenizers`
-//! crate.
+//! Training byte-level BPE, WordPiece and Unigram tokenizers on a corpus, reproducibly: the same
+//! corpus and options give the same tokenizer, ids included. BPE is the `tokenizers` crate's
+//! trainer; WordPiece is loam's (`wordpiece_trainer`); Unigram is the crate's EM fed in a fixed
+//! order (`unigram_trainer`).
 //!
 //! - **bpe**: GPT-2 style byte-level BPE. Every byte is in the vocabulary, so nothing is ever
 //!   unknown and decoding gives back the exact text. Special token `<|endoftext|>`.
@@ -18,7 +20,7 @@ use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::TrainerWrapper;
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::unigram::{Unigram, UnigramTrainerBuilder};
-use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
+use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::bert::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -28,6 +30,8 @@ use tokenizers::AddedToken;
 
 use crate::error::{Result, TextError};
 use crate::hf_tokenizer::HfTokenizer;
+use crate::unigram_trainer::SortedUnigramTrainer;
+use crate::wordpiece_trainer::WordPieceTrainer;
 
 /// A kind of trainable subword model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,52 +113,49 @@ where
         });
     }
     let added: Vec<AddedToken> = specials.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
-    let (mut tokenizer, mut trainer): (tokenizers::Tokenizer, TrainerWrapper) = match options.kind {
+    let mut tokenizer = match options.kind {
         TrainKind::Bpe => {
             let mut t = tokenizers::Tokenizer::new(BPE::default());
             t.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
             t.with_post_processor(Some(ByteLevel::new(false, true, true)));
             t.with_decoder(Some(ByteLevelDecoder::default()));
-            let trainer = BpeTrainerBuilder::new()
+            let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
                 .show_progress(false)
                 .vocab_size(options.vocab_size)
                 .min_frequency(options.min_frequency)
                 .special_tokens(added)
                 .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
-                .build();
-            (t, trainer.into())
+                .build()
+                .into();
+            t.train(&mut trainer, texts).map_err(fail)?;
+            t
         }
         TrainKind::WordPiece => {
-            let unk = pick(&specials, &["[UNK]", "<unk>"]).unwrap_or("[UNK]");
-            let model = WordPiece::builder().unk_token(unk.to_owned()).build().map_err(fail)?;
-            let mut t = tokenizers::Tokenizer::new(model);
+            let unk = pick(&specials, &["[UNK]", "<unk>"]).unwrap_or("[UNK]").to_owned();
+            let mut t = tokenizers::Tokenizer::new(WordPiece::default());
             t.with_normalizer(Some(BertNormalizer::new(true, true, Some(false), false)));
             t.with_pre_tokenizer(Some(BertPreTokenizer));
             t.with_decoder(Some(WordPieceDecoder::default()));
-            let trainer = WordPieceTrainerBuilder::new()
-                .show_progress(false)
-                .vocab_size(options.vocab_size)
-                .min_frequency(options.min_frequency)
-                .special_tokens(added)
-                .build();
-            (t, trainer.into())
+            let mut trainer = WordPieceTrainer::new(options.vocab_size, options.min_frequency, added, unk);
+            t.train(&mut trainer, texts).map_err(fail)?;
+            t
         }
         TrainKind::Unigram => {
             let unk = pick(&specials, &["<unk>", "[UNK]"]).map(str::to_owned);
             let mut t = tokenizers::Tokenizer::new(Unigram::default());
             t.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Always, true)));
             t.with_decoder(Some(MetaspaceDecoder::new('▁', PrependScheme::Always, true)));
-            let trainer = UnigramTrainerBuilder::default()
+            let inner = UnigramTrainerBuilder::default()
                 .show_progress(false)
                 .vocab_size(options.vocab_size as u32)
                 .special_tokens(added)
                 .unk_token(unk)
                 .build()
                 .map_err(|e| TextError::tokenizer(what.clone(), e))?;
-            (t, trainer.into())
+            t.train(&mut SortedUnigramTrainer::new(inner), texts).map_err(fail)?;
+            t
         }
     };
-    tokenizer.train(&mut trainer, texts).map_err(fail)?;
     if options.kind == TrainKind::WordPiece {
         let id = |name: &str| tokenizer.token_to_id(name).map(|id| (name.to_owned(), id));
         if let (Some(sep), Some(cls)) = (id("[SEP]"), id("[CLS]")) {

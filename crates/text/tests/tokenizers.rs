@@ -3,6 +3,8 @@
 mod common;
 
 use common::{MULTILINGUAL, TempDir, shared_file};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use loam_text::{
     AnyTokenizer, BatchOptions, CharTokenizer, HfTokenizer, Padding, TextError, Tokenizer, TrainKind, TokenizerTrainOptions,
     load_tokenizer, train_tokenizer,
@@ -55,6 +57,33 @@ fn unigram_round_trips_seen_characters() {
     for text in ["the cat sat on the mat.", "中文句子很好。", "Right to left: שלום עולם"] {
         let ids = tok.encode(text, false).unwrap();
         assert_eq!(tok.decode(&ids, false).unwrap(), text);
+    }
+}
+
+/// Lines of made-up words from a few syllables, so that many pairs tie in count.
+fn syllable_corpus() -> Vec<String> {
+    let syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "Ze", "qu", "é", "ß"];
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    (0..600)
+        .map(|_| {
+            let words: Vec<String> = (0..8)
+                .map(|_| (0..rng.random_range(1..4)).map(|_| syllables[rng.random_range(0..syllables.len())]).collect())
+                .collect();
+            words.join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn training_twice_on_one_corpus_gives_the_same_file() {
+    let texts = syllable_corpus();
+    for (kind, vocab) in [(TrainKind::Bpe, 300), (TrainKind::WordPiece, 150), (TrainKind::Unigram, 150)] {
+        let options = TokenizerTrainOptions::new(kind, vocab);
+        let json = || train_tokenizer(&options, texts.iter().map(String::as_str)).unwrap().inner().to_string(false).unwrap();
+        let first = json();
+        for run in 1..4 {
+            assert!(json() == first, "{kind}: run {run} learned another vocabulary than run 0");
+        }
     }
 }
 
