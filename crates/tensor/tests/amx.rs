@@ -8,8 +8,8 @@
 //! skipped with one line on stderr.
 
 use loam_tensor::{
-    Bf16Matrix, QuantFormat, QuantMatrix, Rng, Tensor, amx_available, amx_calls,
-    amx_int8_activations, amx_kernels, force_portable,
+    Bf16Matrix, QuantActivations, QuantFormat, QuantMatrix, Rng, Tensor, amx_available, amx_calls,
+    amx_int8_activations, amx_kernels, force_portable, set_quant_activations,
 };
 
 /// Shapes `(m, k, n)`, m ≥ 16: tails of 16, 32 and 64 everywhere, k = 1, k > 512, m > 256.
@@ -134,6 +134,9 @@ fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
 
 #[test]
 fn amx_products_match_their_references_and_the_switches_turn_them_off() {
+    // The references off AMX assume f32 activations for int8 weights (the AMX kernels do not
+    // read this switch; with int8 activations tests/quant.rs checks the other paths).
+    set_quant_activations(QuantActivations::F32);
     force_portable(true);
     let before = amx_calls();
     let portable = on_threads(2, || products(false, false));
@@ -196,4 +199,5 @@ fn amx_products_match_their_references_and_the_switches_turn_them_off() {
     );
     assert_eq!(amx_calls(), calls, "AMX ran while turned off");
     amx_kernels(true);
+    set_quant_activations(QuantActivations::Int8);
 }

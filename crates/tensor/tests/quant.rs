@@ -5,7 +5,7 @@
 //! activation switches are process-wide, so one test walks every combination in turn.
 
 use loam_tensor::{
-    GEMM_MIN_ROWS, KernelPath, Q4_VNNI_MAX_ROWS, Q8_BLOCK, QuantActivations, QuantFormat, QuantMatrix, Rng, Tensor, force_portable,
+    KernelPath, Q8_BLOCK, VNNI_MAX_ROWS, QuantActivations, QuantFormat, QuantMatrix, Rng, Tensor, force_portable,
     kernel_path, no_grad, quant_gemv_calls, set_quant_activations, vnni_available, wide_available,
 };
 
@@ -25,8 +25,7 @@ fn reference(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
 
 /// The activations a product with int8 activations sees: each row cut into blocks of 32,
 /// `d = max|x| / 127`, `q = round(x / d)`, value `d · q` (products of fewer than
-/// [`GEMM_MIN_ROWS`] rows, or of [`Q4_VNNI_MAX_ROWS`] with a 4-bit weight; larger ones keep f32
-/// activations).
+/// [`VNNI_MAX_ROWS`] rows where AMX does not run; larger ones keep f32 activations).
 fn q8_activations(x: &[f32], k: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(k) {
@@ -67,8 +66,7 @@ fn products(activations: QuantActivations) -> Vec<Vec<f32>> {
             let got = x.matmul_quant(&w).unwrap();
             assert_eq!(got.shape(), &[m, n]);
             let got = got.to_vec();
-            let rows_limit = if format == QuantFormat::Q4 { Q4_VNNI_MAX_ROWS } else { GEMM_MIN_ROWS };
-            let int8_in = activations == QuantActivations::Int8 && format != QuantFormat::Bf16 && m < rows_limit;
+            let int8_in = activations == QuantActivations::Int8 && format != QuantFormat::Bf16 && m < VNNI_MAX_ROWS;
             let xs = if int8_in { q8_activations(&x.to_vec(), k) } else { x.to_vec() };
             let want = reference(&xs, &w.dequantize().to_vec(), m, k, n);
             for (o, (&g, &r)) in got.iter().zip(&want).enumerate() {

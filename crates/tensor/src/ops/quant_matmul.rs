@@ -2,8 +2,8 @@
 //!
 //! A product of fewer than [`GEMM_MIN_ROWS`] input rows (decoding, small batches: bound by
 //! memory bandwidth) reads the packed weights once per few rows, the output rows split over
-//! two threads (`fork`); so does a product with a 4-bit weight of up to [`Q4_VNNI_MAX_ROWS`]
-//! rows where AMX does not run. By default ([`QuantActivations::Int8`]) each input row is
+//! two threads (`fork`); so does a product of fewer than [`VNNI_MAX_ROWS`] rows where AMX does
+//! not run. By default ([`QuantActivations::Int8`]) each input row is
 //! quantized to int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI
 //! kernels, or portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on
 //! an AVX-512 CPU without VNNI) each weight is widened to f32 against the exact input instead,
@@ -41,11 +41,12 @@ const PAR_MIN_MACS: usize = 1 << 16;
 /// small batches) take the vector kernels with int8 activations, every weight read once per
 /// four input rows. The boundary with a future AMX-INT8 path for larger products.
 pub const GEMM_MIN_ROWS: usize = 16;
-/// Input rows below which 4-bit weights stay on the vector kernels with int8 activations
-/// (past [`GEMM_MIN_ROWS`]) where AMX does not run (`amx_q4` takes them from 16 rows where it
-/// does): widening them to f32 for the gemm crate made batched decoding at 32 rows 2.2× slower
-/// (GPT-2 124M, 198 against 437 tokens/s).
-pub const Q4_VNNI_MAX_ROWS: usize = 64;
+/// Input rows below which int8 and 4-bit weights stay on the vector kernels with int8
+/// activations (past [`GEMM_MIN_ROWS`]) where AMX does not run (`amx_int8` and `amx_q4` take
+/// them from 16 rows where it does). Widening them to f32 for the gemm crate made batched
+/// decoding of GPT-2 124M at 32 rows about half as fast: 198 against 437 tokens/s in q4,
+/// 178–201 against 349–369 in int8 (on an AVX-512 VNNI Xeon without AMX).
+pub const VNNI_MAX_ROWS: usize = 64;
 /// [`GEMM_MIN_ROWS`] with f32 activations, whose vector kernels read the weights once per row.
 const F32_GEMM_MIN_ROWS: usize = 4;
 
@@ -226,13 +227,14 @@ impl Tensor {
         let mut out = vec![0.0f32; m * n];
         if k > 0 && n > 0 && m > 0 && !q4_on_amx(&xs, m, k, w, &mut out) {
             let int8 = int8_activations();
-            if int8 && (m < GEMM_MIN_ROWS || (w.format == QuantFormat::Q4 && m < Q4_VNNI_MAX_ROWS)) {
+            if int8 && m < GEMM_MIN_ROWS {
+                matmul_q8(&xs, m, k, w, p, &mut out);
+            } else if m >= GEMM_MIN_ROWS && super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
+                // int8 weights on AMX (ops/amx_int8.rs): 16 rows or more, AMX on
+            } else if int8 && m < VNNI_MAX_ROWS {
                 matmul_q8(&xs, m, k, w, p, &mut out);
             } else if m >= F32_GEMM_MIN_ROWS {
-                // AMX dispatch (ops/amx_int8.rs): int8 weights, 16 rows or more, AMX on
-                if m < GEMM_MIN_ROWS || !super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
-                    gemm_quant(&xs, m, k, w, &mut out);
-                }
+                gemm_quant(&xs, m, k, w, &mut out);
             } else {
                 for (row, y) in xs.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
                     gemv_quant(row, w, p, y);

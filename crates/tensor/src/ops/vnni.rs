@@ -44,7 +44,8 @@ mod x86 {
 
     /// Rows kept in flight.
     const ROWS: usize = 4;
-    /// How far ahead of its reads the 4-bit kernel asks for each row's blocks: 2 KB measured
+    /// How far ahead of its reads the 4-bit kernel asks for each row's blocks (the int8 kernel
+    /// asks for the same line of the rows it reads next, `ROWS` rows below): 2 KB measured
     /// 1.37–1.38× faster than none (the hardware prefetcher alone) over one GPT-2 token's
     /// products, interleaved in one process on a loaded machine; 1 KB 1.14–1.48×, 4 KB
     /// 0.95–1.67×.
@@ -80,6 +81,7 @@ mod x86 {
         let flip = _mm512_set1_epi8(i8::MIN);
         let zero = _mm512_setzero_si512();
         let offsets: [f32; N] = std::array::from_fn(|r| 128.0 * xs[r].offset);
+        let end = w.as_ptr_range().end;
         for j0 in (0..n).step_by(ROWS) {
             let live = ROWS.min(n - j0);
             // a short last run repeats its last row instead of reading past the matrix
@@ -92,7 +94,14 @@ mod x86 {
                 unsafe {
                     // masked-out bytes become 128 here and meet zero padding in x
                     let wv: [__m512i; ROWS] = std::array::from_fn(|c| {
-                        _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, rows[c].add(ch * 64).cast()), flip)
+                        let line = rows[c].add(ch * 64);
+                        // the same line of the row the next run of rows holds here: 1.2–1.3× at
+                        // 32 inputs, more than PREFETCH_BYTES ahead gave
+                        let ahead = line.wrapping_add(ROWS * k);
+                        if ahead < end {
+                            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                        }
+                        _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, line.cast()), flip)
                     });
                     for r in 0..N {
                         let xv = _mm512_loadu_si512(xs[r].q.as_ptr().add(ch * 64).cast());
