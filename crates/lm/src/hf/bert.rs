@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use loam_nn::{
-    Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, Init, LayerNorm, Linear, Module, MultiHeadAttention,
-    ParamStore, Projections, WeightLayout,
+    Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, Init, LayerNorm, Linear, LinearWeight, Module,
+    MultiHeadAttention, ParamStore, Projections, WeightLayout,
 };
 use loam_tensor::{QuantFormat, Tensor};
 
@@ -189,6 +189,14 @@ impl BertModel {
             out.push(&mut l.output);
         }
         out
+    }
+
+    /// The format of the linear layers' weights when they are quantized (`None`: f32).
+    pub fn weight_format(&self) -> Option<QuantFormat> {
+        match &self.layers.first()?.intermediate.weight {
+            LinearWeight::Quantized(q) => Some(q.format()),
+            LinearWeight::F32(_) => None,
+        }
     }
 
     /// An inference copy with every linear layer's weight in `format` (embeddings, norms and

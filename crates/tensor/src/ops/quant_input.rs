@@ -7,8 +7,11 @@
 //!
 //! Which activations a product uses is [`QuantActivations`], process-wide: int8 (the default)
 //! or f32 (the weights widened to f32 against the exact input, as before VNNI), for quality
-//! comparisons and the interleaved speed bench.
+//! comparisons and the interleaved speed bench. A model whose quality needs the exact input
+//! (sentence embeddings) chooses f32 for the products its own thread calls with
+//! [`quant_activations_scope`].
 
+use std::cell::Cell;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -53,8 +56,35 @@ pub fn set_quant_activations(mode: QuantActivations) {
     F32_ACTIVATIONS.store(mode == QuantActivations::F32, Ordering::Relaxed);
 }
 
-/// The activations the next quantized vector product uses.
+thread_local! {
+    /// This thread's choice while a [`QuantActivationsGuard`] lives, over the process's.
+    static SCOPED: Cell<Option<QuantActivations>> = const { Cell::new(None) };
+}
+
+/// Restores this thread's previous choice of activations when dropped.
+#[must_use = "the choice lasts as long as the guard"]
+pub struct QuantActivationsGuard {
+    previous: Option<QuantActivations>,
+}
+
+/// Chooses `mode` for the quantized products this thread calls, over the process's choice,
+/// until the guard is dropped: `let _exact = quant_activations_scope(QuantActivations::F32);`.
+/// Products called from other threads (rayon workers running their own closures) keep theirs.
+pub fn quant_activations_scope(mode: QuantActivations) -> QuantActivationsGuard {
+    QuantActivationsGuard { previous: SCOPED.with(|s| s.replace(Some(mode))) }
+}
+
+impl Drop for QuantActivationsGuard {
+    fn drop(&mut self) {
+        SCOPED.with(|s| s.set(self.previous));
+    }
+}
+
+/// The activations the next quantized vector product called from this thread uses.
 pub fn quant_activations() -> QuantActivations {
+    if let Some(mode) = SCOPED.with(Cell::get) {
+        return mode;
+    }
     init_from_env();
     if F32_ACTIVATIONS.load(Ordering::Relaxed) { QuantActivations::F32 } else { QuantActivations::Int8 }
 }
@@ -179,5 +209,24 @@ mod tests {
         assert_eq!(quant_activations(), QuantActivations::F32);
         set_quant_activations(QuantActivations::Int8);
         assert_eq!(quant_activations(), QuantActivations::Int8);
+    }
+
+    #[test]
+    fn a_scope_chooses_for_its_thread_until_dropped() {
+        let (int8, f32) = (QuantActivations::Int8, QuantActivations::F32);
+        for (outer, inner) in [(f32, int8), (int8, f32)] {
+            {
+                let _outer = quant_activations_scope(outer);
+                assert_eq!(quant_activations(), outer);
+                {
+                    let _inner = quant_activations_scope(inner);
+                    assert_eq!(quant_activations(), inner);
+                }
+                assert_eq!(quant_activations(), outer, "the inner scope restores the outer one");
+                let elsewhere = std::thread::spawn(|| SCOPED.with(Cell::get)).join().unwrap();
+                assert_eq!(elsewhere, None, "another thread keeps the process's choice");
+            }
+            assert_eq!(SCOPED.with(Cell::get), None, "the process's choice is back");
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! not run. By default ([`QuantActivations::Int8`]) each input row is
 //! quantized to int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI
 //! kernels, or portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on
-//! an AVX-512 CPU without VNNI) each weight is widened to f32 against the exact input instead,
-//! one input row at a time (the AVX-512 kernels below, or a portable loop), below four rows.
+//! an AVX-512 CPU without VNNI) each weight is widened to f32 against the exact input instead
+//! (the AVX-512 kernels below, or a portable loop): int8 weights once per four input rows, below
+//! 16 rows; 4-bit ones once per row, below four rows.
 //!
 //! On a CPU with AMX, products of 16 rows or more go to `amx_int8` (int8 weights) and `amx_q4`
 //! (4-bit weights, widened to bf16 a pair of column groups at a time, never held widened).
@@ -47,8 +48,9 @@ pub const GEMM_MIN_ROWS: usize = 16;
 /// decoding of GPT-2 124M at 32 rows about half as fast: 198 against 437 tokens/s in q4,
 /// 178–201 against 349–369 in int8 (on an AVX-512 VNNI Xeon without AMX).
 pub const VNNI_MAX_ROWS: usize = 64;
-/// [`GEMM_MIN_ROWS`] with f32 activations, whose vector kernels read the weights once per row.
-const F32_GEMM_MIN_ROWS: usize = 4;
+/// [`GEMM_MIN_ROWS`] with f32 activations and 4-bit weights, whose vector kernel reads the
+/// weights once per row (int8 ones, read once per four rows, keep [`GEMM_MIN_ROWS`]).
+const Q4_F32_GEMM_MIN_ROWS: usize = 4;
 
 /// Vector products computed by the wide (AVX-512, with VNNI for int8 activations) and by the
 /// portable kernels (a product split over
@@ -80,29 +82,41 @@ impl Q4F32Input {
     }
 }
 
-/// `out[j] = x · w[j0 + j, :]` for a packed int8 matrix against f32 activations, on the path [`kernel_path`] chose.
-fn int8_rows(x: &[f32], p: &Packed, j0: usize, out: &mut [f32]) {
-    let k = x.len();
-    let q = &p.q[j0 * k..(j0 + out.len()) * k];
-    let scales = &p.scales[j0..j0 + out.len()];
+/// `out[r, j] = x[r] · w[j0 + j, :]` for the rows of `x` (`[m, k]`) and a packed int8 matrix
+/// against f32 activations, on the path [`kernel_path`] chose; `out` is `[m, len]`.
+fn int8_rows(x: &[f32], k: usize, p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
+    let q = &p.q[j0 * k..(j0 + len) * k];
+    let scales = &p.scales[j0..j0 + len];
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Wide {
-        // SAFETY: q holds out.len() rows of k values; the wide path implies AVX-512 F and BW.
-        unsafe { x86::int8_rows(x, q, scales, out) };
+        for (xb, ob) in x.chunks(4 * k).zip(out.chunks_mut(4 * len)) {
+            // SAFETY: q holds len rows of k values, xb whole rows of k values and ob as many rows
+            // of len outputs; the wide path implies AVX-512 F and BW.
+            unsafe {
+                match xb.len() / k {
+                    1 => x86::int8_rows::<1>(xb, q, scales, ob),
+                    2 => x86::int8_rows::<2>(xb, q, scales, ob),
+                    3 => x86::int8_rows::<3>(xb, q, scales, ob),
+                    _ => x86::int8_rows::<4>(xb, q, scales, ob),
+                }
+            }
+        }
         CALLS[0].fetch_add(1, Ordering::Relaxed);
         return;
     }
     CALLS[1].fetch_add(1, Ordering::Relaxed);
-    for ((o, row), &s) in out.iter_mut().zip(q.chunks_exact(k.max(1))).zip(scales) {
-        let mut acc = [0.0f32; 8];
-        let (xc, rc) = (x.chunks_exact(8), row.chunks_exact(8));
-        let tail: f32 = xc.remainder().iter().zip(rc.remainder()).map(|(&a, &b)| a * f32::from(b as i8)).sum();
-        for (xa, ra) in xc.zip(rc) {
-            for i in 0..8 {
-                acc[i] += xa[i] * f32::from(ra[i] as i8);
+    for (x, out) in x.chunks_exact(k).zip(out.chunks_exact_mut(len)) {
+        for ((o, row), &s) in out.iter_mut().zip(q.chunks_exact(k.max(1))).zip(scales) {
+            let mut acc = [0.0f32; 8];
+            let (xc, rc) = (x.chunks_exact(8), row.chunks_exact(8));
+            let tail: f32 = xc.remainder().iter().zip(rc.remainder()).map(|(&a, &b)| a * f32::from(b as i8)).sum();
+            for (xa, ra) in xc.zip(rc) {
+                for i in 0..8 {
+                    acc[i] += xa[i] * f32::from(ra[i] as i8);
+                }
             }
+            *o = s * (acc.iter().sum::<f32>() + tail);
         }
-        *o = s * (acc.iter().sum::<f32>() + tail);
     }
 }
 
@@ -141,21 +155,45 @@ fn int8_activations() -> bool {
     quant_activations() == QuantActivations::Int8 && (kernel_path() == KernelPath::Portable || vnni_available())
 }
 
-/// `y[j] = x · w[j, :]` for every row of `w` with f32 activations, split over threads by
-/// output.
-fn gemv_quant(x: &[f32], w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
-    let (k, n) = (x.len(), w.rows);
-    let q4 = (w.format == QuantFormat::Q4).then(|| Q4F32Input::new(x));
-    let part = |j0: usize, out: &mut [f32]| match &q4 {
-        Some(xq) => q4_rows(xq, p, j0, out),
-        None => int8_rows(x, p, j0, out),
+/// `y[r, j] = x[r] · w[j, :]` for the `m` rows of `x` and every row of `w` with f32
+/// activations, split over threads by output; int8 weights are read once per four rows of `x`,
+/// 4-bit ones once per row.
+fn gemv_quant(x: &[f32], m: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
+    let (k, n) = (w.cols, w.rows);
+    let q4: Vec<Q4F32Input> =
+        if w.format == QuantFormat::Q4 { x.chunks_exact(k).map(Q4F32Input::new).collect() } else { Vec::new() };
+    // out: [m, len], the outputs of weight rows j0..j0 + len
+    let part = |j0: usize, len: usize, out: &mut [f32]| {
+        if q4.is_empty() {
+            int8_rows(x, k, p, j0, len, out);
+        } else {
+            for (xq, o) in q4.iter().zip(out.chunks_exact_mut(len)) {
+                q4_rows(xq, p, j0, o);
+            }
+        }
     };
     let threads = rayon::current_num_threads();
-    if k * n < PAR_MIN_MACS || threads == 1 {
-        part(0, y);
-    } else {
-        let per = n.div_ceil(threads).div_ceil(4) * 4;
-        for_each_chunk_mut(y, per, |i, out| part(i * per, out));
+    if m * k * n < PAR_MIN_MACS || threads == 1 {
+        part(0, n, y);
+        return;
+    }
+    let per = n.div_ceil(threads).div_ceil(4) * 4;
+    if m == 1 {
+        for_each_chunk_mut(y, per, |i, out| part(i * per, out.len(), out));
+        return;
+    }
+    // parts[t]: [m, len], the outputs of weight rows t·per.. (len of them)
+    let mut parts = vec![Vec::new(); n.div_ceil(per)];
+    for_each_chunk_mut(&mut parts, 1, |t, out| {
+        let (j0, len) = (t * per, per.min(n - t * per));
+        out[0] = vec![0.0f32; m * len];
+        part(j0, len, &mut out[0]);
+    });
+    for (t, out) in parts.into_iter().enumerate() {
+        let (j0, len) = (t * per, per.min(n - t * per));
+        for (yr, or) in y.chunks_exact_mut(n).zip(out.chunks_exact(len)) {
+            yr[j0..j0 + len].copy_from_slice(or);
+        }
     }
 }
 
@@ -233,12 +271,10 @@ impl Tensor {
                 // int8 weights on AMX (ops/amx_int8.rs): 16 rows or more, AMX on
             } else if int8 && m < VNNI_MAX_ROWS {
                 matmul_q8(&xs, m, k, w, p, &mut out);
-            } else if m >= F32_GEMM_MIN_ROWS {
+            } else if m >= if w.format == QuantFormat::Q4 { Q4_F32_GEMM_MIN_ROWS } else { GEMM_MIN_ROWS } {
                 gemm_quant(&xs, m, k, w, &mut out);
             } else {
-                for (row, y) in xs.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
-                    gemv_quant(row, w, p, y);
-                }
+                gemv_quant(&xs, m, w, p, &mut out);
             }
         }
         Ok(self.inference_output(n, out))
@@ -258,32 +294,41 @@ mod x86 {
         unsafe { _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p.cast()))) }
     }
 
-    /// `out[j] = scale[j] · (x · q[j, :])`, q row-major int8 `[out.len(), x.len()]`, four rows
-    /// at a time sharing each load of `x`.
+    /// `out[r, j] = scale[j] · (x[r] · q[j, :])` for the `N` rows of `xs` (`[N, k]`), q row-major
+    /// int8 `[scales.len(), k]`, four weight rows at a time sharing each load of the inputs, and
+    /// each widened weight shared by the `N` inputs; `out` is `[N, scales.len()]`.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn int8_rows(x: &[f32], q: &[u8], scales: &[f32], out: &mut [f32]) {
-        let k = x.len();
+    pub(super) unsafe fn int8_rows<const N: usize>(xs: &[f32], q: &[u8], scales: &[f32], out: &mut [f32]) {
+        let n = scales.len();
+        let k = xs.len() / N;
         let kk = k / 16 * 16;
-        let tail = |row: &[u8]| -> f32 { x[kk..].iter().zip(&row[kk..]).map(|(&a, &b)| a * f32::from(b as i8)).sum() };
-        for (j0, outs) in (0..out.len()).step_by(4).zip(out.chunks_mut(4)) {
-            let live = outs.len();
+        let tail = |r: usize, row: &[u8]| -> f32 {
+            xs[r * k + kk..(r + 1) * k].iter().zip(&row[kk..]).map(|(&a, &b)| a * f32::from(b as i8)).sum()
+        };
+        for j0 in (0..n).step_by(4) {
+            let live = 4.min(n - j0);
             // a short last group repeats its last row instead of reading past the matrix
             let rows: [&[u8]; 4] =
                 std::array::from_fn(|c| &q[(j0 + c.min(live - 1)) * k..(j0 + c.min(live - 1) + 1) * k]);
-            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut acc = [[_mm512_setzero_ps(); N]; 4];
             let mut i = 0;
-            // SAFETY: i + 16 ≤ kk ≤ k inside every row and x.
+            // SAFETY: i + 16 ≤ kk ≤ k inside every row of q and of xs.
             unsafe {
                 while i < kk {
-                    let xv = _mm512_loadu_ps(x.as_ptr().add(i));
-                    for c in 0..4 {
-                        acc[c] = _mm512_fmadd_ps(xv, load_i8(rows[c].as_ptr().add(i)), acc[c]);
+                    let wv: [__m512; 4] = std::array::from_fn(|c| load_i8(rows[c].as_ptr().add(i)));
+                    for r in 0..N {
+                        let xv = _mm512_loadu_ps(xs.as_ptr().add(r * k + i));
+                        for (a, &w) in acc.iter_mut().zip(&wv) {
+                            a[r] = _mm512_fmadd_ps(xv, w, a[r]);
+                        }
                     }
                     i += 16;
                 }
             }
             for c in 0..live {
-                outs[c] = scales[j0 + c] * (_mm512_reduce_add_ps(acc[c]) + tail(rows[c]));
+                for r in 0..N {
+                    out[r * n + j0 + c] = scales[j0 + c] * (_mm512_reduce_add_ps(acc[c][r]) + tail(r, rows[c]));
+                }
             }
         }
     }
