@@ -1,9 +1,9 @@
 //! Products of a few input rows (1 to [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) − 1: decoding,
 //! a small batch of sequences) with an int8 or 4-bit matrix, the activations quantized to int8
-//! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows: the VNNI
-//! kernels ([`vnni`](crate::ops::vnni)) when [`kernel_path`] is wide and the CPU has AVX-512
-//! VNNI, portable loops with the same integer arithmetic otherwise. The output rows of the
-//! weight are split over rayon's threads.
+//! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows (eight for
+//! int8 weights on the VNNI kernel): the VNNI kernels ([`vnni`](crate::ops::vnni)) when
+//! [`kernel_path`] is wide and the CPU has AVX-512 VNNI, portable loops with the same integer
+//! arithmetic otherwise. The output rows of the weight are split over rayon's threads.
 
 use std::sync::atomic::Ordering;
 
@@ -72,7 +72,12 @@ fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &
     let scales = &p.scales[j0..j0 + len];
     let vnni = vnni_path();
     CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
-    for (xb, ob) in xs.chunks(X_ROWS).zip(out.chunks_mut(X_ROWS * len)) {
+    // the VNNI kernel shares each weight load among up to eight inputs
+    #[cfg(target_arch = "x86_64")]
+    let per_call = if vnni { crate::ops::vnni::INT8_INPUTS } else { X_ROWS };
+    #[cfg(not(target_arch = "x86_64"))]
+    let per_call = X_ROWS;
+    for (xb, ob) in xs.chunks(per_call).zip(out.chunks_mut(per_call * len)) {
         #[cfg(target_arch = "x86_64")]
         if vnni {
             // SAFETY: q holds len rows of k values, every input was built from k values, ob
