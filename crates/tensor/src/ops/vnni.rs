@@ -85,7 +85,13 @@ mod x86 {
     /// [`int8_rows`] for `N` inputs and `R` weight rows in flight: `R × N` accumulators in
     /// registers.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn int8_block<const N: usize, const R: usize>(xs: &[Q8Input], w: &[u8], k: usize, scales: &[f32], out: &mut [f32]) {
+    unsafe fn int8_block<const N: usize, const R: usize>(
+        xs: &[Q8Input],
+        w: &[u8],
+        k: usize,
+        scales: &[f32],
+        out: &mut [f32],
+    ) {
         let n = scales.len();
         let chunks = k.div_ceil(64);
         // the last chunk's bytes that lie inside a row
