@@ -31,6 +31,7 @@ use tokenizers::AddedToken;
 use crate::error::{Result, TextError};
 use crate::hf_tokenizer::HfTokenizer;
 use crate::unigram_trainer::SortedUnigramTrainer;
+use crate::word_counts::WordCountTrainer;
 use crate::wordpiece_trainer::WordPieceTrainer;
 
 /// A kind of trainable subword model.
@@ -136,8 +137,8 @@ where
             t.with_normalizer(Some(BertNormalizer::new(true, true, Some(false), false)));
             t.with_pre_tokenizer(Some(BertPreTokenizer));
             t.with_decoder(Some(WordPieceDecoder::default()));
-            let mut trainer = WordPieceTrainer::new(options.vocab_size, options.min_frequency, added, unk);
-            t.train(&mut trainer, texts).map_err(fail)?;
+            let learner = WordPieceTrainer::new(options.vocab_size, options.min_frequency, added, unk);
+            t.train(&mut WordCountTrainer::new(learner), texts).map_err(fail)?;
             t
         }
         TrainKind::Unigram => {
@@ -152,7 +153,7 @@ where
                 .unk_token(unk)
                 .build()
                 .map_err(|e| TextError::tokenizer(what.clone(), e))?;
-            t.train(&mut SortedUnigramTrainer::new(inner), texts).map_err(fail)?;
+            t.train(&mut WordCountTrainer::new(SortedUnigramTrainer(inner)), texts).map_err(fail)?;
             t
         }
     };

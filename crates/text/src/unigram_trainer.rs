@@ -14,24 +14,15 @@
 
 use std::collections::BTreeSet;
 
+use tokenizers::AddedToken;
 use tokenizers::models::ModelWrapper;
 use tokenizers::models::unigram::{Unigram, UnigramTrainer};
-use tokenizers::{AddedToken, Trainer};
 
-use crate::word_counts::count_words;
+use crate::word_counts::LearnFromWords;
 
-/// The crate's Unigram trainer, fed in sorted order, for `tokenizers::Tokenizer::train`.
-pub(crate) struct SortedUnigramTrainer {
-    inner: UnigramTrainer,
-    /// The corpus's words and their counts, sorted by word.
-    words: Vec<(String, u64)>,
-}
-
-impl SortedUnigramTrainer {
-    pub(crate) fn new(inner: UnigramTrainer) -> Self {
-        SortedUnigramTrainer { inner, words: Vec::new() }
-    }
-}
+/// The crate's Unigram trainer, fed in sorted order (for `tokenizers::Tokenizer::train`
+/// through [`WordCountTrainer`](crate::word_counts::WordCountTrainer)).
+pub(crate) struct SortedUnigramTrainer(pub(crate) UnigramTrainer);
 
 /// `pieces` after the first `front` in an order that does not depend on hashing: the characters
 /// (of `chars`) that the crate brought back after EM get their scores in code-point order, and
@@ -63,37 +54,21 @@ fn canonical(mut pieces: Vec<(String, f64)>, front: usize, chars: &BTreeSet<char
     pieces
 }
 
-impl Trainer for SortedUnigramTrainer {
-    type Model = ModelWrapper;
-
-    fn should_show_progress(&self) -> bool {
-        false
-    }
-
-    fn train(&self, model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>> {
+impl LearnFromWords for SortedUnigramTrainer {
+    fn learn(&self, words: &[(String, u64)], model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>> {
         // The crate counts in u32; a word seen more often than that counts as u32::MAX.
-        let sentences = self.words.iter().map(|(w, n)| (w.clone(), u32::try_from(*n).unwrap_or(u32::MAX))).collect();
+        let sentences = words.iter().map(|(w, n)| (w.clone(), u32::try_from(*n).unwrap_or(u32::MAX))).collect();
         let mut unigram = Unigram::default();
-        let special_tokens = self.inner.do_train(sentences, &mut unigram)?;
+        let special_tokens = self.0.do_train(sentences, &mut unigram)?;
         // The crate puts the special tokens first, and the unknown token before them if it is not one.
-        let unk = self.inner.unk_token.as_deref();
+        let unk = self.0.unk_token.as_deref();
         let unk_first = unk.is_some_and(|u| !special_tokens.iter().any(|t| t.content == u));
         let front = special_tokens.len() + usize::from(unk_first);
-        let chars: BTreeSet<char> = self.words.iter().flat_map(|(w, _)| w.chars()).collect();
+        let chars: BTreeSet<char> = words.iter().flat_map(|(w, _)| w.chars()).collect();
         let pieces = canonical(unigram.iter().cloned().collect(), front, &chars);
         let unk_id = unk.and_then(|u| pieces.iter().position(|(p, _)| p == u));
         *model = ModelWrapper::Unigram(Unigram::from(pieces, unk_id, unigram.byte_fallback())?);
         Ok(special_tokens)
-    }
-
-    fn feed<I, S, F>(&mut self, texts: I, process: F) -> tokenizers::Result<()>
-    where
-        I: Iterator<Item = S> + Send,
-        S: AsRef<str> + Send,
-        F: Fn(&str) -> tokenizers::Result<Vec<String>> + Sync,
-    {
-        self.words = count_words(texts, process)?;
-        Ok(())
     }
 }
 

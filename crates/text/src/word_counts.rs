@@ -4,6 +4,51 @@
 use std::collections::HashMap;
 
 use rayon::prelude::*;
+use tokenizers::models::ModelWrapper;
+use tokenizers::{AddedToken, Trainer};
+
+/// A tokenizer model learned from the corpus's counted words.
+pub(crate) trait LearnFromWords: Sync {
+    /// Sets `model` to what `words` (with their counts, sorted by word) teach; returns the
+    /// special tokens to add to the tokenizer.
+    fn learn(&self, words: &[(String, u64)], model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>>;
+}
+
+/// A [`LearnFromWords`] as a trainer for `tokenizers::Tokenizer::train`: fed the corpus, it
+/// counts the words ([`count_words`]), then learns from them.
+pub(crate) struct WordCountTrainer<T> {
+    learner: T,
+    /// The corpus's words and their counts, sorted by word.
+    words: Vec<(String, u64)>,
+}
+
+impl<T> WordCountTrainer<T> {
+    pub(crate) fn new(learner: T) -> Self {
+        WordCountTrainer { learner, words: Vec::new() }
+    }
+}
+
+impl<T: LearnFromWords> Trainer for WordCountTrainer<T> {
+    type Model = ModelWrapper;
+
+    fn should_show_progress(&self) -> bool {
+        false
+    }
+
+    fn train(&self, model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>> {
+        self.learner.learn(&self.words, model)
+    }
+
+    fn feed<I, S, F>(&mut self, texts: I, process: F) -> tokenizers::Result<()>
+    where
+        I: Iterator<Item = S> + Send,
+        S: AsRef<str> + Send,
+        F: Fn(&str) -> tokenizers::Result<Vec<String>> + Sync,
+    {
+        self.words = count_words(texts, process)?;
+        Ok(())
+    }
+}
 
 /// Counts the words that `process` (the tokenizer's normalizer and pre-tokenizer) makes of
 /// `texts`, sorted by word.

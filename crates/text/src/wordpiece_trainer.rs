@@ -13,11 +13,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use ahash::AHashMap;
+use tokenizers::AddedToken;
 use tokenizers::models::ModelWrapper;
 use tokenizers::models::wordpiece::WordPiece;
-use tokenizers::{AddedToken, Trainer};
 
-use crate::word_counts::count_words;
+use crate::word_counts::LearnFromWords;
 
 /// The mark of a symbol that continues a word.
 const PREFIX: &str = "##";
@@ -25,14 +25,13 @@ const PREFIX: &str = "##";
 /// Two adjacent symbols, by id.
 type Pair = (u32, u32);
 
-/// A reproducible WordPiece trainer for `tokenizers::Tokenizer::train`.
+/// A reproducible WordPiece trainer (for `tokenizers::Tokenizer::train` through
+/// [`WordCountTrainer`](crate::word_counts::WordCountTrainer)).
 pub(crate) struct WordPieceTrainer {
     vocab_size: usize,
     min_frequency: u64,
     special_tokens: Vec<AddedToken>,
     unk_token: String,
-    /// The corpus's words and their counts, sorted by word.
-    words: Vec<(String, u64)>,
 }
 
 impl WordPieceTrainer {
@@ -44,25 +43,25 @@ impl WordPieceTrainer {
         special_tokens: Vec<AddedToken>,
         unk_token: String,
     ) -> Self {
-        WordPieceTrainer { vocab_size, min_frequency, special_tokens, unk_token, words: Vec::new() }
+        WordPieceTrainer { vocab_size, min_frequency, special_tokens, unk_token }
     }
 
-    /// The learned vocabulary, indexed by id.
-    fn learn(&self) -> Vec<String> {
+    /// The vocabulary learned from `words` (with their counts, sorted by word), indexed by id.
+    fn vocabulary(&self, words: &[(String, u64)]) -> Vec<String> {
         let mut vocab = Vocabulary::default();
         for token in &self.special_tokens {
             vocab.id(&token.content);
         }
-        let chars: BTreeSet<char> = self.words.iter().flat_map(|(w, _)| w.chars()).collect();
-        let continuing: BTreeSet<char> = self.words.iter().flat_map(|(w, _)| w.chars().skip(1)).collect();
+        let chars: BTreeSet<char> = words.iter().flat_map(|(w, _)| w.chars()).collect();
+        let continuing: BTreeSet<char> = words.iter().flat_map(|(w, _)| w.chars().skip(1)).collect();
         for c in chars {
             vocab.id(&c.to_string());
         }
         for c in continuing {
             vocab.id(&format!("{PREFIX}{c}"));
         }
-        let mut words: Vec<Vec<u32>> = self
-            .words
+        let counts: Vec<i64> = words.iter().map(|&(_, n)| i64::try_from(n).unwrap_or(i64::MAX)).collect();
+        let mut words: Vec<Vec<u32>> = words
             .iter()
             .map(|(w, _)| {
                 w.char_indices()
@@ -70,7 +69,6 @@ impl WordPieceTrainer {
                     .collect()
             })
             .collect();
-        let counts: Vec<i64> = self.words.iter().map(|&(_, n)| i64::try_from(n).unwrap_or(i64::MAX)).collect();
 
         let mut pairs = PairCounts::default();
         for (i, word) in words.iter().enumerate() {
@@ -195,15 +193,9 @@ impl PairCounts {
     }
 }
 
-impl Trainer for WordPieceTrainer {
-    type Model = ModelWrapper;
-
-    fn should_show_progress(&self) -> bool {
-        false
-    }
-
-    fn train(&self, model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>> {
-        let vocab: AHashMap<String, u32> = self.learn().into_iter().zip(0..).collect();
+impl LearnFromWords for WordPieceTrainer {
+    fn learn(&self, words: &[(String, u64)], model: &mut ModelWrapper) -> tokenizers::Result<Vec<AddedToken>> {
+        let vocab: AHashMap<String, u32> = self.vocabulary(words).into_iter().zip(0..).collect();
         let wordpiece = WordPiece::builder()
             .vocab(vocab)
             .unk_token(self.unk_token.clone())
@@ -212,16 +204,6 @@ impl Trainer for WordPieceTrainer {
         *model = ModelWrapper::WordPiece(wordpiece);
         Ok(self.special_tokens.clone())
     }
-
-    fn feed<I, S, F>(&mut self, texts: I, process: F) -> tokenizers::Result<()>
-    where
-        I: Iterator<Item = S> + Send,
-        S: AsRef<str> + Send,
-        F: Fn(&str) -> tokenizers::Result<Vec<String>> + Sync,
-    {
-        self.words = count_words(texts, process)?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -229,9 +211,8 @@ mod tests {
     use super::*;
 
     fn learn(words: &[(&str, u64)], vocab_size: usize) -> Vec<String> {
-        let mut trainer = WordPieceTrainer::new(vocab_size, 2, vec![AddedToken::from("[UNK]", true)], "[UNK]".into());
-        trainer.words = words.iter().map(|&(w, n)| (w.to_owned(), n)).collect();
-        trainer.learn()
+        let trainer = WordPieceTrainer::new(vocab_size, 2, vec![AddedToken::from("[UNK]", true)], "[UNK]".into());
+        trainer.vocabulary(&words.iter().map(|&(w, n)| (w.to_owned(), n)).collect::<Vec<_>>())
     }
 
     #[test]

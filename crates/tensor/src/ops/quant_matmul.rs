@@ -22,22 +22,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use gemm::Parallelism;
 
-use crate::fork::{for_each_chunk_mut, for_each_part};
+use crate::fork::for_each_part;
 use crate::error::Result;
 use crate::kernel::{KernelPath, kernel_path, standard};
 use crate::ops::quant_input::{QuantActivations, quant_activations};
 use crate::ops::quant_matrix::{
     Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, QuantFormat, QuantMatrix, f16_at, groups,
 };
-use crate::ops::quant_q8::matmul_q8;
+use crate::ops::quant_q8::{by_weight_rows, matmul_q8};
 use crate::ops::vnni::vnni_available;
 use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
 
 /// Weight rows widened together for one gemm call of a matrix product.
 const BLOCK_ROWS: usize = 128;
-/// Below this many multiply-adds a vector product stays on one thread.
-const PAR_MIN_MACS: usize = 1 << 16;
 /// Input rows from which a product goes through widened blocks and gemm; fewer rows (decoding,
 /// small batches) take the vector kernels with int8 activations, every weight read once per
 /// four input rows. The boundary with a future AMX-INT8 path for larger products.
@@ -172,29 +170,7 @@ fn gemv_quant(x: &[f32], m: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
             }
         }
     };
-    let threads = rayon::current_num_threads();
-    if m * k * n < PAR_MIN_MACS || threads == 1 {
-        part(0, n, y);
-        return;
-    }
-    let per = n.div_ceil(threads).div_ceil(4) * 4;
-    if m == 1 {
-        for_each_chunk_mut(y, per, |i, out| part(i * per, out.len(), out));
-        return;
-    }
-    // parts[t]: [m, len], the outputs of weight rows t·per.. (len of them)
-    let mut parts = vec![Vec::new(); n.div_ceil(per)];
-    for_each_chunk_mut(&mut parts, 1, |t, out| {
-        let (j0, len) = (t * per, per.min(n - t * per));
-        out[0] = vec![0.0f32; m * len];
-        part(j0, len, &mut out[0]);
-    });
-    for (t, out) in parts.into_iter().enumerate() {
-        let (j0, len) = (t * per, per.min(n - t * per));
-        for (yr, or) in y.chunks_exact_mut(n).zip(out.chunks_exact(len)) {
-            yr[j0..j0 + len].copy_from_slice(or);
-        }
-    }
+    by_weight_rows(m, k, n, y, part);
 }
 
 /// `out[m, n] = x[m, k] · w[n, k]ᵀ`: blocks of [`BLOCK_ROWS`] weight rows widened to f32 and

@@ -45,12 +45,31 @@ pub(crate) fn matmul_q8(x: &[f32], m: usize, k: usize, w: &QuantMatrix, p: &Pack
         Inputs::Int8(xs) => int8_rows(xs, p, k, j0, len, out),
         Inputs::Q4(xs) => q4_rows(xs, p, j0, len, out),
     };
+    by_weight_rows(m, k, n, y, part);
+}
+
+/// `y` (`[m, n]`) from `part(j0, len, out)`, which writes the outputs of weight rows
+/// `j0..j0 + len` of every input row into `out` (`[m, len]`): the weight rows split over rayon's
+/// threads (in multiples of four) unless the product has fewer than [`PAR_MIN_MACS`]
+/// multiply-adds.
+pub(crate) fn by_weight_rows(
+    m: usize,
+    k: usize,
+    n: usize,
+    y: &mut [f32],
+    part: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
     let threads = rayon::current_num_threads();
     if m * k * n < PAR_MIN_MACS || threads == 1 {
         part(0, n, y);
         return;
     }
     let per = n.div_ceil(threads).div_ceil(4) * 4;
+    if m == 1 {
+        // one input row: each part's outputs are a piece of y
+        for_each_chunk_mut(y, per, |t, out| part(t * per, out.len(), out));
+        return;
+    }
     // parts[t]: [m, len], the outputs of weight rows t·per.. (len of them)
     let mut parts = vec![Vec::new(); n.div_ceil(per)];
     for_each_chunk_mut(&mut parts, 1, |t, out| {
