@@ -36,9 +36,9 @@ use crate::tensor::Tensor;
 
 /// Weight rows widened together for one gemm call of a matrix product.
 const BLOCK_ROWS: usize = 128;
-/// Input rows from which a product goes through widened blocks and gemm; fewer rows (decoding,
-/// small batches) take the vector kernels with int8 activations, every weight read once per
-/// four input rows. The boundary with a future AMX-INT8 path for larger products.
+/// Input rows from which a product may go to AMX (where it runs) or to widened blocks and gemm
+/// (past [`VNNI_MAX_ROWS`] with int8 activations); fewer rows (decoding, small batches) take the
+/// vector kernels, every weight read once per four input rows (eight for int8 weights on VNNI).
 pub const GEMM_MIN_ROWS: usize = 16;
 /// Input rows below which int8 and 4-bit weights stay on the vector kernels with int8
 /// activations (past [`GEMM_MIN_ROWS`]) where AMX does not run (`amx_int8` and `amx_q4` take

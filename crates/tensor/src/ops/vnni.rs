@@ -67,6 +67,7 @@ mod x86 {
     /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold `scales.len() × k` bytes, `out`
     /// `xs.len() × scales.len()` values, and every input must have been built from `k` values.
     pub(crate) unsafe fn int8_rows(xs: &[Q8Input], w: &[u8], k: usize, scales: &[f32], out: &mut [f32]) {
+        debug_assert!((1..=INT8_INPUTS).contains(&xs.len()), "{} inputs", xs.len());
         // SAFETY: as this function's.
         unsafe {
             match xs.len() {
