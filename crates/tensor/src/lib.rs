@@ -58,7 +58,7 @@ pub use ops::bf16_native::native_bf16;
 pub use ops::kv_attention::KvBuffer;
 pub use ops::mask::Mask;
 pub use ops::quant_input::{
-    Q8_BLOCK, QuantActivations, QuantActivationsGuard, quant_activations, quant_activations_scope, set_quant_activations,
+    Q8_SPAN, QuantActivations, QuantActivationsGuard, quant_activations, quant_activations_scope, set_quant_activations,
 };
 pub use ops::quant_matmul::{GEMM_MIN_ROWS, VNNI_MAX_ROWS, quant_gemv_calls};
 pub use ops::quant_matrix::{Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, Q4_LAYOUT, QuantFormat, QuantMatrix, QuantParts};

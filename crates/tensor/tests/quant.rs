@@ -5,7 +5,7 @@
 //! activation switches are process-wide, so one test walks every combination in turn.
 
 use loam_tensor::{
-    KernelPath, Q8_BLOCK, VNNI_MAX_ROWS, QuantActivations, QuantFormat, QuantMatrix, Rng, Tensor, force_portable,
+    KernelPath, Q8_SPAN, VNNI_MAX_ROWS, QuantActivations, QuantFormat, QuantMatrix, Rng, Tensor, force_portable,
     kernel_path, no_grad, quant_gemv_calls, set_quant_activations, vnni_available, wide_available,
 };
 
@@ -23,15 +23,33 @@ fn reference(x: &[f32], w: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The activations a product with int8 activations sees: each row cut into blocks of 32,
-/// `d = max|x| / 127`, `q = round(x / d)`, value `d · q` (products of fewer than
-/// [`VNNI_MAX_ROWS`] rows where AMX does not run; larger ones keep f32 activations).
-fn q8_activations(x: &[f32], k: usize) -> Vec<f32> {
+/// `d · round(v / d)` for each value of a block, `d = max|block| / 127` (ties to even).
+fn quantize_block(block: &[f32]) -> Vec<f32> {
+    let d = block.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+    block.iter().map(|&v| if d > 0.0 { d * (v / d).round_ties_even() } else { 0.0 }).collect()
+}
+
+/// The activations a product with int8 activations sees (products of fewer than
+/// [`VNNI_MAX_ROWS`] rows where AMX does not run; larger ones keep f32 activations): with
+/// 4-bit weights each row cut into blocks of 32 neighbours; with int8 weights into spans of
+/// [`Q8_SPAN`] (256) values, a block being values `4l..4l + 4` of each 64-value chunk of a span.
+fn q8_activations(x: &[f32], k: usize, format: QuantFormat) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for row in x.chunks(k) {
-        for block in row.chunks(Q8_BLOCK) {
-            let d = block.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
-            out.extend(block.iter().map(|&v| if d > 0.0 { d * (v / d).round() } else { 0.0 }));
+        if format == QuantFormat::Q4 {
+            row.chunks(32).for_each(|block| out.extend(quantize_block(block)));
+            continue;
+        }
+        for span in row.chunks(Q8_SPAN) {
+            let mut values = vec![0.0f32; span.len()];
+            for lane in 0..16 {
+                let at: Vec<usize> = (0..span.len()).filter(|i| i % 64 / 4 == lane).collect();
+                let block: Vec<f32> = at.iter().map(|&i| span[i]).collect();
+                for (&i, v) in at.iter().zip(quantize_block(&block)) {
+                    values[i] = v;
+                }
+            }
+            out.extend(values);
         }
     }
     out
@@ -42,8 +60,9 @@ fn q8_activations(x: &[f32], k: usize) -> Vec<f32> {
 fn products(activations: QuantActivations) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(11);
     let mut outs = Vec::new();
-    // (m, k, n): a few rows (m < 16, in kernel calls of up to 4 rows) and matrices, k below, at and between multiples of 16, 32
-    // and 64, n odd and large enough to be split over threads
+    // (m, k, n): a few rows (in kernel calls of up to 8 rows) and matrices, k below, at and
+    // between multiples of 16, 32, 64 and 256 (the int8 activations' spans), n odd and large
+    // enough to be split over threads
     let shapes = [
         (1, 5, 3),
         (1, 37, 21),
@@ -55,6 +74,8 @@ fn products(activations: QuantActivations) -> Vec<Vec<f32>> {
         (4, 45, 19),
         (5, 130, 67),
         (9, 768, 300),
+        (8, 300, 41),
+        (12, 600, 37),
         (15, 40, 33),
         (17, 100, 300),
         (40, 70, 45),
@@ -67,7 +88,7 @@ fn products(activations: QuantActivations) -> Vec<Vec<f32>> {
             assert_eq!(got.shape(), &[m, n]);
             let got = got.to_vec();
             let int8_in = activations == QuantActivations::Int8 && format != QuantFormat::Bf16 && m < VNNI_MAX_ROWS;
-            let xs = if int8_in { q8_activations(&x.to_vec(), k) } else { x.to_vec() };
+            let xs = if int8_in { q8_activations(&x.to_vec(), k, format) } else { x.to_vec() };
             let want = reference(&xs, &w.dequantize().to_vec(), m, k, n);
             for (o, (&g, &r)) in got.iter().zip(&want).enumerate() {
                 let tol = 2e-5 * (k as f64).sqrt() * (1.0 + r.abs());

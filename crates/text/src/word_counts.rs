@@ -52,7 +52,7 @@ impl<T: LearnFromWords> Trainer for WordCountTrainer<T> {
 
 /// Counts the words that `process` (the tokenizer's normalizer and pre-tokenizer) makes of
 /// `texts`, sorted by word.
-pub(crate) fn count_words<I, S, F>(texts: I, process: F) -> tokenizers::Result<Vec<(String, u64)>>
+fn count_words<I, S, F>(texts: I, process: F) -> tokenizers::Result<Vec<(String, u64)>>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,

@@ -1,9 +1,15 @@
-//! Activations quantized on the fly for the integer quantized products (the way llama.cpp's
-//! Q8_0 × Q8_0 dot works): an input vector `x` is cut into blocks of [`Q8_BLOCK`] values,
-//! each with an f32 scale `d = max|x_block| / 127` and int8 values `q = round(x / d)` in
-//! −127..=127 (a block of zeros has `d = 0`). A product with a weight row then sums integer
-//! products a block at a time (`vpdpbusd`, AVX-512 VNNI) and applies `d` (and the weight's
-//! scales) in f32 once a block.
+//! Activations quantized on the fly for the integer quantized products: an input vector `x`
+//! is cut into blocks, each with an f32 scale `d = max|x_block| / 127` and int8 values
+//! `q = round(x / d)` in −127..=127 (ties to even; a block of zeros has `d = 0`). A product
+//! with a weight row then sums integer products a block at a time (`vpdpbusd`, AVX-512 VNNI)
+//! and applies `d` (and the weight's scales) in f32 once a block.
+//!
+//! For int8 weights ([`Q8Input`]) a block is not a run of neighbours but one 4-value lane of
+//! `vpdpbusd`'s i32 accumulator across a span of [`Q8_SPAN`] values: values `4l..4l + 4` of each
+//! of the span's four 64-value chunks (16 values). The kernel then adds four chunks into one
+//! i32 register before it converts and scales it, instead of converting and scaling after every
+//! instruction, which had made the scaling as costly as the products. For 4-bit weights
+//! ([`Q4Input`]) a block is a weight group of 32 neighbours (llama.cpp's Q8_0 blocks).
 //!
 //! Which activations a product uses is [`QuantActivations`], process-wide: int8 (the default)
 //! or f32 (the weights widened to f32 against the exact input, as before VNNI), for quality
@@ -17,18 +23,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::ops::quant_matrix::{Q4_GROUP, groups};
 
-/// Activation values sharing one f32 scale (equal to [`Q4_GROUP`], so that a 4-bit weight
-/// group meets exactly one activation block).
-pub const Q8_BLOCK: usize = 32;
-
-/// Bytes of one AVX-512 register: the activation buffers are padded to a multiple of it.
-const LANE_BYTES: usize = 64;
+/// Values of one AVX-512 register of bytes: the int8 activations are padded to a multiple.
+pub(crate) const CHUNK: usize = 64;
+/// Values of one i32 lane of `vpdpbusd` (four bytes).
+const LANE: usize = 4;
+/// Lanes of a chunk, and scales of a span.
+pub(crate) const LANES: usize = CHUNK / LANE;
+/// Values whose lanes share their scales in the activations of a product with int8 weights:
+/// four chunks (the last span of a row may be shorter).
+pub const Q8_SPAN: usize = 4 * CHUNK;
 
 /// The activations a product of fewer than [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) rows with
 /// an int8 or 4-bit matrix uses (larger products and bf16 weights always use f32 activations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuantActivations {
-    /// Blocks of [`Q8_BLOCK`] int8 values with an f32 scale each, multiplied as integers
+    /// Blocks of int8 values with an f32 scale each, multiplied as integers
     /// (`vpdpbusd` where the CPU has AVX-512 VNNI). The default.
     Int8,
     /// The exact f32 input, each weight widened to f32.
@@ -89,49 +98,82 @@ pub fn quant_activations() -> QuantActivations {
     if F32_ACTIVATIONS.load(Ordering::Relaxed) { QuantActivations::F32 } else { QuantActivations::Int8 }
 }
 
+/// `round(v / d)` in −127..=127 for a block's scale `d > 0`, ties to even: adding and taking
+/// away 1.5 · 2²³ rounds in the FPU's own mode (exact here: `|v / d|` is about 127 at most),
+/// which vectorizes on any x86-64 (`round_ties_even` calls `rintf` without SSE4.1).
+fn quantize_value(v: f32, d: f32) -> f32 {
+    const ROUND: f32 = 12_582_912.0;
+    ((v / d + ROUND) - ROUND).clamp(-127.0, 127.0)
+}
+
 /// One block's scale and values: `d = max|x| / 127`, `q = round(x / d)`.
 fn quantize_block(x: &[f32], q: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     if d > 0.0 {
         for (o, &v) in q.iter_mut().zip(x) {
-            *o = (v / d).round().clamp(-127.0, 127.0) as i8;
+            *o = quantize_value(v, d) as i8;
         }
     }
     d
 }
 
-/// An input vector quantized for int8 weights (per output channel).
+/// An input vector quantized for int8 weights (per output channel), a scale per lane of each
+/// span ([`Q8_SPAN`]).
 pub(crate) struct Q8Input {
-    /// The values in order, zero-padded to a multiple of 64.
+    /// The values in order, zero-padded to a multiple of [`CHUNK`].
     pub(crate) q: Vec<i8>,
-    /// One scale per block of [`Q8_BLOCK`] values (padding included).
+    /// [`LANES`] scales a span: `d[s · LANES + l]` is the scale of values `4l..4l + 4` of each
+    /// chunk of span `s` (padded to whole spans with zeros).
     pub(crate) d: Vec<f32>,
-    /// The scale of each 4-byte lane of `q` (`q.len() / 4`): the factor `vpdpbusd`'s i32 lanes
-    /// are multiplied by.
-    pub(crate) lane_d: Vec<f32>,
     /// `Σ_b d_b · Σ q_b`: the wide kernel reads weights as `w + 128` (unsigned) and subtracts
     /// `128 ·` this once a row.
     pub(crate) offset: f32,
 }
 
 impl Q8Input {
-    /// `x` quantized in blocks of [`Q8_BLOCK`].
+    /// `x` quantized a lane of a span at a time.
     pub(crate) fn new(x: &[f32]) -> Q8Input {
-        let padded = x.len().div_ceil(LANE_BYTES) * LANE_BYTES;
-        let mut q = vec![0i8; padded];
-        let mut d = vec![0.0f32; padded / Q8_BLOCK];
-        for ((xb, qb), db) in x.chunks(Q8_BLOCK).zip(q.chunks_mut(Q8_BLOCK)).zip(d.iter_mut()) {
-            *db = quantize_block(xb, qb);
+        let mut q = vec![0i8; x.len().div_ceil(CHUNK) * CHUNK];
+        let mut d = vec![0.0f32; x.len().div_ceil(Q8_SPAN) * LANES];
+        let mut offset = 0.0f32;
+        for ((xs, qs), ds) in x.chunks(Q8_SPAN).zip(q.chunks_mut(Q8_SPAN)).zip(d.chunks_exact_mut(LANES)) {
+            // amax[i]: the largest |value| at position i of the span's chunks
+            let mut amax = [0.0f32; CHUNK];
+            for xc in xs.chunks(CHUNK) {
+                for (m, &v) in amax.iter_mut().zip(xc) {
+                    *m = m.max(v.abs());
+                }
+            }
+            // scale[i]: the scale of position i's lane
+            let mut scale = [0.0f32; CHUNK];
+            for ((dl, ml), sl) in ds.iter_mut().zip(amax.chunks_exact(LANE)).zip(scale.chunks_exact_mut(LANE)) {
+                *dl = ml.iter().fold(0.0f32, |a, &b| a.max(b)) / 127.0;
+                sl.fill(*dl);
+            }
+            // sums[i]: the quantized values at position i of the span's chunks, added (exact
+            // in f32: at most 4 × 127)
+            let mut sums = [0.0f32; CHUNK];
+            for (xc, qc) in xs.chunks(CHUNK).zip(qs.chunks_mut(CHUNK)) {
+                // fixed-length loops over a whole chunk (zero-padded), which vectorize
+                let mut v = [0.0f32; CHUNK];
+                v[..xc.len()].copy_from_slice(xc);
+                let mut t = [0.0f32; CHUNK];
+                for ((t, &v), &sl) in t.iter_mut().zip(&v).zip(&scale) {
+                    *t = if sl > 0.0 { quantize_value(v, sl) } else { 0.0 };
+                }
+                for ((o, &t), sum) in qc.iter_mut().zip(&t).zip(&mut sums) {
+                    *o = t as i32 as i8;
+                    *sum += t;
+                }
+            }
+            offset += sums.chunks_exact(LANE).zip(&*ds).map(|(sl, &dl)| dl * sl.iter().sum::<f32>()).sum::<f32>();
         }
-        let lane_d = (0..padded / 4).map(|l| d[l * 4 / Q8_BLOCK]).collect();
-        let offset =
-            q.chunks(Q8_BLOCK).zip(&d).map(|(qb, &db)| db * qb.iter().map(|&v| i32::from(v)).sum::<i32>() as f32).sum();
-        Q8Input { q, d, lane_d, offset }
+        Q8Input { q, d, offset }
     }
 }
 
-/// An input vector quantized for 4-bit weights: blocks of [`Q8_BLOCK`] = [`Q4_GROUP`] values,
+/// An input vector quantized for 4-bit weights: blocks of [`Q4_GROUP`] values,
 /// laid out to meet the packed nibbles. Four groups' 64 packed bytes hold their elements
 /// 0..16 in the low nibbles and 16..32 in the high ones, so the values of four groups
 /// (128 bytes) are stored as the four runs of elements 0..16, then the four runs of 16..32.
@@ -178,15 +220,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_quantize_to_their_own_scale_and_pad_with_zeros() {
-        let x: Vec<f32> = (0..70).map(|i| if i < 32 { i as f32 } else { -0.5 * (i - 32) as f32 }).collect();
+    fn int8_blocks_are_lanes_of_a_span_and_pad_with_zeros() {
+        // 300 values: one whole span (256) and 44 values of a second
+        let x: Vec<f32> = (0..300).map(|i| if i == 64 + 5 { 50.0 } else { (i % 7) as f32 - 3.0 }).collect();
         let q = Q8Input::new(&x);
-        assert_eq!(q.q.len(), 128);
-        assert_eq!((q.d[0], q.d[1]), (31.0 / 127.0, 15.5 / 127.0));
-        assert_eq!((q.q[31], q.q[63], q.q[1]), (127, -127, 4)); // 1 / (31 / 127) = 4.1
-        assert!(q.q[70..].iter().all(|&v| v == 0) && q.d[3] == 0.0);
-        assert_eq!(q.lane_d[7], q.d[0]);
-        assert_eq!(q.lane_d[8], q.d[1]);
+        assert_eq!((q.q.len(), q.d.len()), (320, 32));
+        // lane 1 of span 0 holds values 4..8 of each chunk: value 69 (chunk 1) sets its scale
+        assert_eq!(q.d[1], 50.0 / 127.0);
+        assert_eq!(q.q[69], 127);
+        assert_eq!(q.q[4], 3); // value 4 is 1: 1 / (50 / 127) = 2.54, in the same lane
+        // lane 0 of span 0 (values 0..4 of each chunk) never sees more than 3
+        assert_eq!(q.d[0], 3.0 / 127.0);
+        // span 1 has 44 values: lanes 11.. are padding with scale 0
+        assert!(q.d[16 + 11..].iter().all(|&d| d == 0.0) && q.d[16 + 10] > 0.0);
+        assert!(q.q[300..].iter().all(|&v| v == 0));
+        let offset: f32 = (0..300).map(|i| q.d[i / Q8_SPAN * LANES + i % CHUNK / LANE] * f32::from(q.q[i])).sum();
+        assert!((q.offset - offset).abs() < 1e-4, "{} vs {offset}", q.offset);
     }
 
     #[test]
@@ -194,12 +243,12 @@ mod tests {
         let x: Vec<f32> = (0..40).map(|i| (i + 1) as f32).collect();
         let q = Q4Input::new(&x);
         assert_eq!((q.groups, q.q.len(), q.d.len()), (2, 128, 4));
-        assert_eq!(q.q[0], (1.0f32 / (32.0 / 127.0)).round() as i8);
-        assert_eq!(q.q[64], (17.0f32 / (32.0 / 127.0)).round() as i8);
-        assert_eq!(q.q[16], (33.0f32 / (40.0 / 127.0)).round() as i8); // group 1, element 0
+        assert_eq!(q.q[0], (1.0f32 / (32.0 / 127.0)).round_ties_even() as i8);
+        assert_eq!(q.q[64], (17.0f32 / (32.0 / 127.0)).round_ties_even() as i8);
+        assert_eq!(q.q[16], (33.0f32 / (40.0 / 127.0)).round_ties_even() as i8); // group 1, element 0
         assert_eq!(q.q[64 + 16 + 7], 0); // group 1 has 8 elements
         let d1 = 40.0f32 / 127.0;
-        let want: f32 = (33..=40).map(|v| d1 * (v as f32 / d1).round()).sum();
+        let want: f32 = (33..=40).map(|v| d1 * (v as f32 / d1).round_ties_even()).sum();
         assert!((q.sums[1] - want).abs() < 1e-4, "{} vs {want}", q.sums[1]);
     }
 

@@ -158,13 +158,13 @@ fn int8_activations() -> bool {
 /// 4-bit ones once per row.
 fn gemv_quant(x: &[f32], m: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
     let (k, n) = (w.cols, w.rows);
-    let q4: Vec<Q4F32Input> =
-        if w.format == QuantFormat::Q4 { x.chunks_exact(k).map(Q4F32Input::new).collect() } else { Vec::new() };
+    // Some: the inputs with their group sums, for 4-bit weights
+    let q4: Option<Vec<Q4F32Input>> =
+        (w.format == QuantFormat::Q4).then(|| x.chunks_exact(k).map(Q4F32Input::new).collect());
     // out: [m, len], the outputs of weight rows j0..j0 + len
-    let part = |j0: usize, len: usize, out: &mut [f32]| {
-        if q4.is_empty() {
-            int8_rows(x, k, p, j0, len, out);
-        } else {
+    let part = |j0: usize, len: usize, out: &mut [f32]| match &q4 {
+        None => int8_rows(x, k, p, j0, len, out),
+        Some(q4) => {
             for (xq, o) in q4.iter().zip(out.chunks_exact_mut(len)) {
                 q4_rows(xq, p, j0, o);
             }
@@ -241,13 +241,14 @@ impl Tensor {
         let mut out = vec![0.0f32; m * n];
         if k > 0 && n > 0 && m > 0 && !q4_on_amx(&xs, m, k, w, &mut out) {
             let int8 = int8_activations();
+            let f32_gemm_min = if w.format == QuantFormat::Q4 { Q4_F32_GEMM_MIN_ROWS } else { GEMM_MIN_ROWS };
             if int8 && m < GEMM_MIN_ROWS {
                 matmul_q8(&xs, m, k, w, p, &mut out);
             } else if m >= GEMM_MIN_ROWS && super::amx_int8::try_gemm(&xs, m, k, w, &mut out) {
                 // int8 weights on AMX (ops/amx_int8.rs): 16 rows or more, AMX on
             } else if int8 && m < VNNI_MAX_ROWS {
                 matmul_q8(&xs, m, k, w, p, &mut out);
-            } else if m >= if w.format == QuantFormat::Q4 { Q4_F32_GEMM_MIN_ROWS } else { GEMM_MIN_ROWS } {
+            } else if m >= f32_gemm_min {
                 gemm_quant(&xs, m, k, w, &mut out);
             } else {
                 gemv_quant(&xs, m, w, p, &mut out);

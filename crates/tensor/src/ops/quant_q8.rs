@@ -1,5 +1,6 @@
-//! Products of a few input rows (1 to [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS) − 1: decoding,
-//! a small batch of sequences) with an int8 or 4-bit matrix, the activations quantized to int8
+//! Products of a few input rows (decoding, a small batch of sequences: fewer than
+//! [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS), or [`VNNI_MAX_ROWS`](crate::VNNI_MAX_ROWS) where AMX
+//! does not run) with an int8 or 4-bit matrix, the activations quantized to int8
 //! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows (eight for
 //! int8 weights on the VNNI kernel): the VNNI kernels ([`vnni`](crate::ops::vnni)) when
 //! [`kernel_path`] is wide and the CPU has AVX-512 VNNI, portable loops with the same integer
@@ -7,18 +8,19 @@
 
 use std::sync::atomic::Ordering;
 
-
 use crate::fork::for_each_chunk_mut;
 use crate::kernel::{KernelPath, kernel_path};
-use crate::ops::quant_input::{Q4Input, Q8_BLOCK, Q8Input};
+use crate::ops::quant_input::{CHUNK, LANES, Q4Input, Q8_SPAN, Q8Input};
 use crate::ops::quant_matmul::CALLS;
 use crate::ops::quant_matrix::{Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, QuantFormat, QuantMatrix, f16_at};
-use crate::ops::vnni::vnni_available;
+use crate::ops::vnni::{INT8_INPUTS, vnni_available};
 
 /// Input rows a kernel call multiplies together, sharing each load of the weights.
 pub(crate) const X_ROWS: usize = 4;
 /// Below this many multiply-adds a product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
+/// Below this many input values the inputs are quantized on one thread.
+const PAR_QUANT_MIN: usize = 1 << 13;
 
 /// Whether the int8-activation products run on the VNNI kernels.
 fn vnni_path() -> bool {
@@ -35,10 +37,9 @@ enum Inputs {
 /// packed values).
 pub(crate) fn matmul_q8(x: &[f32], m: usize, k: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
     let n = w.rows;
-    let rows = x.chunks_exact(k);
     let inputs = match w.format {
-        QuantFormat::Q4 => Inputs::Q4(rows.map(Q4Input::new).collect()),
-        _ => Inputs::Int8(rows.map(Q8Input::new).collect()),
+        QuantFormat::Q4 => Inputs::Q4(quantize_rows(x, k, Q4Input::new)),
+        _ => Inputs::Int8(quantize_rows(x, k, Q8Input::new)),
     };
     // out: [m, len], the outputs of weight rows j0..j0 + len
     let part = |j0: usize, len: usize, out: &mut [f32]| match &inputs {
@@ -46,6 +47,24 @@ pub(crate) fn matmul_q8(x: &[f32], m: usize, k: usize, w: &QuantMatrix, p: &Pack
         Inputs::Q4(xs) => q4_rows(xs, p, j0, len, out),
     };
     by_weight_rows(m, k, n, y, part);
+}
+
+/// The rows of `x` (`k` values each) quantized by `new`, split over threads from
+/// [`PAR_QUANT_MIN`] values on (the rows of a batch of 32 took 5% of a decoding step on one
+/// thread while the other waited).
+fn quantize_rows<T: Send>(x: &[f32], k: usize, new: impl Fn(&[f32]) -> T + Sync) -> Vec<T> {
+    if x.len() < PAR_QUANT_MIN {
+        return x.chunks_exact(k).map(new).collect();
+    }
+    let mut rows: Vec<Option<T>> = x.chunks_exact(k).map(|_| None).collect();
+    let per = rows.len().div_ceil(rayon::current_num_threads());
+    for_each_chunk_mut(&mut rows, per, |t, slots| {
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let r = t * per + i;
+            *slot = Some(new(&x[r * k..(r + 1) * k]));
+        }
+    });
+    rows.into_iter().map(|r| r.expect("every row was quantized")).collect()
 }
 
 /// `y` (`[m, n]`) from `part(j0, len, out)`, which writes the outputs of weight rows
@@ -92,10 +111,7 @@ fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &
     let vnni = vnni_path();
     CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
     // the VNNI kernel shares each weight load among up to eight inputs
-    #[cfg(target_arch = "x86_64")]
-    let per_call = if vnni { crate::ops::vnni::INT8_INPUTS } else { X_ROWS };
-    #[cfg(not(target_arch = "x86_64"))]
-    let per_call = X_ROWS;
+    let per_call = if vnni { INT8_INPUTS } else { X_ROWS };
     for (xb, ob) in xs.chunks(per_call).zip(out.chunks_mut(per_call * len)) {
         #[cfg(target_arch = "x86_64")]
         if vnni {
@@ -107,9 +123,15 @@ fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &
         for (x, orow) in xb.iter().zip(ob.chunks_exact_mut(len)) {
             for ((o, row), &s) in orow.iter_mut().zip(q.chunks_exact(k)).zip(scales) {
                 let mut total = 0.0f32;
-                for ((wb, qb), &d) in row.chunks(Q8_BLOCK).zip(x.q.chunks(Q8_BLOCK)).zip(&x.d) {
-                    let dot: i32 = wb.iter().zip(qb).map(|(&w, &v)| i32::from(w as i8) * i32::from(v)).sum();
-                    total += d * dot as f32;
+                for ((ws, qs), ds) in row.chunks(Q8_SPAN).zip(x.q.chunks(Q8_SPAN)).zip(x.d.chunks_exact(LANES)) {
+                    // dots[l]: lane l's integer products over the span's chunks
+                    let mut dots = [0i32; LANES];
+                    for (wc, qc) in ws.chunks(CHUNK).zip(qs.chunks(CHUNK)) {
+                        for (i, (&w, &v)) in wc.iter().zip(qc).enumerate() {
+                            dots[i * LANES / CHUNK] += i32::from(w as i8) * i32::from(v);
+                        }
+                    }
+                    total += dots.iter().zip(ds).map(|(&dot, &d)| d * dot as f32).sum::<f32>();
                 }
                 *o = s * total;
             }

@@ -10,8 +10,20 @@
 //! needing a per-row weight sum (the other usual trick) or a sign flip of every weight.
 //!
 //! Both kernels take a run of weight rows (one thread's share; [`quant_q8`] splits the rows)
-//! and one to four input rows, and keep four weight rows in flight: each load of a weight
-//! serves every input row, each load of an input four weight rows.
+//! and several input rows (up to four for 4-bit weights, [`INT8_INPUTS`] for int8 ones), and
+//! keep several weight rows in flight: each load of a weight serves every input row, each load
+//! of an input every row in flight.
+//!
+//! The int8 kernel adds the `vpdpbusd` of a span's four chunks ([`Q8_SPAN`]) in one i32
+//! register before it converts it to f32 and applies the lanes' scales: one conversion and one
+//! FMA per four products instead of per product. `vpdpbusd` and the conversion share one port
+//! on these CPUs, so the scaling had cost as much as the products. Measured on
+//! `[32, k] × [k, n]` (`k, n` = 768, 3072 / 3072, 768 / 768, 2304 / 768, 50257; a Xeon without
+//! AMX, two binaries alternating, GMAC/s): 70–85 / 59–65 / 76–104 / 87–89 with blocks of 32
+//! neighbours against 104–109 / 77–90 / 82–113 / 100–112 with spans, both with the
+//! activations quantized the same fast way (see [`Q8Input::new`]).
+//!
+//! [`Q8_SPAN`]: crate::Q8_SPAN
 //!
 //! [`quant_q8`]: crate::ops::quant_q8
 
@@ -32,25 +44,29 @@ pub fn vnni_available() -> bool {
     }
 }
 
+/// Inputs the int8 kernel multiplies together: eight, each weight load shared by all of them.
+/// Against two calls of four, GPT-2 124M int8 on a Xeon without AMX, tokens/s: batch 8
+/// 277.3–277.9 → 359.6–363.3 and batch 32 317.9–326.3 → 342.0–351.7 (one binary, switched
+/// alternately), 300.7–332.4 → 340.0–341.2 and 287.9–299.0 → 314.7–338.7 (two binaries,
+/// alternating).
+pub(crate) const INT8_INPUTS: usize = 8;
+
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{INT8_INPUTS, int8_rows, q4_rows};
+pub(crate) use x86::{int8_rows, q4_rows};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::ops::quant_input::{Q4Input, Q8Input};
+    use super::INT8_INPUTS;
+    use crate::ops::quant_input::{CHUNK, LANES, Q4Input, Q8_SPAN, Q8Input};
     use crate::ops::quant_matrix::Q4_BLOCK_BYTES;
 
     /// Rows kept in flight.
     const ROWS: usize = 4;
-    /// Inputs the int8 kernel multiplies together: eight, each weight load shared by all of them,
-    /// two weight rows in flight (16 accumulators). Against two calls of four (four rows in
-    /// flight), GPT-2 124M int8 on a Xeon without AMX, tokens/s: batch 8 277.3–277.9 →
-    /// 359.6–363.3 and batch 32 317.9–326.3 → 342.0–351.7 (one binary, switched alternately),
-    /// 300.7–332.4 → 340.0–341.2 and 287.9–299.0 → 314.7–338.7 (two binaries, alternating).
-    /// Three rows in flight gave no more.
-    pub(crate) const INT8_INPUTS: usize = 8;
+    /// Chunks of a span of the int8 activations ([`Q8_SPAN`]): the int8 kernel's i32 sums run
+    /// over this many `vpdpbusd` before they are converted and scaled.
+    const SPAN_CHUNKS: usize = Q8_SPAN / CHUNK;
     /// How far ahead of its reads the 4-bit kernel asks for each row's blocks (the int8 kernel
     /// asks for the same line of the rows it reads next, `R` rows below): 2 KB measured
     /// 1.37–1.38× faster than none (the hardware prefetcher alone) over one GPT-2 token's
@@ -59,9 +75,10 @@ mod x86 {
     const PREFETCH_BYTES: usize = 2048;
 
     /// `out[r, j] = scale[j] · Σ_b d_b · (q_b · w[j, b])` for each input `xs[r]` (1 to
-    /// [`INT8_INPUTS`] of them; from 5 on, two weight rows in flight instead of four) and int8
-    /// weights `w` `[scales.len(), k]` (row-major, i8 as u8); `out` is
-    /// `[xs.len(), scales.len()]`.
+    /// [`INT8_INPUTS`] of them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8);
+    /// `out` is `[xs.len(), scales.len()]`. Weight rows in flight: four for one or two inputs,
+    /// two for three or four, one from five on (each in flight costs two registers an input:
+    /// the span's i32 sums and the row's f32 total).
     ///
     /// # Safety
     /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold `scales.len() × k` bytes, `out`
@@ -71,10 +88,10 @@ mod x86 {
         // SAFETY: as this function's.
         unsafe {
             match xs.len() {
-                1 => int8_block::<1, ROWS>(xs, w, k, scales, out),
-                2 => int8_block::<2, ROWS>(xs, w, k, scales, out),
-                3 => int8_block::<3, ROWS>(xs, w, k, scales, out),
-                4 => int8_block::<4, ROWS>(xs, w, k, scales, out),
+                1 => int8_block::<1, 4>(xs, w, k, scales, out),
+                2 => int8_block::<2, 4>(xs, w, k, scales, out),
+                3 => int8_block::<3, 2>(xs, w, k, scales, out),
+                4 => int8_block::<4, 2>(xs, w, k, scales, out),
                 5 => int8_block::<5, 2>(xs, w, k, scales, out),
                 6 => int8_block::<6, 2>(xs, w, k, scales, out),
                 7 => int8_block::<7, 2>(xs, w, k, scales, out),
@@ -83,8 +100,8 @@ mod x86 {
         }
     }
 
-    /// [`int8_rows`] for `N` inputs and `R` weight rows in flight: `R × N` accumulators in
-    /// registers.
+    /// [`int8_rows`] for `N` inputs and `R` weight rows in flight: `R × N` i32 sums and as many
+    /// f32 totals in registers.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn int8_block<const N: usize, const R: usize>(
         xs: &[Q8Input],
@@ -94,12 +111,11 @@ mod x86 {
         out: &mut [f32],
     ) {
         let n = scales.len();
-        let chunks = k.div_ceil(64);
+        let chunks = k.div_ceil(CHUNK);
         // the last chunk's bytes that lie inside a row
-        let tail = k - (chunks.max(1) - 1) * 64;
-        let tail_mask: u64 = if tail == 64 { !0 } else { (1u64 << tail) - 1 };
+        let tail = k - (chunks.max(1) - 1) * CHUNK;
+        let tail_mask: u64 = if tail == CHUNK { !0 } else { (1u64 << tail) - 1 };
         let flip = _mm512_set1_epi8(i8::MIN);
-        let zero = _mm512_setzero_si512();
         let offsets: [f32; N] = std::array::from_fn(|r| 128.0 * xs[r].offset);
         let end = w.as_ptr_range().end;
         for j0 in (0..n).step_by(R) {
@@ -107,29 +123,38 @@ mod x86 {
             // a short last run repeats its last row instead of reading past the matrix
             let rows: [*const u8; R] = std::array::from_fn(|c| w[(j0 + c.min(live - 1)) * k..].as_ptr());
             let mut acc = [[_mm512_setzero_ps(); N]; R];
-            for ch in 0..chunks {
-                let mask = if ch + 1 == chunks { tail_mask } else { !0 };
-                // SAFETY: each x.q holds chunks × 64 values and x.lane_d chunks × 16 scales; the
-                // masked load reads only bytes inside each row (ch·64 + tail ≤ k).
-                unsafe {
-                    // masked-out bytes become 128 here and meet zero padding in x
-                    let wv: [__m512i; R] = std::array::from_fn(|c| {
-                        let line = rows[c].add(ch * 64);
-                        // the same line of the row the next run of rows holds here: 1.2–1.3× at
-                        // 32 inputs, more than PREFETCH_BYTES ahead gave
-                        let ahead = line.wrapping_add(R * k);
-                        if ahead < end {
-                            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+            for s0 in (0..chunks).step_by(SPAN_CHUNKS) {
+                // dots[c][r]: the span's integer products of row c and input r, by lane
+                let mut dots = [[_mm512_setzero_si512(); N]; R];
+                for ch in s0..chunks.min(s0 + SPAN_CHUNKS) {
+                    let mask = if ch + 1 == chunks { tail_mask } else { !0 };
+                    // SAFETY: each x.q holds chunks × 64 values; the masked load reads only
+                    // bytes inside each row (ch·64 + tail ≤ k).
+                    unsafe {
+                        // masked-out bytes become 128 here and meet zero padding in x
+                        let wv: [__m512i; R] = std::array::from_fn(|c| {
+                            let line = rows[c].add(ch * CHUNK);
+                            // the same line of the row the next run of rows holds here: 1.2–1.3×
+                            // at 32 inputs, more than PREFETCH_BYTES ahead gave
+                            let ahead = line.wrapping_add(R * k);
+                            if ahead < end {
+                                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                            }
+                            _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, line.cast()), flip)
+                        });
+                        for r in 0..N {
+                            let xv = _mm512_loadu_si512(xs[r].q.as_ptr().add(ch * CHUNK).cast());
+                            for c in 0..R {
+                                dots[c][r] = _mm512_dpbusd_epi32(dots[c][r], wv[c], xv);
+                            }
                         }
-                        _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, line.cast()), flip)
-                    });
-                    for r in 0..N {
-                        let xv = _mm512_loadu_si512(xs[r].q.as_ptr().add(ch * 64).cast());
-                        let dv = _mm512_loadu_ps(xs[r].lane_d.as_ptr().add(ch * 16));
-                        for c in 0..R {
-                            let dot = _mm512_dpbusd_epi32(zero, wv[c], xv);
-                            acc[c][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dv, acc[c][r]);
-                        }
+                    }
+                }
+                for r in 0..N {
+                    // SAFETY: x.d holds LANES scales for each of the ⌈chunks / 4⌉ spans.
+                    let dv = unsafe { _mm512_loadu_ps(xs[r].d.as_ptr().add(s0 / SPAN_CHUNKS * LANES)) };
+                    for c in 0..R {
+                        acc[c][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots[c][r]), dv, acc[c][r]);
                     }
                 }
             }
