@@ -180,10 +180,12 @@ impl Q8Input {
 pub(crate) struct Q4Input {
     /// The values in nibble order, zero-padded to whole runs of four groups.
     pub(crate) q: Vec<i8>,
-    /// One scale per group (zero-padded to a multiple of four).
+    /// Each group's scale four times (`d[4g..4g + 4]`: the four i32 lanes of `vpdpbusd` that
+    /// group `g`'s products land in), zero-padded to whole runs of four groups.
     pub(crate) d: Vec<f32>,
-    /// The sum of each group's quantized inputs (`d · Σ q`), for the groups' minima
-    /// (`Σ (m + s·n)·x = m·Σx + s·Σ n·x`); zero-padded like `d`.
+    /// The sum of each group's quantized inputs (`d · Σ q`) at `sums[4g]`, zeros at
+    /// `sums[4g + 1..4g + 4]`: for the groups' minima (`Σ (m + s·n)·x = m·Σx + s·Σ n·x`), laid
+    /// out like `d`.
     pub(crate) sums: Vec<f32>,
     /// Groups of a weight row.
     pub(crate) groups: usize,
@@ -195,12 +197,13 @@ impl Q4Input {
         let g = groups(x.len());
         let g4 = g.div_ceil(4) * 4;
         let mut q = vec![0i8; g4 * Q4_GROUP];
-        let (mut d, mut sums) = (vec![0.0f32; g4], vec![0.0f32; g4]);
+        let (mut d, mut sums) = (vec![0.0f32; g4 * LANE], vec![0.0f32; g4 * LANE]);
         let mut block = [0i8; Q4_GROUP];
         for (gi, xb) in x.chunks(Q4_GROUP).enumerate() {
             block.fill(0);
-            d[gi] = quantize_block(xb, &mut block);
-            sums[gi] = d[gi] * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
+            let dg = quantize_block(xb, &mut block);
+            d[gi * LANE..(gi + 1) * LANE].fill(dg);
+            sums[gi * LANE] = dg * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
             let (lo, hi) = Q4Input::runs(gi);
             q[lo..lo + 16].copy_from_slice(&block[..16]);
             q[hi..hi + 16].copy_from_slice(&block[16..]);
@@ -242,14 +245,16 @@ mod tests {
     fn four_bit_inputs_follow_the_nibble_order() {
         let x: Vec<f32> = (0..40).map(|i| (i + 1) as f32).collect();
         let q = Q4Input::new(&x);
-        assert_eq!((q.groups, q.q.len(), q.d.len()), (2, 128, 4));
+        assert_eq!((q.groups, q.q.len(), q.d.len()), (2, 128, 16));
+        assert_eq!(q.d[4..8], [40.0 / 127.0; 4]);
+        assert_eq!(q.sums[5..8], [0.0; 3]);
         assert_eq!(q.q[0], (1.0f32 / (32.0 / 127.0)).round_ties_even() as i8);
         assert_eq!(q.q[64], (17.0f32 / (32.0 / 127.0)).round_ties_even() as i8);
         assert_eq!(q.q[16], (33.0f32 / (40.0 / 127.0)).round_ties_even() as i8); // group 1, element 0
         assert_eq!(q.q[64 + 16 + 7], 0); // group 1 has 8 elements
         let d1 = 40.0f32 / 127.0;
         let want: f32 = (33..=40).map(|v| d1 * (v as f32 / d1).round_ties_even()).sum();
-        assert!((q.sums[1] - want).abs() < 1e-4, "{} vs {want}", q.sums[1]);
+        assert!((q.sums[4] - want).abs() < 1e-4, "{} vs {want}", q.sums[4]);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Products of a few input rows (decoding, a small batch of sequences: fewer than
 //! [`GEMM_MIN_ROWS`](crate::GEMM_MIN_ROWS), or [`VNNI_MAX_ROWS`](crate::VNNI_MAX_ROWS) where AMX
 //! does not run) with an int8 or 4-bit matrix, the activations quantized to int8
-//! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows (eight for
-//! int8 weights on the VNNI kernel): the VNNI kernels ([`vnni`](crate::ops::vnni)) when
+//! ([`Q8Input`], [`Q4Input`]). Every weight is read once per [`X_ROWS`] input rows (eight on
+//! the VNNI kernels, [`VNNI_INPUTS`]): the VNNI kernels ([`vnni`](crate::ops::vnni)) when
 //! [`kernel_path`] is wide and the CPU has AVX-512 VNNI, portable loops with the same integer
 //! arithmetic otherwise. The output rows of the weight are split over rayon's threads.
 
@@ -13,7 +13,7 @@ use crate::kernel::{KernelPath, kernel_path};
 use crate::ops::quant_input::{CHUNK, LANES, Q4Input, Q8_SPAN, Q8Input};
 use crate::ops::quant_matmul::CALLS;
 use crate::ops::quant_matrix::{Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, QuantFormat, QuantMatrix, f16_at};
-use crate::ops::vnni::{INT8_INPUTS, vnni_available};
+use crate::ops::vnni::{VNNI_INPUTS, vnni_available};
 
 /// Input rows a kernel call multiplies together, sharing each load of the weights.
 pub(crate) const X_ROWS: usize = 4;
@@ -110,8 +110,8 @@ fn int8_rows(xs: &[Q8Input], p: &Packed, k: usize, j0: usize, len: usize, out: &
     let scales = &p.scales[j0..j0 + len];
     let vnni = vnni_path();
     CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
-    // the VNNI kernel shares each weight load among up to eight inputs
-    let per_call = if vnni { INT8_INPUTS } else { X_ROWS };
+    // the VNNI kernels share each weight load among up to eight inputs
+    let per_call = if vnni { VNNI_INPUTS } else { X_ROWS };
     for (xb, ob) in xs.chunks(per_call).zip(out.chunks_mut(per_call * len)) {
         #[cfg(target_arch = "x86_64")]
         if vnni {
@@ -145,7 +145,8 @@ fn q4_rows(xs: &[Q4Input], p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
     let blocks = &p.q[j0 * row_bytes..(j0 + len) * row_bytes];
     let vnni = vnni_path();
     CALLS[usize::from(!vnni)].fetch_add(1, Ordering::Relaxed);
-    for (xb, ob) in xs.chunks(X_ROWS).zip(out.chunks_mut(X_ROWS * len)) {
+    let per_call = if vnni { VNNI_INPUTS } else { X_ROWS };
+    for (xb, ob) in xs.chunks(per_call).zip(out.chunks_mut(per_call * len)) {
         #[cfg(target_arch = "x86_64")]
         if vnni {
             // SAFETY: blocks holds len whole rows for the inputs' groups, every input was built
@@ -168,7 +169,7 @@ fn q4_rows(xs: &[Q4Input], p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
                         })
                         .sum();
                     let (s, m) = (f16_at(block, 2 * slot), f16_at(block, 8 + 2 * slot));
-                    total += s * x.d[gi] * dot as f32 + m * x.sums[gi];
+                    total += s * x.d[4 * gi] * dot as f32 + m * x.sums[4 * gi];
                 }
                 *o = total;
             }

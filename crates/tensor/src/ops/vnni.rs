@@ -10,8 +10,7 @@
 //! needing a per-row weight sum (the other usual trick) or a sign flip of every weight.
 //!
 //! Both kernels take a run of weight rows (one thread's share; [`quant_q8`] splits the rows)
-//! and several input rows (up to four for 4-bit weights, [`INT8_INPUTS`] for int8 ones), and
-//! keep several weight rows in flight: each load of a weight serves every input row, each load
+//! and up to [`VNNI_INPUTS`] input rows, and keep several weight rows in flight: each load of a weight serves every input row, each load
 //! of an input every row in flight.
 //!
 //! The int8 kernel adds the `vpdpbusd` of a span's four chunks ([`Q8_SPAN`]) in one i32
@@ -44,12 +43,12 @@ pub fn vnni_available() -> bool {
     }
 }
 
-/// Inputs the int8 kernel multiplies together: eight, each weight load shared by all of them.
-/// Against two calls of four, GPT-2 124M int8 on a Xeon without AMX, tokens/s: batch 8
+/// Inputs a kernel multiplies together: eight, each weight load shared by all of them. For the
+/// int8 kernel against two calls of four, GPT-2 124M int8 on a Xeon without AMX, tokens/s: batch 8
 /// 277.3–277.9 → 359.6–363.3 and batch 32 317.9–326.3 → 342.0–351.7 (one binary, switched
 /// alternately), 300.7–332.4 → 340.0–341.2 and 287.9–299.0 → 314.7–338.7 (two binaries,
 /// alternating).
-pub(crate) const INT8_INPUTS: usize = 8;
+pub(crate) const VNNI_INPUTS: usize = 8;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86::{int8_rows, q4_rows};
@@ -58,7 +57,7 @@ pub(crate) use x86::{int8_rows, q4_rows};
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::INT8_INPUTS;
+    use super::VNNI_INPUTS;
     use crate::ops::quant_input::{CHUNK, LANES, Q4Input, Q8_SPAN, Q8Input};
     use crate::ops::quant_matrix::Q4_BLOCK_BYTES;
 
@@ -75,7 +74,7 @@ mod x86 {
     const PREFETCH_BYTES: usize = 2048;
 
     /// `out[r, j] = scale[j] · Σ_b d_b · (q_b · w[j, b])` for each input `xs[r]` (1 to
-    /// [`INT8_INPUTS`] of them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8);
+    /// [`VNNI_INPUTS`] of them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8);
     /// `out` is `[xs.len(), scales.len()]`. Weight rows in flight: four for one or two inputs,
     /// two for three or four, one from five on (each in flight costs two registers an input:
     /// the span's i32 sums and the row's f32 total).
@@ -84,7 +83,7 @@ mod x86 {
     /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold `scales.len() × k` bytes, `out`
     /// `xs.len() × scales.len()` values, and every input must have been built from `k` values.
     pub(crate) unsafe fn int8_rows(xs: &[Q8Input], w: &[u8], k: usize, scales: &[f32], out: &mut [f32]) {
-        debug_assert!((1..=INT8_INPUTS).contains(&xs.len()), "{} inputs", xs.len());
+        debug_assert!((1..=VNNI_INPUTS).contains(&xs.len()), "{} inputs", xs.len());
         // SAFETY: as this function's.
         unsafe {
             match xs.len() {
@@ -167,53 +166,57 @@ mod x86 {
     }
 
     /// `out[r, j] = Σ_g s[j,g] · d_g · (q_g · n[j,g]) + m[j,g] · Σ x_g` for each input `xs[r]`
-    /// (1 to 4 of them) and 4-bit weights in blocks of four groups
+    /// (1 to [`VNNI_INPUTS`] of them) and 4-bit weights in blocks of four groups
     /// ([`Q4_BLOCK_BYTES`] each: f16 scales `s`, f16 minima `m`, nibbles `n`), a row being
-    /// `⌈groups / 4⌉` blocks; `out` is `[xs.len(), rows]`.
+    /// `⌈groups / 4⌉` blocks; `out` is `[xs.len(), rows]`. Weight rows in flight: four for up
+    /// to four inputs, two from five on.
     ///
     /// # Safety
     /// The CPU must have AVX-512 F, BW, VL and VNNI, FMA and F16C; `blocks` must hold whole rows
     /// of blocks for the inputs' `groups`, `out` `xs.len() × rows` values, and every input must
     /// have been built from rows of `groups` groups.
     pub(crate) unsafe fn q4_rows(xs: &[Q4Input], blocks: &[u8], out: &mut [f32]) {
+        debug_assert!((1..=VNNI_INPUTS).contains(&xs.len()), "{} inputs", xs.len());
         // SAFETY: as this function's.
         unsafe {
             match xs.len() {
-                1 => q4_block::<1>(xs, blocks, out),
-                2 => q4_block::<2>(xs, blocks, out),
-                3 => q4_block::<3>(xs, blocks, out),
-                _ => q4_block::<4>(xs, blocks, out),
+                1 => q4_block::<1, ROWS>(xs, blocks, out),
+                2 => q4_block::<2, ROWS>(xs, blocks, out),
+                3 => q4_block::<3, ROWS>(xs, blocks, out),
+                4 => q4_block::<4, ROWS>(xs, blocks, out),
+                5 => q4_block::<5, 2>(xs, blocks, out),
+                6 => q4_block::<6, 2>(xs, blocks, out),
+                7 => q4_block::<7, 2>(xs, blocks, out),
+                _ => q4_block::<8, 2>(xs, blocks, out),
             }
         }
     }
 
-    /// [`q4_rows`] for `N` inputs.
+    /// [`q4_rows`] for `N` inputs and `R` weight rows in flight: `R × N` accumulators whose lanes
+    /// `4i..4i + 4` gather group `i` of each block (scaled products, and the minimum's term in
+    /// lane `4i`), reduced once a row.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")]
-    unsafe fn q4_block<const N: usize>(xs: &[Q4Input], blocks: &[u8], out: &mut [f32]) {
+    unsafe fn q4_block<const N: usize, const R: usize>(xs: &[Q4Input], blocks: &[u8], out: &mut [f32]) {
         let chunks = xs[0].groups.div_ceil(4);
         let row_bytes = chunks * Q4_BLOCK_BYTES;
         let n = blocks.len() / row_bytes.max(1);
         let low = _mm512_set1_epi8(0x0F);
         let zero = _mm512_setzero_si512();
-        // lanes 4i..4i+4 hold group i's four partial sums: each takes the group's scale
-        let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        // each of the four scales (f32 elements 0..4), and of the four minima (4..8), over the
+        // four lanes of its group
+        let scales = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+        let minima = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
         let end = blocks.as_ptr_range().end;
-        for j0 in (0..n).step_by(ROWS) {
-            let live = ROWS.min(n - j0);
+        for j0 in (0..n).step_by(R) {
+            let live = R.min(n - j0);
             // a short last run repeats its last row instead of reading past the matrix
-            let rows: [*const u8; ROWS] =
-                std::array::from_fn(|c| blocks[(j0 + c.min(live - 1)) * row_bytes..].as_ptr());
-            let mut acc = [[_mm512_setzero_ps(); N]; ROWS];
-            let mut min_acc = [[_mm_setzero_ps(); N]; ROWS];
+            let rows: [*const u8; R] = std::array::from_fn(|c| blocks[(j0 + c.min(live - 1)) * row_bytes..].as_ptr());
+            let mut acc = [[_mm512_setzero_ps(); N]; R];
             for ch in 0..chunks {
-                // SAFETY: each row holds chunks blocks; each x.q holds chunks × 128 values, x.d
-                // and x.sums chunks × 4.
-                unsafe {
-                    let mut lo = [zero; ROWS];
-                    let mut hi = [zero; ROWS];
-                    let mut s4 = [_mm_setzero_ps(); ROWS];
-                    let mut m4 = [_mm_setzero_ps(); ROWS];
-                    for c in 0..ROWS {
+                for c in 0..R {
+                    // SAFETY: each row holds chunks blocks; each x.q holds chunks × 128 values,
+                    // x.d and x.sums chunks × 16.
+                    unsafe {
                         let block = rows[c].add(ch * Q4_BLOCK_BYTES);
                         // the block PREFETCH_BYTES ahead in this row's stream (its two lines)
                         let ahead = block.wrapping_add(PREFETCH_BYTES);
@@ -222,34 +225,28 @@ mod x86 {
                             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64).cast());
                         }
                         // the four scales and four minima, f16 → f32
-                        let sm = _mm256_cvtph_ps(_mm_loadu_si128(block.cast()));
-                        s4[c] = _mm256_castps256_ps128(sm);
-                        m4[c] = _mm256_extractf128_ps(sm, 1);
+                        let sm = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128(block.cast())));
+                        let s16 = _mm512_permutexvar_ps(scales, sm);
+                        let m16 = _mm512_permutexvar_ps(minima, sm);
                         let b = _mm512_loadu_si512(block.add(16).cast());
-                        lo[c] = _mm512_and_si512(b, low);
-                        hi[c] = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
-                    }
-                    for r in 0..N {
-                        let x = &xs[r];
-                        let x_lo = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128).cast());
-                        let x_hi = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128 + 64).cast());
-                        let d4 = _mm_loadu_ps(x.d.as_ptr().add(ch * 4));
-                        let sums4 = _mm_loadu_ps(x.sums.as_ptr().add(ch * 4));
-                        for c in 0..ROWS {
-                            let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo[c], x_lo), hi[c], x_hi);
-                            let s = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(s4[c], d4)));
-                            acc[c][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[c][r]);
-                            min_acc[c][r] = _mm_fmadd_ps(m4[c], sums4, min_acc[c][r]);
+                        let lo = _mm512_and_si512(b, low);
+                        let hi = _mm512_and_si512(_mm512_srli_epi16(b, 4), low);
+                        for r in 0..N {
+                            let x = &xs[r];
+                            let x_lo = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128).cast());
+                            let x_hi = _mm512_loadu_si512(x.q.as_ptr().add(ch * 128 + 64).cast());
+                            let d16 = _mm512_loadu_ps(x.d.as_ptr().add(ch * 16));
+                            let sums16 = _mm512_loadu_ps(x.sums.as_ptr().add(ch * 16));
+                            let dot = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, x_lo), hi, x_hi);
+                            let scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), d16);
+                            acc[c][r] = _mm512_fmadd_ps(m16, sums16, _mm512_fmadd_ps(scaled, s16, acc[c][r]));
                         }
                     }
                 }
             }
             for c in 0..live {
                 for r in 0..N {
-                    let m = min_acc[c][r];
-                    let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-                    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
-                    out[r * n + j0 + c] = _mm512_reduce_add_ps(acc[c][r]) + _mm_cvtss_f32(m);
+                    out[r * n + j0 + c] = _mm512_reduce_add_ps(acc[c][r]);
                 }
             }
         }
