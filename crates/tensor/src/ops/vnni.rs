@@ -10,8 +10,8 @@
 //! needing a per-row weight sum (the other usual trick) or a sign flip of every weight.
 //!
 //! Both kernels take a run of weight rows (one thread's share; [`quant_q8`] splits the rows)
-//! and up to [`VNNI_INPUTS`] input rows, and keep several weight rows in flight: each load of a weight serves every input row, each load
-//! of an input every row in flight.
+//! and up to [`VNNI_INPUTS`] input rows, and keep several weight rows in flight: each load of
+//! a weight serves every input row, each load of an input every row in flight.
 //!
 //! The int8 kernel adds the `vpdpbusd` of a span's four chunks ([`Q8_SPAN`]) in one i32
 //! register before it converts it to f32 and applies the lanes' scales: one conversion and one
