@@ -18,6 +18,7 @@
 //! error (MiniLM's int8 embeddings fell from cosine ≥ 0.995 to 0.9948 of f32 with them). bf16
 //! weights go through [`Tensor::matmul_bf16`].
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gemm::Parallelism;
@@ -29,7 +30,7 @@ use crate::ops::quant_input::{QuantActivations, quant_activations};
 use crate::ops::quant_matrix::{
     Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, Q4_GROUP, QuantFormat, QuantMatrix, f16_at, groups,
 };
-use crate::ops::quant_q8::{by_weight_rows, matmul_q8};
+use crate::ops::quant_q8::{matmul_q8, split_product};
 use crate::ops::vnni::vnni_available;
 use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
@@ -161,16 +162,16 @@ fn gemv_quant(x: &[f32], m: usize, w: &QuantMatrix, p: &Packed, y: &mut [f32]) {
     // Some: the inputs with their group sums, for 4-bit weights
     let q4: Option<Vec<Q4F32Input>> =
         (w.format == QuantFormat::Q4).then(|| x.chunks_exact(k).map(Q4F32Input::new).collect());
-    // out: [m, len], the outputs of weight rows j0..j0 + len
-    let part = |j0: usize, len: usize, out: &mut [f32]| match &q4 {
-        None => int8_rows(x, k, p, j0, len, out),
+    // out: [rows, len], the outputs of weight rows j0..j0 + len for those input rows
+    let part = |rows: Range<usize>, j0: usize, len: usize, out: &mut [f32]| match &q4 {
+        None => int8_rows(&x[rows.start * k..rows.end * k], k, p, j0, len, out),
         Some(q4) => {
-            for (xq, o) in q4.iter().zip(out.chunks_exact_mut(len)) {
+            for (xq, o) in q4[rows].iter().zip(out.chunks_exact_mut(len)) {
                 q4_rows(xq, p, j0, o);
             }
         }
     };
-    by_weight_rows(m, k, n, y, part);
+    split_product(m, k, n, y, part);
 }
 
 /// `out[m, n] = x[m, k] · w[n, k]ᵀ`: blocks of [`BLOCK_ROWS`] weight rows widened to f32 and
