@@ -29,6 +29,9 @@ pub(crate) const CHUNK: usize = 64;
 const LANE: usize = 4;
 /// Lanes of a chunk, and scales of a span.
 pub(crate) const LANES: usize = CHUNK / LANE;
+/// The i32 lanes of `vpdpbusd` that a 4-bit group's products land in (its 16 low-nibble and 16
+/// high-nibble values, four a lane).
+pub(crate) const GROUP_LANES: usize = 4;
 /// Values whose lanes share their scales in the activations of a product with int8 weights:
 /// four chunks (the last span of a row may be shorter).
 pub const Q8_SPAN: usize = 4 * CHUNK;
@@ -197,13 +200,13 @@ impl Q4Input {
         let g = groups(x.len());
         let g4 = g.div_ceil(4) * 4;
         let mut q = vec![0i8; g4 * Q4_GROUP];
-        let (mut d, mut sums) = (vec![0.0f32; g4 * LANE], vec![0.0f32; g4 * LANE]);
+        let (mut d, mut sums) = (vec![0.0f32; g4 * GROUP_LANES], vec![0.0f32; g4 * GROUP_LANES]);
         let mut block = [0i8; Q4_GROUP];
         for (gi, xb) in x.chunks(Q4_GROUP).enumerate() {
             block.fill(0);
             let dg = quantize_block(xb, &mut block);
-            d[gi * LANE..(gi + 1) * LANE].fill(dg);
-            sums[gi * LANE] = dg * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
+            d[gi * GROUP_LANES..(gi + 1) * GROUP_LANES].fill(dg);
+            sums[gi * GROUP_LANES] = dg * block.iter().map(|&v| i32::from(v)).sum::<i32>() as f32;
             let (lo, hi) = Q4Input::runs(gi);
             q[lo..lo + 16].copy_from_slice(&block[..16]);
             q[hi..hi + 16].copy_from_slice(&block[16..]);

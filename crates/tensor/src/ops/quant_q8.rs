@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use crate::fork::for_each_chunk_mut;
 use crate::kernel::{KernelPath, kernel_path};
-use crate::ops::quant_input::{CHUNK, LANES, Q4Input, Q8_SPAN, Q8Input};
+use crate::ops::quant_input::{CHUNK, GROUP_LANES, LANES, Q4Input, Q8_SPAN, Q8Input};
 use crate::ops::quant_matmul::CALLS;
 use crate::ops::quant_matrix::{Packed, Q4_BLOCK_BYTES, Q4_BLOCK_GROUPS, QuantFormat, QuantMatrix, f16_at};
 use crate::ops::vnni::{VNNI_INPUTS, vnni_available};
@@ -179,7 +179,7 @@ fn q4_rows(xs: &[Q4Input], p: &Packed, j0: usize, len: usize, out: &mut [f32]) {
                         })
                         .sum();
                     let (s, m) = (f16_at(block, 2 * slot), f16_at(block, 8 + 2 * slot));
-                    total += s * x.d[4 * gi] * dot as f32 + m * x.sums[4 * gi];
+                    total += s * x.d[GROUP_LANES * gi] * dot as f32 + m * x.sums[GROUP_LANES * gi];
                 }
                 *o = total;
             }

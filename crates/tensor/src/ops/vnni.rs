@@ -76,8 +76,8 @@ mod x86 {
     /// `out[r, j] = scale[j] · Σ_b d_b · (q_b · w[j, b])` for each input `xs[r]` (1 to
     /// [`VNNI_INPUTS`] of them) and int8 weights `w` `[scales.len(), k]` (row-major, i8 as u8);
     /// `out` is `[xs.len(), scales.len()]`. Weight rows in flight: four for one or two inputs,
-    /// two for three or four, one from five on (each in flight costs two registers an input:
-    /// the span's i32 sums and the row's f32 total).
+    /// two from three on (each in flight costs two registers an input: the span's i32 sums and
+    /// the row's f32 total; one row in flight for eight inputs measured slower).
     ///
     /// # Safety
     /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold `scales.len() × k` bytes, `out`
