@@ -1,14 +1,15 @@
 //! Products with a [`QuantMatrix`] weight: y = x·Wᵀ with W `[out, in]`.
 //!
 //! A product of fewer than [`GEMM_MIN_ROWS`] input rows (decoding, small batches: bound by
-//! memory bandwidth) reads the packed weights once per few rows, the output rows split over
-//! two threads (`fork`); so does a product of fewer than [`VNNI_MAX_ROWS`] rows where AMX does
-//! not run. By default ([`QuantActivations::Int8`]) each input row is
-//! quantized to int8 in blocks of 32 and multiplied as integers ([`matmul_q8`]: AVX-512 VNNI
-//! kernels, or portable loops with the same arithmetic). With [`QuantActivations::F32`] (or on
-//! an AVX-512 CPU without VNNI) each weight is widened to f32 against the exact input instead
-//! (the AVX-512 kernels below, or a portable loop): int8 weights once per four input rows, below
-//! 16 rows; 4-bit ones once per row, below four rows.
+//! memory bandwidth) reads the packed weights once per few rows, split over two threads
+//! (`fork`) by weight rows, or by input rows for a batch; so does a product of fewer than
+//! [`VNNI_MAX_ROWS`] rows where AMX does not run. By default ([`QuantActivations::Int8`]) each
+//! input row is quantized to int8 in blocks with a scale each (lanes of 256-value spans for
+//! int8 weights, groups of 32 for 4-bit ones: `quant_input`) and multiplied as integers
+//! ([`matmul_q8`]: AVX-512 VNNI kernels, or portable loops with the same arithmetic). With
+//! [`QuantActivations::F32`] (or on an AVX-512 CPU without VNNI) each weight is widened to f32
+//! against the exact input instead (the AVX-512 kernels below, or a portable loop): int8
+//! weights once per four input rows, below 16 rows; 4-bit ones once per row, below four rows.
 //!
 //! On a CPU with AMX, products of 16 rows or more go to `amx_int8` (int8 weights) and `amx_q4`
 //! (4-bit weights, widened to bf16 a pair of column groups at a time, never held widened).
