@@ -1,6 +1,6 @@
 //! Keys and values of earlier positions, kept for incremental decoding.
 
-use loam_tensor::{Device, KvBuffer, Tensor};
+use loam_tensor::{Device, KvBuffer, KvPrecision, Tensor};
 
 use crate::error::Result;
 
@@ -20,12 +20,53 @@ enum Store {
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     store: Store,
+    /// How host memory keeps them.
+    precision: KvPrecision,
 }
 
 impl KvCache {
-    /// An empty cache.
+    /// An empty cache (f32).
     pub fn new() -> Self {
         KvCache::default()
+    }
+
+    /// An empty cache that keeps keys and values in host memory in `precision` (f16 halves
+    /// what a decoding step reads; kept tensors, on a GPU or given by [`KvCache::set`], stay as
+    /// they are). An f16 cache that meets a key or value beyond f16's range (±65504) moves to
+    /// f32, keeping what it holds, and stays there.
+    pub fn with_precision(precision: KvPrecision) -> Self {
+        KvCache { store: Store::Empty, precision }
+    }
+
+    /// How host memory keeps the keys and values.
+    pub fn precision(&self) -> KvPrecision {
+        self.precision
+    }
+
+    /// A host buffer of `k` and `v` with room for `positions` in `precision`, or in f32 when
+    /// f16 cannot hold them (`precision` then becomes f32).
+    fn host(k: &Tensor, v: &Tensor, positions: usize, precision: &mut KvPrecision) -> Result<KvBuffer> {
+        match KvBuffer::with_room(k, v, positions, *precision) {
+            Err(_) if *precision == KvPrecision::F16 => {
+                *precision = KvPrecision::F32;
+                Ok(KvBuffer::with_room(k, v, positions, KvPrecision::F32)?)
+            }
+            buf => Ok(buf?),
+        }
+    }
+
+    /// Appends `k` and `v` to `buf`, which moves to f32 first when it is f16 and cannot hold
+    /// them (`precision` then becomes f32).
+    fn append_to(buf: &mut KvBuffer, k: &Tensor, v: &Tensor, precision: &mut KvPrecision) -> Result<()> {
+        match buf.append(k, v) {
+            Err(_) if buf.precision() == KvPrecision::F16 => {
+                let (pk, pv) = buf.to_tensors()?;
+                *precision = KvPrecision::F32;
+                *buf = KvCache::host(&pk, &pv, buf.capacity(), precision)?;
+                Ok(buf.append(k, v)?)
+            }
+            appended => Ok(appended?),
+        }
     }
 
     /// The number of cached positions.
@@ -65,7 +106,7 @@ impl KvCache {
                 Tensor::cat(&[pv.clone(), v.clone()], 2)?,
             ),
             Store::Host(buf) => {
-                buf.append(k, v)?;
+                KvCache::append_to(buf, k, v, &mut self.precision)?;
                 buf.to_tensors()?
             }
         };
@@ -81,11 +122,11 @@ impl KvCache {
             return Ok(None);
         }
         match &mut self.store {
-            Store::Host(buf) => buf.append(k, v)?,
-            Store::Empty => self.store = Store::Host(KvBuffer::from_tensors(k, v)?),
+            Store::Host(buf) => KvCache::append_to(buf, k, v, &mut self.precision)?,
+            Store::Empty => self.store = Store::Host(KvCache::host(k, v, 0, &mut self.precision)?),
             Store::Tensors(pk, pv) => {
-                let mut buf = KvBuffer::from_tensors(pk, pv)?;
-                buf.append(k, v)?;
+                let mut buf = KvCache::host(pk, pv, 0, &mut self.precision)?;
+                KvCache::append_to(&mut buf, k, v, &mut self.precision)?;
                 self.store = Store::Host(buf);
             }
         }
@@ -105,7 +146,7 @@ impl KvCache {
             Store::Host(buf) => buf.reserve(positions),
             Store::Tensors(k, v) => {
                 if k.device() == Device::Cpu {
-                    self.store = Store::Host(KvBuffer::with_room(k, v, positions)?);
+                    self.store = Store::Host(KvCache::host(k, v, positions, &mut self.precision)?);
                 }
             }
         }
@@ -145,6 +186,28 @@ mod tests {
     use loam_tensor::Rng;
 
     use super::*;
+
+    #[test]
+    fn an_f16_cache_moves_to_f32_for_a_value_beyond_its_range_and_keeps_what_it_held() -> Result<()> {
+        let mut rng = Rng::new(9);
+        let k = Tensor::randn(&[1, 2, 5, 4], 0.0, 1.0, &mut rng);
+        let v = Tensor::randn(&[1, 2, 5, 4], 0.0, 1.0, &mut rng);
+        let mut cache = KvCache::with_precision(KvPrecision::F16);
+        cache.append_host(&k, &v)?;
+        let (held, _) = cache.get()?.expect("five positions");
+        assert_ne!(held.to_vec(), k.to_vec(), "f16 rounds");
+        let big = Tensor::from_vec(vec![1e5, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], &[1, 2, 1, 4])?;
+        let buf = cache.append_host(&big, &big)?.expect("host memory");
+        assert_eq!((buf.precision(), buf.len()), (KvPrecision::F32, 6));
+        assert_eq!(cache.precision(), KvPrecision::F32, "and stays f32");
+        let (gk, gv) = cache.get()?.expect("six positions");
+        assert_eq!(gk.to_vec(), Tensor::cat(&[held, big.clone()], 2)?.to_vec(), "rounded values kept, 1e5 exact");
+        assert_eq!(gv.narrow(2, 5, 1)?.to_vec(), big.to_vec());
+        let mut fresh = KvCache::with_precision(KvPrecision::F16);
+        fresh.append_host(&big, &big)?;
+        assert_eq!(fresh.precision(), KvPrecision::F32, "beyond f16 from the first append");
+        Ok(())
+    }
 
     #[test]
     fn reserving_moves_a_cache_to_host_memory_with_the_room_and_keeps_its_values() -> Result<()> {

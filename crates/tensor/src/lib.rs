@@ -56,6 +56,7 @@ pub use ops::amx_f32::{amx_f32_calls, amx_f32_products};
 pub use ops::bf16_matmul::Bf16Matrix;
 pub use ops::bf16_native::native_bf16;
 pub use ops::kv_attention::KvBuffer;
+pub use ops::kv_store::KvPrecision;
 pub use ops::mask::Mask;
 pub use ops::quant_input::{
     Q8_SPAN, QuantActivations, QuantActivationsGuard, quant_activations, quant_activations_scope, set_quant_activations,

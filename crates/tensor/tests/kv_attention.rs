@@ -1,10 +1,12 @@
 //! Attention over the growing host cache (`KvBuffer`): against a naive f64 reference with left
 //! padding and causality (also with grouped-query heads), prompts in blocks of queries, the
-//! same bits for a sequence alone and inside a batch, both kernel paths, and bad shapes refused.
+//! same bits for a sequence alone and inside a batch, both kernel paths, both precisions (the
+//! reference reads an f16 cache's keys and values rounded to nearest even), and bad shapes
+//! and values beyond f16's range refused.
 
 use std::sync::Mutex;
 
-use loam_tensor::{KvBuffer, Rng, Tensor, force_portable, small_gemm_calls, wide_available};
+use loam_tensor::{KvBuffer, KvPrecision, Rng, Tensor, force_portable, small_gemm_calls, wide_available};
 
 /// Held by the tests that compare bits or switch the kernel path (a process-wide switch), so
 /// that no comparison straddles a switch: the two paths round differently.
@@ -26,6 +28,11 @@ fn naive(q: &[f32], k: &[f32], v: &[f32], d: usize, pad: usize, last: usize) -> 
     out
 }
 
+/// The values a cache in `precision` keeps of `x`: f16 rounds to nearest even.
+fn stored(x: &[f32], precision: KvPrecision) -> Vec<f32> {
+    x.iter().map(|&v| if precision == KvPrecision::F16 { half::f16::from_f32(v).to_f32() } else { v }).collect()
+}
+
 /// `[B, H, T, D]` values from `rng`.
 fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
     Tensor::randn(shape, 0.0, 1.0, rng)
@@ -33,13 +40,14 @@ fn randn(shape: &[usize], rng: &mut Rng) -> Tensor {
 
 /// A left-padded batch: a prompt of 6 positions appended at once (causal), then 3 single
 /// steps; every query's output against [`naive`], on the current kernel path, with `g` query
-/// heads to a key/value head (grouped-query attention when above 1) of width `d`.
-fn padded_batch_matches_naive(g: usize, d: usize) {
+/// heads to a key/value head (grouped-query attention when above 1) of width `d`, the cache
+/// in `precision`. An f16 cache must also be off the unrounded reference (it rounds).
+fn padded_batch_matches_naive(g: usize, d: usize, precision: KvPrecision) {
     let (b, kv) = (3, 2);
     let h = g * kv;
     let pad = [0, 2, 5];
     let mut rng = Rng::new(7);
-    let mut buf = KvBuffer::new(b, kv, d);
+    let mut buf = KvBuffer::new(b, kv, d, precision);
     let mut keys = Vec::new();
     let mut values = Vec::new();
     for t in [6, 1, 1, 1] {
@@ -51,7 +59,9 @@ fn padded_batch_matches_naive(g: usize, d: usize) {
         let y = buf.attend(&q, Some(&pad), true).unwrap();
         assert_eq!(y.shape(), &[b, t, h * d]);
         let (ka, va) = (Tensor::cat(&keys, 2).unwrap().to_vec(), Tensor::cat(&values, 2).unwrap().to_vec());
+        let (ks, vs) = (stored(&ka, precision), stored(&va, precision));
         let (len, qs, ys) = (buf.len(), q.to_vec(), y.to_vec());
+        let mut off_unrounded = 0.0f64;
         for r in 0..b {
             for head in 0..h {
                 // query head `head` reads key/value head head / g
@@ -60,17 +70,28 @@ fn padded_batch_matches_naive(g: usize, d: usize) {
                     let last = len - t + i;
                     let got = &ys[((r * t + i) * h + head) * d..][..d];
                     let query = &qs[((r * h + head) * t + i) * d..][..d];
-                    let want = if pad[r] <= last {
-                        naive(query, &ka[blk..blk + len * d], &va[blk..blk + len * d], d, pad[r], last)
-                    } else {
-                        // a padding query sees no key: all keys weigh the same
-                        (0..d).map(|c| (0..len).map(|j| va[blk + j * d + c] as f64).sum::<f64>() / len as f64).collect()
+                    let want = |ka: &[f32], va: &[f32]| -> Vec<f64> {
+                        if pad[r] <= last {
+                            naive(query, &ka[blk..blk + len * d], &va[blk..blk + len * d], d, pad[r], last)
+                        } else {
+                            // a padding query sees no key: all keys weigh the same
+                            let mean =
+                                |c: usize| (0..len).map(|j| va[blk + j * d + c] as f64).sum::<f64>() / len as f64;
+                            (0..d).map(mean).collect()
+                        }
                     };
-                    for (y, w) in got.iter().zip(&want) {
-                        assert!((*y as f64 - w).abs() < 1e-5, "row {r} head {head} query {i}: {y} vs {w}");
+                    for (y, w) in got.iter().zip(&want(&ks, &vs)) {
+                        let at = format!("{precision:?} row {r} head {head} query {i}");
+                        assert!((*y as f64 - w).abs() < 1e-5, "{at}: {y} vs {w}");
+                    }
+                    for (y, w) in got.iter().zip(&want(&ka, &va)) {
+                        off_unrounded = off_unrounded.max((*y as f64 - w).abs());
                     }
                 }
             }
+        }
+        if precision == KvPrecision::F16 {
+            assert!(off_unrounded > 1e-4, "an f16 cache gave the f32 cache's outputs ({off_unrounded:e} off)");
         }
     }
 }
@@ -80,21 +101,30 @@ fn a_padded_batch_matches_the_naive_attention_on_both_paths() {
     let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
     // widths 64 and 128 have their own AVX-512 kernel
     for (g, d) in [(1, 20), (3, 20), (1, 64), (3, 64), (2, 128)] {
-        padded_batch_matches_naive(g, d);
-        force_portable(true);
-        padded_batch_matches_naive(g, d);
-        force_portable(false);
+        for precision in [KvPrecision::F32, KvPrecision::F16] {
+            padded_batch_matches_naive(g, d, precision);
+            force_portable(true);
+            padded_batch_matches_naive(g, d, precision);
+            force_portable(false);
+        }
     }
 }
 
 /// A prompt of `t` positions appended after `past` cached ones and attended at once (the
-/// blocked path on the wide kernels), every query against [`naive`]; true when the
-/// small-product kernel ran.
-fn prompt_matches_naive(g: usize, d: usize, past: usize, t: usize, pad: Option<&[usize]>) -> bool {
+/// blocked path on the wide kernels), every query against [`naive`], the cache in
+/// `precision`; true when the small-product kernel ran.
+fn prompt_matches_naive(
+    g: usize,
+    d: usize,
+    past: usize,
+    t: usize,
+    pad: Option<&[usize]>,
+    precision: KvPrecision,
+) -> bool {
     let (b, kv) = (2, 2);
     let h = g * kv;
     let mut rng = Rng::new(13);
-    let mut buf = KvBuffer::new(b, kv, d);
+    let mut buf = KvBuffer::new(b, kv, d, precision);
     let (k0, v0) = (randn(&[b, kv, past, d], &mut rng), randn(&[b, kv, past, d], &mut rng));
     if past > 0 {
         buf.append(&k0, &v0).unwrap();
@@ -106,6 +136,7 @@ fn prompt_matches_naive(g: usize, d: usize, past: usize, t: usize, pad: Option<&
     let blocked = small_gemm_calls() > before;
     assert_eq!(y.shape(), &[b, t, h * d]);
     let (ka, va) = (Tensor::cat(&[k0, k], 2).unwrap().to_vec(), Tensor::cat(&[v0, v], 2).unwrap().to_vec());
+    let (ka, va) = (stored(&ka, precision), stored(&va, precision));
     let (len, qs, ys) = (past + t, q.to_vec(), y.to_vec());
     for r in 0..b {
         for head in 0..h {
@@ -115,7 +146,7 @@ fn prompt_matches_naive(g: usize, d: usize, past: usize, t: usize, pad: Option<&
                 let query = &qs[((r * h + head) * t + i) * d..][..d];
                 let want = naive(query, &ka[blk..blk + len * d], &va[blk..blk + len * d], d, 0, past + i);
                 for (y, w) in got.iter().zip(&want) {
-                    let at = format!("g {g} d {d} past {past}: row {r} head {head} query {i}");
+                    let at = format!("{precision:?} g {g} d {d} past {past}: row {r} head {head} query {i}");
                     assert!((*y as f64 - w).abs() < 1e-5, "{at}: {y} vs {w}");
                 }
             }
@@ -131,10 +162,12 @@ fn prompts_attend_in_blocks_as_the_naive_attention_on_both_paths() {
     // cache's room then exceeds its length), widths with and without their own kernel
     for (g, d, past, t) in [(1, 20, 0, 16), (3, 64, 0, 70), (3, 64, 9, 33), (2, 128, 5, 100), (1, 64, 70, 40)] {
         let zeros = [0, 0];
-        for pad in [None, Some(&zeros[..])] {
-            assert_eq!(prompt_matches_naive(g, d, past, t, pad), wide_available(), "which path ran");
+        let cases =
+            [None, Some(&zeros[..])].into_iter().flat_map(|pad| [(pad, KvPrecision::F32), (pad, KvPrecision::F16)]);
+        for (pad, p) in cases {
+            assert_eq!(prompt_matches_naive(g, d, past, t, pad, p), wide_available(), "which path ran");
             force_portable(true);
-            assert!(!prompt_matches_naive(g, d, past, t, pad), "the portable path ran the AVX-512 kernel");
+            assert!(!prompt_matches_naive(g, d, past, t, pad, p), "the portable path ran the AVX-512 kernel");
             force_portable(false);
         }
     }
@@ -143,10 +176,18 @@ fn prompts_attend_in_blocks_as_the_naive_attention_on_both_paths() {
 #[test]
 fn a_sequence_gets_the_same_bits_alone_and_in_a_padded_batch() {
     let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    for precision in [KvPrecision::F32, KvPrecision::F16] {
+        same_bits_alone_and_in_a_batch(precision);
+    }
+}
+
+/// One sequence's attention alone and as row 1 of a padded batch of 3, the caches in
+/// `precision`: the same bits.
+fn same_bits_alone_and_in_a_batch(precision: KvPrecision) {
     let (h, d, n) = (4, 64, 150);
     let mut rng = Rng::new(11);
     let (k, v, q) = (randn(&[1, h, n, d], &mut rng), randn(&[1, h, n, d], &mut rng), randn(&[1, h, 1, d], &mut rng));
-    let mut alone = KvBuffer::new(1, h, d);
+    let mut alone = KvBuffer::new(1, h, d, precision);
     alone.append(&k, &v).unwrap();
     let want = alone.attend(&q, None, true).unwrap().to_vec();
     // row 1 of a batch of 3, behind 7 positions of padding (random values, to be ignored);
@@ -156,15 +197,19 @@ fn a_sequence_gets_the_same_bits_alone_and_in_a_padded_batch() {
     let kb = Tensor::cat(&[other(&mut rng), padded(&k, &mut rng), other(&mut rng)], 0).unwrap();
     let vb = Tensor::cat(&[other(&mut rng), padded(&v, &mut rng), other(&mut rng)], 0).unwrap();
     let qb = Tensor::cat(&[randn(&[1, h, 1, d], &mut rng), q, randn(&[1, h, 1, d], &mut rng)], 0).unwrap();
-    let batch = KvBuffer::from_tensors(&kb, &vb).unwrap();
+    let batch = KvBuffer::with_room(&kb, &vb, 0, precision).unwrap();
     let got = batch.attend(&qb, Some(&[0, 7, 0]), true).unwrap();
     assert_eq!(got.narrow(0, 1, 1).unwrap().to_vec(), want);
 }
 
 #[test]
 fn bad_shapes_are_errors() {
-    let mut buf = KvBuffer::new(2, 2, 4);
+    let mut buf = KvBuffer::new(2, 2, 4, KvPrecision::F16);
     let x = Tensor::zeros(&[2, 2, 3, 4]);
+    let big = Tensor::from_vec((0..48).map(|i| if i == 29 { 1e5 } else { 1.0 }).collect(), &[2, 2, 3, 4]).unwrap();
+    let err = buf.append(&x, &big).unwrap_err().to_string();
+    assert!(err.contains("100000") && err.contains("f16"), "{err}");
+    assert_eq!(buf.len(), 0, "a refused append adds no position");
     assert!(buf.attend(&Tensor::zeros(&[2, 2, 1, 4]), None, true).is_err(), "no key cached yet");
     buf.append(&x, &x).unwrap();
     assert!(buf.append(&Tensor::zeros(&[2, 2, 3, 5]), &Tensor::zeros(&[2, 2, 3, 5])).is_err());

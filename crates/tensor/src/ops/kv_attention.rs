@@ -8,6 +8,9 @@
 //! A query's weights are those of the composed attention (scores, `f32::MIN` on hidden keys,
 //! softmax): the same keys in the same order whatever the batch around it, so a sequence
 //! decoded in a batch gets exactly the numbers it gets alone.
+//!
+//! The cache keeps f32 or f16 ([`KvPrecision`]); the kernels read f16 values widened to f32
+//! (exact), so an f16 cache differs from an f32 one only by the rounding of what it stored.
 
 use std::cell::RefCell;
 
@@ -17,6 +20,9 @@ use crate::kernel::{KernelPath, dot, exp_nonpositive, kernel_path};
 use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
 
+use half::f16;
+
+use super::kv_store::{KvPrecision, KvStore};
 use super::prompt_attention;
 
 /// Positions added to the capacity at a time when the cache is full.
@@ -36,14 +42,22 @@ pub struct KvBuffer {
     /// Cached positions and room for positions.
     len: usize,
     cap: usize,
-    /// `[B, H, cap, D]`; positions `len..cap` are unused.
-    k: Vec<f32>,
-    v: Vec<f32>,
+    /// Keys and values `[B, H, cap, D]`; positions `len..cap` are unused.
+    store: KvStore,
+}
+
+/// A query's scratch room, reused across calls: its scores, and its head's keys and values
+/// widened to f32 where an f16 cache has no kernel of its own (other head widths, the
+/// portable path).
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    keys: Vec<f32>,
+    values: Vec<f32>,
 }
 
 thread_local! {
-    /// One query's scores, reused across calls.
-    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// `[B, H, T, D]` of a rank-4 CPU tensor, or an error naming `what`.
@@ -56,21 +70,22 @@ fn heads_shape(op: &'static str, what: &str, x: &Tensor) -> Result<[usize; 4]> {
 }
 
 impl KvBuffer {
-    /// An empty cache for `b` sequences of `h` heads of width `d`.
-    pub fn new(b: usize, h: usize, d: usize) -> KvBuffer {
-        KvBuffer { b, h, d, len: 0, cap: 0, k: Vec::new(), v: Vec::new() }
+    /// An empty cache for `b` sequences of `h` heads of width `d`, keeping `precision`.
+    pub fn new(b: usize, h: usize, d: usize, precision: KvPrecision) -> KvBuffer {
+        KvBuffer { b, h, d, len: 0, cap: 0, store: KvStore::new(precision) }
     }
 
-    /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU).
+    /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU) in f32.
     pub fn from_tensors(k: &Tensor, v: &Tensor) -> Result<KvBuffer> {
-        KvBuffer::with_room(k, v, 0)
+        KvBuffer::with_room(k, v, 0, KvPrecision::F32)
     }
 
-    /// [`KvBuffer::from_tensors`] with room for `positions` positions in all (at least `L`), so
-    /// that appending up to there moves nothing.
-    pub fn with_room(k: &Tensor, v: &Tensor, positions: usize) -> Result<KvBuffer> {
+    /// A cache holding keys `k` and values `v` `[B, H, L, D]` (on the CPU) in `precision`, with
+    /// room for `positions` positions in all (at least `L`), so that appending up to there
+    /// moves nothing.
+    pub fn with_room(k: &Tensor, v: &Tensor, positions: usize, precision: KvPrecision) -> Result<KvBuffer> {
         let [b, h, _, d] = heads_shape("KvBuffer::with_room", "keys", k)?;
-        let mut buf = KvBuffer::new(b, h, d);
+        let mut buf = KvBuffer::new(b, h, d, precision);
         buf.reserve(positions);
         buf.append(k, v)?;
         Ok(buf)
@@ -104,6 +119,11 @@ impl KvBuffer {
         [self.b, self.h, self.d]
     }
 
+    /// How the keys and values are kept.
+    pub fn precision(&self) -> KvPrecision {
+        self.store.precision()
+    }
+
     /// Appends keys `k` and values `v` `[B, H, t, D]` (on the CPU, this cache's `B`, `H`, `D`),
     /// growing the room in steps of [`GROW`] positions when it is full.
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
@@ -120,31 +140,24 @@ impl KvBuffer {
         v.cpu_only(OP)?;
         let need = self.len + t;
         self.reserve(need);
-        let (len, cap) = (self.len, self.cap);
-        for (src, dst) in [(k, &mut self.k), (v, &mut self.v)] {
-            src.with_slice(|s| {
+        let (len, cap, store) = (self.len, self.cap, &mut self.store);
+        k.with_slice(|ks| {
+            v.with_slice(|vs| {
                 // row (i, s) of [B·H, t, D] goes to position len + s of block i
-                for (i, block) in s.chunks_exact(t * d).enumerate() {
-                    let at = (i * cap + len) * d;
-                    dst[at..at + t * d].copy_from_slice(block);
-                }
-            });
-        }
+                ks.chunks_exact(t * d)
+                    .zip(vs.chunks_exact(t * d))
+                    .enumerate()
+                    .try_for_each(|(i, (kb, vb))| store.write((i * cap + len) * d, kb, vb))
+            })
+        })
+        .map_err(|x| TensorError::invalid(OP, format!("a key or value of {x} is beyond f16's range (±65504)")))?;
         self.len = need;
         Ok(())
     }
 
     /// Moves the cached positions into room for `cap` positions.
     fn regrow(&mut self, cap: usize) {
-        let (blocks, d, len) = (self.b * self.h, self.d, self.len);
-        for buf in [&mut self.k, &mut self.v] {
-            let mut grown = vec![0.0; blocks * cap * d];
-            for i in 0..blocks {
-                let from = i * self.cap * d;
-                grown[i * cap * d..][..len * d].copy_from_slice(&buf[from..from + len * d]);
-            }
-            *buf = grown;
-        }
+        self.store.regrow(self.b * self.h, self.d, self.len, self.cap, cap);
         self.cap = cap;
     }
 
@@ -157,24 +170,25 @@ impl KvBuffer {
                 format!("row {bad} is outside a cache of {} sequences", self.b),
             ));
         }
-        let block = self.h * self.cap * self.d;
-        let take = |buf: &[f32]| -> Vec<f32> {
-            rows.iter().flat_map(|&r| &buf[r * block..(r + 1) * block]).copied().collect()
-        };
-        Ok(KvBuffer { b: rows.len(), k: take(&self.k), v: take(&self.v), ..*self })
+        let store = self.store.pick(rows, self.h * self.cap * self.d);
+        Ok(KvBuffer { b: rows.len(), store, ..*self })
     }
 
-    /// The cached keys and values as tensors `[B, H, len, D]` (a copy).
-    pub fn to_tensors(&self) -> Result<(Tensor, Tensor)> {
+    /// The cached keys and values as f32 `[B·H, len, D]` (row-major, a copy).
+    fn packed_f32(&self) -> (Vec<f32>, Vec<f32>) {
         let (blocks, d, len, cap) = (self.b * self.h, self.d, self.len, self.cap);
-        let take = |buf: &[f32]| -> Result<Tensor> {
-            let mut out = Vec::with_capacity(blocks * len * d);
-            for i in 0..blocks {
-                out.extend_from_slice(&buf[i * cap * d..][..len * d]);
-            }
-            Tensor::from_vec(out, &[self.b, self.h, len, d])
-        };
-        Ok((take(&self.k)?, take(&self.v)?))
+        let (mut k, mut v) = (Vec::with_capacity(blocks * len * d), Vec::with_capacity(blocks * len * d));
+        for i in 0..blocks {
+            self.store.extend_f32(i * cap * d, len * d, &mut k, &mut v);
+        }
+        (k, v)
+    }
+
+    /// The cached keys and values as f32 tensors `[B, H, len, D]` (a copy).
+    pub fn to_tensors(&self) -> Result<(Tensor, Tensor)> {
+        let (k, v) = self.packed_f32();
+        let shape = [self.b, self.h, self.len, self.d];
+        Ok((Tensor::from_vec(k, &shape)?, Tensor::from_vec(v, &shape)?))
     }
 
     /// softmax(q·kᵀ/√D)·v over the cache for queries `q` `[B, Hq, Tq, D]` sitting at the last
@@ -206,62 +220,142 @@ impl KvBuffer {
         let scale = 1.0 / (d as f32).sqrt();
         if causal && left_pad.is_none_or(|pad| pad.iter().all(|&p| p == 0)) && prompt_attention::serves(tq) {
             // a prompt: blocks of queries through the small-product kernel, which writes every
-            // output element
+            // output element; an f16 cache widened to f32 first (once per prompt)
+            let widened;
+            let (keys, values, cap) = match &self.store {
+                KvStore::F32 { k, v } => (k, v, cap),
+                KvStore::F16 { .. } => {
+                    widened = self.packed_f32();
+                    (&widened.0, &widened.1, len)
+                }
+            };
             let dims = prompt_attention::Dims { b, hq: h, hkv: self.h, tq, d, len, cap };
             let mut out: Vec<f32> = Vec::with_capacity(b * tq * h * d);
             q.with_slice(|qs| {
                 let spare = &mut out.spare_capacity_mut()[..b * tq * h * d];
-                prompt_attention::attend(qs, &self.k, &self.v, dims, scale, spare)
+                prompt_attention::attend(qs, keys, values, dims, scale, spare)
             });
             // SAFETY: `attend` wrote all b·tq·h·d elements.
             unsafe { out.set_len(b * tq * h * d) };
             return Tensor::from_vec(out, &[b, tq, h * d]);
         }
         let mut out = vec![0.0f32; b * tq * h * d];
-        let dst = SendPtr(out.as_mut_ptr());
-        q.with_slice(|qs| {
-            // one part per (sequence, query head): its Tq queries, rows of D in `out` [B, Tq, H·D]
-            let part = |p: usize| {
-                let (r, head) = (p / h, p % h);
-                let pad = left_pad.map_or(0, |pad| pad[r]);
-                // the (sequence, key/value head) block of the cache
-                let kv = r * self.h + head / g;
-                let keys = &self.k[kv * cap * d..][..len * d];
-                let values = &self.v[kv * cap * d..][..len * d];
-                SCORES.with_borrow_mut(|scores| {
-                    for i in 0..tq {
-                        let query = &qs[(p * tq + i) * d..][..d];
-                        let last = if causal { len - tq + i } else { len - 1 };
-                        // SAFETY: each (r, i, head) row of `out` is written by this part only,
-                        // and `out` outlives the parts
-                        let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d) };
-                        attend_one(&Query { query, keys, values, d, pad, last, scale }, row, scores);
-                    }
-                });
-            };
-            if b * h * tq * len * d < PAR_MIN {
-                (0..b * h).for_each(part);
-            } else {
-                for_each_part(b * h, part);
-            }
+        let at = Queries { b, h, g, tq, d, len, cap, left_pad, causal, scale };
+        q.with_slice(|qs| match &self.store {
+            KvStore::F32 { k, v } => at.attend(qs, k, v, &mut out),
+            KvStore::F16 { k, v } => at.attend(qs, k, v, &mut out),
         });
         Tensor::from_vec(out, &[b, tq, h * d])
     }
 }
 
+/// The shapes and settings of [`KvBuffer::attend`]'s one-query-at-a-time path: `b` sequences,
+/// `h` query heads, `g` of them to a key/value head, `tq` queries of width `d` at the last of
+/// `len` positions, blocks of `cap` positions in the cache.
+struct Queries<'a> {
+    b: usize,
+    h: usize,
+    g: usize,
+    tq: usize,
+    d: usize,
+    len: usize,
+    cap: usize,
+    left_pad: Option<&'a [usize]>,
+    causal: bool,
+    scale: f32,
+}
+
+impl Queries<'_> {
+    /// Queries `qs` `[B, H, Tq, D]` over `keys` and `values` `[B, H / G, cap, D]` into `out`
+    /// `[B, Tq, H·D]`.
+    fn attend<E: KvElem>(&self, qs: &[f32], keys: &[E], values: &[E], out: &mut [f32]) {
+        let Queries { b, h, g, tq, d, len, cap, left_pad, causal, scale } = *self;
+        let dst = SendPtr(out.as_mut_ptr());
+        // one part per (sequence, query head): its Tq queries, rows of D in `out` [B, Tq, H·D]
+        let part = |p: usize| {
+            let (r, head) = (p / h, p % h);
+            let pad = left_pad.map_or(0, |pad| pad[r]);
+            // the (sequence, key/value head) block of the cache
+            let kv = r * (h / g) + head / g;
+            let keys = &keys[kv * cap * d..][..len * d];
+            let values = &values[kv * cap * d..][..len * d];
+            SCRATCH.with_borrow_mut(|scratch| {
+                for i in 0..tq {
+                    let query = &qs[(p * tq + i) * d..][..d];
+                    let last = if causal { len - tq + i } else { len - 1 };
+                    // SAFETY: each (r, i, head) row of `out` is written by this part only, and
+                    // `out` outlives the parts
+                    let row = unsafe { std::slice::from_raw_parts_mut(dst.at(((r * tq + i) * h + head) * d), d) };
+                    attend_one(&Query { query, keys, values, d, pad, last, scale }, row, scratch);
+                }
+            });
+        };
+        if b * h * tq * len * d < PAR_MIN {
+            (0..b * h).for_each(part);
+        } else {
+            for_each_part(b * h, part);
+        }
+    }
+}
+
+/// A value of the cache as the per-query kernels read it: f32 or f16.
+trait KvElem: Copy + Sync {
+    /// `q` with its keys and values as f32: its own, or widened into `keys` and `values`.
+    fn widened<'a>(q: &Query<'a, Self>, keys: &'a mut Vec<f32>, values: &'a mut Vec<f32>) -> Query<'a, f32>;
+
+    /// Sixteen values from `p` as f32.
+    ///
+    /// # Safety
+    /// `p` points at 16 values, and the caller has AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
+}
+
+impl KvElem for f32 {
+    fn widened<'a>(q: &Query<'a, f32>, _: &'a mut Vec<f32>, _: &'a mut Vec<f32>) -> Query<'a, f32> {
+        Query { ..*q }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> std::arch::x86_64::__m512 {
+        // SAFETY: as the caller promised
+        unsafe { std::arch::x86_64::_mm512_loadu_ps(p) }
+    }
+}
+
+impl KvElem for f16 {
+    fn widened<'a>(q: &Query<'a, f16>, keys: &'a mut Vec<f32>, values: &'a mut Vec<f32>) -> Query<'a, f32> {
+        for (to, from) in [(&mut *keys, q.keys), (&mut *values, q.values)] {
+            to.clear();
+            to.extend(from.iter().map(|x| x.to_f32()));
+        }
+        Query { query: q.query, keys, values, d: q.d, pad: q.pad, last: q.last, scale: q.scale }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const f16) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        // SAFETY: as the caller promised (vcvtph2ps is AVX-512F)
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
+    }
+}
+
 /// One query of [`KvBuffer::attend`]: its D values, the keys and values of its head (`len × D`,
-/// row-major), the range it sees (`pad..=last`, all keys equally when empty) and the scale.
-struct Query<'a> {
+/// row-major, f32 or f16), the range it sees (`pad..=last`, all keys equally when empty) and
+/// the scale.
+struct Query<'a, E> {
     query: &'a [f32],
-    keys: &'a [f32],
-    values: &'a [f32],
+    keys: &'a [E],
+    values: &'a [E],
     d: usize,
     pad: usize,
     last: usize,
     scale: f32,
 }
 
-impl Query<'_> {
+impl<E> Query<'_, E> {
     /// The first and one-past-last key a query weighs, and whether it sees them (otherwise it
     /// weighs all keys equally).
     fn range(&self) -> (usize, usize, bool) {
@@ -270,31 +364,38 @@ impl Query<'_> {
     }
 }
 
-/// The query's output `row` (D values), `scores` being scratch room. On the wide path, head
-/// widths of 64 and 128 take the AVX-512 kernel (query and output in registers, fused
-/// multiply-adds), other widths this file's loops compiled for AVX-512.
-fn attend_one(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+/// The query's output `row` (D values). On the wide path, head widths of 64 and 128 take the
+/// AVX-512 kernel (query and output in registers, fused multiply-adds, f16 widened as it is
+/// loaded), other widths this file's loops compiled for AVX-512.
+fn attend_one<E: KvElem>(q: &Query<E>, row: &mut [f32], scratch: &mut Scratch) {
     #[cfg(target_arch = "x86_64")]
     if kernel_path() == KernelPath::Wide {
         #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-        fn v4(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+        fn v4<E: KvElem>(q: &Query<E>, row: &mut [f32], scratch: &mut Scratch) {
             match q.d {
                 // SAFETY: the features were detected; D = 16·N
-                64 => unsafe { x86::attend::<4>(q, row, scores) },
-                128 => unsafe { x86::attend::<8>(q, row, scores) },
-                _ => attend_body(q, row, scores),
+                64 => unsafe { x86::attend::<4, E>(q, row, &mut scratch.scores) },
+                128 => unsafe { x86::attend::<8, E>(q, row, &mut scratch.scores) },
+                _ => attend_widened(q, row, scratch),
             }
         }
         // SAFETY: the features were detected (`kernel_path` is wide only when they are).
-        return unsafe { v4(q, row, scores) };
+        return unsafe { v4(q, row, scratch) };
     }
-    attend_body(q, row, scores)
+    attend_widened(q, row, scratch)
+}
+
+/// [`attend_body`] on the query's keys and values as f32.
+#[inline(always)]
+fn attend_widened<E: KvElem>(q: &Query<E>, row: &mut [f32], scratch: &mut Scratch) {
+    let Scratch { scores, keys, values } = scratch;
+    attend_body(&E::widened(q, keys, values), row, scores)
 }
 
 /// [`attend_one`]'s work in plain loops (the portable path; same bits on either copy: Rust
 /// fuses no multiply-add on its own).
 #[inline(always)]
-fn attend_body(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+fn attend_body(q: &Query<f32>, row: &mut [f32], scores: &mut Vec<f32>) {
     let d = q.d;
     let (lo, hi, seen) = q.range();
     scores.clear();
@@ -332,13 +433,36 @@ fn softmax_numerators(scores: &mut [f32]) -> f32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Query, softmax_numerators};
+    use super::{KvElem, Query, softmax_numerators};
+
+    /// The sums of the 16 lanes of each of `acc`, added as `_mm512_reduce_add_ps` adds them
+    /// (lanes i and i + 8, then i + 4, i + 2, i + 1), four at once: three shuffle-and-add
+    /// steps for the four instead of four for each.
+    #[inline(always)]
+    unsafe fn sum4(acc: [__m512; 4]) -> [f32; 4] {
+        // SAFETY: register operations only (the caller has AVX-512F)
+        unsafe {
+            // quarters [a.0 + a.2, a.1 + a.3, b.0 + b.2, b.1 + b.3] of pairs (a, b)
+            let halves = |a: __m512, b: __m512| {
+                _mm512_add_ps(_mm512_shuffle_f32x4::<0x44>(a, b), _mm512_shuffle_f32x4::<0xee>(a, b))
+            };
+            let (x, y) = (halves(acc[0], acc[1]), halves(acc[2], acc[3]));
+            // quarter i: the four partial sums of acc[i]
+            let quarters = _mm512_add_ps(_mm512_shuffle_f32x4::<0x88>(x, y), _mm512_shuffle_f32x4::<0xdd>(x, y));
+            let pairs = _mm512_add_ps(quarters, _mm512_permute_ps::<0x4e>(quarters));
+            let total = _mm512_add_ps(pairs, _mm512_permute_ps::<0xb1>(pairs));
+            let mut lanes = [0.0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), total);
+            [lanes[0], lanes[4], lanes[8], lanes[12]]
+        }
+    }
 
     /// One query for D = 16·N: the query's N registers are loaded once, four keys' dot
-    /// products run side by side, and two sets of the output's N registers (even and odd
-    /// keys) take each value row by a fused multiply-add.
+    /// products run side by side (their value rows fetched meanwhile, and their sums taken
+    /// together, [`sum4`]), and two sets of the output's N registers (even and odd keys) take
+    /// each value row by a fused multiply-add.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn attend<const N: usize>(q: &Query, row: &mut [f32], scores: &mut Vec<f32>) {
+    pub(super) unsafe fn attend<const N: usize, E: KvElem>(q: &Query<E>, row: &mut [f32], scores: &mut Vec<f32>) {
         let (lo, hi, seen) = q.range();
         let d = 16 * N;
         scores.clear();
@@ -351,18 +475,24 @@ mod x86 {
                 let keys = q.keys.as_ptr().add(lo * d);
                 let dot = |j: usize| -> __m512 {
                     let key = keys.add(j * d);
-                    let mut acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(key));
+                    let mut acc = _mm512_mul_ps(qv[0], E::load16(key));
                     for (c, qc) in qv.iter().enumerate().skip(1) {
-                        acc = _mm512_fmadd_ps(*qc, _mm512_loadu_ps(key.add(16 * c)), acc);
+                        acc = _mm512_fmadd_ps(*qc, E::load16(key.add(16 * c)), acc);
                     }
                     acc
                 };
                 let n = scores.len();
+                // the value rows of these keys, fetched while the scores are computed
+                let ahead = q.values.as_ptr().add(lo * d).cast::<i8>();
+                let lines = 4 * d * size_of::<E>() / 64;
                 let mut j = 0;
                 while j + 4 <= n {
-                    let acc = [dot(j), dot(j + 1), dot(j + 2), dot(j + 3)];
-                    for (i, a) in acc.iter().enumerate() {
-                        scores[j + i] = _mm512_reduce_add_ps(*a) * q.scale;
+                    for l in 0..lines {
+                        _mm_prefetch::<_MM_HINT_T0>(ahead.add((j * d * size_of::<E>()) + 64 * l));
+                    }
+                    let sums = sum4([dot(j), dot(j + 1), dot(j + 2), dot(j + 3)]);
+                    for (i, s) in sums.iter().enumerate() {
+                        scores[j + i] = s * q.scale;
                     }
                     j += 4;
                 }
@@ -378,7 +508,7 @@ mod x86 {
                 let w = _mm512_set1_ps(scores[j] / sum);
                 let value = values.add(j * d);
                 for (c, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(w, _mm512_loadu_ps(value.add(16 * c)), *a);
+                    *a = _mm512_fmadd_ps(w, E::load16(value.add(16 * c)), *a);
                 }
             };
             let n = scores.len();
@@ -406,7 +536,7 @@ mod tests {
         let mut rng = Rng::new(3);
         let parts: Vec<Tensor> =
             [5, 1, 70, 1].iter().map(|&t| Tensor::randn(&[2, 3, t, 4], 0.0, 1.0, &mut rng)).collect();
-        let mut buf = KvBuffer::new(2, 3, 4);
+        let mut buf = KvBuffer::new(2, 3, 4, KvPrecision::F32);
         for p in &parts {
             buf.append(p, &p.mul_scalar(2.0))?;
         }
@@ -423,7 +553,7 @@ mod tests {
     fn reserved_room_is_kept_until_it_is_used_up() -> Result<()> {
         let mut rng = Rng::new(4);
         let first = Tensor::randn(&[2, 3, 5, 4], 0.0, 1.0, &mut rng);
-        let mut buf = KvBuffer::with_room(&first, &first, 150)?;
+        let mut buf = KvBuffer::with_room(&first, &first, 150, KvPrecision::F32)?;
         assert_eq!(buf.capacity(), 192, "150 positions rounded up to whole steps of {GROW}");
         buf.reserve(100);
         assert_eq!(buf.capacity(), 192, "room that is there already is not reallocated");

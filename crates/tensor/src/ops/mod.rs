@@ -23,6 +23,7 @@ mod dropout;
 pub(crate) mod gemv;
 mod indexing;
 pub mod kv_attention;
+pub(crate) mod kv_store;
 mod layer_norm;
 mod layout;
 pub mod mask;
