@@ -5,7 +5,7 @@ use loam_nn::{
     Activation, AttentionMask, Builder, Ctx, Dropout, Embedding, FeedForward, Init, KvCache, LayerNorm, Linear, Module,
     MultiHeadAttention, ParamStore, Projections, WeightLayout,
 };
-use loam_tensor::{Device, QuantFormat, QuantMatrix, Tensor};
+use loam_tensor::{Device, KvPrecision, QuantFormat, QuantMatrix, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -222,16 +222,28 @@ impl Gpt {
         if device == self.device() {
             return Ok((self.clone(), store.clone()));
         }
-        if self.tied_head.is_some() || self.lm_head.as_ref().is_some_and(|h| h.weight.f32().is_err()) {
+        if self.is_quantized() {
             return Err(LmError::Config(format!("a quantized GPT runs on the CPU only, not on {device}")));
         }
         let moved = store.to_device(device)?;
         Ok((Gpt::new(&self.config, &moved)?, moved))
     }
 
-    /// Empty caches, one per block.
+    /// Whether the weights are quantized ([`Gpt::quantize`]: the head's always is).
+    pub fn is_quantized(&self) -> bool {
+        self.tied_head.is_some() || self.lm_head.as_ref().is_some_and(|h| h.weight.f32().is_err())
+    }
+
+    /// How this model's caches keep keys and values: f16 when the weights are quantized
+    /// (half the bytes a batched decoding step reads from its cache; the weights' rounding
+    /// is the larger), f32 otherwise (the reference's numbers).
+    pub fn kv_precision(&self) -> KvPrecision {
+        if self.is_quantized() { KvPrecision::F16 } else { KvPrecision::F32 }
+    }
+
+    /// Empty caches, one per block, in [`Gpt::kv_precision`].
     pub fn new_cache(&self) -> GptCache {
-        vec![KvCache::new(); self.blocks.len()]
+        vec![KvCache::with_precision(self.kv_precision()); self.blocks.len()]
     }
 
     /// Logits `[B, T, vocab]` of `ids` (`B × T`, row-major). Row `r` may start with

@@ -12,7 +12,7 @@
 use loam_nn::{
     Builder, Ctx, Embedding, Init, KvCache, Linear, Module, ParamStore, RmsNorm, WeightLayout, attention_weights,
 };
-use loam_tensor::{Bf16Matrix, Device, Mask, QuantFormat, Tensor};
+use loam_tensor::{Bf16Matrix, Device, KvPrecision, Mask, QuantFormat, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::causal_lm::CausalLm;
@@ -372,9 +372,20 @@ impl Llama {
         self.norm.weight.device()
     }
 
-    /// Empty caches, one per layer.
+    /// How this model's caches keep keys and values: f16 when the projections are bf16 or
+    /// quantized (half the bytes a batched decoding step reads from its cache; the weights'
+    /// rounding is the larger), f32 when they are f32 (the reference's numbers).
+    pub fn kv_precision(&self) -> KvPrecision {
+        match self.layers.first().map(|l| &l.q_proj) {
+            Some(Dense::F32(l)) if l.weight.f32().is_err() => KvPrecision::F16,
+            Some(Dense::Bf16 { .. }) => KvPrecision::F16,
+            _ => KvPrecision::F32,
+        }
+    }
+
+    /// Empty caches, one per layer, in [`Llama::kv_precision`].
     pub fn new_cache(&self) -> Vec<KvCache> {
-        vec![KvCache::new(); self.layers.len()]
+        vec![KvCache::with_precision(self.kv_precision()); self.layers.len()]
     }
 
     /// The rotary tables and mask of `b` rows of `t` new queries after `past` cached positions,

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use hf_common::max_diff;
 use loam_lm::hf::{LlamaOptions, SentenceEncoder, WEIGHTS_FILE, load_gpt2, load_llama};
-use loam_lm::{AutoModel, GenerationConfig, generate_ids, quantize_folder};
-use loam_nn::Ctx;
-use loam_tensor::{QuantFormat, no_grad};
+use loam_lm::{AutoModel, CausalLm, GenerationConfig, generate_ids, quantize_folder};
+use loam_nn::{Ctx, KvCache};
+use loam_tensor::{KvPrecision, QuantActivations, QuantFormat, no_grad, quant_activations_scope};
 use serde_json::Value;
 
 const FORMATS: [QuantFormat; 3] = [QuantFormat::Int8, QuantFormat::Q4, QuantFormat::Bf16];
@@ -94,6 +94,52 @@ fn quantized_llama_and_qwen2_folders_load_with_the_in_memory_logits() {
         }
     }
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// Prompt `ids[..3]` through `model` with its own caches, then the rest one position at a
+/// time, each step's logits against the same steps with f32 caches: the largest difference
+/// over the largest logit, and the precision of the model's own caches. The products keep f32
+/// activations: int8 ones would turn the cache's rounding into whole steps of their own
+/// (1–4% of the largest logit seen).
+fn own_cache_against_f32(model: &dyn CausalLm, ids: &[usize]) -> (f32, KvPrecision) {
+    let _inference = no_grad();
+    let _exact_inputs = quant_activations_scope(QuantActivations::F32);
+    let mut own = model.new_cache();
+    let mut exact = vec![KvCache::with_precision(KvPrecision::F32); own.len()];
+    let mut worst = 0.0f32;
+    for n in 3..=ids.len() {
+        let new = if n == 3 { &ids[..3] } else { &ids[n - 1..n] };
+        let mut step =
+            |cache| model.forward_last(new, 1, new.len(), None, Some(cache), &mut Ctx::eval()).unwrap().to_vec();
+        let (got, want) = (step(&mut own), step(&mut exact));
+        let largest = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        worst = worst.max(max_diff(&got, &want) / largest);
+    }
+    (worst, own[0].precision())
+}
+
+#[test]
+fn quantized_and_bf16_models_decode_from_an_f16_cache_within_its_rounding() {
+    let Some(fixtures) = hf_common::fixtures("f16 cache") else { return };
+    let ids: Vec<usize> = (0..24).map(|i| (i * 37 + 5) % 90).collect();
+    let gpt2 = load_gpt2(&fixtures.join("tiny-gpt2")).unwrap().model;
+    let llama = load_llama(&fixtures.join("tiny-llama"), LlamaOptions::default()).unwrap().model;
+    for model in [&gpt2 as &dyn CausalLm, &llama] {
+        assert_eq!(own_cache_against_f32(model, &ids), (0.0, KvPrecision::F32), "f32 weights keep an f32 cache");
+    }
+    let mut models: Vec<(String, Box<dyn CausalLm>)> =
+        vec![("llama to_bf16".into(), Box::new(llama.to_bf16().unwrap()))];
+    for format in FORMATS {
+        models.push((format!("gpt2 {format}"), Box::new(gpt2.quantize(format).unwrap())));
+        models.push((format!("llama {format}"), Box::new(llama.quantize(format).unwrap())));
+    }
+    for (name, model) in &models {
+        let (worst, precision) = own_cache_against_f32(model.as_ref(), &ids);
+        assert_eq!(precision, KvPrecision::F16, "{name}");
+        // f16 rounds each cached key and value by at most 2⁻¹¹ of itself: 1.9e-4 to 1.8e-3 of
+        // the largest logit seen here (a bf16 cache, 2⁻⁸, would be about eight times that)
+        assert!(worst > 0.0 && worst <= 4e-3, "{name}: the f16 cache moved the logits by {worst} of the largest");
+    }
 }
 
 #[test]
