@@ -14,13 +14,13 @@
 
 use std::cell::RefCell;
 
+use half::f16;
+
 use crate::error::{Result, TensorError};
 use crate::fork::for_each_part;
 use crate::kernel::{KernelPath, dot, exp_nonpositive, kernel_path};
 use crate::send_ptr::SendPtr;
 use crate::tensor::Tensor;
-
-use half::f16;
 
 use super::kv_store::{KvPrecision, KvStore};
 use super::prompt_attention;
@@ -125,7 +125,9 @@ impl KvBuffer {
     }
 
     /// Appends keys `k` and values `v` `[B, H, t, D]` (on the CPU, this cache's `B`, `H`, `D`),
-    /// growing the room in steps of [`GROW`] positions when it is full.
+    /// growing the room in steps of [`GROW`] positions when it is full. An f16 cache rounds them
+    /// to nearest even; a finite value beyond f16's range (±65504) is an error, and nothing is
+    /// appended.
     pub fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
         const OP: &str = "KvBuffer::append";
         let [b, h, t, d] = heads_shape(OP, "keys", k)?;
