@@ -44,26 +44,31 @@ impl KvCache {
     }
 
     /// A host buffer of `k` and `v` with room for `positions` in `precision`, or in f32 when
-    /// f16 cannot hold them (`precision` then becomes f32).
+    /// f16 cannot hold them (`precision` then becomes f32; an error of another kind, which
+    /// f32 meets too, leaves it as it was).
     fn host(k: &Tensor, v: &Tensor, positions: usize, precision: &mut KvPrecision) -> Result<KvBuffer> {
         match KvBuffer::with_room(k, v, positions, *precision) {
             Err(_) if *precision == KvPrecision::F16 => {
+                let buf = KvBuffer::with_room(k, v, positions, KvPrecision::F32)?;
                 *precision = KvPrecision::F32;
-                Ok(KvBuffer::with_room(k, v, positions, KvPrecision::F32)?)
+                Ok(buf)
             }
             buf => Ok(buf?),
         }
     }
 
     /// Appends `k` and `v` to `buf`, which moves to f32 first when it is f16 and cannot hold
-    /// them (`precision` then becomes f32).
+    /// them (`precision` then becomes f32; an error of another kind, a wrong shape, leaves
+    /// both as they were).
     fn append_to(buf: &mut KvBuffer, k: &Tensor, v: &Tensor, precision: &mut KvPrecision) -> Result<()> {
         match buf.append(k, v) {
             Err(_) if buf.precision() == KvPrecision::F16 => {
                 let (pk, pv) = buf.to_tensors()?;
+                let mut wide = KvBuffer::with_room(&pk, &pv, buf.capacity(), KvPrecision::F32)?;
+                wide.append(k, v)?;
+                *buf = wide;
                 *precision = KvPrecision::F32;
-                *buf = KvCache::host(&pk, &pv, buf.capacity(), precision)?;
-                Ok(buf.append(k, v)?)
+                Ok(())
             }
             appended => Ok(appended?),
         }
@@ -206,6 +211,11 @@ mod tests {
         let mut fresh = KvCache::with_precision(KvPrecision::F16);
         fresh.append_host(&big, &big)?;
         assert_eq!(fresh.precision(), KvPrecision::F32, "beyond f16 from the first append");
+        let mut shaped = KvCache::with_precision(KvPrecision::F16);
+        shaped.append_host(&k, &v)?;
+        assert!(shaped.append_host(&Tensor::zeros(&[1, 3, 1, 4]), &Tensor::zeros(&[1, 3, 1, 4])).is_err());
+        assert_eq!(shaped.precision(), KvPrecision::F16, "a wrong shape is an error, not a reason to widen");
+        assert_eq!(shaped.len(), 5);
         Ok(())
     }
 
