@@ -49,6 +49,7 @@ pub use error::{Result, TensorError};
 pub use kernel::{KernelPath, force_portable, kernel_path, wide_available};
 pub use ops::adamw::{AdamWStep, adamw_step};
 pub use ops::gemv::gemv_calls;
+pub use ops::row_blocks::row_block_calls;
 pub use ops::small_gemm::small_gemm_calls;
 pub use ops::transposed_rhs::transposed_rhs_calls;
 pub use ops::amx::{amx_available, amx_calls, amx_int8_activations, amx_kernels};

@@ -4,7 +4,8 @@
 //! rows are a multiple of 1 KB apart goes to `transposed_rhs`, which transposes it a block at
 //! a time. Vector × matrix products (`m = 1`, decoding) go to the bandwidth-bound kernels of
 //! `gemv`, products of a few rows (batched decoding, beam search) to those of `skinny`, small
-//! ones (attention's heads) to `small_gemm`. With
+//! ones (attention's heads) to `small_gemm`, products of many rows by a right operand that fits
+//! in L2 (a layer over a training batch) to `row_blocks`. With
 //! `LOAM_AMX_F32=1` (or `amx_f32_products(true)`) the products of 16 rows or more that those
 //! do not take, batched ones included, go to AMX with the exact bf16 split of `amx_f32`
 //! instead of the gemm crate (off by default: slower where measured).
@@ -15,6 +16,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 #[cfg(target_arch = "x86_64")]
 use super::amx_f32;
 use super::gemv::gemv;
+use super::row_blocks;
 use super::skinny::skinny;
 use super::small_gemm;
 use super::transposed_rhs;
@@ -97,7 +99,7 @@ const MIN_PART_ROWS: usize = 16;
 
 /// Part `p` of `parts` of `m` rows: (start, rows), the first parts one row longer when the
 /// rows do not divide evenly.
-fn row_part(m: usize, parts: usize, p: usize) -> (usize, usize) {
+pub(super) fn row_part(m: usize, parts: usize, p: usize) -> (usize, usize) {
     let (base, extra) = (m / parts, m % parts);
     (p * base + p.min(extra), base + usize::from(p < extra))
 }
@@ -183,6 +185,12 @@ fn batched_gemm(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> ArrayD<f32> {
         let threads = rayon::current_num_threads();
         for i in 0..nb {
             if streamed(i) {
+                continue;
+            }
+            if row_blocks::serves(m, k, n, a_cs, b_cs) {
+                let (x, w, y) = operands(i);
+                // SAFETY: as `streamed`; the product writes only batch element i's output.
+                unsafe { row_blocks::product(m, k, n, x, a_rs, w, b_rs, y, n) };
                 continue;
             }
             match column_blocks(m, n, k, threads) {

@@ -36,6 +36,7 @@ mod quant_q8;
 mod reduce;
 mod rms_norm;
 mod rope;
+pub(crate) mod row_blocks;
 mod silu_mul;
 pub(crate) mod skinny;
 pub(crate) mod small_gemm;

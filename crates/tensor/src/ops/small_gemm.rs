@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::kernel::{KernelPath, kernel_path};
 
 /// Rows of an output tile (6 rows × 4 vectors of accumulators: 24 of the 32 AVX-512 registers).
-#[cfg(target_arch = "x86_64")]
-const ROWS: usize = 6;
+pub(crate) const ROWS: usize = 6;
 /// Columns of an output tile (four AVX-512 vectors).
 #[cfg(target_arch = "x86_64")]
 const COLS: usize = 64;
@@ -105,7 +104,7 @@ pub(crate) unsafe fn product(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     use std::arch::x86_64::*;
 
     use super::{COLS, ROWS};
@@ -114,15 +113,15 @@ mod x86 {
     /// of stride `a_cs`, over `k`; `b` rows of stride `ldb` with contiguous columns; `c` rows
     /// of stride `ldc`.
     #[derive(Clone, Copy)]
-    pub(super) struct Operands {
-        pub(super) k: usize,
-        pub(super) a: *const f32,
-        pub(super) a_rs: isize,
-        pub(super) a_cs: isize,
-        pub(super) b: *const f32,
-        pub(super) ldb: isize,
-        pub(super) c: *mut f32,
-        pub(super) ldc: usize,
+    pub(crate) struct Operands {
+        pub(crate) k: usize,
+        pub(crate) a: *const f32,
+        pub(crate) a_rs: isize,
+        pub(crate) a_cs: isize,
+        pub(crate) b: *const f32,
+        pub(crate) ldb: isize,
+        pub(crate) c: *mut f32,
+        pub(crate) ldc: usize,
     }
 
     /// Output rows `0..R` × columns `0..16·V` of `t.a · t.b` into `t.c`, the last vector's
@@ -179,23 +178,36 @@ mod x86 {
     pub(super) unsafe fn product(m: usize, n: usize, ops: Operands) {
         let Operands { a, a_rs, b, c, ldc, .. } = ops;
         for j0 in (0..n).step_by(COLS) {
-            let w = (n - j0).min(COLS);
-            let last: __mmask16 = if w.is_multiple_of(16) { 0xFFFF } else { (1u16 << (w % 16)) - 1 };
-            let v = w.div_ceil(16);
             for i0 in (0..m).step_by(ROWS) {
                 // SAFETY: rows i0.. and columns j0.. of the operands and the output, inside
                 // them (the caller's contract).
                 unsafe {
                     let t = Operands { a: a.offset(i0 as isize * a_rs), b: b.add(j0), c: c.add(i0 * ldc + j0), ..ops };
-                    match (m - i0).min(ROWS) {
-                        1 => rows::<1>(v, t, last),
-                        2 => rows::<2>(v, t, last),
-                        3 => rows::<3>(v, t, last),
-                        4 => rows::<4>(v, t, last),
-                        5 => rows::<5>(v, t, last),
-                        _ => rows::<6>(v, t, last),
-                    }
+                    edge((m - i0).min(ROWS), (n - j0).min(COLS), t);
                 }
+            }
+        }
+    }
+
+    /// One output tile of `height` (1 to [`ROWS`]) rows × `width` (1 to [`COLS`]) columns of
+    /// `t.a · t.b` into `t.c`.
+    ///
+    /// # Safety
+    /// The tile's rows and columns of the operands and the output are inside them; AVX-512 F
+    /// present.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn edge(height: usize, width: usize, t: Operands) {
+        let last: __mmask16 = if width.is_multiple_of(16) { 0xFFFF } else { (1u16 << (width % 16)) - 1 };
+        let v = width.div_ceil(16);
+        // SAFETY: as the caller's.
+        unsafe {
+            match height {
+                1 => rows::<1>(v, t, last),
+                2 => rows::<2>(v, t, last),
+                3 => rows::<3>(v, t, last),
+                4 => rows::<4>(v, t, last),
+                5 => rows::<5>(v, t, last),
+                _ => rows::<6>(v, t, last),
             }
         }
     }
