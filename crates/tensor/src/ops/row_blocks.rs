@@ -8,11 +8,11 @@
 //! vCPUs, one thread's half of `[768, 128] × [128, 384]` took 11–25% longer than the other's
 //! in three runs of four (summed over 7000 products), and the faster thread waited for it (the
 //! gemm crate's smaller parts cost more than they balanced: each packs the whole right operand
-//! again). Here the rows go out in blocks
-//! of [`BLOCK_ROWS`] to whichever thread asks first (`fork::for_each_part`), so the faster
-//! thread takes more of them, and each thread packs the right operand once per product, when
-//! it takes its first block, into its own buffer: one copy packed by the caller for both was
-//! slower than the gemm crate (0.90–0.94×), the other core reading it across the caches.
+//! again). Here the rows go out in blocks of [`BLOCK_ROWS`] to whichever thread asks first
+//! (`fork::for_each_part`), so the faster thread takes more of them, and each thread packs the
+//! right operand once per product, when it takes its first block, into its own buffer: one
+//! copy packed by the caller for both was slower than the gemm crate (0.90–0.94×), the other
+//! core reading it across the caches.
 //!
 //! The right operand is packed into panels of 64 columns (`k` rows of 64 values, 64-byte
 //! aligned), and every 6-row × 64-column tile of the output is accumulated in registers over
@@ -101,6 +101,10 @@ pub(crate) unsafe fn product(
     for_each_part(blocks, |part| {
         let (a, b, c) = (a, b, c);
         let (t0, count) = row_part(tiles, blocks, part);
+        if count == 0 {
+            // more threads than tiles: nothing for this block
+            return;
+        }
         let i0 = t0 * ROWS;
         let rows = (count * ROWS).min(m - i0);
         PACKED.with_borrow_mut(|(packed_for, buf)| {
