@@ -18,8 +18,7 @@ use crate::kernel::{KernelPath, kernel_path};
 /// Rows of an output tile (6 rows × 4 vectors of accumulators: 24 of the 32 AVX-512 registers).
 pub(crate) const ROWS: usize = 6;
 /// Columns of an output tile (four AVX-512 vectors).
-#[cfg(target_arch = "x86_64")]
-const COLS: usize = 64;
+pub(crate) const COLS: usize = 64;
 /// The largest right operand (k·n values, 64 KB) taken here: it stays in L1 or L2 while every
 /// row of the left one passes; larger products go to the gemm crate's cache blocking.
 const MAX_RHS: usize = 1 << 14;
