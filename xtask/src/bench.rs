@@ -109,8 +109,9 @@ pub struct Args {
     /// of `embed` (instead of all-MiniLM-L6-v2); loam side only.
     #[arg(long)]
     model: Option<String>,
-    /// The loam side's weight format for `gpt2-generate` and `embed`: int8, q4 or bf16 (linear
-    /// layers, and GPT-2's tied head, quantized in memory); f32 when not given.
+    /// The loam side's weight format for `gpt2-generate`, `seq2seq-generate` and `embed`: int8,
+    /// q4 or bf16 (linear layers, and GPT-2's tied head, quantized in memory); f32 when not
+    /// given.
     #[arg(long, value_parser = crate::quantize::parse_format)]
     quant: Option<QuantFormat>,
     /// The database of `serve` (default: SQLite in a temporary folder), e.g. postgres://…
@@ -139,7 +140,7 @@ fn loam_records(args: &Args, device: Device) -> Result<Vec<Record>> {
         BenchName::Gpt2Generate => bench_gpt2_generate::run(args.model.as_deref(), args.quant, device),
         BenchName::Gpt2Train => bench_gpt2_train::run(device, args.iters),
         BenchName::LlamaGenerate => bench_llama_generate::run(),
-        BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(),
+        BenchName::Seq2seqGenerate => bench_seq2seq_generate::run(args.quant),
         BenchName::Search => bench_search::run(),
         BenchName::Serve => bench_serve::run(args.database.as_deref()),
     }
@@ -159,6 +160,14 @@ fn pytorch_records(args: &Args, threads: usize, device: Device) -> Result<Vec<Re
             let mut records = pytorch::run_with(args.name.name(), threads, &["--batch", &args.batch.to_string(), "--device", &on])?;
             // the batched case names loam's weight format: PyTorch's f32 row is its reference
             if let (Some(format), true) = (args.quant, args.batch > 1) {
+                records.iter_mut().for_each(|r| r.case = bench_gpt2_generate::quant_case(&r.case, format));
+            }
+            Ok(records)
+        }
+        BenchName::Seq2seqGenerate => {
+            let mut records = pytorch::run(args.name.name(), threads)?;
+            // loam's case names its weight format: PyTorch's f32 row is its reference
+            if let Some(format) = args.quant {
                 records.iter_mut().for_each(|r| r.case = bench_gpt2_generate::quant_case(&r.case, format));
             }
             Ok(records)
@@ -185,8 +194,9 @@ pub fn run(args: &Args) -> Result<()> {
     if args.model.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
         bail!("--model applies to bench gpt2-generate and embed");
     }
-    if args.quant.is_some() && !matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate) {
-        bail!("--quant applies to bench gpt2-generate and embed");
+    let quantizable = matches!(args.name, BenchName::Embed | BenchName::Gpt2Generate | BenchName::Seq2seqGenerate);
+    if args.quant.is_some() && !quantizable {
+        bail!("--quant applies to bench gpt2-generate, seq2seq-generate and embed");
     }
     if args.batch > 1 && args.name != BenchName::Gpt2Generate {
         bail!("--batch applies to bench gpt2-generate only");

@@ -1,7 +1,8 @@
 //! The loam side of `cargo xtask bench seq2seq-generate`: a flan-t5-small-shaped T5 (8 + 8
 //! blocks, d_model 512, 6 heads of 64, gated-GELU feed-forward of 1024, 32128 tokens, untied
 //! head) with random weights, a 64-token source, 64 new tokens greedy and with 4 beams, in new
-//! tokens per second (the source's encoding included).
+//! tokens per second (the source's encoding included). With `--quant` the loam side's
+//! projections and head are int8, q4 or bf16 (quantized in memory); PyTorch stays f32.
 //!
 //! The shape, source, token counts and timing rule match `xtask/py/seq2seq-generate.py`
 //! (Hugging Face transformers): EOS is never chosen (transformers bans it with
@@ -13,7 +14,9 @@ use anyhow::Result;
 use loam_lm::hf::{T5, T5Config};
 use loam_lm::{BeamConfig, GenerationConfig, beam_search_seq2seq, generate_seq2seq};
 use loam_nn::ParamStore;
+use loam_tensor::QuantFormat;
 
+use crate::bench_gpt2_generate::quant_case;
 use crate::record::Record;
 
 /// Source length.
@@ -61,10 +64,15 @@ fn generate_secs(t5: &T5, beams: usize, n: usize) -> Result<f64> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-/// For greedy and 4 beams: one warm-up run, then the median of [`RUNS`] timed runs.
-pub fn run() -> Result<Vec<Record>> {
+/// For greedy and 4 beams: one warm-up run, then the median of [`RUNS`] timed runs; the model's
+/// projections and head in `quant` when given.
+pub fn run(quant: Option<QuantFormat>) -> Result<Vec<Record>> {
     let store = ParamStore::new(0);
-    let t5 = T5::new(&flan_t5_small()?, &store)?;
+    let mut t5 = T5::new(&flan_t5_small()?, &store)?;
+    if let Some(format) = quant {
+        eprintln!("bench seq2seq-generate: loam weights {format} (PyTorch: f32)");
+        t5 = t5.quantize(format)?;
+    }
     let mut records = Vec::new();
     for (beams, case) in [
         (1, "flan-t5-small greedy, 64+64"),
@@ -78,7 +86,7 @@ pub fn run() -> Result<Vec<Record>> {
         let secs = times[RUNS / 2];
         records.push(Record::loam(
             "seq2seq-generate",
-            case,
+            &quant.map_or_else(|| case.to_string(), |format| quant_case(case, format)),
             &[
                 ("tokens_per_s", NEW_TOKENS as f64 / secs),
                 ("ms_per_iter", secs * 1e3 / NEW_TOKENS as f64),

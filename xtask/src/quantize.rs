@@ -1,5 +1,5 @@
 //! `cargo xtask quantize --model DIR --to int8|q4|bf16 --out DIR2 [--overwrite]`: a model
-//! folder (GPT-2, BERT, Llama, Qwen2) with its linear layers' weights quantized, which every
+//! folder (GPT-2, BERT, Llama, Qwen2, T5, BART) with its linear layers' weights quantized, which every
 //! command then loads with `--model DIR2`.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use loam_tensor::{QuantFormat, kernel_path};
 /// Arguments of `cargo xtask quantize`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A Hugging Face model folder or hub id (GPT-2, BERT, Llama, Qwen2).
+    /// A Hugging Face model folder or hub id (GPT-2, BERT, Llama, Qwen2, T5, BART).
     #[arg(long)]
     model: String,
     /// The weight format: int8 (per output channel), q4 (4-bit groups of 32) or bf16.

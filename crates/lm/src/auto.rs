@@ -15,7 +15,7 @@ use crate::causal_lm::CausalLm;
 use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
 use crate::hf::{
-    Bart, BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, T5, load_bart, load_gpt2, load_llama, load_t5,
+    Bart, BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, T5, load_gpt2, load_llama,
     read_json, resolve_model,
 };
 use crate::sampling::GenerationConfig;
@@ -101,9 +101,19 @@ pub enum Architecture {
     /// A Hugging Face Llama-family decoder (Llama, SmolLM2, Qwen2).
     Llama(HfLlama),
     /// A Hugging Face T5 encoder–decoder.
-    T5(Box<T5>),
+    T5 {
+        /// The model.
+        model: Box<T5>,
+        /// Its f32 tensors.
+        store: ParamStore,
+    },
     /// A Hugging Face BART encoder–decoder.
-    Bart(Box<Bart>),
+    Bart {
+        /// The model.
+        model: Box<Bart>,
+        /// Its f32 tensors.
+        store: ParamStore,
+    },
     /// A Hugging Face BERT encoder.
     Bert {
         /// The encoder.
@@ -262,8 +272,14 @@ impl AutoModel {
                 }
             }
             ModelKind::Llama(_) => Architecture::Llama(load_llama(dir, LlamaOptions::default())?),
-            ModelKind::T5 => Architecture::T5(Box::new(load_t5(dir)?)),
-            ModelKind::Bart => Architecture::Bart(Box::new(load_bart(dir)?)),
+            ModelKind::T5 => {
+                let (model, store) = T5::from_dir(dir)?;
+                Architecture::T5 { model: Box::new(model), store }
+            }
+            ModelKind::Bart => {
+                let (model, store) = Bart::from_dir(dir)?;
+                Architecture::Bart { model: Box::new(model), store }
+            }
             ModelKind::LoamRun => unreachable!("handled above"),
         };
         let tokenizer_path = dir.join(HF_TOKENIZER_FILE);
@@ -290,16 +306,16 @@ impl AutoModel {
             Architecture::Llama(l) if l.config.model_type == "qwen2" => "qwen2",
             Architecture::Llama(_) => "llama",
             Architecture::Bert { .. } | Architecture::BertForMaskedLM { .. } => "bert",
-            Architecture::T5(_) => "t5",
-            Architecture::Bart(_) => "bart",
+            Architecture::T5 { .. } => "t5",
+            Architecture::Bart { .. } => "bart",
         }
     }
 
     /// The model as an encoder–decoder generator, or `None` for other models.
     pub fn seq2seq_lm(&self) -> Option<&dyn Seq2SeqLm> {
         match &self.architecture {
-            Architecture::T5(m) => Some(m.as_ref()),
-            Architecture::Bart(m) => Some(m.as_ref()),
+            Architecture::T5 { model, .. } => Some(model.as_ref()),
+            Architecture::Bart { model, .. } => Some(model.as_ref()),
             Architecture::LoamRun { model: TrainedModel::Seq2Seq(m), .. } => Some(m),
             _ => None,
         }
@@ -316,7 +332,7 @@ impl AutoModel {
                 &self.dir,
                 "a BERT encoder does not generate text (it gives embeddings and fill-mask predictions)",
             )),
-            Architecture::T5(_) | Architecture::Bart(_) => Err(LmError::file(
+            Architecture::T5 { .. } | Architecture::Bart { .. } => Err(LmError::file(
                 &self.dir,
                 format!("{} is an encoder–decoder: it generates from a source text, not as a continuation", self.model_type()),
             )),
@@ -333,7 +349,7 @@ impl AutoModel {
                 &self.dir,
                 "this BERT has no masked-LM head (config.json's `architectures` does not name BertForMaskedLM)",
             )),
-            Architecture::Gpt2(_) | Architecture::Llama(_) | Architecture::T5(_) | Architecture::Bart(_) => {
+            Architecture::Gpt2(_) | Architecture::Llama(_) | Architecture::T5 { .. } | Architecture::Bart { .. } => {
                 Err(LmError::file(&self.dir, format!("a {} model is not a masked language model", self.model_type())))
             }
         }
@@ -343,7 +359,6 @@ impl AutoModel {
     /// in `format`: a quantized checkpoint's model without writing one. It then runs under
     /// `no_grad` only (generation, evaluation and embedding do).
     pub fn quantize(&mut self, format: QuantFormat) -> Result<()> {
-        let kind = self.model_type();
         match &mut self.architecture {
             Architecture::LoamRun { model: TrainedModel::Gpt(g), .. } => *g = g.quantize(format)?,
             Architecture::LoamRun { model: TrainedModel::Llama(l), .. } => *l = l.quantize(format)?,
@@ -351,14 +366,11 @@ impl AutoModel {
             Architecture::Llama(l) => l.model = l.model.quantize(format)?,
             Architecture::Bert { model, .. } => *model = model.quantize(format)?,
             Architecture::LoamRun { model: TrainedModel::Bert(m), .. } | Architecture::BertForMaskedLM { model: m, .. } => {
-                m.bert = m.bert.quantize(format)?
+                *m = m.quantize(format)?
             }
-            Architecture::T5(_) | Architecture::Bart(_) | Architecture::LoamRun { model: TrainedModel::Seq2Seq(_), .. } => {
-                return Err(LmError::file(
-                    &self.dir,
-                    format!("quantizing a {kind} encoder–decoder is not supported (GPT, GPT-2, BERT and the Llama family are)"),
-                ));
-            }
+            Architecture::T5 { model, .. } => **model = model.quantize(format)?,
+            Architecture::Bart { model, .. } => **model = model.quantize(format)?,
+            Architecture::LoamRun { model: TrainedModel::Seq2Seq(m), .. } => *m = m.quantize(format)?,
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! Quantizing a model folder (`cargo xtask quantize`): a Hugging Face GPT-2, BERT or
-//! Llama-family folder is loaded, every linear layer's weight (and a tied GPT-2 head's copy of
+//! Quantizing a model folder (`cargo xtask quantize`): a Hugging Face GPT-2, BERT (encoder or
+//! masked LM), Llama-family, T5 or BART folder is loaded, every linear layer's weight (and a tied GPT-2 head's copy of
 //! the embedding) is quantized to int8, 4-bit or bf16, and the result is written as a new folder
 //! that every command loads through [`AutoModel`] like any other: the same `config.json`,
 //! tokenizer and side files, and a `model.safetensors` in the layout of [`save_quantized`].
@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use loam_nn::{Linear, LinearWeight, ParamStore};
+use loam_nn::{Linear, LinearWeight, ParamStore, WeightLayout};
 use loam_tensor::{QuantFormat, Tensor};
 
 use crate::auto::{Architecture, AutoModel};
@@ -17,7 +17,7 @@ use crate::hf::{QuantizedWeight, TIED_HEAD, WEIGHTS_FILE, save_quantized};
 /// What a quantization wrote.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizeReport {
-    /// The model type (`gpt2`, `bert`, `llama`, `qwen2`).
+    /// The model type (`gpt2`, `bert`, `llama`, `qwen2`, `t5`, `bart`).
     pub model_type: &'static str,
     /// The format.
     pub format: QuantFormat,
@@ -38,7 +38,8 @@ fn is_weights_file(name: &str) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// The quantized weights of `layers` (every one must be quantized and named).
+/// The quantized weights of `layers` (every one must be quantized and named), each recorded
+/// with the layout its layer keeps.
 fn quantized_weights(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
     layers
         .into_iter()
@@ -47,6 +48,16 @@ fn quantized_weights(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
             _ => Err(LmError::Config(format!("a linear layer {:?} was left unquantized or unnamed", l.name))),
         })
         .collect()
+}
+
+/// [`quantized_weights`] of a model whose loader reads every weight `[out, in]` and then keeps
+/// an `[in, out]` inference copy (T5, BART): the file must give the loader what it reads.
+fn quantized_out_in(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
+    let mut weights = quantized_weights(layers)?;
+    for (_, layout, _) in &mut weights {
+        *layout = WeightLayout::OutIn;
+    }
+    Ok(weights)
 }
 
 /// The f32 parameters of `store` that are not among `quantized`.
@@ -78,20 +89,32 @@ fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<Quant
             let weights = quantized_weights(l.model.quantize(format)?.linears_mut())?;
             (f32_params(store, &weights), weights)
         }
-        Architecture::BertForMaskedLM { .. } | Architecture::T5(_) | Architecture::Bart(_) => {
-            return Err(LmError::file(
-                &model.dir,
-                format!(
-                    "a {} {} does not quantize to a checkpoint yet (GPT-2, BERT encoders and the Llama family do)",
-                    model.model_type(),
-                    if model.seq2seq_lm().is_some() { "encoder–decoder" } else { "masked LM" }
-                ),
-            ));
+        Architecture::BertForMaskedLM { model: mlm, store } => {
+            let weights = quantized_weights(mlm.quantize(format)?.linears_mut())?;
+            (f32_params(store, &weights), weights)
+        }
+        Architecture::T5 { model: t5, store } => {
+            let mut q = t5.quantize(format)?;
+            let mut weights = quantized_out_in(q.linears_mut())?;
+            if let Some(head) = q.quantized_head() {
+                weights.push((TIED_HEAD.to_string(), WeightLayout::OutIn, head.clone()));
+            }
+            (f32_params(store, &weights), weights)
+        }
+        Architecture::Bart { model: bart, store } => {
+            let mut q = bart.quantize(format)?;
+            let mut weights = quantized_out_in(q.linears_mut())?;
+            if let Some(head) = q.quantized_head() {
+                // tied or `lm_head`: the f32 `lm_head.weight` of an untied one is not written
+                weights.push((TIED_HEAD.to_string(), WeightLayout::OutIn, head.clone()));
+            }
+            (f32_params(store, &weights), weights)
         }
         Architecture::LoamRun { .. } => {
             return Err(LmError::file(
                 &model.dir,
-                "a loam run folder does not quantize to a checkpoint (quantize a Hugging Face folder: GPT-2, BERT, Llama, Qwen2)",
+                "a loam run folder does not quantize to a checkpoint \
+                 (quantize a Hugging Face folder: GPT-2, BERT, Llama, Qwen2, T5, BART)",
             ));
         }
     })

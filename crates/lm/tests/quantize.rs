@@ -1,6 +1,7 @@
-//! Quantized checkpoints (`quantize_folder`): GPT-2, Llama/Qwen2 and MiniLM folders quantized
-//! to int8, q4 and bf16, loaded back through `AutoModel` with the same logits as the model
-//! quantized in memory, generating; MiniLM int8 embeddings within cosine 0.995 of f32; and the
+//! Quantized checkpoints (`quantize_folder`): GPT-2, Llama/Qwen2, T5, BART, BERT masked-LM and
+//! MiniLM folders quantized to int8, q4 and bf16, loaded back through `AutoModel` with the same
+//! logits as the model quantized in memory, generating; encoder–decoders against the f32 model
+//! of their dequantized weights; MiniLM int8 embeddings within cosine 0.995 of f32; and the
 //! errors of a bad target folder or a damaged file.
 
 mod hf_common;
@@ -8,10 +9,16 @@ mod hf_common;
 use std::path::{Path, PathBuf};
 
 use hf_common::max_diff;
-use loam_lm::hf::{LlamaOptions, SentenceEncoder, WEIGHTS_FILE, load_gpt2, load_llama};
-use loam_lm::{AutoModel, CausalLm, GenerationConfig, generate_ids, quantize_folder};
-use loam_nn::{Ctx, KvCache};
-use loam_tensor::{KvPrecision, QuantActivations, QuantFormat, no_grad, quant_activations_scope};
+use loam_lm::hf::{
+    Bart, BartConfig, BertBatch, LlamaOptions, SentenceEncoder, T5, T5Config, TIED_HEAD, WEIGHTS_FILE, load_gpt2,
+    load_llama,
+};
+use loam_lm::seq2seq::{Seq2Seq, Seq2SeqConfig};
+use loam_lm::{
+    Architecture, AutoModel, CausalLm, GenerationConfig, Seq2SeqLm, generate_ids, generate_seq2seq, quantize_folder,
+};
+use loam_nn::{Ctx, KvCache, LinearWeight, ParamStore};
+use loam_tensor::{KvPrecision, QuantActivations, QuantFormat, QuantMatrix, no_grad, quant_activations_scope};
 use serde_json::Value;
 
 const FORMATS: [QuantFormat; 3] = [QuantFormat::Int8, QuantFormat::Q4, QuantFormat::Bf16];
@@ -96,6 +103,172 @@ fn quantized_llama_and_qwen2_folders_load_with_the_in_memory_logits() {
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+/// Decoder logits `[T, vocab]` of `target` over the encoded `source`, one row, under `no_grad`;
+/// products with quantized weights take f32 activations when `f32_activations`.
+fn seq2seq_logits(model: &dyn Seq2SeqLm, source: &[usize], target: &[usize], f32_activations: bool) -> Vec<f32> {
+    let _inference = no_grad();
+    let _exact_inputs = f32_activations.then(|| quant_activations_scope(QuantActivations::F32));
+    let mut ctx = Ctx::eval();
+    let encoded = model.encode(source, 1, source.len(), &[source.len()], &mut ctx).unwrap();
+    model.decode(target, 1, target.len(), &encoded, None, &mut ctx).unwrap().to_vec()
+}
+
+/// The largest difference of `got` from `want` over the largest `|want|`.
+fn relative_diff(got: &[f32], want: &[f32]) -> f32 {
+    max_diff(got, want) / want.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// How far a model with quantized weights may be from the f32 model of its dequantized
+/// weights, over the largest logit, with f32 activations: the two differ by the order of sums
+/// only (seen ≤ 1.4·10⁻⁶).
+const DEQUANTIZED_F32_INPUTS: f32 = 1e-5;
+
+#[test]
+fn quantized_t5_and_bart_folders_load_with_the_in_memory_logits_and_generate() {
+    let Some(fixtures) = hf_common::fixtures("quantized t5 and bart") else { return };
+    let tmp = temp_dir("encdec");
+    let (source, target) = ([5usize, 17, 42, 8, 99, 3, 1], [0usize, 12, 7, 301, 44]);
+    // tiny-t5: 2 + 2 blocks, gated feed-forward: 4 + 3 projections an encoder block, 4 + 4 + 3
+    // a decoder block; tiny-bart: 2 + 2 layers, 4 + 2 and 4 + 4 + 2; both a tied head
+    for (name, model_type, weights) in
+        [("tiny-t5", "t5", 2 * 7 + 2 * 11 + 1), ("tiny-bart", "bart", 2 * 6 + 2 * 10 + 1)]
+    {
+        let src = fixtures.join(name);
+        let f32_model = AutoModel::from_dir(&src).unwrap();
+        let exact = seq2seq_logits(f32_model.seq2seq_lm().unwrap(), &source, &target, false);
+        for format in FORMATS {
+            let out = tmp.join(format!("{name}-{format}"));
+            let report = quantize_folder(&src, format, &out, false).unwrap();
+            assert_eq!((report.model_type, report.weights), (model_type, weights), "{name} {format}");
+            assert!(report.quantized_bytes < report.f32_bytes, "{name} {format}: {report:?}");
+            let loaded = AutoModel::from_dir(&out).unwrap();
+            let model = loaded.seq2seq_lm().unwrap();
+            let got = seq2seq_logits(model, &source, &target, false);
+            let mut in_memory = AutoModel::from_dir(&src).unwrap();
+            in_memory.quantize(format).unwrap();
+            let want = seq2seq_logits(in_memory.seq2seq_lm().unwrap(), &source, &target, false);
+            let diff = max_diff(&got, &want);
+            assert!(diff <= 1e-5, "{name} {format}: loaded and in-memory quantized logits differ by {diff}");
+            assert!(relative_diff(&got, &exact) > 0.0, "{name} {format}: the loaded model computes with f32 weights");
+            // the loader's store holds the dequantized projections, and the head's quantized
+            // copy, dequantized, is an untied head: an f32 model built from them is what the
+            // quantized products must compute
+            let with_head = |store: &ParamStore, head: Option<&QuantMatrix>| {
+                let copy = ParamStore::new(0);
+                for (name, value) in store.params() {
+                    copy.insert(&name, &value);
+                }
+                copy.insert(TIED_HEAD, &head.expect("a quantized head").dequantize());
+                copy
+            };
+            let dequantized: Box<dyn Seq2SeqLm> = match &loaded.architecture {
+                Architecture::T5 { model, store } => {
+                    let config = T5Config { tie_word_embeddings: Some(false), ..model.config.clone() };
+                    Box::new(T5::new(&config, &with_head(store, model.quantized_head())).unwrap())
+                }
+                Architecture::Bart { model, store } => {
+                    let config = BartConfig { tie_word_embeddings: Some(false), ..model.config.clone() };
+                    Box::new(Bart::new(&config, &with_head(store, model.quantized_head())).unwrap())
+                }
+                _ => unreachable!("{name} loads as an encoder–decoder"),
+            };
+            // int8 activations round every input of a small product: seen up to 7.6·10⁻² (q4)
+            // on tiny-t5, whose random logits amplify any change (bf16 weights alone moved them
+            // by 2.2·10⁻² from f32's), 4.3·10⁻² on tiny-bart
+            for (f32_activations, bound) in [(true, DEQUANTIZED_F32_INPUTS), (false, 0.15)] {
+                let want = seq2seq_logits(dequantized.as_ref(), &source, &target, false);
+                let got = seq2seq_logits(model, &source, &target, f32_activations);
+                let diff = relative_diff(&got, &want);
+                assert!(
+                    diff <= bound,
+                    "{name} {format}: {diff} of the largest logit from the dequantized f32 model's \
+                     (f32 activations: {f32_activations})"
+                );
+            }
+            // no EOS id: every one of the steps runs, through the decoder's caches
+            let cfg = GenerationConfig { max_new_tokens: 8, ..GenerationConfig::default() };
+            let (new, _) = generate_seq2seq(model, &source, &cfg, &mut |_| true).unwrap();
+            assert_eq!(new.len(), 8, "{name} {format}: greedy generation from the quantized folder");
+        }
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn quantized_masked_lm_folders_load_with_the_in_memory_logits() {
+    let Some(fixtures) = hf_common::fixtures("quantized masked lm") else { return };
+    let tmp = temp_dir("mlm");
+    let src = fixtures.join("tiny-bert-mlm");
+    let batch = BertBatch::from_rows(&[vec![2, 5, 7, 4, 9, 3]], 0);
+    let logits = |m: &AutoModel| {
+        let _inference = no_grad();
+        m.masked_lm().unwrap().forward_t(&batch, &mut Ctx::eval()).unwrap().to_vec()
+    };
+    let exact = logits(&AutoModel::from_dir(&src).unwrap());
+    for format in FORMATS {
+        let out = tmp.join(format.name());
+        let report = quantize_folder(&src, format, &out, false).unwrap();
+        // 2 layers of q, k, v, output, intermediate and output projections, and the head's transform
+        assert_eq!(report.weights, 2 * 6 + 1, "{format}");
+        let got = logits(&AutoModel::from_dir(&out).unwrap());
+        let mut in_memory = AutoModel::from_dir(&src).unwrap();
+        in_memory.quantize(format).unwrap();
+        let diff = max_diff(&got, &logits(&in_memory));
+        assert!(diff <= 1e-5, "{format}: loaded and in-memory quantized logits differ by {diff}");
+        assert!(max_diff(&got, &exact) > 0.0, "{format}: the loaded model computes with f32 weights");
+    }
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn loams_encoder_decoder_quantizes_in_memory() {
+    let config = Seq2SeqConfig {
+        n_layer: 2,
+        n_head: 2,
+        n_embd: 64,
+        d_ff: 128,
+        block_size: 16,
+        vocab_size: 40,
+        dropout: 0.0,
+        tie_embeddings: false,
+        ..Seq2SeqConfig::default()
+    };
+    let store = ParamStore::new(7);
+    let model = Seq2Seq::new(&config, &store).unwrap();
+    let (source, target) = ([4usize, 9, 13, 2, 30], [1usize, 6, 22, 8]);
+    for format in FORMATS {
+        let mut quantized = model.quantize(format).unwrap();
+        // self-attention, cross-attention (decoder) and feed-forward of both stacks, and the head
+        let layers = quantized.linears_mut();
+        assert_eq!(layers.len(), 2 * 6 + 2 * 10 + 1, "{format}");
+        // the f32 model of the dequantized weights (every layer built [out, in])
+        let dequantized = ParamStore::new(0);
+        for (name, value) in store.params() {
+            dequantized.insert(&name, &value.detach());
+        }
+        for l in &layers {
+            let LinearWeight::Quantized(q) = &l.weight else { panic!("{format}: {:?} left in f32", l.name) };
+            dequantized.insert(l.name.as_deref().unwrap(), &q.dequantize());
+        }
+        let want = Seq2Seq::new(&config, &dequantized).unwrap();
+        // int8 activations (int8 and q4 weights): seen 3.3·10⁻³ and 6.0·10⁻³
+        for (f32_activations, bound) in [(true, DEQUANTIZED_F32_INPUTS), (false, 0.02)] {
+            let want = seq2seq_logits(&want, &source, &target, false);
+            let got = seq2seq_logits(&quantized, &source, &target, f32_activations);
+            let diff = relative_diff(&got, &want);
+            assert!(
+                f32_activations || format == QuantFormat::Bf16 || diff > 1e-4,
+                "{format}: int8 activations left the logits of the f32 products unchanged ({diff})"
+            );
+            assert!(
+                diff <= bound,
+                "{format}: {diff} of the largest logit from the dequantized f32 model's \
+                 (f32 activations: {f32_activations})"
+            );
+        }
+    }
+}
+
 /// Prompt `ids[..3]` through `model` with its own caches, then the rest one position at a
 /// time, each step's logits against the same steps with f32 caches: the largest difference
 /// over the largest logit, and the precision of the model's own caches. The products keep f32
@@ -109,7 +282,7 @@ fn own_cache_against_f32(model: &dyn CausalLm, ids: &[usize]) -> (f32, KvPrecisi
     let mut worst = 0.0f32;
     for n in 3..=ids.len() {
         let new = if n == 3 { &ids[..3] } else { &ids[n - 1..n] };
-        let mut step =
+        let step =
             |cache| model.forward_last(new, 1, new.len(), None, Some(cache), &mut Ctx::eval()).unwrap().to_vec();
         let (got, want) = (step(&mut own), step(&mut exact));
         let largest = want.iter().fold(0.0f32, |m, x| m.max(x.abs()));

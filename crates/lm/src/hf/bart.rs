@@ -9,14 +9,15 @@
 
 use std::path::Path;
 
-use loam_nn::{Activation, Builder, Ctx, Embedding, Init, LayerNorm, Linear, Module, WeightLayout};
-use loam_tensor::Tensor;
+use loam_nn::{Activation, Builder, Ctx, Embedding, Init, LayerNorm, Linear, Module, ParamStore, WeightLayout};
+use loam_tensor::{QuantFormat, QuantMatrix, Tensor};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
-use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
+use crate::hf::encdec::{Attention, HeadMatrix, causal_mask, check_source, check_target, padding_mask};
+use crate::hf::gpt2::TIED_HEAD;
 use crate::hf::t5::ids_of;
 use crate::hf::weights::HfWeights;
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
@@ -171,6 +172,22 @@ struct Stack {
     layers: Vec<Layer>,
 }
 
+impl Stack {
+    /// The projections of every layer: self-attention, cross-attention, `fc1`, `fc2`.
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for l in &mut self.layers {
+            out.extend(l.self_attn.linears_mut());
+            if let Some((cross, _)) = &mut l.cross {
+                out.extend(cross.linears_mut());
+            }
+            out.push(&mut l.fc1);
+            out.push(&mut l.fc2);
+        }
+        out
+    }
+}
+
 /// A BART model loaded from a Hugging Face folder.
 #[derive(Debug, Clone)]
 pub struct Bart {
@@ -179,8 +196,9 @@ pub struct Bart {
     shared: Embedding,
     encoder: Stack,
     decoder: Stack,
-    /// `[C, V]`: the tied embedding or `lm_head`, transposed for one product.
-    head: Tensor,
+    /// `[C, V]`: the tied embedding or `lm_head`, transposed for one product; or its quantized
+    /// copy.
+    head: HeadMatrix,
     /// `[1, V]`.
     final_logits_bias: Option<Tensor>,
     act: Activation,
@@ -261,6 +279,50 @@ fn build_stack(c: &BartConfig, decoder: bool, vb: Builder) -> Result<Stack> {
 }
 
 impl Bart {
+    /// Loads a Hugging Face BART folder (`config.json`, `generation_config.json` when present,
+    /// safetensors weights, or a quantized checkpoint of `cargo xtask quantize`) and returns
+    /// the store of its f32 tensors beside it. The copies of `model.shared` kept as
+    /// `model.encoder.embed_tokens` / `model.decoder.embed_tokens`, and a tied model's
+    /// `lm_head.weight`, are not read.
+    pub fn from_dir(dir: &Path) -> Result<(Bart, ParamStore)> {
+        let config = BartConfig::load(dir)?;
+        let ckpt = HfWeights::open(dir)?;
+        let tied = config.tie_word_embeddings.unwrap_or(true);
+        let skip = |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
+        let (mut model, store) =
+            ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| Bart::new(&config, store))?;
+        ckpt.apply_quantized(model.linears_mut())?;
+        if let Some(head) = ckpt.quantized(TIED_HEAD)? {
+            model.head = model.head.with_quantized(head)?;
+        }
+        Ok((model, store))
+    }
+
+    /// The quantized copy of the head's matrix (tied or `lm_head`), if any.
+    pub fn quantized_head(&self) -> Option<&QuantMatrix> {
+        self.head.quantized()
+    }
+
+    /// The projections of both stacks (attention, cross-attention, `fc1`, `fc2`), each named
+    /// as its parameter, for quantizing. The head (tied or `lm_head`) is quantized by
+    /// [`Bart::quantize`] apart from them.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.encoder.linears_mut();
+        out.extend(self.decoder.linears_mut());
+        out
+    }
+
+    /// An inference copy with every projection and the head's matrix in `format` (the
+    /// lookups keep the f32 embedding); embeddings, norms and biases stay f32.
+    pub fn quantize(&self, format: QuantFormat) -> Result<Bart> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        q.head = q.head.quantize(format)?;
+        Ok(q)
+    }
+
     /// Builds the model from a store holding the checkpoint's tensors by their names.
     pub fn new(config: &BartConfig, store: &loam_nn::ParamStore) -> Result<Bart> {
         config.validate().map_err(LmError::Config)?;
@@ -292,7 +354,7 @@ impl Bart {
             config: c.clone(),
             encoder: build_stack(c, false, vb.pp("model").pp("encoder"))?,
             decoder: build_stack(c, true, vb.pp("model").pp("decoder"))?,
-            head: head.detach().transpose(0, 1)?.contiguous(),
+            head: HeadMatrix::F32(head.detach().transpose(0, 1)?.contiguous()),
             final_logits_bias,
             shared,
             act: Activation::from_hf_name(&c.activation_function)?,
@@ -422,7 +484,7 @@ impl Seq2SeqLm for Bart {
             x = self.feed_forward(layer, &x)?;
         }
         // [B, T, C] × [C, V] (+ [1, V])
-        let logits = project(&x, &self.head)?;
+        let logits = self.head.logits(&x)?;
         Ok(match &self.final_logits_bias {
             Some(bias) => logits.add(bias)?,
             None => logits,
@@ -430,18 +492,8 @@ impl Seq2SeqLm for Bart {
     }
 }
 
-/// Loads a Hugging Face BART folder (`config.json`, `generation_config.json` when present,
-/// safetensors weights). The copies of `model.shared` kept as `model.encoder.embed_tokens` /
-/// `model.decoder.embed_tokens`, and a tied model's `lm_head.weight`, are not read.
+/// Loads a Hugging Face BART folder (or a quantized checkpoint): [`Bart::from_dir`] without
+/// the store.
 pub fn load_bart(dir: &Path) -> Result<Bart> {
-    let config = BartConfig::load(dir)?;
-    let ckpt = HfWeights::open(dir)?;
-    let tied = config.tie_word_embeddings.unwrap_or(true);
-    let skip =
-        |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
-    let (model, _store) = ckpt
-        .build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| {
-            Bart::new(&config, store)
-        })?;
-    Ok(model)
+    Ok(Bart::from_dir(dir)?.0)
 }

@@ -278,10 +278,26 @@ impl BertForMaskedLM {
         let config = BertConfig::load(&dir.join("config.json"))?;
         let ckpt = HfWeights::open(dir)?;
         let (mut model, store) = ckpt.build(|store| BertForMaskedLM::new(&config, store.builder()))?;
-        let mut linears = model.bert.linears_mut();
-        linears.push(&mut model.transform);
-        ckpt.apply_quantized(linears)?;
+        ckpt.apply_quantized(model.linears_mut())?;
         Ok((model, store))
+    }
+
+    /// The encoder's linear layers and the head's transform, each named as its parameter, for
+    /// quantizing (the output product multiplies by the f32 word embedding).
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.bert.linears_mut();
+        out.push(&mut self.transform);
+        out
+    }
+
+    /// An inference copy with the encoder's linear layers and the head's transform in
+    /// `format`; embeddings, norms, biases and the tied output matrix stay f32.
+    pub fn quantize(&self, format: QuantFormat) -> Result<BertForMaskedLM> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        Ok(q)
     }
 
     /// Token logits `[B, T, vocab]`.

@@ -1,9 +1,10 @@
 //! Pieces the encoder–decoder checkpoints (T5, BART) share: multi-head attention with separate
 //! q/k/v/o projections, an optional additive position bias and a scale, the masks of a
-//! right-padded source and a causal target, and cross-attention keys/values projected once.
+//! right-padded source and a causal target, cross-attention keys/values projected once, and the
+//! output matrix of a head that is not a linear layer (f32 or quantized).
 
 use loam_nn::{KvCache, Linear, Module};
-use loam_tensor::{Mask, Tensor};
+use loam_tensor::{Mask, QuantFormat, QuantMatrix, Tensor, no_grad};
 
 use crate::error::{LmError, Result};
 use crate::seq2seq_lm::EncoderOutput;
@@ -29,6 +30,11 @@ fn split_heads(x: &Tensor, h: usize) -> Result<Tensor> {
 }
 
 impl Attention {
+    /// The q, k, v and output projections, for quantizing.
+    pub fn linears_mut(&mut self) -> [&mut Linear; 4] {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.o]
+    }
+
     /// Projects `source` `[B, S, C]` to keys and values `[B, H, S, D]`.
     pub fn keys_values(&self, source: &Tensor) -> Result<(Tensor, Tensor)> {
         Ok((
@@ -108,12 +114,68 @@ impl Attention {
     }
 }
 
-/// `x` `[B, T, C]` times `w` `[C, V]` as one `[B·T, C]` product → `[B, T, V]`.
-pub(crate) fn project(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-    Ok(x.reshape(&[b * t, c])?
-        .matmul(w)?
-        .reshape(&[b, t, w.shape()[1]])?)
+/// The output matrix of a head that is not a `Linear` (T5's tied head, BART's head): f32
+/// `[C, V]`, or a quantized copy `[V, C]` (as a quantized checkpoint stores it, under
+/// `lm_head.weight`).
+#[derive(Debug, Clone)]
+pub(crate) enum HeadMatrix {
+    F32(Tensor),
+    Quantized(QuantMatrix),
+}
+
+impl HeadMatrix {
+    /// Logits `[B, T, V]` of `x` `[B, T, C]`, as one `[B·T, C]` product.
+    pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            HeadMatrix::F32(w) => {
+                let (b, t, c) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+                x.reshape(&[b * t, c])?.matmul(w)?.reshape(&[b, t, w.shape()[1]])?
+            }
+            HeadMatrix::Quantized(q) => x.matmul_quant(q)?,
+        })
+    }
+
+    /// The f32 matrix `[C, V]`, unless quantized.
+    pub fn f32(&self) -> Option<&Tensor> {
+        match self {
+            HeadMatrix::F32(w) => Some(w),
+            HeadMatrix::Quantized(_) => None,
+        }
+    }
+
+    /// The quantized copy `[V, C]`, if it is one.
+    pub fn quantized(&self) -> Option<&QuantMatrix> {
+        match self {
+            HeadMatrix::F32(_) => None,
+            HeadMatrix::Quantized(q) => Some(q),
+        }
+    }
+
+    /// The matrix in `format` (a quantized one is requantized from its dequantized values).
+    pub fn quantize(&self, format: QuantFormat) -> Result<HeadMatrix> {
+        let _inference = no_grad();
+        let out_in = match self {
+            HeadMatrix::F32(w) => w.detach().transpose(0, 1)?.contiguous(),
+            HeadMatrix::Quantized(q) if q.format() == format => return Ok(self.clone()),
+            HeadMatrix::Quantized(q) => q.dequantize(),
+        };
+        Ok(HeadMatrix::Quantized(QuantMatrix::quantize(&out_in, format)?))
+    }
+
+    /// The quantized copy `q` (`[V, C]`) in place of this matrix; the shapes must agree.
+    pub fn with_quantized(&self, q: QuantMatrix) -> Result<HeadMatrix> {
+        let want = match self {
+            HeadMatrix::F32(w) => [w.shape()[1], w.shape()[0]],
+            HeadMatrix::Quantized(own) => own.shape(),
+        };
+        if q.shape() != want {
+            return Err(LmError::Config(format!(
+                "a quantized head {:?} does not fit a model whose head is {want:?} ([vocab, d_model])",
+                q.shape()
+            )));
+        }
+        Ok(HeadMatrix::Quantized(q))
+    }
 }
 
 /// The mask hiding a right-padded source's padding: `[B, 1, 1, S]`, true past `lengths[r]`;

@@ -11,14 +11,15 @@
 
 use std::path::Path;
 
-use loam_nn::{Builder, Ctx, Embedding, Init, Linear, Module, RmsNorm, WeightLayout};
-use loam_tensor::Tensor;
+use loam_nn::{Builder, Ctx, Embedding, Init, Linear, Module, ParamStore, RmsNorm, WeightLayout};
+use loam_tensor::{QuantFormat, QuantMatrix, Tensor};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{LmError, Result};
 use crate::hf::config::read_json;
-use crate::hf::encdec::{Attention, causal_mask, check_source, check_target, padding_mask, project};
+use crate::hf::encdec::{Attention, HeadMatrix, causal_mask, check_source, check_target, padding_mask};
+use crate::hf::gpt2::TIED_HEAD;
 use crate::hf::weights::HfWeights;
 use crate::screened_head::{ScreenCache, linear_weights};
 use crate::seq2seq_lm::{EncoderOutput, Seq2SeqCache, Seq2SeqLm};
@@ -165,6 +166,14 @@ struct FeedForward {
 }
 
 impl FeedForward {
+    /// Its projections (`wi` or `wi_0`, then `wi_1` when gated, then `wo`).
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = vec![&mut self.wi];
+        out.extend(self.wi_1.as_mut());
+        out.push(&mut self.wo);
+        out
+    }
+
     // x: [B, T, C] → [B, T, C]
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.act.forward(&self.wi.forward(x)?);
@@ -207,8 +216,8 @@ pub struct T5 {
     encoder: Stack,
     decoder: Stack,
     lm_head: Option<Linear>,
-    /// `[V, C]` tied head as `[C, V]` for one product.
-    tied_head: Option<Tensor>,
+    /// The tied head: `shared` as `[C, V]` for one product, or its quantized copy.
+    tied_head: Option<HeadMatrix>,
     /// The head's bf16 screen for greedy decoding.
     screen: ScreenCache,
 }
@@ -243,6 +252,19 @@ pub fn relative_position_bucket(
 }
 
 impl Stack {
+    /// The projections of every block: self-attention, cross-attention, feed-forward.
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for b in &mut self.blocks {
+            out.extend(b.self_attn.linears_mut());
+            if let Some((_, cross)) = &mut b.cross {
+                out.extend(cross.linears_mut());
+            }
+            out.extend(b.ff.linears_mut());
+        }
+        out
+    }
+
     /// The position bias `[1, H, T, past+T]` of `t` queries after `past` positions.
     fn position_bias(&self, config: &T5Config, t: usize, past: usize) -> Result<Tensor> {
         let h = config.num_heads;
@@ -389,7 +411,7 @@ impl T5 {
                     .weight
                     .detach()
                     .transpose(0, 1)
-                    .map(|w| w.contiguous())
+                    .map(|w| HeadMatrix::F32(w.contiguous()))
             })
             .transpose()?;
         Ok(T5 {
@@ -401,6 +423,65 @@ impl T5 {
             tied_head,
             screen: ScreenCache::default(),
         })
+    }
+
+    /// Loads a Hugging Face T5 folder (`config.json` and safetensors weights, or a quantized
+    /// checkpoint of `cargo xtask quantize`) and returns the store of its f32 tensors beside
+    /// it. The copies of `shared` some files keep as `encoder.embed_tokens.weight` /
+    /// `decoder.embed_tokens.weight`, and a tied model's `lm_head.weight`, are not read.
+    pub fn from_dir(dir: &Path) -> Result<(T5, ParamStore)> {
+        let config = T5Config::load(&dir.join("config.json"))?;
+        let ckpt = HfWeights::open(dir)?;
+        let tied = config.tie_word_embeddings.unwrap_or(true);
+        let skip = |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
+        let (mut model, store) =
+            ckpt.build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| T5::new(&config, store))?;
+        ckpt.apply_quantized(model.linears_mut())?;
+        if let (true, Some(head)) = (tied, ckpt.quantized(TIED_HEAD)?) {
+            model.set_quantized_head(head)?;
+        }
+        Ok((model, store))
+    }
+
+    /// The quantized copy of the tied embedding the head multiplies by, if any (an untied
+    /// head is a linear layer among [`T5::linears_mut`]).
+    pub fn quantized_head(&self) -> Option<&QuantMatrix> {
+        self.tied_head.as_ref().and_then(HeadMatrix::quantized)
+    }
+
+    /// Sets the tied head's quantized copy (as a quantized checkpoint stored it): it must be
+    /// `[vocab, d_model]` and the model's head tied.
+    pub fn set_quantized_head(&mut self, head: QuantMatrix) -> Result<()> {
+        let Some(tied) = &self.tied_head else {
+            return Err(LmError::Config(format!(
+                "a quantized tied head {:?} given to a T5 whose head is not tied",
+                head.shape()
+            )));
+        };
+        self.tied_head = Some(tied.with_quantized(head)?);
+        Ok(())
+    }
+
+    /// The projections of both stacks (attention, cross-attention, feed-forward) and an untied
+    /// head, each named as its parameter, for quantizing. A tied head is quantized by
+    /// [`T5::quantize`] apart from them (the lookups keep the f32 embedding).
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.encoder.linears_mut();
+        out.extend(self.decoder.linears_mut());
+        out.extend(self.lm_head.as_mut());
+        out
+    }
+
+    /// An inference copy with every projection and the head in `format` (a tied head as a
+    /// quantized copy of the embedding: at one row a step, the head is the largest matrix a
+    /// decoding step reads); embeddings, norms and position biases stay f32.
+    pub fn quantize(&self, format: QuantFormat) -> Result<T5> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        q.tied_head = q.tied_head.as_ref().map(|h| h.quantize(format)).transpose()?;
+        Ok(q)
     }
 
     /// The decoder's final hidden states `[B, T, C]` as the head reads them (rescaled by
@@ -418,7 +499,7 @@ impl T5 {
     fn head_weights(&self) -> Option<(&Tensor, bool)> {
         match (&self.lm_head, &self.tied_head) {
             (Some(head), _) => linear_weights(head),
-            (None, w) => w.as_ref().map(|w| (w, false)),
+            (None, w) => w.as_ref().and_then(HeadMatrix::f32).map(|w| (w, false)),
         }
     }
 
@@ -427,7 +508,7 @@ impl T5 {
         let x = self.head_input(x);
         Ok(match (&self.lm_head, &self.tied_head) {
             (Some(head), _) => head.forward(&x)?,
-            (None, Some(w)) => project(&x, w)?,
+            (None, Some(w)) => w.logits(&x)?,
             (None, None) => {
                 return Err(LmError::Config(
                     "T5 has neither a tied nor a separate head".into(),
@@ -564,18 +645,8 @@ impl T5 {
     }
 }
 
-/// Loads a Hugging Face T5 folder (`config.json` and safetensors weights). The copies of
-/// `shared` some files keep as `encoder.embed_tokens.weight` / `decoder.embed_tokens.weight`,
-/// and a tied model's `lm_head.weight`, are not read.
+/// Loads a Hugging Face T5 folder (`config.json` and safetensors weights, or a quantized
+/// checkpoint): [`T5::from_dir`] without the store.
 pub fn load_t5(dir: &Path) -> Result<T5> {
-    let config = T5Config::load(&dir.join("config.json"))?;
-    let ckpt = HfWeights::open(dir)?;
-    let tied = config.tie_word_embeddings.unwrap_or(true);
-    let skip =
-        |name: &str| name.ends_with("embed_tokens.weight") || (tied && name == "lm_head.weight");
-    let (model, _store) = ckpt
-        .build_renamed(&|name| (!skip(name)).then(|| name.to_string()), |store| {
-            T5::new(&config, store)
-        })?;
-    Ok(model)
+    Ok(T5::from_dir(dir)?.0)
 }

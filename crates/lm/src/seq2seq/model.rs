@@ -9,7 +9,7 @@ use loam_nn::{
     EncoderLayer, FeedForward, Init, LayerNorm, LearnedPositional, Linear, Module,
     MultiHeadAttention, ParamStore, Projections, SinusoidalPositional, WeightLayout,
 };
-use loam_tensor::{Tensor, no_grad};
+use loam_tensor::{QuantFormat, Tensor, no_grad};
 
 use crate::error::{LmError, Result};
 use crate::sampling::argmax;
@@ -285,6 +285,33 @@ impl Seq2Seq {
             )));
         }
         Ok(())
+    }
+
+    /// The projections of both stacks (attention, cross-attention, feed-forward) and an
+    /// untied head, each named as its parameter, for quantizing.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for l in &mut self.encoder {
+            out.extend(l.self_attn.linears_mut());
+            out.extend([&mut l.ffn.up, &mut l.ffn.down]);
+        }
+        for l in &mut self.decoder {
+            out.extend(l.self_attn.linears_mut());
+            out.extend(l.cross_attn.linears_mut());
+            out.extend([&mut l.ffn.up, &mut l.ffn.down]);
+        }
+        out.extend(self.lm_head.as_mut());
+        out
+    }
+
+    /// An inference copy with every projection (and an untied head) in `format`; embeddings,
+    /// norms, biases and a tied head stay f32. The copy cannot be trained.
+    pub fn quantize(&self, format: QuantFormat) -> Result<Seq2Seq> {
+        let mut q = self.clone();
+        for l in q.linears_mut() {
+            *l = l.quantize(format)?;
+        }
+        Ok(q)
     }
 
     /// The encoder's output `[B, S, d]` for source ids `src` (`B × S`, row-major; row `r` has
