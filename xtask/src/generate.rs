@@ -11,6 +11,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use loam_lm::{AutoModel, BeamConfig, FinishReason, GenerationConfig, Hypothesis, beam_search_seq2seq_stopping, beam_search_stopping, generate, generate_seq2seq_text, text_until_stop};
+use loam_tensor::{Device, QuantFormat};
 use loam_text::Tokenizer;
 use serde_json::json;
 
@@ -55,6 +56,11 @@ pub struct Args {
     /// runs and GPT-2 only).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Generate with the linear layers (and the head) quantized in memory: int8, q4 or bf16,
+    /// on the CPU; any model, a loam run folder included. A folder written by `cargo xtask
+    /// quantize` computes the same without it.
+    #[arg(long, value_parser = crate::quantize::parse_format)]
+    quant: Option<QuantFormat>,
 }
 
 /// Streams the continuation (or prints it as JSON).
@@ -63,7 +69,14 @@ pub fn run(args: &Args) -> Result<()> {
     args.sampling.check()?;
     args.beams.config()?;
     let device = loam_lm::select_device(&args.device)?;
-    let m = model_arg::load(&args.model)?.to_device(device)?;
+    if device != Device::Cpu && args.quant.is_some() {
+        bail!("--quant runs on the CPU only; leave it out with --device {device}");
+    }
+    let mut m = model_arg::load(&args.model)?;
+    if let Some(format) = args.quant {
+        m.quantize(format)?;
+    }
+    let m = m.to_device(device)?;
     let mut cfg = args.sampling.config(&m)?;
     let beam = args.beams.config()?;
     if m.seq2seq_lm().is_some() {

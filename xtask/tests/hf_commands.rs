@@ -1,6 +1,7 @@
 //! The commands on Hugging Face folders, run as a user runs them: `generate --max-length`
 //! (`transformers`' first program) gives the tiny GPT-2 fixture's greedy reference, and `chat`
-//! keeps a conversation read from piped standard input and answers a messages file.
+//! keeps a conversation read from piped standard input and answers a messages file; `generate
+//! --quant` continues as the folder `quantize` writes.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +52,39 @@ fn generate_max_length_counts_the_prompt_and_is_greedy_by_default() {
     let out = xtask().args(["generate", "--model", dir.to_str().unwrap(), "--prompt", "Hello there", "--max-length", "2"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("--max-length 2") && err.lines().count() == 1, "{err}");
+}
+
+#[test]
+fn generate_quant_is_the_quantized_folder_in_memory() {
+    let Some(fixtures) = fixtures("generate --quant") else { return };
+    let tmp = std::env::temp_dir().join(format!("loam-xtask-quant-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for (name, format) in [("tiny-gpt2", "int8"), ("tiny-t5", "q4"), ("tiny-bart", "int8")] {
+        let src = fixtures.join(name);
+        let out = tmp.join(format!("{name}-{format}"));
+        let src_arg = src.to_str().unwrap();
+        let quantized =
+            xtask().args(["quantize", "--model", src_arg, "--to", format, "--out"]).arg(&out).output().unwrap();
+        assert!(quantized.status.success(), "{}", String::from_utf8_lossy(&quantized.stderr));
+        let ids = |model: &std::path::Path, quant: &[&str]| {
+            let run = xtask()
+                .args(["generate", "--model", model.to_str().unwrap(), "--prompt", "Before we proceed any further"])
+                .arg("--greedy")
+                .args(["--max-new-tokens", "12", "--json"])
+                .args(quant)
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+            serde_json::from_slice::<Value>(&run.stdout).unwrap()["ids"].clone()
+        };
+        let folder_ids = ids(&out, &[]);
+        assert!(!folder_ids.as_array().unwrap().is_empty(), "{name} {format}: nothing generated");
+        assert_eq!(ids(&src, &["--quant", format]), folder_ids, "{name} {format}");
+    }
+    let out = xtask().args(["generate", "--model", "x", "--prompt", "y", "--quant", "int4"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("int4"), "{err}");
+    std::fs::remove_dir_all(&tmp).unwrap();
 }
 
 /// The tiny GPT-2 fixture with the tiny-llama chat template, in a fresh folder.
