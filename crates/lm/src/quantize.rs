@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use loam_nn::{Linear, LinearWeight, ParamStore, WeightLayout};
-use loam_tensor::{QuantFormat, Tensor};
+use loam_tensor::{QuantFormat, QuantMatrix, Tensor};
 
 use crate::auto::{Architecture, AutoModel};
 use crate::error::{LmError, Result};
@@ -50,13 +50,17 @@ fn quantized_weights(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
         .collect()
 }
 
-/// [`quantized_weights`] of a model whose loader reads every weight `[out, in]` and then keeps
-/// an `[in, out]` inference copy (T5, BART): the file must give the loader what it reads.
-fn quantized_out_in(layers: Vec<&mut Linear>) -> Result<Vec<QuantizedWeight>> {
+/// The quantized weights of an encoder–decoder (T5, BART): its projections `layers`, recorded
+/// `[out, in]` (the loader reads them so, then keeps `[in, out]` inference copies, which the
+/// layers' own layout describes), and a head kept as a quantized matrix, stored as
+/// `lm_head.weight` like GPT-2's tied head (for BART an untied head's f32 weight too, which
+/// the file then no longer holds).
+fn encoder_decoder_weights(layers: Vec<&mut Linear>, head: Option<QuantMatrix>) -> Result<Vec<QuantizedWeight>> {
     let mut weights = quantized_weights(layers)?;
     for (_, layout, _) in &mut weights {
         *layout = WeightLayout::OutIn;
     }
+    weights.extend(head.map(|h| (TIED_HEAD.to_string(), WeightLayout::OutIn, h)));
     Ok(weights)
 }
 
@@ -95,19 +99,14 @@ fn quantize_architecture(model: &AutoModel, format: QuantFormat) -> Result<Quant
         }
         Architecture::T5 { model: t5, store } => {
             let mut q = t5.quantize(format)?;
-            let mut weights = quantized_out_in(q.linears_mut())?;
-            if let Some(head) = q.quantized_head() {
-                weights.push((TIED_HEAD.to_string(), WeightLayout::OutIn, head.clone()));
-            }
+            let head = q.quantized_head().cloned();
+            let weights = encoder_decoder_weights(q.linears_mut(), head)?;
             (f32_params(store, &weights), weights)
         }
         Architecture::Bart { model: bart, store } => {
             let mut q = bart.quantize(format)?;
-            let mut weights = quantized_out_in(q.linears_mut())?;
-            if let Some(head) = q.quantized_head() {
-                // tied or `lm_head`: the f32 `lm_head.weight` of an untied one is not written
-                weights.push((TIED_HEAD.to_string(), WeightLayout::OutIn, head.clone()));
-            }
+            let head = q.quantized_head().cloned();
+            let weights = encoder_decoder_weights(q.linears_mut(), head)?;
             (f32_params(store, &weights), weights)
         }
         Architecture::LoamRun { .. } => {
