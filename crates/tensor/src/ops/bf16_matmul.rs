@@ -2,8 +2,8 @@
 //! y = x·Wᵀ with W `[out, in]` as PyTorch's `Linear` (and a Hugging Face file) stores it. The
 //! weight is widened to f32 as it is read: one row at a time for vector × matrix products
 //! (decoding, bound by memory bandwidth, so half the bytes is up to twice the speed), each load
-//! shared by up to four inputs for products of a few rows (beams, small batches), and in
-//! blocks of rows for matrix products (prompts), each block then multiplied by the gemm crate;
+//! shared by up to four inputs for products of up to 63 rows (beams, batched decoding), and in
+//! blocks of rows for larger products (prompts), each block then multiplied by the gemm crate;
 //! asked for with `native_bf16` (off by default: slower on the CPUs measured), matrix products
 //! on CPUs with AVX512-BF16 instead go to the native kernel of `bf16_gemm`, which also rounds
 //! the activations to bf16 (`force_portable` always keeps this file's path). Products of 16
@@ -25,8 +25,12 @@ const BLOCK_ROWS: usize = 256;
 /// Below this many multiply-adds a vector product stays on one thread.
 const PAR_MIN_MACS: usize = 1 << 16;
 /// Input rows from which a product goes through widened blocks and gemm rather than passes
-/// over the weight rows that serve up to [`PASS_INPUTS`] inputs each.
-const GEMM_MIN_ROWS: usize = 8;
+/// over the weight rows that serve up to [`PASS_INPUTS`] inputs each (where AMX does not take
+/// it first, from 16 rows). GPT-2 124M decoding with bf16 weights, tokens/s, widened blocks
+/// against passes (`bench gpt2-generate --batch B --quant bf16`, two runs each; from 16 rows
+/// with `LOAM_AMX=0`): batch 8 64–70 against 233–260, 12 96–103 against 236–252, 16 128–131
+/// against 248–254, 32 206–209 against 242–255, 48 233–235 against 235–298.
+const GEMM_MIN_ROWS: usize = 64;
 /// Inputs one pass over the weight rows multiplies together, sharing each load of the weights.
 const PASS_INPUTS: usize = 4;
 /// Input rows from which the native kernel takes a product when asked for (`native_bf16`).
@@ -140,12 +144,13 @@ fn gemv_bf16(x: &[f32], w: &[u16], n: usize, y: &mut [f32]) {
     }
 }
 
-/// `out[m, n] = x[m, k] · w[n, k]ᵀ` for a few input rows (a beam or a small batch decoding):
-/// passes over the weight rows, each taking up to [`PASS_INPUTS`] inputs so that every load of
-/// 32 weights serves all of them, split over threads by weight rows. One pass per input had
-/// read the matrix once per row (and widening it for gemm cost more still): flan-t5-small's
-/// beam-4 decoding ran at 0.41× its f32 speed with bf16 weights (docs/perf.md). Each output
-/// is summed exactly as `gemv_bf16` sums it, whatever the inputs beside it.
+/// `out[m, n] = x[m, k] · w[n, k]ᵀ` for fewer than [`GEMM_MIN_ROWS`] input rows (beams, a
+/// batch decoding): passes over the weight rows, each taking up to [`PASS_INPUTS`] inputs so
+/// that every load of 32 weights serves all of them, split over threads by weight rows. One
+/// pass per input had read the matrix once per row, and widening it for gemm at every call
+/// cost more still: flan-t5-small's beam-4 decoding ran at 0.41× its f32 speed with bf16
+/// weights, GPT-2's batch 4 at a quarter of its speed now (docs/perf.md). Each output is
+/// summed exactly as `gemv_bf16` sums it, whatever the inputs beside it.
 fn gemv_bf16_rows(x: &[f32], m: usize, k: usize, w: &[u16], n: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -471,7 +476,7 @@ mod tests {
     #[test]
     fn a_row_of_a_few_has_the_bits_it_has_alone() {
         let mut rng = Rng::new(9);
-        for (m, k, n) in [(2, 96, 33), (3, 40, 17), (4, 512, 1023), (7, 130, 64)] {
+        for (m, k, n) in [(2, 96, 33), (3, 40, 17), (4, 512, 1023), (7, 130, 64), (15, 70, 20)] {
             let w = Bf16Matrix::from_tensor(&Tensor::randn(&[n, k], 0.0, 1.0, &mut rng)).unwrap();
             let x = Tensor::randn(&[m, k], 0.0, 1.0, &mut rng);
             let together = x.matmul_bf16(&w).unwrap().to_vec();
