@@ -1,6 +1,6 @@
 //! `cargo xtask quantize --model DIR --to int8|q4|bf16 --out DIR2 [--overwrite]`: a model
-//! folder (GPT-2, BERT, Llama, Qwen2, T5, BART) with its linear layers' weights quantized, which every
-//! command then loads with `--model DIR2`.
+//! folder (GPT-2, BERT, Llama, Qwen2, T5, BART) with its linear layers' weights quantized,
+//! which every command then loads with `--model DIR2`.
 
 use std::path::PathBuf;
 

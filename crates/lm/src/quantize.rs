@@ -1,6 +1,7 @@
 //! Quantizing a model folder (`cargo xtask quantize`): a Hugging Face GPT-2, BERT (encoder or
-//! masked LM), Llama-family, T5 or BART folder is loaded, every linear layer's weight (and a tied GPT-2 head's copy of
-//! the embedding) is quantized to int8, 4-bit or bf16, and the result is written as a new folder
+//! masked LM), Llama-family, T5 or BART folder is loaded, every linear layer's weight (and a
+//! head that is a matrix rather than a layer: GPT-2's and T5's tied heads, BART's head) is
+//! quantized to int8, 4-bit or bf16, and the result is written as a new folder
 //! that every command loads through [`AutoModel`] like any other: the same `config.json`,
 //! tokenizer and side files, and a `model.safetensors` in the layout of [`save_quantized`].
 //! The folder appears whole or not at all (it is written beside the target, then renamed).
