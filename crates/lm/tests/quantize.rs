@@ -173,7 +173,7 @@ fn quantized_t5_and_bart_folders_load_with_the_in_memory_logits_and_generate() {
                 _ => unreachable!("{name} loads as an encoder–decoder"),
             };
             // int8 activations round every input of a small product: seen up to 7.6·10⁻² (q4)
-            // on tiny-t5, whose random logits amplify any change (bf16 weights alone moved them
+            // on tiny-t5, whose random logits amplify any change (bf16 projections alone moved them
             // by 2.2·10⁻² from f32's), 4.6·10⁻² on tiny-bart
             for (f32_activations, bound) in [(true, DEQUANTIZED_F32_INPUTS), (false, 0.15)] {
                 let want = seq2seq_logits(dequantized.as_ref(), &source, &target, false);
