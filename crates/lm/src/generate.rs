@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::causal_lm::CausalLm;
 use crate::error::{LmError, Result};
 use crate::sampling::{GenerationConfig, choose};
+use crate::text_stream::TextStream;
 
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,53 +142,9 @@ pub fn generate_until(
     on_text: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generated> {
     let prompt_ids: Vec<usize> = tokenizer.encode(prompt, false)?.into_iter().map(|i| i as usize).collect();
-    let mut ids: Vec<u32> = Vec::new();
-    let mut emitted = 0; // bytes of `text` already streamed
-    let mut text = String::new();
-    let mut stopped = false;
-    let mut error = None;
-    let longest_stop = cfg.stop_strings.iter().map(String::len).max().unwrap_or(0);
-    let (_, mut reason) = generate_ids(model, &prompt_ids, cfg, true, &mut |id| {
-        ids.push(id as u32);
-        match tokenizer.decode(&ids, true) {
-            Ok(t) => text = t,
-            Err(e) => {
-                error = Some(e);
-                return false;
-            }
-        }
-        if let Some(cut) = cfg.stop_strings.iter().filter_map(|s| text.find(s.as_str())).min() {
-            text.truncate(cut);
-            stopped = true;
-        }
-        // hold back an incomplete character and a tail that could still become a stop string
-        let mut safe = text.len();
-        if !stopped {
-            safe = text.trim_end_matches('\u{FFFD}').len().saturating_sub(longest_stop.saturating_sub(1));
-        }
-        while !text.is_char_boundary(safe) {
-            safe -= 1;
-        }
-        if safe > emitted {
-            let go_on = on_text(&text[emitted..safe]);
-            emitted = safe;
-            if !go_on {
-                text.truncate(emitted);
-                stopped = true;
-            }
-        }
-        !stopped
-    })?;
-    if let Some(e) = error {
-        return Err(e.into());
-    }
-    if emitted < text.len() {
-        on_text(&text[emitted..]);
-    }
-    if stopped {
-        reason = FinishReason::Stop;
-    }
-    Ok(Generated { text, ids, finish_reason: reason, prompt_tokens: prompt_ids.len() })
+    let mut stream = TextStream::new(tokenizer, &cfg.stop_strings, on_text);
+    let (_, reason) = generate_ids(model, &prompt_ids, cfg, true, &mut |id| stream.push(id))?;
+    stream.finish(reason, prompt_ids.len())
 }
 
 /// Generates for several prompts at once: prompts are left-padded to one length, padding is

@@ -2,7 +2,7 @@
 //! once, the target starts from the decoder start token and grows one token at a time with the
 //! self- and cross-attention caches; the model's forced first and last tokens apply, as in
 //! `transformers`' `generate`. [`generate_seq2seq_text`] decodes the target and stops at the
-//! config's stop strings.
+//! config's stop strings; [`generate_seq2seq_until`] streams it.
 
 use loam_nn::Ctx;
 use loam_tensor::{Rng, no_grad};
@@ -12,7 +12,7 @@ use crate::error::{LmError, Result};
 use crate::generate::{FinishReason, Generated};
 use crate::sampling::{GenerationConfig, choose};
 use crate::seq2seq_lm::Seq2SeqLm;
-use crate::stop_strings::text_until_stop;
+use crate::text_stream::TextStream;
 
 /// Generates the target of `source` (token ids, the EOS the tokenizer appends included):
 /// the new ids (without the decoder start token and the EOS) and why generation ended.
@@ -87,28 +87,20 @@ pub fn generate_seq2seq_text(
     source: &[usize],
     cfg: &GenerationConfig,
 ) -> Result<Generated> {
-    let mut ids = Vec::new();
-    let mut failed = None;
-    let mut stopped = false;
-    let (_, reason) = generate_seq2seq(model, source, cfg, &mut |id| {
-        ids.push(id);
-        if cfg.stop_strings.is_empty() {
-            return true;
-        }
-        match text_until_stop(tokenizer, &ids, &cfg.stop_strings) {
-            Ok((_, hit)) => stopped = hit,
-            Err(e) => failed = Some(e),
-        }
-        !stopped && failed.is_none()
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let (text, _) = text_until_stop(tokenizer, &ids, &cfg.stop_strings)?;
-    Ok(Generated {
-        text,
-        ids: ids.iter().map(|&i| i as u32).collect(),
-        finish_reason: if stopped { FinishReason::Stop } else { reason },
-        prompt_tokens: source.len(),
-    })
+    generate_seq2seq_until(model, tokenizer, source, cfg, &mut |_| true)
+}
+
+/// [`generate_seq2seq_text`], streaming each new piece of the target's text to `on_text` as
+/// soon as it decodes to whole characters (as [`crate::generate_until`] does for a
+/// continuation); `on_text` may stop generation by returning false.
+pub fn generate_seq2seq_until(
+    model: &dyn Seq2SeqLm,
+    tokenizer: &dyn Tokenizer,
+    source: &[usize],
+    cfg: &GenerationConfig,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generated> {
+    let mut stream = TextStream::new(tokenizer, &cfg.stop_strings, on_text);
+    let (_, reason) = generate_seq2seq(model, source, cfg, &mut |id| stream.push(id))?;
+    stream.finish(reason, source.len())
 }
