@@ -16,7 +16,7 @@ use crate::chat_template::ChatTemplate;
 use crate::error::{LmError, Result};
 use crate::hf::{
     Bart, BertConfig, BertForMaskedLM, BertModel, Gpt2, HfLlama, LlamaOptions, T5, load_gpt2, load_llama,
-    read_json, resolve_model,
+    TaskParams, read_json, resolve_model,
 };
 use crate::sampling::GenerationConfig;
 use crate::seq2seq_lm::Seq2SeqLm;
@@ -373,6 +373,12 @@ impl AutoModel {
             Architecture::LoamRun { model: TrainedModel::Seq2Seq(m), .. } => *m = m.quantize(format)?,
         }
         Ok(())
+    }
+
+    /// How the model's authors run it for `task` (`summarization`, …): see [`TaskParams`]; a
+    /// loam run has no such settings.
+    pub fn task_params(&self, task: &str) -> Result<TaskParams> {
+        if self.is_hugging_face() { TaskParams::from_dir(&self.dir, task) } else { Ok(TaskParams::default()) }
     }
 
     /// Whether the model came from a Hugging Face folder (its defaults follow `transformers`).

@@ -19,6 +19,7 @@ mod gpt2;
 mod hub;
 mod llama;
 mod t5;
+mod task_params;
 mod quantized;
 mod weights;
 
@@ -31,5 +32,6 @@ pub use hub::{DEFAULT_ENDPOINT, Fetched, Hub, HubId, KNOWN_HUB_MODELS, MODEL_FIL
 pub use gpt2::{Gpt2, TIED_HEAD, gpt2_config_json, load_gpt2, save_gpt2};
 pub use llama::{HfLlama, LlamaHfConfig, LlamaOptions, load_llama};
 pub use t5::{T5, T5Config, load_t5, relative_position_bucket};
+pub use task_params::TaskParams;
 pub use quantized::{QUANT_FORMAT_KEY, QUANT_WEIGHTS_KEY, QuantizedWeight, save_quantized};
 pub use weights::{HfWeights, INDEX_FILE, WEIGHTS_FILE};
