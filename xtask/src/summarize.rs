@@ -1,7 +1,8 @@
 //! `cargo xtask summarize FILE [--sentences N | --ratio R] [--json] [--encoder DIR]`: an
 //! extractive summary of a UTF-8 text file (TextRank over TF-IDF, or over sentence embeddings
 //! with `--encoder`), its sentences in document order; with a generative model (`--model DIR`
-//! or `--openai-base URL --openai-model NAME`), an abstractive one of at most `--words` words.
+//! or `--openai-base URL --openai-model NAME`), an abstractive one of at most `--words` words,
+//! or, with an encoder–decoder (T5, BART), the one its config's `summarization` settings give.
 
 use std::path::PathBuf;
 
@@ -30,7 +31,8 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-    /// Abstractive summaries: words at most.
+    /// Abstractive summaries: words at most (a chat model is asked for them; a T5 or BART
+    /// summary keeps to its config's lengths, within three tokens a word).
     #[arg(long, default_value_t = 60)]
     words: usize,
     /// Abstractive summaries: the sampling seed (the temperature is 0, greedy, unless set).

@@ -696,3 +696,51 @@ fn health_ready_summarize_and_metrics() {
         .unwrap();
     assert!(tokens > 0);
 }
+
+#[test]
+fn an_encoder_decoder_serves_completions_chats_and_summaries() {
+    let test = "an_encoder_decoder_serves_completions_chats_and_summaries";
+    let Some(dir) = common::fixture("tiny-bart", test) else { return };
+    let auto = loam_lm::AutoModel::from_dir(&dir).unwrap();
+    let model = loam_apps::server::ServedModel::from_auto("tiny-bart", auto).unwrap();
+    let server = TestServer::start(Server::new(ServerConfig::default()).with_model(model).unwrap());
+    let local = LocalProvider::from_dir(&dir).unwrap();
+    let params = loam_apps::provider::GenParams { max_tokens: 10, temperature: 0.0, ..Default::default() };
+    let source = "The new store on Elm Street sells tents and stoves.";
+    let completion: Value = post(
+        &server,
+        "/v1/completions",
+        &json!({"model": "tiny-bart", "prompt": source, "max_tokens": 10, "temperature": 0}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(completion["choices"][0]["text"], local.complete(source, &params).unwrap().text);
+    let chat: Value = post(
+        &server,
+        "/v1/chat/completions",
+        &json!({
+            "model": "tiny-bart", "messages": [{"role": "user", "content": source}], "max_tokens": 10, "temperature": 0
+        }),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(chat["choices"][0]["message"]["content"], local.complete(source, &params).unwrap().text);
+    let summary: Value = post(
+        &server,
+        "/v1/summarize",
+        &json!({"text": source, "model": "tiny-bart", "max_tokens": 10}),
+    )
+    .json()
+    .unwrap();
+    assert_eq!(summary["method"], "abstractive");
+    let want = loam_apps::summarize::abstractive(&local, source, 60, &params).unwrap();
+    assert_eq!(summary["summary"], want.text);
+    // a source beyond the encoder's 128 positions is the client's error
+    let long = "The store on Elm Street sells tents. ".repeat(40);
+    let (status, error) = error_of(post(
+        &server,
+        "/v1/completions",
+        &json!({"model": "tiny-bart", "prompt": long, "max_tokens": 4}),
+    ));
+    assert_eq!(status, 400, "{error}");
+}

@@ -1,23 +1,32 @@
-//! A provider over loam models in this process: a decoder for text (any model the one loader
-//! reads — a loam run, Hugging Face GPT-2, the Llama family — or a [`CausalLm`] given
-//! directly), and a sentence encoder (MiniLM) for embeddings, either optional. Chats go through
-//! the model's own chat template when it has one.
+//! A provider over loam models in this process: a generator of text (any model the one loader
+//! reads — a loam run, Hugging Face GPT-2, the Llama family, T5 and BART — or a [`CausalLm`]
+//! given directly), and a sentence encoder (MiniLM) for embeddings, either optional. Chats go
+//! through the model's own chat template when it has one.
+//!
+//! An encoder–decoder (T5, BART, a loam encoder–decoder run) is text-to-text: a completion's
+//! prompt is its source and the answer its target; a chat's source is its one user message (after
+//! any system messages), or the whole conversation rendered by [`render_chat`] when there are
+//! more turns. It summarizes as its authors said ([`Provider::task_summary`]): the
+//! `summarization` entry of its `config.json` (T5's `"summarize: "` prefix, beams, lengths).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use loam_lm::hf::SentenceEncoder;
-use loam_lm::{Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, generate_until};
+use loam_lm::{
+    Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, LmError, Seq2SeqLm, beam_search_seq2seq_stopping,
+    generate_seq2seq_until, generate_until, text_until_stop,
+};
 use loam_text::Tokenizer;
 
-use super::chat::{ChatMessage, render_chat};
+use super::chat::{ChatMessage, Role, render_chat};
 use super::error::{ProviderError, Result};
 use super::{Completion, FinishReason, GenParams, OnText, Provider, Usage};
 
 /// Where the decoder comes from.
 enum Decoder {
-    /// Loaded by [`AutoModel`] (checked to generate when loaded), with its tokenizer, EOS ids
-    /// and chat template.
+    /// Loaded by [`AutoModel`] (checked to generate when loaded: a decoder or an
+    /// encoder–decoder), with its tokenizer, EOS ids and chat template.
     Loaded(Arc<AutoModel>),
     /// Given directly, with its tokenizer.
     Given { model: Arc<dyn CausalLm>, tokenizer: Arc<dyn Tokenizer> },
@@ -30,6 +39,14 @@ struct Generator {
 }
 
 impl Generator {
+    /// The model as an encoder–decoder, when it is one.
+    fn seq2seq(&self) -> Option<&dyn Seq2SeqLm> {
+        match &self.decoder {
+            Decoder::Loaded(m) => m.seq2seq_lm(),
+            Decoder::Given { .. } => None,
+        }
+    }
+
     fn model(&self) -> Result<&dyn CausalLm> {
         match &self.decoder {
             Decoder::Loaded(m) => Ok(m.causal_lm()?),
@@ -78,10 +95,17 @@ impl LocalProvider {
     }
 
     /// A provider over a model loaded by [`AutoModel`]; generation ends at its EOS ids (its
-    /// generation config's and its chat template's end-of-turn token). An encoder is an error.
+    /// generation config's and its chat template's end-of-turn token, an encoder–decoder's own
+    /// when its config names none). An encoder is an error.
     pub fn from_auto(id: impl Into<String>, model: AutoModel) -> Result<Self> {
-        model.causal_lm()?;
+        let seq2seq_eos = model.seq2seq_lm().map(|m| m.eos_token_ids());
+        if seq2seq_eos.is_none() {
+            model.causal_lm()?;
+        }
         let mut eos_ids = model.generation_config().eos_ids;
+        if eos_ids.is_empty() {
+            eos_ids = seq2seq_eos.unwrap_or_default();
+        }
         // a loam run ends at its tokenizer's end-of-text token
         if matches!(model.architecture, Architecture::LoamRun { .. }) {
             eos_ids.extend(model.tokenizer.end_of_text_id());
@@ -90,7 +114,7 @@ impl LocalProvider {
     }
 
     /// Loads any generative model folder the one loader reads: a loam run (`config.toml`), a
-    /// Hugging Face GPT-2, Llama, SmolLM2 or Qwen2 folder (`config.json`).
+    /// Hugging Face GPT-2, Llama, SmolLM2, Qwen2, T5 or BART folder (`config.json`).
     pub fn from_dir(dir: &Path) -> Result<Self> {
         Self::from_auto(local_id(dir), AutoModel::from_dir(dir)?)
     }
@@ -119,14 +143,11 @@ impl LocalProvider {
         ProviderError::Unsupported { provider: self.id.clone(), what: what.to_string() }
     }
 
-    /// Generates after `prompt` with `extra_stop` added to the stop strings.
-    fn run(&self, prompt: &str, params: &GenParams, extra_stop: Option<&str>, on_text: OnText<'_>) -> Result<Completion> {
-        params.validate()?;
-        let g = self.generator()?;
-        let model = g.model()?;
+    /// How `params` generate with this provider's model, `extra_stop` added to the stop strings.
+    fn config(g: &Generator, params: &GenParams, extra_stop: Option<&str>) -> GenerationConfig {
         let mut stop_strings = params.stop.clone();
         stop_strings.extend(extra_stop.map(String::from));
-        let cfg = GenerationConfig {
+        GenerationConfig {
             max_new_tokens: params.max_tokens,
             do_sample: params.temperature > 0.0,
             temperature: if params.temperature > 0.0 { params.temperature } else { 1.0 },
@@ -135,17 +156,54 @@ impl LocalProvider {
             stop_strings,
             seed: params.seed.unwrap_or(0),
             ..GenerationConfig::default()
-        };
+        }
+    }
+
+    /// The token ids of an encoder–decoder's source `text` (with the tokenizer's special
+    /// tokens); a source longer than the encoder reads is an error that says both lengths.
+    fn source(&self, g: &Generator, model: &dyn Seq2SeqLm, text: &str) -> Result<Vec<usize>> {
+        let ids = g.tokenizer().encode(text, true).map_err(LmError::from)?;
+        let ids: Vec<usize> = ids.into_iter().map(|i| i as usize).collect();
+        if let Some(limit) = model.max_source_positions().filter(|&l| ids.len() > l) {
+            return Err(ProviderError::Model(LmError::Config(format!(
+                "{}: the source is {} tokens and this encoder reads at most {limit}; shorten the text (the extractive \
+                 summarizer takes any length)",
+                self.id,
+                ids.len()
+            ))));
+        }
+        Ok(ids)
+    }
+
+    /// Generates after `prompt` (the source of an encoder–decoder) with `extra_stop` added to the
+    /// stop strings.
+    fn run(
+        &self,
+        prompt: &str,
+        params: &GenParams,
+        extra_stop: Option<&str>,
+        on_text: OnText<'_>,
+    ) -> Result<Completion> {
+        params.validate()?;
+        let g = self.generator()?;
+        let cfg = Self::config(g, params, extra_stop);
         // a cancel stops generation at once: no further token is computed
         let mut cancelled = false;
         let mut streamed = String::new();
-        let out = generate_until(model, g.tokenizer(), prompt, &cfg, &mut |piece| {
+        let mut on_piece = |piece: &str| {
             if !cancelled {
                 streamed.push_str(piece);
                 cancelled = !on_text(piece);
             }
             !cancelled
-        })?;
+        };
+        let out = match g.seq2seq() {
+            Some(model) => {
+                let source = self.source(g, model, prompt)?;
+                generate_seq2seq_until(model, g.tokenizer(), &source, &cfg, &mut on_piece)?
+            }
+            None => generate_until(g.model()?, g.tokenizer(), prompt, &cfg, &mut on_piece)?,
+        };
         let usage = Some(Usage { prompt_tokens: out.prompt_tokens, completion_tokens: out.ids.len() });
         if cancelled {
             return Ok(Completion { text: streamed, finish_reason: FinishReason::Cancelled, usage });
@@ -180,9 +238,14 @@ impl Provider for LocalProvider {
     }
 
     /// Renders the conversation with the model's chat template (the reply ends at its
-    /// end-of-turn token), or with [`render_chat`] for a model without one.
+    /// end-of-turn token), or with [`render_chat`] for a model without one; an encoder–decoder
+    /// takes it as its source (see the module's documentation).
     fn chat_stream(&self, messages: &[ChatMessage], params: &GenParams, on_text: OnText<'_>) -> Result<Completion> {
-        match self.generator()?.chat_template() {
+        let g = self.generator()?;
+        if g.seq2seq().is_some() {
+            return self.run(&seq2seq_source(messages), params, None, on_text);
+        }
+        match g.chat_template() {
             Some(template) => {
                 let turns: Vec<loam_lm::ChatMessage> =
                     messages.iter().map(|m| loam_lm::ChatMessage::new(m.role.name(), &m.content)).collect();
@@ -194,5 +257,57 @@ impl Provider for LocalProvider {
                 self.run(&prompt, params, Some(stop), on_text)
             }
         }
+    }
+
+    /// An encoder–decoder's summary: the source is the document after the `summarization`
+    /// prefix of its config, searched with that entry's beams and lengths (within
+    /// `params.max_tokens`; sampled beams at a temperature above 0). `None` for a decoder.
+    fn task_summary(&self, text: &str, params: &GenParams) -> Option<Result<Completion>> {
+        let g = self.generator().ok()?;
+        let model = g.seq2seq()?;
+        let Decoder::Loaded(auto) = &g.decoder else { return None };
+        Some(self.summarize_with(g, auto, model, text, params))
+    }
+}
+
+impl LocalProvider {
+    /// [`Provider::task_summary`] with an encoder–decoder loaded as `auto`.
+    fn summarize_with(
+        &self,
+        g: &Generator,
+        auto: &AutoModel,
+        model: &dyn Seq2SeqLm,
+        text: &str,
+        params: &GenParams,
+    ) -> Result<Completion> {
+        params.validate()?;
+        let task = auto.task_params("summarization")?;
+        let source = self.source(g, model, &format!("{}{}", task.prefix.as_deref().unwrap_or(""), text.trim()))?;
+        let mut cfg = Self::config(g, params, None);
+        cfg.max_new_tokens = task.max_new_tokens(params.max_tokens);
+        cfg.no_repeat_ngram_size = task.no_repeat_ngram_size.unwrap_or(0);
+        let beam = task.beam_config(cfg.max_new_tokens);
+        let best = beam_search_seq2seq_stopping(model, &source, &cfg, &beam, g.tokenizer())?.into_iter().next();
+        let Some(best) = best else { return Err(self.unsupported("beam search returned no summary")) };
+        let (text, _) = text_until_stop(g.tokenizer(), &best.ids, &cfg.stop_strings)?;
+        let finish_reason = match best.finish_reason {
+            loam_lm::FinishReason::Stop => FinishReason::Stop,
+            loam_lm::FinishReason::Length => FinishReason::Length,
+        };
+        let usage = Some(Usage { prompt_tokens: source.len(), completion_tokens: best.ids.len() });
+        Ok(Completion { text, finish_reason, usage })
+    }
+}
+
+/// An encoder–decoder's source for a conversation: the system messages and the one user
+/// message, a paragraph each, when that is all there is; otherwise the conversation as
+/// [`render_chat`] writes it.
+fn seq2seq_source(messages: &[ChatMessage]) -> String {
+    let users = messages.iter().filter(|m| m.role != Role::System).count();
+    let last_is_user = messages.last().is_some_and(|m| m.role == Role::User);
+    if users == 1 && last_is_user {
+        messages.iter().map(|m| m.content.trim()).collect::<Vec<_>>().join("\n\n")
+    } else {
+        render_chat(messages).0
     }
 }

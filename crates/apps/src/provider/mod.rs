@@ -125,6 +125,14 @@ pub trait Provider: Send + Sync {
     /// Answers a conversation, streaming each new piece of text to `on_text`.
     fn chat_stream(&self, messages: &[ChatMessage], params: &GenParams, on_text: OnText<'_>) -> Result<Completion>;
 
+    /// A summary of `text` written the way the model was trained to write one, when it was: an
+    /// encoder–decoder (T5, BART) given the document as its source, with the settings its
+    /// config gives the `summarization` task. `None` when the model is asked by a prompt
+    /// instead (the default).
+    fn task_summary(&self, _text: &str, _params: &GenParams) -> Option<Result<Completion>> {
+        None
+    }
+
     /// Continues `prompt`.
     fn complete(&self, prompt: &str, params: &GenParams) -> Result<Completion> {
         self.complete_stream(prompt, params, &mut |_| true)

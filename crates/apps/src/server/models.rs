@@ -24,12 +24,18 @@ pub struct ServedModel {
 }
 
 impl ServedModel {
-    /// Serves `model` (a generative model loaded by [`AutoModel`]) as `name`.
+    /// Serves `model` (a generative model loaded by [`AutoModel`]: a decoder, or an
+    /// encoder–decoder whose prompts are its sources) as `name`.
     pub fn from_auto(name: impl Into<String>, model: AutoModel) -> crate::Result<Self> {
         let tokenizer = model.tokenizer.clone();
         // a second copy of the template counts prompts; the provider keeps the first
         let chat_template = ChatTemplate::from_dir(&model.dir)?;
-        let context = model.causal_lm()?.max_positions();
+        // an encoder–decoder's prompt is its source: as long as its encoder reads (T5's relative
+        // positions have no limit, so only the server's own prompt limit applies)
+        let context = match model.seq2seq_lm() {
+            Some(m) => m.max_source_positions().map_or(usize::MAX, |l| l + 1),
+            None => model.causal_lm()?.max_positions(),
+        };
         let name = name.into();
         let provider = LocalProvider::from_auto(format!("local:{name}"), model)?;
         Ok(ServedModel {
@@ -61,7 +67,8 @@ impl ServedModel {
         self
     }
 
-    /// The model's context length in tokens.
+    /// The model's context length in tokens (an encoder–decoder's: one more than its source
+    /// limit, so that the prompt limit is the source limit).
     pub fn context(&self) -> usize {
         self.context
     }

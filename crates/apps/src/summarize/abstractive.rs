@@ -1,6 +1,7 @@
 //! Abstractive summaries: a generative model, through any [`Provider`], asked by a prompt
 //! template (`templates/abstractive.j2`, English or Chinese by the document's script) to
-//! condense a document in its own words.
+//! condense a document in its own words; a model trained to summarize (T5, BART) is given the
+//! document as it was trained to take it instead.
 
 use minijinja::{Environment, context};
 
@@ -32,9 +33,10 @@ pub fn abstractive_prompt(text: &str, max_words: usize) -> Result<String> {
         .map_err(|e| AppsError::Config(format!("summary template: {e}")))
 }
 
-/// A summary of `text` in at most about `max_words` words, written by the provider's model as
-/// a chat answer to [`abstractive_prompt`]. An empty document, a zero length and an empty
-/// answer are errors.
+/// A summary of `text` written by the provider's model: the way it was trained to summarize
+/// when it was ([`Provider::task_summary`]: T5, BART, in at most `params.max_tokens` tokens), or
+/// else as a chat answer to [`abstractive_prompt`], in at most about `max_words` words. An
+/// empty document, a zero length and an empty answer are errors.
 pub fn abstractive(provider: &dyn Provider, text: &str, max_words: usize, params: &GenParams) -> Result<Completion> {
     if text.trim().is_empty() {
         return Err(AppsError::Input("the document is empty".into()));
@@ -42,8 +44,10 @@ pub fn abstractive(provider: &dyn Provider, text: &str, max_words: usize, params
     if max_words == 0 {
         return Err(AppsError::Config("a summary of 0 words was asked for".into()));
     }
-    let prompt = abstractive_prompt(text, max_words)?;
-    let mut answer = provider.chat(&[ChatMessage::new(Role::User, prompt)], params)?;
+    let mut answer = match provider.task_summary(text, params) {
+        Some(answer) => answer?,
+        None => provider.chat(&[ChatMessage::new(Role::User, abstractive_prompt(text, max_words)?)], params)?,
+    };
     answer.text = answer.text.trim().to_string();
     if answer.text.is_empty() {
         return Err(AppsError::Input(format!("the model `{}` answered with an empty summary", provider.model_id())));
