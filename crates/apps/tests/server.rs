@@ -743,4 +743,11 @@ fn an_encoder_decoder_serves_completions_chats_and_summaries() {
         &json!({"model": "tiny-bart", "prompt": long, "max_tokens": 4}),
     ));
     assert_eq!(status, 400, "{error}");
+    // a chat is counted as its source, and refused before a worker runs it
+    let (status, error) = error_of(post(
+        &server,
+        "/v1/chat/completions",
+        &json!({"model": "tiny-bart", "messages": [{"role": "user", "content": long}], "max_tokens": 4}),
+    ));
+    assert_eq!((status, error["error"]["param"].as_str()), (400, Some("messages")), "{error}");
 }

@@ -74,3 +74,25 @@ pub fn render_chat(messages: &[ChatMessage]) -> (String, &'static str) {
     prompt.push_str("Assistant:");
     (prompt, "\nUser:")
 }
+
+/// Renders a conversation as the source of an encoder–decoder (T5, BART), which answers a text
+/// rather than continuing one: the system messages and the one user message, a paragraph each,
+/// when that is all there is; otherwise the conversation as [`render_chat`] writes it.
+///
+/// ```
+/// use loam_apps::provider::{ChatMessage, Role, render_source};
+/// let one = render_source(&[ChatMessage::new(Role::System, "Be brief."), ChatMessage::new(Role::User, "Hi")]);
+/// assert_eq!(one, "Be brief.\n\nHi");
+/// let more = render_source(&[ChatMessage::new(Role::User, "Hi"), ChatMessage::new(Role::Assistant, "Hello"),
+///                             ChatMessage::new(Role::User, "Bye")]);
+/// assert_eq!(more, "User: Hi\n\nAssistant: Hello\n\nUser: Bye\n\nAssistant:");
+/// ```
+pub fn render_source(messages: &[ChatMessage]) -> String {
+    let turns = messages.iter().filter(|m| m.role != Role::System).count();
+    let last_is_user = messages.last().is_some_and(|m| m.role == Role::User);
+    if turns == 1 && last_is_user {
+        messages.iter().map(|m| m.content.trim()).collect::<Vec<_>>().join("\n\n")
+    } else {
+        render_chat(messages).0
+    }
+}

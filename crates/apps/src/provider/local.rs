@@ -6,7 +6,7 @@
 //! An encoder–decoder (T5, BART, a loam encoder–decoder run) is text-to-text: a completion's
 //! prompt is its source and the answer its target; a chat's source is its one user message (after
 //! any system messages), or the whole conversation rendered by [`render_chat`] when there are
-//! more turns. It summarizes as its authors said ([`Provider::task_summary`]): the
+//! more turns ([`render_source`]). It summarizes as its authors said ([`Provider::task_summary`]): the
 //! `summarization` entry of its `config.json` (T5's `"summarize: "` prefix, beams, lengths).
 
 use std::path::Path;
@@ -19,7 +19,7 @@ use loam_lm::{
 };
 use loam_text::Tokenizer;
 
-use super::chat::{ChatMessage, Role, render_chat};
+use super::chat::{ChatMessage, render_chat, render_source};
 use super::error::{ProviderError, Result};
 use super::{Completion, FinishReason, GenParams, OnText, Provider, Usage};
 
@@ -243,7 +243,7 @@ impl Provider for LocalProvider {
     fn chat_stream(&self, messages: &[ChatMessage], params: &GenParams, on_text: OnText<'_>) -> Result<Completion> {
         let g = self.generator()?;
         if g.seq2seq().is_some() {
-            return self.run(&seq2seq_source(messages), params, None, on_text);
+            return self.run(&render_source(messages), params, None, on_text);
         }
         match g.chat_template() {
             Some(template) => {
@@ -296,18 +296,5 @@ impl LocalProvider {
         };
         let usage = Some(Usage { prompt_tokens: source.len(), completion_tokens: best.ids.len() });
         Ok(Completion { text, finish_reason, usage })
-    }
-}
-
-/// An encoder–decoder's source for a conversation: the system messages and the one user
-/// message, a paragraph each, when that is all there is; otherwise the conversation as
-/// [`render_chat`] writes it.
-fn seq2seq_source(messages: &[ChatMessage]) -> String {
-    let users = messages.iter().filter(|m| m.role != Role::System).count();
-    let last_is_user = messages.last().is_some_and(|m| m.role == Role::User);
-    if users == 1 && last_is_user {
-        messages.iter().map(|m| m.content.trim()).collect::<Vec<_>>().join("\n\n")
-    } else {
-        render_chat(messages).0
     }
 }

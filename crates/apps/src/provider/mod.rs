@@ -12,7 +12,7 @@ mod local;
 mod openai;
 mod sse;
 
-pub use chat::{ChatMessage, Role, render_chat};
+pub use chat::{ChatMessage, Role, render_chat, render_source};
 pub use error::{ProviderError, Result};
 pub use local::LocalProvider;
 pub use openai::{DEFAULT_API_KEY_ENV, OpenAiConfig, OpenAiProvider};

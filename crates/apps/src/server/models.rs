@@ -8,7 +8,7 @@ use std::sync::Arc;
 use loam_lm::{AutoModel, ChatTemplate};
 use loam_text::{AnyTokenizer, Tokenizer};
 
-use crate::provider::{ChatMessage, LocalProvider, Provider, render_chat};
+use crate::provider::{ChatMessage, LocalProvider, Provider, render_chat, render_source};
 
 use super::error::ApiError;
 
@@ -21,6 +21,8 @@ pub struct ServedModel {
     tokenizer: AnyTokenizer,
     chat_template: Option<ChatTemplate>,
     context: usize,
+    /// An encoder–decoder: a chat is its source ([`render_source`]).
+    seq2seq: bool,
 }
 
 impl ServedModel {
@@ -32,6 +34,7 @@ impl ServedModel {
         let chat_template = ChatTemplate::from_dir(&model.dir)?;
         // an encoder–decoder's prompt is its source: as long as its encoder reads (T5's relative
         // positions have no limit, so only the server's own prompt limit applies)
+        let seq2seq = model.seq2seq_lm().is_some();
         let context = match model.seq2seq_lm() {
             Some(m) => m.max_source_positions().map_or(usize::MAX, |l| l + 1),
             None => model.causal_lm()?.max_positions(),
@@ -44,6 +47,7 @@ impl ServedModel {
             tokenizer,
             chat_template,
             context,
+            seq2seq,
         })
     }
 
@@ -83,8 +87,8 @@ impl ServedModel {
             })
     }
 
-    /// Tokens of the conversation as the model will see it (its chat template, or the plain
-    /// `Role: text` format of a model without one).
+    /// Tokens of the conversation as the model will see it (its chat template, the plain
+    /// `Role: text` format of a model without one, or an encoder–decoder's source).
     pub fn count_chat(&self, messages: &[ChatMessage]) -> Result<usize, ApiError> {
         let prompt = match &self.chat_template {
             Some(t) => {
@@ -96,6 +100,7 @@ impl ServedModel {
                     ApiError::invalid_param("messages", format!("cannot render the chat: {e}"))
                 })?
             }
+            None if self.seq2seq => render_source(messages),
             None => render_chat(messages).0,
         };
         self.count(&prompt)
