@@ -4,9 +4,9 @@
 //! through the model's own chat template when it has one.
 //!
 //! An encoder–decoder (T5, BART, a loam encoder–decoder run) is text-to-text: a completion's
-//! prompt is its source and the answer its target; a chat's source is its one user message (after
-//! any system messages), or the whole conversation rendered by [`render_chat`] when there are
-//! more turns ([`render_source`]). It summarizes as its authors said ([`Provider::task_summary`]): the
+//! prompt is its source and the answer its target; a chat's source is its one user message
+//! (after any system messages), or the whole conversation when there are more turns
+//! ([`render_source`]). It summarizes as its authors said ([`Provider::task_summary`]): the
 //! `summarization` entry of its `config.json` (T5's `"summarize: "` prefix, beams, lengths).
 
 use std::path::Path;
@@ -208,11 +208,15 @@ impl LocalProvider {
         if cancelled {
             return Ok(Completion { text: streamed, finish_reason: FinishReason::Cancelled, usage });
         }
-        let finish_reason = match out.finish_reason {
-            loam_lm::FinishReason::Stop => FinishReason::Stop,
-            loam_lm::FinishReason::Length => FinishReason::Length,
-        };
-        Ok(Completion { text: out.text, finish_reason, usage })
+        Ok(Completion { text: out.text, finish_reason: finish_reason(out.finish_reason), usage })
+    }
+}
+
+/// Why loam's generation ended, as a provider says it.
+fn finish_reason(reason: loam_lm::FinishReason) -> FinishReason {
+    match reason {
+        loam_lm::FinishReason::Stop => FinishReason::Stop,
+        loam_lm::FinishReason::Length => FinishReason::Length,
     }
 }
 
@@ -290,11 +294,7 @@ impl LocalProvider {
         let best = beam_search_seq2seq_stopping(model, &source, &cfg, &beam, g.tokenizer())?.into_iter().next();
         let Some(best) = best else { return Err(self.unsupported("beam search returned no summary")) };
         let (text, _) = text_until_stop(g.tokenizer(), &best.ids, &cfg.stop_strings)?;
-        let finish_reason = match best.finish_reason {
-            loam_lm::FinishReason::Stop => FinishReason::Stop,
-            loam_lm::FinishReason::Length => FinishReason::Length,
-        };
         let usage = Some(Usage { prompt_tokens: source.len(), completion_tokens: best.ids.len() });
-        Ok(Completion { text, finish_reason, usage })
+        Ok(Completion { text, finish_reason: finish_reason(best.finish_reason), usage })
     }
 }
