@@ -9,7 +9,8 @@ use loam_apps::provider::{DEFAULT_API_KEY_ENV, LocalProvider, OpenAiConfig, Open
 /// Where generated text comes from.
 #[derive(clap::Args)]
 pub struct ProviderArgs {
-    /// A local model: a loam run folder or a Hugging Face folder (GPT-2, Llama, SmolLM2, Qwen2).
+    /// A local model: a loam run folder or a Hugging Face folder (GPT-2, Llama, SmolLM2, Qwen2,
+    /// T5, BART).
     #[arg(long, conflicts_with = "openai_base")]
     pub model: Option<PathBuf>,
     /// An OpenAI-compatible server (e.g. https://api.openai.com).

@@ -132,6 +132,34 @@ mod tests {
     }
 
     #[test]
+    fn an_encoder_decoder_summarizes_through_the_model_flag() {
+        let dir = std::env::var_os("LOAM_FIXTURES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+            .join("tiny-bart");
+        if !dir.is_dir() {
+            let required = std::env::var_os("CI").is_some() || std::env::var_os("LOAM_REQUIRE_FIXTURES").is_some();
+            assert!(!required, "no fixture at {}; fixtures are required here", dir.display());
+            eprintln!("an_encoder_decoder_summarizes_through_the_model_flag: did not run: no {}", dir.display());
+            return;
+        }
+        let doc = file("short.txt", b"The shop on Elm Street opens in May. It sells bikes.");
+        let mut a = args(doc.clone());
+        a.provider.model = Some(dir.clone());
+        a.json = true;
+        let json: serde_json::Value = serde_json::from_str(&report(&a).expect("summary")).expect("JSON");
+        assert_eq!((json["method"].as_str(), json["model"].as_str()), (Some("abstractive"), Some("local:tiny-bart")));
+        // the document's 52 characters and BART's <s> and </s>, not the chat template's prompt
+        let prompt_tokens = json["usage"]["prompt_tokens"].as_u64().expect("usage");
+        assert!(prompt_tokens <= 54, "the document alone is the source: {json}");
+        let long = file("long.txt", "The shop on Elm Street sells bikes. ".repeat(40).as_bytes());
+        let mut a = args(long);
+        a.provider.model = Some(dir);
+        let err = format!("{:#}", report(&a).expect_err("too long for BART"));
+        assert!(err.contains("this encoder reads at most 128"), "{err}");
+    }
+
+    #[test]
     fn bad_files_are_one_clear_error() {
         let err = report(&args(file("binary.bin", b"\x89PNG\r\n\x1a\n\0\0"))).expect_err("binary");
         assert!(format!("{err:#}").contains("not UTF-8 text"), "{err:#}");

@@ -144,6 +144,9 @@ fn without_a_summarization_entry_the_summary_is_the_greedy_target_of_the_documen
     let document = "The new store on Elm Street sells tents and stoves. It opens in May.";
     let summary = p.task_summary(document, &greedy(16)).expect("an encoder–decoder summarizes").unwrap();
     assert_eq!(summary.text, p.complete(document, &greedy(16)).unwrap().text);
+    // a token limit beyond the decoder's 128 positions is cut to them, not an error
+    let long = p.task_summary(document, &greedy(500)).unwrap().unwrap();
+    assert!(long.usage.unwrap().completion_tokens <= 127, "{:?}", long.usage);
 }
 
 #[test]

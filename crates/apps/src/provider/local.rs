@@ -265,7 +265,8 @@ impl Provider for LocalProvider {
 
     /// An encoder–decoder's summary: the source is the document after the `summarization`
     /// prefix of its config, searched with that entry's beams and lengths (within
-    /// `params.max_tokens`; sampled beams at a temperature above 0). `None` for a decoder.
+    /// `params.max_tokens` and the decoder's positions; sampled beams at a temperature above 0).
+    /// `None` for a decoder.
     fn task_summary(&self, text: &str, params: &GenParams) -> Option<Result<Completion>> {
         let g = self.generator().ok()?;
         let model = g.seq2seq()?;
@@ -288,7 +289,9 @@ impl LocalProvider {
         let task = auto.task_params("summarization")?;
         let source = self.source(g, model, &format!("{}{}", task.prefix.as_deref().unwrap_or(""), text.trim()))?;
         let mut cfg = Self::config(g, params, None);
-        cfg.max_new_tokens = task.max_new_tokens(params.max_tokens);
+        // within the decoder's positions, the decoder start token among them
+        let room = model.max_target_positions().map_or(usize::MAX, |l| l.saturating_sub(1));
+        cfg.max_new_tokens = task.max_new_tokens(params.max_tokens).min(room);
         cfg.no_repeat_ngram_size = task.no_repeat_ngram_size.unwrap_or(0);
         let beam = task.beam_config(cfg.max_new_tokens);
         let best = beam_search_seq2seq_stopping(model, &source, &cfg, &beam, g.tokenizer())?.into_iter().next();
