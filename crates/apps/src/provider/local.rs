@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use loam_lm::hf::SentenceEncoder;
+use loam_lm::hf::{SentenceEncoder, TaskParams};
 use loam_lm::{
     Architecture, AutoModel, CausalLm, ChatTemplate, GenerationConfig, LmError, Seq2SeqLm, beam_search_seq2seq_stopping,
     generate_seq2seq_until, generate_until, text_until_stop,
@@ -36,6 +36,8 @@ enum Decoder {
 struct Generator {
     decoder: Decoder,
     eos_ids: Vec<u32>,
+    /// An encoder–decoder's `summarization` settings, read from its folder when loaded.
+    summarization: Option<TaskParams>,
 }
 
 impl Generator {
@@ -85,7 +87,8 @@ fn local_id(dir: &Path) -> String {
 impl LocalProvider {
     /// A provider over a decoder and its tokenizer; generation ends at any of `eos_ids`.
     pub fn new(id: impl Into<String>, model: Arc<dyn CausalLm>, tokenizer: Arc<dyn Tokenizer>, eos_ids: Vec<u32>) -> Self {
-        LocalProvider { id: id.into(), generator: Some(Generator { decoder: Decoder::Given { model, tokenizer }, eos_ids }), encoder: None }
+        let generator = Generator { decoder: Decoder::Given { model, tokenizer }, eos_ids, summarization: None };
+        LocalProvider { id: id.into(), generator: Some(generator), encoder: None }
     }
 
     /// A provider that only embeds, with the sentence encoder in `dir` (e.g. all-MiniLM-L6-v2).
@@ -96,12 +99,17 @@ impl LocalProvider {
 
     /// A provider over a model loaded by [`AutoModel`]; generation ends at its EOS ids (its
     /// generation config's and its chat template's end-of-turn token, an encoder–decoder's own
-    /// when its config names none). An encoder is an error.
+    /// when its config names none). An encoder is an error, and so is an encoder–decoder whose
+    /// `summarization` settings cannot be read.
     pub fn from_auto(id: impl Into<String>, model: AutoModel) -> Result<Self> {
         let seq2seq_eos = model.seq2seq_lm().map(|m| m.eos_token_ids());
-        if seq2seq_eos.is_none() {
-            model.causal_lm()?;
-        }
+        let summarization = match seq2seq_eos {
+            Some(_) => Some(model.task_params("summarization")?),
+            None => {
+                model.causal_lm()?;
+                None
+            }
+        };
         let mut eos_ids = model.generation_config().eos_ids;
         if eos_ids.is_empty() {
             eos_ids = seq2seq_eos.unwrap_or_default();
@@ -110,7 +118,8 @@ impl LocalProvider {
         if matches!(model.architecture, Architecture::LoamRun { .. }) {
             eos_ids.extend(model.tokenizer.end_of_text_id());
         }
-        Ok(LocalProvider { id: id.into(), generator: Some(Generator { decoder: Decoder::Loaded(Arc::new(model)), eos_ids }), encoder: None })
+        let generator = Generator { decoder: Decoder::Loaded(Arc::new(model)), eos_ids, summarization };
+        Ok(LocalProvider { id: id.into(), generator: Some(generator), encoder: None })
     }
 
     /// Loads any generative model folder the one loader reads: a loam run (`config.toml`), a
@@ -269,24 +278,22 @@ impl Provider for LocalProvider {
     /// `None` for a decoder.
     fn task_summary(&self, text: &str, params: &GenParams) -> Option<Result<Completion>> {
         let g = self.generator().ok()?;
-        let model = g.seq2seq()?;
-        let Decoder::Loaded(auto) = &g.decoder else { return None };
-        Some(self.summarize_with(g, auto, model, text, params))
+        let (model, task) = (g.seq2seq()?, g.summarization.as_ref()?);
+        Some(self.summarize_with(g, model, task, text, params))
     }
 }
 
 impl LocalProvider {
-    /// [`Provider::task_summary`] with an encoder–decoder loaded as `auto`.
+    /// [`Provider::task_summary`] with the encoder–decoder `model` and its settings `task`.
     fn summarize_with(
         &self,
         g: &Generator,
-        auto: &AutoModel,
         model: &dyn Seq2SeqLm,
+        task: &TaskParams,
         text: &str,
         params: &GenParams,
     ) -> Result<Completion> {
         params.validate()?;
-        let task = auto.task_params("summarization")?;
         let source = self.source(g, model, &format!("{}{}", task.prefix.as_deref().unwrap_or(""), text.trim()))?;
         let mut cfg = Self::config(g, params, None);
         // within the decoder's positions, the decoder start token among them

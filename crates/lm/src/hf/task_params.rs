@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::beam_search::{BeamConfig, EarlyStopping};
 use crate::error::{LmError, Result};
@@ -44,24 +45,15 @@ pub struct TaskParams {
 fn early_stopping<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<EarlyStopping>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Value {
+    enum Setting {
         Bool(bool),
         Text(String),
     }
-    match Option::<Value>::deserialize(d)? {
+    match Option::<Setting>::deserialize(d)? {
         None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(if b { EarlyStopping::True } else { EarlyStopping::False })),
-        Some(Value::Text(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+        Some(Setting::Bool(b)) => Ok(Some(if b { EarlyStopping::True } else { EarlyStopping::False })),
+        Some(Setting::Text(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
     }
-}
-
-/// The parts of `config.json` read here.
-#[derive(Deserialize)]
-struct Config {
-    #[serde(default)]
-    prefix: Option<String>,
-    #[serde(default)]
-    task_specific_params: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TaskParams {
@@ -74,18 +66,19 @@ impl TaskParams {
         if !config_path.is_file() {
             return Ok(TaskParams::default());
         }
-        let config: Config = read_json(&config_path)?;
+        let config: Value = read_json(&config_path)?;
         let generation_path = dir.join("generation_config.json");
-        let base: TaskParams = read_json(if generation_path.is_file() { &generation_path } else { &config_path })?;
-        let entry = config.task_specific_params.as_ref().and_then(|t| t.get(task));
-        let own: TaskParams = match entry {
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-                LmError::file(&config_path, format!("task_specific_params.{task}: {e}"))
-            })?,
+        let base = if generation_path.is_file() {
+            parse(&read_json(&generation_path)?, &generation_path, "")?
+        } else {
+            parse(&config, &config_path, "")?
+        };
+        let own = match config.get("task_specific_params").and_then(|t| t.get(task)) {
+            Some(entry) => parse(entry, &config_path, &format!("task_specific_params.{task}: "))?,
             None => TaskParams::default(),
         };
         Ok(TaskParams {
-            prefix: own.prefix.or(config.prefix),
+            prefix: own.prefix.or_else(|| config.get("prefix").and_then(Value::as_str).map(String::from)),
             num_beams: own.num_beams.or(base.num_beams),
             length_penalty: own.length_penalty.or(base.length_penalty),
             min_length: own.min_length.or(base.min_length),
@@ -114,6 +107,11 @@ impl TaskParams {
     pub fn max_new_tokens(&self, cap: usize) -> usize {
         self.max_length.map_or(cap, |m| m.saturating_sub(1).min(cap))
     }
+}
+
+/// The settings in `value`, a JSON object read from `path` (`what` names the key it is under).
+fn parse(value: &Value, path: &Path, what: &str) -> Result<TaskParams> {
+    TaskParams::deserialize(value).map_err(|e| LmError::file(path, format!("{what}{e}")))
 }
 
 #[cfg(test)]
